@@ -1,0 +1,49 @@
+# catchall — see README.md. Every target works on a fresh Debian machine with Go;
+# `make test` installs and starts what it needs (Dovecot) and stops it again.
+
+GO          ?= go
+BIN         := bin/catchall
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+.PHONY: all build test unit-test acceptance-test check fuzz bench-fetch demo clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/catchall
+
+## test: unit tests (race detector, shuffled) and the acceptance suite against a real Dovecot
+test:
+	scripts/test.sh
+
+## unit-test: only the in-process tests; no root, no system packages
+unit-test:
+	$(GO) test -race -shuffle=on ./...
+
+## check: formatting, vet and staticcheck
+check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+## fuzz: a short run of every fuzz target (FUZZTIME=30s each by default)
+FUZZTIME ?= 30s
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "fuzz $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+## bench-fetch: catchall vs mbsync vs offlineimap on the same Dovecot, written to BENCHMARKS.md
+bench-fetch: build
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/archive/ ./imapsync/
+	CATCHALL=$(BIN) scripts/bench-fetch.sh
+
+## demo: fetch a generated catch-all mailbox from an embedded IMAP server
+demo: build
+	$(GO) run ./scripts/demo -catchall $(BIN) -out demo-out
+
+clean:
+	rm -rf bin demo-out

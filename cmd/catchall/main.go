@@ -1,0 +1,90 @@
+// Command catchall moves a catch-all mailbox to wherever the mail goes next:
+// it downloads the account, inventories and tags every alias, checks them
+// against breach data, writes forwarding rules, relays burner aliases and
+// uploads the history. Run "catchall --help" for the commands.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/catchall/catchall/imapsync"
+	"github.com/catchall/catchall/internal/cli"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// globals are the flags every command has.
+type globals struct {
+	config    string
+	quiet     bool
+	logFormat string
+	verbose   bool
+	stdout    io.Writer
+	stderr    io.Writer
+}
+
+// run executes one catchall command line and returns its exit code.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	g := &globals{stdout: stdout, stderr: stderr}
+	root := &cobra.Command{
+		Use:   "catchall",
+		Short: "Move a catch-all mailbox: download, inventory aliases, forward, relay, upload",
+		Long: `catchall helps people whose mail host is turning off catch-all addresses.
+
+It downloads every message of the old account over IMAP into a local archive
+(Maildir + SQLite index), and the later steps read that archive.
+
+Passwords never go on the command line: set CATCHALL_PASSWORD, or use
+--password-file FILE or --password-command CMD.
+
+Exit codes: 0 done, 1 finished but some items failed (listed on stderr),
+2 usage or configuration error, 3 cannot connect or authenticate.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return cli.ApplyConfig(cmd)
+		},
+	}
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetArgs(args)
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.config, "config", "", "read flags from this TOML `FILE` (keys are long flag names)")
+	pf.BoolVarP(&g.quiet, "quiet", "q", false, "no progress bar, only warnings and errors")
+	pf.StringVar(&g.logFormat, "log-format", "text", "log format on stderr: text or json")
+	pf.BoolVarP(&g.verbose, "verbose", "v", false, "debug logging, with protocol transcripts (credentials redacted)")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return cli.Exit(cli.ExitUsage, err) })
+
+	root.AddCommand(fetchCommand(g), verifyCommand(g))
+
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return cli.ExitOK
+	}
+	fmt.Fprintf(stderr, "catchall: %v\n", err)
+	var ee *cli.ExitError
+	switch {
+	case errors.As(err, &ee):
+		return ee.Code
+	case errors.Is(err, imapsync.ErrConnect), errors.Is(err, imapsync.ErrAuth):
+		return cli.ExitConnect
+	case errors.Is(err, context.Canceled):
+		return cli.ExitPartial
+	}
+	// cobra's own errors: unknown command, bad arguments.
+	return cli.ExitUsage
+}

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/catchall/catchall/imapsync"
+	"github.com/catchall/catchall/internal/archive"
+	"github.com/catchall/catchall/internal/cli"
+)
+
+func verifyCommand(g *globals) *cobra.Command {
+	var (
+		srv        serverFlags
+		archiveDir string
+		hashes     bool
+	)
+	cmd := &cobra.Command{
+		Use:   "verify --from URL --archive DIR",
+		Short: "Prove the archive holds every message of the account, intact",
+		Long: `Compare the archive with the account: every message of every folder must
+be archived with the same size, and its file must be there with that size.
+With --hashes, every message is downloaded again and its SHA-256 compared
+with the archived file's.
+
+Prints "N/N verified" per folder and in total, with the numbers of missing
+(on the server, not in the archive), extra (archived, no longer on the server)
+and mismatched messages; each problem is listed on stderr. Exit code 1 when
+anything is missing or mismatched; extra messages are not an error.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if archiveDir == "" {
+				return cli.Usagef("--archive is required")
+			}
+			if _, err := os.Stat(filepath.Join(archiveDir, archive.IndexFile)); err != nil {
+				return cli.Usagef("%s is not an archive (no %s): run fetch first", archiveDir, archive.IndexFile)
+			}
+			server, err := srv.server(cmd.Context(), g, "from")
+			if err != nil {
+				return err
+			}
+			arc, err := archive.Open(archiveDir)
+			if err != nil {
+				return cli.Exit(cli.ExitUsage, err)
+			}
+			defer arc.Close()
+			opts := &imapsync.VerifyOptions{Hashes: hashes}
+			rep, err := imapsync.Verify(cmd.Context(), server, arc, opts)
+			if err != nil {
+				return err
+			}
+			rep.WriteText(g.stdout)
+			for _, p := range rep.Problems {
+				fmt.Fprintf(g.stderr, "catchall: verify: %s uid %d: %s: %s\n", p.Folder, p.UID, p.Kind, p.Detail)
+			}
+			if !rep.OK() {
+				return cli.Exit(cli.ExitPartial, fmt.Errorf("%d missing, %d mismatched", rep.Total.Missing, rep.Total.Mismatched))
+			}
+			return nil
+		},
+	}
+	fs := cmd.Flags()
+	srv.register(fs, "from", "the account to compare with,")
+	fs.StringVar(&archiveDir, "archive", "", "the archive `DIR` written by fetch")
+	fs.BoolVar(&hashes, "hashes", false, "download every message again and compare SHA-256, not only sizes")
+	return cmd
+}

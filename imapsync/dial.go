@@ -1,0 +1,246 @@
+package imapsync
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/catchall/catchall/internal/serverurl"
+)
+
+// Sentinel errors for the caller to map onto exit codes.
+var (
+	// ErrConnect means the server could not be reached or the TLS session
+	// could not be set up.
+	ErrConnect = errors.New("cannot connect")
+	// ErrAuth means the server refused the credentials.
+	ErrAuth = errors.New("authentication failed")
+)
+
+// Server says how to reach and log in to an IMAP server.
+type Server struct {
+	URL      *serverurl.URL
+	Password string
+	// TLSConfig overrides the default TLS configuration (system roots, the
+	// URL's host as server name). Use it to trust a private CA.
+	TLSConfig *tls.Config
+	// IdleTimeout is how long a connection may wait for the server without
+	// receiving a single byte before it is considered dead. It is measured
+	// afresh after every read, so a slow but moving transfer of a huge message
+	// never times out. Zero means one minute.
+	IdleTimeout time.Duration
+	// DialTimeout bounds the TCP connect and the TLS handshake; zero means 30s.
+	DialTimeout time.Duration
+	// Debug, when not nil, receives the protocol transcript with the LOGIN
+	// command's credentials removed.
+	Debug io.Writer
+	// Logger receives warnings such as plaintext connections; nil discards.
+	Logger *slog.Logger
+}
+
+// TLSConfigFromCA returns a TLS configuration trusting the PEM certificates
+// in caFile in addition to nothing else (a private CA), or nil for caFile "".
+func TLSConfigFromCA(caFile string) (*tls.Config, error) {
+	if caFile == "" {
+		return nil, nil
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("reading --tls-ca: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("--tls-ca %s: no PEM certificate in it", caFile)
+	}
+	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
+}
+
+// conn is a client connection with its capabilities.
+type conn struct {
+	*imapclient.Client
+	raw      *watchdogConn
+	selected string // remote name of the selected mailbox, "" if none
+	uidValid uint32
+}
+
+// dial connects and logs in.
+func (s *Server) dial(ctx context.Context, handler *imapclient.UnilateralDataHandler) (*conn, error) {
+	u := s.URL
+	dialTimeout := s.DialTimeout
+	if dialTimeout == 0 {
+		dialTimeout = 30 * time.Second
+	}
+	idle := s.IdleTimeout
+	if idle == 0 {
+		idle = time.Minute
+	}
+	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12}
+	if s.TLSConfig != nil {
+		tlsConfig = s.TLSConfig.Clone()
+	}
+	if tlsConfig.ServerName == "" {
+		tlsConfig.ServerName = u.Host
+	}
+	d := &net.Dialer{Timeout: dialTimeout}
+	raw, err := d.DialContext(ctx, "tcp", u.Addr())
+	if err != nil {
+		return nil, fmt.Errorf("%w to %s: %v", ErrConnect, u.Addr(), netErrText(err))
+	}
+	var transcript *redactor
+	opts := &imapclient.Options{TLSConfig: tlsConfig, UnilateralDataHandler: handler}
+	if s.Debug != nil {
+		transcript = &redactor{w: s.Debug}
+		opts.DebugWriter = transcript
+	}
+	var nc net.Conn = raw
+	if u.Security == serverurl.SecurityTLS {
+		tc := tls.Client(raw, tlsConfig)
+		hctx, cancel := context.WithTimeout(ctx, dialTimeout)
+		err := tc.HandshakeContext(hctx)
+		cancel()
+		if err != nil {
+			raw.Close()
+			return nil, fmt.Errorf("%w to %s: TLS: %v", ErrConnect, u.Addr(), tlsErrText(err))
+		}
+		nc = tc
+	}
+	wd := &watchdogConn{Conn: nc, idle: idle}
+	var c *imapclient.Client
+	switch u.Security {
+	case serverurl.SecurityStartTLS:
+		c, err = imapclient.NewStartTLS(wd, opts)
+		if err != nil {
+			wd.Close()
+			var imapErr *imap.Error
+			if errors.As(err, &imapErr) {
+				return nil, fmt.Errorf("%w to %s: the server refused STARTTLS (%s); use imaps:// or, on a trusted network only, imap+plain://", ErrConnect, u.Addr(), imapErr.Text)
+			}
+			return nil, fmt.Errorf("%w to %s: STARTTLS: %v", ErrConnect, u.Addr(), tlsErrText(err))
+		}
+	default:
+		c = imapclient.New(wd, opts)
+	}
+	if err := c.WaitGreeting(); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("%w to %s: no greeting: %v", ErrConnect, u.Addr(), netErrText(err))
+	}
+	if u.Security == serverurl.SecurityNone && s.Logger != nil {
+		s.Logger.Warn("connection is not encrypted; password and mail cross the network in clear text", "server", u.Addr())
+	}
+	if c.State() == imap.ConnStateNotAuthenticated {
+		if transcript != nil {
+			transcript.mute(true)
+		}
+		err := c.Login(u.User, s.Password).Wait()
+		if transcript != nil {
+			transcript.mute(false)
+		}
+		if err != nil {
+			c.Close()
+			var imapErr *imap.Error
+			if errors.As(err, &imapErr) {
+				return nil, fmt.Errorf("%w for %s at %s: %s", ErrAuth, u.User, u.Addr(), imapErr.Text)
+			}
+			return nil, fmt.Errorf("%w to %s: login: %v", ErrConnect, u.Addr(), netErrText(err))
+		}
+	}
+	return &conn{Client: c, raw: wd}, nil
+}
+
+// watchdogConn gives every Read a fresh deadline of idle, and ignores the
+// read deadlines imapclient sets itself: those are fixed per response (30 s)
+// or per literal (5 min), so they either kill a slow but moving 50 MB message
+// or, while no command is pending, never fire (go-imap #726, #762).
+type watchdogConn struct {
+	net.Conn
+	idle time.Duration
+}
+
+func (c *watchdogConn) Read(p []byte) (int, error) {
+	c.Conn.SetReadDeadline(time.Now().Add(c.idle))
+	n, err := c.Conn.Read(p)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		err = fmt.Errorf("server sent nothing for %s: %w", c.idle, err)
+	}
+	return n, err
+}
+
+func (c *watchdogConn) SetReadDeadline(time.Time) error { return nil }
+
+func (c *watchdogConn) SetDeadline(t time.Time) error { return c.Conn.SetWriteDeadline(t) }
+
+// redactor passes a protocol transcript through, except while muted (during
+// LOGIN), when it writes a single placeholder line instead.
+type redactor struct {
+	mu    sync.Mutex
+	w     io.Writer
+	muted bool
+	said  bool
+}
+
+func (r *redactor) mute(on bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.muted, r.said = on, false
+}
+
+func (r *redactor) Write(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.muted {
+		if !r.said {
+			io.WriteString(r.w, "[LOGIN exchange redacted]\r\n")
+			r.said = true
+		}
+		return len(p), nil
+	}
+	return r.w.Write(p)
+}
+
+// netErrText turns common network errors into short, actionable text.
+func netErrText(err error) string {
+	var dnsErr *net.DNSError
+	switch {
+	case errors.As(err, &dnsErr):
+		return fmt.Sprintf("unknown host %q", dnsErr.Name)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "the server closed the connection"
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return "timed out"
+	}
+	s := err.Error()
+	if i := strings.LastIndex(s, ": "); i >= 0 && strings.Contains(s, "connect:") {
+		return s[i+2:]
+	}
+	return s
+}
+
+func tlsErrText(err error) string {
+	var unknownAuth x509.UnknownAuthorityError
+	var hostErr x509.HostnameError
+	var certErr *tls.CertificateVerificationError
+	switch {
+	case errors.As(err, &unknownAuth):
+		return "certificate signed by an unknown authority (trust a private CA with --tls-ca FILE)"
+	case errors.As(err, &hostErr):
+		return "certificate is not valid for this host: " + hostErr.Error()
+	case errors.As(err, &certErr):
+		return "certificate not trusted: " + certErr.Err.Error()
+	}
+	return netErrText(err)
+}

@@ -1,0 +1,491 @@
+package imapsync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/catchall/catchall/internal/archive"
+)
+
+// FetchOptions configures Fetch. The zero value fetches every folder with
+// the defaults documented on each field.
+type FetchOptions struct {
+	// Include lists folder patterns to fetch (see the fetch command's help for
+	// the pattern syntax); empty means every folder.
+	Include []string
+	// Exclude lists folder patterns to leave out, applied after Include.
+	Exclude []string
+	// Connections is the number of parallel IMAP connections; zero means 4.
+	Connections int
+	// BatchMessages and BatchBytes bound one UID FETCH command; zero means
+	// 500 messages and 32 MiB.
+	BatchMessages int
+	BatchBytes    int64
+	// Retries is how many times a batch is retried on a fresh connection after
+	// the connection failed; zero means 6.
+	Retries int
+	// Backoff is the first wait before reconnecting; it doubles on every
+	// further failure up to one minute. Zero means one second.
+	Backoff time.Duration
+	// DryRun lists what would be fetched without writing anything.
+	DryRun bool
+	// Logger receives progress and diagnostics; nil discards.
+	Logger *slog.Logger
+	// Progress, when not nil, is told about the work as it is found and done.
+	Progress Progress
+}
+
+// Progress receives the totals as folders are scanned and the work as it is
+// done. Implementations must be safe for concurrent use.
+type Progress interface {
+	AddTotal(messages int, bytes int64)
+	Add(messages int, bytes int64)
+}
+
+// Failure is a message (UID non-zero) or folder that could not be fetched.
+type Failure struct {
+	Folder string
+	UID    uint32
+	Err    error
+}
+
+func (f Failure) String() string {
+	if f.UID == 0 {
+		return fmt.Sprintf("%s: %v", f.Folder, f.Err)
+	}
+	return fmt.Sprintf("%s uid %d: %v", f.Folder, f.UID, f.Err)
+}
+
+// FolderReport says what a fetch did in one folder.
+type FolderReport struct {
+	Name        string
+	Skipped     bool   // unchanged since the last complete fetch
+	New         int    // messages fetched (dry run: would be fetched)
+	Bytes       int64  // their size
+	FlagUpdates int    // messages whose flags changed
+	Gone        int    // messages the server no longer has (kept in the archive)
+	UIDValidity uint32 // the server's current UIDVALIDITY
+	Reset       bool   // UIDVALIDITY changed; the earlier copy was kept
+}
+
+// Report is the outcome of Fetch.
+type Report struct {
+	Folders  []*FolderReport
+	Messages int
+	Bytes    int64
+	Failures []Failure
+	Elapsed  time.Duration
+}
+
+// Fetch copies the account on srv into arc: every selected folder, every
+// message not yet archived, and flag changes of those already archived. It
+// returns an error only when it cannot work at all (cannot connect, wrong
+// password, unreadable archive); failures of single messages or folders are
+// listed in the report and everything else is kept.
+func Fetch(ctx context.Context, srv *Server, arc *archive.Archive, opts *FetchOptions) (*Report, error) {
+	if opts == nil {
+		opts = &FetchOptions{}
+	}
+	f := &fetcher{srv: srv, arc: arc, opts: *opts, start: time.Now()}
+	f.setDefaults()
+	return f.run(ctx)
+}
+
+type fetcher struct {
+	srv   *Server
+	arc   *archive.Archive
+	opts  FetchOptions
+	log   *slog.Logger
+	start time.Time
+
+	mu       sync.Mutex
+	cond     *sync.Cond
+	queue    []*task // fetch tasks
+	scans    []*folderJob
+	active   int // tasks being worked on
+	fatal    error
+	report   Report
+	condStor bool
+}
+
+func (f *fetcher) setDefaults() {
+	o := &f.opts
+	if o.Connections <= 0 {
+		o.Connections = 4
+	}
+	if o.BatchMessages <= 0 {
+		o.BatchMessages = 500
+	}
+	if o.BatchBytes <= 0 {
+		o.BatchBytes = 32 << 20
+	}
+	if o.Retries <= 0 {
+		o.Retries = 6
+	}
+	if o.Backoff <= 0 {
+		o.Backoff = time.Second
+	}
+	f.log = o.Logger
+	if f.log == nil {
+		f.log = slog.New(slog.DiscardHandler)
+	}
+	f.cond = sync.NewCond(&f.mu)
+}
+
+// folderJob is the shared state of one folder during a run.
+type folderJob struct {
+	remote  *remoteFolder
+	local   *archive.Folder
+	report  *FolderReport
+	status  *imap.StatusData
+	uidNext uint32
+	modSeq  uint64
+	pending int  // fetch tasks not yet done
+	failed  bool // some message failed: the folder stays partial
+}
+
+// task is one UID FETCH worth of messages of one folder.
+type task struct {
+	job     *folderJob
+	uids    []imap.UID
+	sizes   map[imap.UID]int64
+	attempt int
+}
+
+func (f *fetcher) run(ctx context.Context) (*Report, error) {
+	c, err := f.srv.dial(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	f.condStor = c.Caps().Has(imap.CapCondStore)
+	all, err := listFolders(c)
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("listing folders: %w", err)
+	}
+	folders := selectFolders(all, f.opts.Include, f.opts.Exclude)
+	if len(folders) == 0 {
+		c.Close()
+		return nil, fmt.Errorf("no folder matches --folder/--exclude (the server has %d)", len(all))
+	}
+	if err := f.statusAll(c, folders); err != nil {
+		c.Close()
+		return nil, err
+	}
+	for _, rf := range folders {
+		if rf.NoSelect {
+			continue
+		}
+		job, err := f.prepare(ctx, rf)
+		if err != nil {
+			f.fail(Failure{Folder: rf.Name, Err: err})
+			continue
+		}
+		f.report.Folders = append(f.report.Folders, job.report)
+		if job.report.Skipped {
+			continue
+		}
+		f.scans = append(f.scans, job)
+	}
+
+	n := min(f.opts.Connections, max(1, len(f.scans)))
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		var first *conn
+		if i == 0 {
+			first = c
+		}
+		go func(id int, c *conn) {
+			defer wg.Done()
+			f.worker(ctx, id, c)
+		}(i, first)
+	}
+	wg.Wait()
+	if f.fatal != nil {
+		return &f.report, f.fatal
+	}
+	for _, fr := range f.report.Folders {
+		f.report.Messages += fr.New
+		f.report.Bytes += fr.Bytes
+	}
+	f.report.Elapsed = time.Since(f.start)
+	return &f.report, ctx.Err()
+}
+
+// statusAll fills in the status of every selectable folder, with pipelined
+// STATUS commands where LIST-STATUS did not already provide it.
+func (f *fetcher) statusAll(c *conn, folders []*remoteFolder) error {
+	type pending struct {
+		rf  *remoteFolder
+		cmd *imapclient.StatusCommand
+	}
+	var cmds []pending
+	for _, rf := range folders {
+		if rf.NoSelect || rf.Status != nil {
+			continue
+		}
+		cmds = append(cmds, pending{rf, c.Status(rf.Remote, statusOptions(c))})
+	}
+	for _, p := range cmds {
+		st, err := p.cmd.Wait()
+		if err != nil {
+			var imapErr *imap.Error
+			if !errors.As(err, &imapErr) {
+				return fmt.Errorf("STATUS %q: %w", p.rf.Remote, err)
+			}
+			// The folder vanished or cannot be opened; SELECT will tell.
+			continue
+		}
+		p.rf.Status = st
+	}
+	return nil
+}
+
+// prepare reconciles the folder's Maildir with the index and decides whether
+// the folder needs a scan at all.
+func (f *fetcher) prepare(ctx context.Context, rf *remoteFolder) (*folderJob, error) {
+	job := &folderJob{remote: rf, status: rf.Status, report: &FolderReport{Name: rf.Name}}
+	attrs := make([]string, len(rf.Attrs))
+	for i, a := range rf.Attrs {
+		attrs[i] = string(a)
+	}
+	var err error
+	if f.opts.DryRun {
+		job.local, err = f.arc.Folder(rf.Name)
+		if err != nil {
+			return nil, err
+		}
+		if job.local == nil {
+			job.local = &archive.Folder{Name: rf.Name, Remote: rf.Remote, State: archive.StateNew}
+		}
+	} else {
+		job.local, err = f.arc.AddFolder(rf.Name, rf.Remote, rf.Delim, strings.Join(attrs, " "))
+		if err != nil {
+			return nil, err
+		}
+		res, err := f.arc.Reconcile(ctx, job.local)
+		if err != nil {
+			return nil, fmt.Errorf("reconciling archive: %w", err)
+		}
+		if res != (archive.ReconcileResult{}) {
+			f.log.Info("reconciled archive with index", "folder", rf.Name, "adopted", res.Adopted, "forgotten", res.Forgotten,
+				"renamed", res.Moved, "unfinished_removed", res.TmpRemoved, "foreign_files", res.Foreign)
+		}
+		if res.Adopted > 0 || res.Forgotten > 0 {
+			return job, nil // needs a scan
+		}
+	}
+	st, l := job.status, job.local
+	if st == nil || l.State != archive.StateComplete || st.NumMessages == nil || l.UIDValidity != st.UIDValidity || l.UIDNext != uint32(st.UIDNext) {
+		return job, nil
+	}
+	if !f.condStor || st.HighestModSeq == 0 || st.HighestModSeq != l.HighestModSeq {
+		return job, nil // without CONDSTORE only a FLAGS scan finds flag changes
+	}
+	n, err := f.arc.Count(rf.Name, st.UIDValidity)
+	if err != nil {
+		return nil, err
+	}
+	if n == int(*st.NumMessages) {
+		job.report.Skipped = true
+		job.report.UIDValidity = st.UIDValidity
+	}
+	return job, nil
+}
+
+func (f *fetcher) fail(fl Failure) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.report.Failures = append(f.report.Failures, fl)
+	f.log.Error("fetch failed", "folder", fl.Folder, "uid", fl.UID, "err", fl.Err)
+}
+
+// next hands a worker its next piece of work: a folder to scan or a batch to
+// fetch. It returns false when everything is done.
+func (f *fetcher) next() (job *folderJob, t *task, ok bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for {
+		if f.fatal != nil {
+			return nil, nil, false
+		}
+		if len(f.scans) > 0 {
+			job, f.scans = f.scans[0], f.scans[1:]
+			f.active++
+			return job, nil, true
+		}
+		if len(f.queue) > 0 {
+			t, f.queue = f.queue[0], f.queue[1:]
+			f.active++
+			return nil, t, true
+		}
+		if f.active == 0 {
+			return nil, nil, false
+		}
+		f.cond.Wait()
+	}
+}
+
+func (f *fetcher) done() {
+	f.mu.Lock()
+	f.active--
+	f.mu.Unlock()
+	f.cond.Broadcast()
+}
+
+func (f *fetcher) setFatal(err error) {
+	f.mu.Lock()
+	if f.fatal == nil {
+		f.fatal = err
+	}
+	f.mu.Unlock()
+	f.cond.Broadcast()
+}
+
+// worker owns one connection and processes work until there is none left.
+func (f *fetcher) worker(ctx context.Context, id int, c *conn) {
+	log := f.log.With("conn", id)
+	defer func() {
+		if c != nil {
+			c.Logout().Wait()
+			c.Close()
+		}
+	}()
+	for {
+		job, t, ok := f.next()
+		if !ok {
+			return
+		}
+		if job != nil {
+			t = &task{job: job} // a scan is retried like a batch
+		}
+		for {
+			if ctx.Err() != nil {
+				f.setFatal(ctx.Err())
+				f.done()
+				return
+			}
+			var err error
+			if c == nil || isClosed(c) {
+				c, err = f.reconnect(ctx, log, t.attempt)
+				if err != nil {
+					if errors.Is(err, ErrAuth) {
+						f.setFatal(err)
+						f.done()
+						return
+					}
+					t.attempt++
+					if t.attempt <= f.opts.Retries {
+						continue
+					}
+					f.giveUp(t, job != nil, err)
+					break
+				}
+			}
+			if job != nil {
+				err = f.scan(ctx, log, c, job)
+			} else {
+				err = f.fetchBatch(ctx, log, c, t)
+			}
+			if err == nil {
+				break
+			}
+			if !retryable(err) {
+				f.giveUp(t, job != nil, err)
+				break
+			}
+			log.Warn("connection failed; reconnecting", "folder", t.job.remote.Name, "attempt", t.attempt+1, "err", err)
+			c.Close()
+			c = nil
+			t.attempt++
+			if t.attempt > f.opts.Retries {
+				f.giveUp(t, job != nil, err)
+				break
+			}
+		}
+		f.done()
+	}
+}
+
+// reconnect dials again, waiting first when this is a retry.
+func (f *fetcher) reconnect(ctx context.Context, log *slog.Logger, attempt int) (*conn, error) {
+	if attempt > 0 {
+		wait := f.opts.Backoff << (attempt - 1)
+		if wait > time.Minute || wait <= 0 {
+			wait = time.Minute
+		}
+		log.Info("waiting before reconnecting", "wait", wait)
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return f.srv.dial(ctx, nil)
+}
+
+// giveUp records the failure of every message of t (or of its folder scan).
+func (f *fetcher) giveUp(t *task, scan bool, err error) {
+	if scan {
+		f.fail(Failure{Folder: t.job.remote.Name, Err: err})
+		t.job.failed = true
+		f.finishFolder(t.job)
+		return
+	}
+	for _, uid := range t.uids {
+		f.fail(Failure{Folder: t.job.remote.Name, UID: uint32(uid), Err: err})
+	}
+	f.finishTask(t.job, true)
+}
+
+func isClosed(c *conn) bool {
+	select {
+	case <-c.Closed():
+		return true
+	default:
+		return false
+	}
+}
+
+// retryable reports whether err is worth a new connection: network failures,
+// BYE, and the server saying it is busy or throttling us.
+func retryable(err error) bool {
+	if errors.Is(err, context.Canceled) || errors.Is(err, ErrAuth) || errors.Is(err, errUIDValidityChanged) {
+		return false
+	}
+	var imapErr *imap.Error
+	if errors.As(err, &imapErr) {
+		switch imapErr.Code {
+		case imap.ResponseCodeUnavailable, imap.ResponseCodeLimit, imap.ResponseCodeInUse, "THROTTLED":
+			return true
+		}
+		text := strings.ToLower(imapErr.Text)
+		return imapErr.Type == imap.StatusResponseTypeBye || strings.Contains(text, "throttl") || strings.Contains(text, "try again")
+	}
+	return true // I/O error: the connection is gone
+}
+
+var errUIDValidityChanged = errors.New("UIDVALIDITY changed during the run; run fetch again to fetch the new generation")
+
+// selectFolder opens job's folder read-only on c unless it is already open.
+func (f *fetcher) selectFolder(c *conn, job *folderJob) (*imap.SelectData, error) {
+	if c.selected == job.remote.Remote && c.Mailbox() != nil {
+		return nil, nil
+	}
+	c.selected = ""
+	data, err := c.Select(job.remote.Remote, &imap.SelectOptions{ReadOnly: true, CondStore: f.condStor}).Wait()
+	if err != nil {
+		return nil, fmt.Errorf("EXAMINE %q: %w", job.remote.Remote, err)
+	}
+	c.selected, c.uidValid = job.remote.Remote, data.UIDValidity
+	return data, nil
+}

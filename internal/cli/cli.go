@@ -1,0 +1,157 @@
+// Package cli holds the plumbing every catchall command shares: the config
+// file, exit codes, logging and where secrets come from.
+//
+// # Config file
+//
+// Every command accepts --config FILE, a TOML file whose keys are the
+// command's long flag names:
+//
+//	from = "imaps://me%40example.com@imap.example.com"
+//	archive = "/home/me/mail-archive"
+//	folder = ["INBOX", "Archive/*"]
+//	connections = 4
+//
+// Flags given on the command line win over the file. Keys the command does
+// not know are reported all at once, with exit code 2.
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
+
+// Exit codes of the catchall contract.
+const (
+	ExitOK      = 0 // done
+	ExitPartial = 1 // finished, but some items failed (each listed on stderr)
+	ExitUsage   = 2 // usage or configuration error
+	ExitConnect = 3 // cannot connect or authenticate
+)
+
+// ExitError carries an exit code with the error that caused it.
+type ExitError struct {
+	Code int
+	Err  error
+}
+
+func (e *ExitError) Error() string { return e.Err.Error() }
+func (e *ExitError) Unwrap() error { return e.Err }
+
+// Exit wraps err with an exit code; a nil err stays nil.
+func Exit(code int, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &ExitError{Code: code, Err: err}
+}
+
+// Usagef returns a usage error (exit code 2).
+func Usagef(format string, args ...any) error {
+	return &ExitError{Code: ExitUsage, Err: fmt.Errorf(format, args...)}
+}
+
+// ApplyConfig reads the TOML file named by the --config flag, if any, and sets
+// every flag of cmd that the command line did not set.
+func ApplyConfig(cmd *cobra.Command) error {
+	path, _ := cmd.Flags().GetString("config")
+	if path == "" {
+		return nil
+	}
+	var values map[string]any
+	if _, err := toml.DecodeFile(path, &values); err != nil {
+		return Usagef("reading config %s: %v", path, err)
+	}
+	var problems []error
+	keys := make([]string, 0, len(values))
+	for k := range values {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, key := range keys {
+		fl := cmd.Flags().Lookup(key)
+		if fl == nil || key == "config" || key == "help" {
+			problems = append(problems, fmt.Errorf("unknown key %q (the %q command has no --%s flag)", key, cmd.Name(), key))
+			continue
+		}
+		if fl.Changed {
+			continue
+		}
+		if err := setFlag(fl, values[key]); err != nil {
+			problems = append(problems, fmt.Errorf("key %q: %v", key, err))
+		}
+	}
+	if len(problems) > 0 {
+		return Usagef("config %s: %w", path, errors.Join(problems...))
+	}
+	return nil
+}
+
+func setFlag(fl *pflag.Flag, v any) error {
+	switch v := v.(type) {
+	case []any:
+		if !strings.HasSuffix(fl.Value.Type(), "Slice") && !strings.HasSuffix(fl.Value.Type(), "Array") {
+			return fmt.Errorf("takes one value, not a list")
+		}
+		for _, e := range v {
+			if err := fl.Value.Set(fmt.Sprint(e)); err != nil {
+				return err
+			}
+		}
+	case map[string]any:
+		return fmt.Errorf("takes a value, not a table")
+	default:
+		if err := fl.Value.Set(fmt.Sprint(v)); err != nil {
+			return err
+		}
+	}
+	fl.Changed = true
+	return nil
+}
+
+// Logger returns the logger the global flags ask for: text or JSON on w, at
+// debug level with verbose, warnings and errors only with quiet.
+func Logger(w io.Writer, format string, verbose, quiet bool) (*slog.Logger, error) {
+	level := slog.LevelInfo
+	switch {
+	case verbose:
+		level = slog.LevelDebug
+	case quiet:
+		level = slog.LevelWarn
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch format {
+	case "", "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, Usagef("--log-format must be text or json, not %q", format)
+}
+
+// IsTerminal reports whether f is a terminal.
+func IsTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// FormatBytes returns n in B, kB, MB or GB (powers of 1000, one decimal).
+func FormatBytes(n int64) string {
+	switch {
+	case n < 1000:
+		return fmt.Sprintf("%d B", n)
+	case n < 1000*1000:
+		return fmt.Sprintf("%.1f kB", float64(n)/1e3)
+	case n < 1000*1000*1000:
+		return fmt.Sprintf("%.1f MB", float64(n)/1e6)
+	}
+	return fmt.Sprintf("%.2f GB", float64(n)/1e9)
+}
