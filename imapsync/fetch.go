@@ -174,7 +174,7 @@ func (f *fetcher) run(ctx context.Context) (*Report, error) {
 	folders := selectFolders(all, f.opts.Include, f.opts.Exclude)
 	if len(folders) == 0 {
 		c.Close()
-		return nil, fmt.Errorf("no folder matches --folder/--exclude (the server has %d)", len(all))
+		return nil, fmt.Errorf("%w (the server has %d)", ErrNoFolder, len(all))
 	}
 	if err := f.statusAll(c, folders); err != nil {
 		c.Close()
@@ -473,6 +473,9 @@ func retryable(err error) bool {
 	}
 	return true // I/O error: the connection is gone
 }
+
+// ErrNoFolder means the include and exclude patterns left no folder.
+var ErrNoFolder = errors.New("no folder matches --folder/--exclude")
 
 var errUIDValidityChanged = errors.New("UIDVALIDITY changed during the run; run fetch again to fetch the new generation")
 

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -75,11 +76,13 @@ Exit codes: 0 done, 1 finished but some items failed (listed on stderr),
 	if err == nil {
 		return cli.ExitOK
 	}
-	fmt.Fprintf(stderr, "catchall: %v\n", err)
+	fmt.Fprintf(stderr, "catchall: %s\n", oneLine(err))
 	var ee *cli.ExitError
 	switch {
 	case errors.As(err, &ee):
 		return ee.Code
+	case errors.Is(err, imapsync.ErrNoFolder):
+		return cli.ExitUsage
 	case errors.Is(err, imapsync.ErrConnect), errors.Is(err, imapsync.ErrAuth):
 		return cli.ExitConnect
 	case errors.Is(err, context.Canceled):
@@ -87,4 +90,17 @@ Exit codes: 0 done, 1 finished but some items failed (listed on stderr),
 	}
 	// cobra's own errors: unknown command, bad arguments.
 	return cli.ExitUsage
+}
+
+// oneLine folds a multi-line error (cobra's suggestions, joined config
+// problems) onto one line.
+func oneLine(err error) string {
+	lines := strings.Split(strings.TrimSpace(err.Error()), "\n")
+	var parts []string
+	for _, l := range lines {
+		if l = strings.TrimSpace(l); l != "" {
+			parts = append(parts, l)
+		}
+	}
+	return strings.Join(parts, "; ")
 }

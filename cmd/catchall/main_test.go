@@ -1,0 +1,180 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/catchall/catchall/internal/imaptest"
+)
+
+func startServer(t *testing.T) *imaptest.Server {
+	t.Helper()
+	srv, err := imaptest.Start(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	date := time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)
+	for i, folder := range []string{"INBOX", "INBOX", "Sent", "Archive/2019"} {
+		raw := []byte("Subject: m" + string(rune('0'+i)) + "\r\n\r\nbody\r\n")
+		if _, err := srv.Append(folder, raw, []string{`\Seen`}, date); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return srv
+}
+
+func runCLI(t *testing.T, env map[string]string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	var out, errOut bytes.Buffer
+	code = run(context.Background(), args, strings.NewReader(""), &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func TestFetchAndVerifyCLI(t *testing.T) {
+	srv := startServer(t)
+	dir := filepath.Join(t.TempDir(), "arch")
+	env := map[string]string{"CATCHALL_PASSWORD": srv.Password}
+
+	code, out, errOut := runCLI(t, env, "fetch", "--from", srv.URL(), "--archive", dir, "--quiet")
+	if code != 0 {
+		t.Fatalf("fetch exit %d\n%s%s", code, out, errOut)
+	}
+	if !regexp.MustCompile(`^fetched 4 messages \(.*\) from 3 folders \(0 unchanged\) in .*; 0 failed\n$`).MatchString(out) {
+		t.Errorf("summary line: %q", out)
+	}
+	if strings.Contains(errOut, srv.Password) {
+		t.Error("password in stderr")
+	}
+
+	code, out, errOut = runCLI(t, env, "verify", "--from", srv.URL(), "--archive", dir, "--quiet")
+	if code != 0 || !strings.Contains(out, "INBOX: 2/2 verified\n") || !strings.Contains(out, "total: 4/4 verified\n") {
+		t.Fatalf("verify exit %d\n%s%s", code, out, errOut)
+	}
+
+	// Lose one file: verify says so and exits 1.
+	matches, _ := filepath.Glob(filepath.Join(dir, "Sent", "cur", "*"))
+	os.Remove(matches[0])
+	code, out, errOut = runCLI(t, env, "verify", "--from", srv.URL(), "--archive", dir, "--quiet")
+	if code != 1 || !strings.Contains(out, "Sent: 0/1 verified, 1 missing") || !strings.Contains(errOut, "Sent uid 1: missing") {
+		t.Errorf("verify after loss: exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+func TestFetchDryRunCLI(t *testing.T) {
+	srv := startServer(t)
+	dir := filepath.Join(t.TempDir(), "arch")
+	code, out, errOut := runCLI(t, map[string]string{"CATCHALL_PASSWORD": srv.Password},
+		"fetch", "--from", srv.URL(), "--archive", dir, "--dry-run", "--quiet")
+	if code != 0 || !strings.Contains(out, "would fetch 4 messages") {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("dry run created the archive: %v", err)
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	srv := startServer(t)
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	closed := ln.Addr().String()
+	ln.Close()
+	dir := t.TempDir()
+	pwFile := filepath.Join(dir, "pw")
+	os.WriteFile(pwFile, []byte(srv.Password+"\n"), 0o600)
+	good := map[string]string{"CATCHALL_PASSWORD": srv.Password}
+	cases := []struct {
+		name    string
+		env     map[string]string
+		args    []string
+		code    int
+		wantErr string
+	}{
+		{"no archive flag", good, []string{"fetch", "--from", srv.URL()}, 2, "--archive is required"},
+		{"bad url", good, []string{"fetch", "--from", "pop3://x@y", "--archive", dir}, 2, "scheme must be one of"},
+		{"password in url", good, []string{"fetch", "--from", "imaps://u:pw@h", "--archive", dir}, 2, "shell history"},
+		{"no password", map[string]string{"CATCHALL_PASSWORD": ""}, []string{"fetch", "--from", srv.URL(), "--archive", dir}, 2, "set CATCHALL_PASSWORD"},
+		{"unknown flag", good, []string{"fetch", "--frm", "x"}, 2, "unknown flag"},
+		{"unknown command", good, []string{"fetchh"}, 2, "unknown command"},
+		{"wrong password", map[string]string{"CATCHALL_PASSWORD": "nope"}, []string{"fetch", "--from", srv.URL(), "--archive", dir}, 3, "authentication failed for alice"},
+		{"connection refused", good, []string{"fetch", "--from", "imap+plain://alice@" + closed, "--archive", dir}, 3, "cannot connect to " + closed},
+		{"unknown host", good, []string{"fetch", "--from", "imaps://alice@no-such-host.invalid", "--archive", dir}, 3, "cannot connect"},
+		{"password file", map[string]string{"CATCHALL_PASSWORD": ""}, []string{"fetch", "--from", srv.URL(), "--archive", dir, "--password-file", pwFile, "-q"}, 0, ""},
+		{"password command", map[string]string{"CATCHALL_PASSWORD": ""}, []string{"fetch", "--from", srv.URL(), "--archive", dir, "--password-command", "cat " + pwFile, "-q"}, 0, ""},
+		{"no such folder", good, []string{"fetch", "--from", srv.URL(), "--archive", dir, "--folder", "Nope"}, 2, "no folder matches"},
+		{"verify without archive", good, []string{"verify", "--from", srv.URL(), "--archive", filepath.Join(dir, "none")}, 2, "run fetch first"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errOut := runCLI(t, tc.env, tc.args...)
+			if code != tc.code {
+				t.Errorf("exit %d, want %d\n%s%s", code, tc.code, out, errOut)
+			}
+			if tc.wantErr != "" {
+				lines := strings.Split(strings.TrimSpace(errOut), "\n")
+				last := lines[len(lines)-1]
+				if !strings.HasPrefix(last, "catchall: ") || !strings.Contains(last, tc.wantErr) {
+					t.Errorf("last stderr line %q, want one line containing %q", last, tc.wantErr)
+				}
+			}
+		})
+	}
+}
+
+func TestConfigFile(t *testing.T) {
+	srv := startServer(t)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "catchall.toml")
+	os.WriteFile(cfg, []byte(`from = "`+srv.URL()+`"
+archive = "`+filepath.Join(dir, "arch")+`"
+folder = ["INBOX", "Sent"]
+connections = 2
+quiet = true
+`), 0o600)
+	env := map[string]string{"CATCHALL_PASSWORD": srv.Password}
+	code, out, errOut := runCLI(t, env, "fetch", "--config", cfg)
+	if code != 0 || !strings.Contains(out, "fetched 3 messages") {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	// The command line wins over the file.
+	code, out, _ = runCLI(t, env, "fetch", "--config", cfg, "--folder", "Archive/*", "--archive", filepath.Join(dir, "arch2"))
+	if code != 0 || !strings.Contains(out, "fetched 1 messages") {
+		t.Errorf("flag over config: exit %d %s", code, out)
+	}
+
+	os.WriteFile(cfg, []byte("form = \"x\"\nconnections = \"many\"\nfolder = { a = 1 }\n"), 0o600)
+	code, _, errOut = runCLI(t, env, "fetch", "--config", cfg)
+	if code != 2 {
+		t.Errorf("bad config: exit %d", code)
+	}
+	for _, want := range []string{`unknown key "form"`, `key "connections"`, `key "folder"`} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("bad config error lacks %q:\n%s", want, errOut)
+		}
+	}
+}
+
+func TestVerboseRedactsLogin(t *testing.T) {
+	srv := startServer(t)
+	code, _, errOut := runCLI(t, map[string]string{"CATCHALL_PASSWORD": "TopSecret-42"},
+		"fetch", "--from", srv.URL(), "--archive", t.TempDir(), "-v")
+	if code != 3 {
+		t.Fatalf("exit %d", code)
+	}
+	if strings.Contains(errOut, "TopSecret-42") {
+		t.Fatal("the password appears in the debug transcript")
+	}
+	if !strings.Contains(errOut, "LOGIN exchange redacted") || !strings.Contains(errOut, "CAPABILITY") {
+		t.Errorf("transcript missing or not redacted:\n%s", errOut)
+	}
+}
