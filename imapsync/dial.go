@@ -48,6 +48,8 @@ type Server struct {
 	Debug io.Writer
 	// Logger receives warnings such as plaintext connections; nil discards.
 	Logger *slog.Logger
+
+	warnOnce sync.Once
 }
 
 // TLSConfigFromCA returns a TLS configuration trusting the PEM certificates
@@ -137,7 +139,9 @@ func (s *Server) dial(ctx context.Context, handler *imapclient.UnilateralDataHan
 		return nil, fmt.Errorf("%w to %s: no greeting: %v", ErrConnect, u.Addr(), netErrText(err))
 	}
 	if u.Security == serverurl.SecurityNone && s.Logger != nil {
-		s.Logger.Warn("connection is not encrypted; password and mail cross the network in clear text", "server", u.Addr())
+		s.warnOnce.Do(func() {
+			s.Logger.Warn("connection is not encrypted; password and mail cross the network in clear text", "server", u.Addr())
+		})
 	}
 	if c.State() == imap.ConnStateNotAuthenticated {
 		if transcript != nil {

@@ -391,7 +391,7 @@ func (f *fetcher) receive(ctx context.Context, c *conn, cmd *imapclient.FetchCom
 		}
 		pending = append(pending, in)
 		pendingBytes += in.Size()
-		if len(pending) >= 64 || pendingBytes >= 16<<20 {
+		if len(pending) >= 256 || pendingBytes >= 32<<20 {
 			commit()
 		}
 	}

@@ -32,7 +32,8 @@
 //
 // # Exactly once
 //
-// A message is written to tmp/, fsynced, renamed into cur/, the directory is
+// A message is written to tmp/, flushed to disk (fsync, or one syncfs per
+// batch on Linux), renamed into cur/, the directory is
 // fsynced, and only then is its row committed to the index. A crash between
 // the rename and the commit leaves a file without a row; Reconcile adopts such
 // files (it can, because the key names the folder generation and UID) and
@@ -101,8 +102,9 @@ const (
 
 // Archive is an open archive. Its methods are safe for concurrent use.
 type Archive struct {
-	dir string
-	db  *sql.DB
+	dir  string
+	root *os.File // the archive directory, for syncfs
+	db   *sql.DB
 	mu  sync.Mutex // serialises writers; SQLite allows one anyway
 }
 
@@ -135,11 +137,19 @@ func Open(dir string) (*Archive, error) {
 	for _, suffix := range []string{"-wal", "-shm"} {
 		os.Chmod(dbPath+suffix, 0o600)
 	}
-	return &Archive{dir: abs, db: db}, nil
+	root, err := os.Open(abs)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &Archive{dir: abs, root: root, db: db}, nil
 }
 
 // Close closes the index.
-func (a *Archive) Close() error { return a.db.Close() }
+func (a *Archive) Close() error {
+	a.root.Close()
+	return a.db.Close()
+}
 
 // Dir returns the archive's absolute directory.
 func (a *Archive) Dir() string { return a.dir }

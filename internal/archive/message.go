@@ -224,12 +224,8 @@ func (in *Incoming) Abort() {
 	os.Remove(in.path)
 }
 
-// finish flushes the file to stable storage and sets its mtime.
-func (in *Incoming) finish() error {
-	if err := in.f.Sync(); err != nil {
-		in.Abort()
-		return fmt.Errorf("syncing message file: %w", err)
-	}
+// close closes the file and sets its mtime; its data is flushed by Commit.
+func (in *Incoming) close() error {
 	if err := in.f.Close(); err != nil {
 		os.Remove(in.path)
 		return fmt.Errorf("closing message file: %w", err)
@@ -240,7 +236,7 @@ func (in *Incoming) finish() error {
 	return nil
 }
 
-// Commit makes messages durable: each file is fsynced and moved into cur/,
+// Commit makes messages durable: their data is flushed, they are moved into cur/,
 // the directories are fsynced, and then the rows are committed in one
 // transaction. A message byte-identical to one of an earlier generation of the
 // same folder (after a UIDVALIDITY change) is not stored twice: the earlier
@@ -249,6 +245,18 @@ func (in *Incoming) finish() error {
 func (a *Archive) Commit(ctx context.Context, msgs []*Incoming) error {
 	if len(msgs) == 0 {
 		return nil
+	}
+	// Flush the data first, outside the lock, so that connections flush in
+	// parallel.
+	files := make([]*os.File, len(msgs))
+	for i, in := range msgs {
+		files[i] = in.f
+	}
+	if err := flushFiles(a.root, files); err != nil {
+		for _, in := range msgs {
+			in.Abort()
+		}
+		return fmt.Errorf("flushing messages to disk: %w", err)
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -262,7 +270,7 @@ func (a *Archive) Commit(ctx context.Context, msgs []*Incoming) error {
 	dirs := map[string]bool{}
 	var errs []error
 	for _, in := range msgs {
-		if err := in.finish(); err != nil {
+		if err := in.close(); err != nil {
 			errs = append(errs, err)
 			continue
 		}
