@@ -105,7 +105,7 @@ type Archive struct {
 	dir  string
 	root *os.File // the archive directory, for syncfs
 	db   *sql.DB
-	mu  sync.Mutex // serialises writers; SQLite allows one anyway
+	mu   sync.Mutex // serialises writers; SQLite allows one anyway
 }
 
 // Open opens the archive in dir, creating it (0700) and its index (0600) if
