@@ -173,8 +173,8 @@ func NormalizeFlags(flags []string) []string {
 var tmpCounter atomic.Uint64
 
 // headerCap bounds how much of a message is kept in memory to find its
-// Message-ID.
-const headerCap = 64 << 10
+// Message-ID; a header field past it is not found.
+const headerCap = 32 << 10
 
 // Incoming is a message being written into a folder's tmp/ directory. Write
 // the body to it, then pass it to Commit, or Abort it.
@@ -184,7 +184,8 @@ type Incoming struct {
 	f      *os.File
 	h      hash.Hash
 	n      int64
-	head   []byte
+	head   []byte // the first bytes, until close extracts the Message-ID
+	msgID  string
 
 	// Set by the caller before Commit.
 	UIDValidity  uint32
@@ -226,6 +227,7 @@ func (in *Incoming) Abort() {
 
 // close closes the file and sets its mtime; its data is flushed by Commit.
 func (in *Incoming) close() error {
+	in.msgID, in.head = MessageID(in.head), nil
 	if err := in.f.Close(); err != nil {
 		os.Remove(in.path)
 		return fmt.Errorf("closing message file: %w", err)
@@ -324,7 +326,7 @@ func (a *Archive) Commit(ctx context.Context, msgs []*Incoming) error {
 				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 				ON CONFLICT (folder, uidvalidity, uid) DO UPDATE SET internal_date = excluded.internal_date, flags = excluded.flags,
 				size = excluded.size, sha256 = excluded.sha256, message_id = excluded.message_id, path = excluded.path, gone = 0`,
-				in.folder.Name, in.UIDValidity, in.UID, date, flags, in.n, r.sha, MessageID(in.head), r.rel)
+				in.folder.Name, in.UIDValidity, in.UID, date, flags, in.n, r.sha, in.msgID, r.rel)
 		}
 		if err != nil {
 			return fmt.Errorf("indexing message: %w", err)
