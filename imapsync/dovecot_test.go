@@ -23,6 +23,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-imap/v2"
+
 	"github.com/catchall/catchall/internal/archive"
 	"github.com/catchall/catchall/internal/imaptest"
 	"github.com/catchall/catchall/internal/serverurl"
@@ -77,6 +79,12 @@ func normFlags(s string) string {
 // archiveListing lists the archive's current messages in the same format,
 // after checking every file against its row.
 func archiveListing(t *testing.T, dir string) []listed {
+	return archiveListingGone(t, dir, false)
+}
+
+// archiveListingGone lists the archive, with or without the messages the
+// server no longer has.
+func archiveListingGone(t *testing.T, dir string, withGone bool) []listed {
 	t.Helper()
 	arc, err := archive.Open(dir)
 	if err != nil {
@@ -90,6 +98,9 @@ func archiveListing(t *testing.T, dir string) []listed {
 	var out []listed
 	for _, f := range folders {
 		err := arc.Entries(f.Name, f.UIDValidity, func(e *archive.Entry) error {
+			if e.Gone && !withGone {
+				return nil
+			}
 			size, sum, _, err := archive.HashFile(filepath.Join(dir, e.Path))
 			if err != nil || size != e.Size || sum != e.SHA256 {
 				t.Errorf("%s: file does not match its index row (%v)", e.Path, err)
@@ -368,5 +379,138 @@ func TestDovecotWrongPassword(t *testing.T) {
 	}
 	if bytes.Contains(out, []byte("hunter2")) {
 		t.Error("the password appears in the output")
+	}
+}
+
+// liveListing lists user's mailbox now, with the independent lister.
+func liveListing(t *testing.T, user, addr string) []listed {
+	t.Helper()
+	host, port, _ := strings.Cut(addr, ":")
+	out, err := exec.Command("python3", "../scripts/testenv/imaplist.py", "--host", host, "--port", port, "--user", user, "--password", "secret").Output()
+	if err != nil {
+		t.Fatalf("imaplist: %v", err)
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, user+".list"), out, 0o600)
+	t.Setenv("CATCHALL_TEST_LISTINGS", dir)
+	return readListing(t, user)
+}
+
+// TestDovecotIncremental changes the server between runs: new messages,
+// flag and keyword changes (found with CONDSTORE CHANGEDSINCE), an expunge,
+// and a folder renumbered (UIDVALIDITY change).
+func TestDovecotIncremental(t *testing.T) {
+	addr, _, _ := dovecotEnv(t)
+	ctx := context.Background()
+	srv := dovecotServer(t, "imap+plain", "dest", addr)
+	c, err := srv.dial(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// Start from an empty account whatever an earlier run left.
+	for _, mb := range []string{"Sub/Folder", "Sub"} {
+		c.Delete(mb).Wait()
+	}
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	var all imap.UIDSet
+	all.AddRange(1, 0)
+	c.Store(all, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{imap.FlagDeleted}, Silent: true}, nil).Close()
+	c.Expunge().Close()
+	if err := c.Create("Sub/Folder", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	appendMsg := func(mb string, n int) {
+		t.Helper()
+		raw := fmt.Sprintf("Message-ID: <%s-%d@dest>\r\nSubject: %d\r\n\r\nbody %d\r\n", strings.ReplaceAll(mb, "/", "-"), n, n, n)
+		cmd := c.Append(mb, int64(len(raw)), &imap.AppendOptions{Time: time.Date(2015, 1, n, 0, 0, 0, 0, time.UTC)})
+		cmd.Write([]byte(raw))
+		cmd.Close()
+		if _, err := cmd.Wait(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 1; i <= 5; i++ {
+		appendMsg("INBOX", i)
+	}
+	appendMsg("Sub/Folder", 1)
+	appendMsg("Sub/Folder", 2)
+
+	dir := filepath.Join(t.TempDir(), "archive")
+	arc, err := archive.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer arc.Close()
+	var lastTranscript string
+	fetch := func() *Report {
+		t.Helper()
+		var transcript bytes.Buffer
+		s := dovecotServer(t, "imap+plain", "dest", addr)
+		s.Debug = &transcript
+		rep, err := Fetch(ctx, s, arc, nil)
+		if err != nil || len(rep.Failures) > 0 {
+			t.Fatalf("fetch: %v %v", err, rep)
+		}
+		rep.Elapsed = 0
+		lastTranscript = transcript.String()
+		return rep
+	}
+	if rep := fetch(); rep.Messages != 7 {
+		t.Fatalf("first run fetched %d, want 7", rep.Messages)
+	}
+	compareListings(t, liveListing(t, "dest", addr), archiveListing(t, dir))
+
+	// Change the server: a new message, new flags and a keyword, an expunge.
+	appendMsg("INBOX", 6)
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	c.Store(imap.UIDSetNum(2), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{imap.FlagFlagged, "$Important"}, Silent: true}, nil).Close()
+	c.Store(imap.UIDSetNum(3), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{imap.FlagDeleted}, Silent: true}, nil).Close()
+	if err := c.Expunge().Close(); err != nil {
+		t.Fatal(err)
+	}
+	rep := fetch()
+	var inbox *FolderReport
+	for _, f := range rep.Folders {
+		if f.Name == "INBOX" {
+			inbox = f
+		}
+	}
+	if rep.Messages != 1 || inbox == nil || inbox.FlagUpdates != 1 || inbox.Gone != 1 {
+		t.Errorf("second run: %d messages, INBOX %+v; want 1 new, 1 flag update, 1 gone", rep.Messages, inbox)
+	}
+	if !strings.Contains(lastTranscript, "CHANGEDSINCE") {
+		t.Error("flag changes were not asked for with CHANGEDSINCE")
+	}
+	compareListings(t, liveListing(t, "dest", addr), archiveListing(t, dir))
+	if n := len(archiveListingGone(t, dir, true)); n != 8 {
+		t.Errorf("archive holds %d messages, want 8 (the expunged one kept)", n)
+	}
+
+	// Renumber Sub/Folder: delete it and put the same two messages back plus one.
+	c.Unselect().Wait()
+	if err := c.Delete("Sub/Folder").Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Create("Sub/Folder", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	appendMsg("Sub/Folder", 1)
+	appendMsg("Sub/Folder", 2)
+	appendMsg("Sub/Folder", 3)
+	rep = fetch()
+	for _, f := range rep.Folders {
+		if f.Name == "Sub/Folder" && (!f.Reset || f.New != 3) {
+			t.Errorf("after renumbering: %+v", f)
+		}
+	}
+	compareListings(t, liveListing(t, "dest", addr), archiveListing(t, dir))
+	files, _ := filepath.Glob(filepath.Join(dir, "Sub", "Folder", "cur", "*"))
+	if len(files) != 3 {
+		t.Errorf("Sub/Folder holds %d files, want 3 (identical messages stored once)", len(files))
 	}
 }
