@@ -114,6 +114,7 @@ type fetcher struct {
 	fatal    error
 	report   Report
 	condStor bool
+	conns    map[*conn]bool // open connections, closed when ctx ends
 }
 
 func (f *fetcher) setDefaults() {
@@ -138,6 +139,21 @@ func (f *fetcher) setDefaults() {
 		f.log = slog.New(slog.DiscardHandler)
 	}
 	f.cond = sync.NewCond(&f.mu)
+	f.conns = map[*conn]bool{}
+}
+
+// track records an open connection so that cancelling the run can close it
+// at once, even in the middle of a read; untrack forgets it.
+func (f *fetcher) track(c *conn) {
+	f.mu.Lock()
+	f.conns[c] = true
+	f.mu.Unlock()
+}
+
+func (f *fetcher) untrack(c *conn) {
+	f.mu.Lock()
+	delete(f.conns, c)
+	f.mu.Unlock()
 }
 
 // folderJob is the shared state of one folder during a run.
@@ -165,11 +181,23 @@ func (f *fetcher) run(ctx context.Context) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	f.track(c)
+	stop := context.AfterFunc(ctx, func() {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		for c := range f.conns {
+			c.raw.Conn.Close()
+		}
+	})
+	defer stop()
 	f.condStor = c.Caps().Has(imap.CapCondStore)
 	all, err := listFolders(c)
 	if err != nil {
 		c.Close()
-		return nil, fmt.Errorf("listing folders: %w", err)
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, startErr("listing folders", err)
 	}
 	folders := selectFolders(all, f.opts.Include, f.opts.Exclude)
 	if len(folders) == 0 {
@@ -178,7 +206,10 @@ func (f *fetcher) run(ctx context.Context) (*Report, error) {
 	}
 	if err := f.statusAll(c, folders); err != nil {
 		c.Close()
-		return nil, err
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, startErr("reading folder status", err)
 	}
 	for _, rf := range folders {
 		if rf.NoSelect {
@@ -219,6 +250,17 @@ func (f *fetcher) run(ctx context.Context) (*Report, error) {
 	}
 	f.report.Elapsed = time.Since(f.start)
 	return &f.report, ctx.Err()
+}
+
+// startErr classifies a failure before any work could start: a network
+// failure means the server cannot be used (ErrConnect), an IMAP error is the
+// server's answer.
+func startErr(what string, err error) error {
+	var imapErr *imap.Error
+	if errors.As(err, &imapErr) {
+		return fmt.Errorf("%s: the server said: %s", what, imapErr.Text)
+	}
+	return fmt.Errorf("%w: %s: %v", ErrConnect, what, netErrText(err))
 }
 
 // statusAll fills in the status of every selectable folder, with pipelined
@@ -356,8 +398,11 @@ func (f *fetcher) worker(ctx context.Context, id int, c *conn) {
 	log := f.log.With("conn", id)
 	defer func() {
 		if c != nil {
-			c.Logout().Wait()
+			if ctx.Err() == nil {
+				c.Logout().Wait()
+			}
 			c.Close()
+			f.untrack(c)
 		}
 	}()
 	for {
@@ -376,8 +421,15 @@ func (f *fetcher) worker(ctx context.Context, id int, c *conn) {
 			}
 			var err error
 			if c == nil || isClosed(c) {
+				if c != nil {
+					c.Close()
+					f.untrack(c)
+				}
 				c, err = f.reconnect(ctx, log, t.attempt)
-				if err != nil {
+				if err == nil {
+					f.track(c)
+				} else {
+					c = nil
 					if errors.Is(err, ErrAuth) {
 						f.setFatal(err)
 						f.done()
@@ -399,12 +451,16 @@ func (f *fetcher) worker(ctx context.Context, id int, c *conn) {
 			if err == nil {
 				break
 			}
+			if ctx.Err() != nil {
+				continue // the loop's first check ends the worker
+			}
 			if !retryable(err) {
 				f.giveUp(t, job != nil, err)
 				break
 			}
 			log.Warn("connection failed; reconnecting", "folder", t.job.remote.Name, "attempt", t.attempt+1, "err", err)
 			c.Close()
+			f.untrack(c)
 			c = nil
 			t.attempt++
 			if t.attempt > f.opts.Retries {

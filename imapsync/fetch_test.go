@@ -426,7 +426,7 @@ func TestFetchHungServer(t *testing.T) {
 				if err == nil {
 					t.Fatal("fetch from a silent server succeeded")
 				}
-				if !greet && !errors.Is(err, ErrConnect) {
+				if !errors.Is(err, ErrConnect) {
 					t.Errorf("err = %v, want ErrConnect", err)
 				}
 			case <-time.After(30 * time.Second):
@@ -490,5 +490,26 @@ func TestVerify(t *testing.T) {
 	}
 	if rep.OK() || rep.Total.Missing != 2 || rep.Total.Verified != len(fx.msgs)-2 {
 		t.Errorf("after damage: %+v, problems %v", rep.Total, rep.Problems)
+	}
+}
+
+func TestFetchCancelStopsAtOnce(t *testing.T) {
+	silent, err := imaptest.StartSilent(true) // logs in, then never answers
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	fx := newFixture(t, nil)
+	srv := fx.server(silent.Addr)
+	srv.IdleTimeout = time.Hour
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(200*time.Millisecond, cancel)
+	start := time.Now()
+	_, err = Fetch(ctx, srv, fx.arc, nil)
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("err = %v, want context.Canceled", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("cancel took %v", d)
 	}
 }

@@ -67,7 +67,7 @@ func Verify(ctx context.Context, srv *Server, arc *archive.Archive, opts *Verify
 	defer c.Close()
 	remote, err := listFolders(c)
 	if err != nil {
-		return nil, fmt.Errorf("listing folders: %w", err)
+		return nil, startErr("listing folders", err)
 	}
 	rep := &VerifyReport{}
 	onServer := map[string]bool{}

@@ -76,6 +76,10 @@ Exit codes: 0 done, 1 finished but some items failed (listed on stderr),
 	if err == nil {
 		return cli.ExitOK
 	}
+	if errors.Is(err, context.Canceled) {
+		fmt.Fprintln(stderr, "catchall: interrupted; everything stored so far is kept, run the same command again to continue")
+		return cli.ExitPartial
+	}
 	fmt.Fprintf(stderr, "catchall: %s\n", oneLine(err))
 	var ee *cli.ExitError
 	switch {
@@ -85,11 +89,13 @@ Exit codes: 0 done, 1 finished but some items failed (listed on stderr),
 		return cli.ExitUsage
 	case errors.Is(err, imapsync.ErrConnect), errors.Is(err, imapsync.ErrAuth):
 		return cli.ExitConnect
-	case errors.Is(err, context.Canceled):
-		return cli.ExitPartial
 	}
 	// cobra's own errors: unknown command, bad arguments.
-	return cli.ExitUsage
+	if msg := err.Error(); strings.HasPrefix(msg, "unknown command") || strings.HasPrefix(msg, "accepts ") ||
+		strings.HasPrefix(msg, "requires ") || strings.HasPrefix(msg, "invalid argument") {
+		return cli.ExitUsage
+	}
+	return cli.ExitPartial
 }
 
 // oneLine folds a multi-line error (cobra's suggestions, joined config

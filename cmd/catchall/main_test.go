@@ -106,6 +106,7 @@ func TestExitCodes(t *testing.T) {
 		{"no password", map[string]string{"CATCHALL_PASSWORD": ""}, []string{"fetch", "--from", srv.URL(), "--archive", dir}, 2, "set CATCHALL_PASSWORD"},
 		{"unknown flag", good, []string{"fetch", "--frm", "x"}, 2, "unknown flag"},
 		{"unknown command", good, []string{"fetchh"}, 2, "unknown command"},
+		{"stray argument", good, []string{"fetch", "INBOX", "--from", srv.URL(), "--archive", dir}, 2, `unknown command "INBOX"`},
 		{"wrong password", map[string]string{"CATCHALL_PASSWORD": "nope"}, []string{"fetch", "--from", srv.URL(), "--archive", dir}, 3, "authentication failed for alice"},
 		{"connection refused", good, []string{"fetch", "--from", "imap+plain://alice@" + closed, "--archive", dir}, 3, "cannot connect to " + closed},
 		{"unknown host", good, []string{"fetch", "--from", "imaps://alice@no-such-host.invalid", "--archive", dir}, 3, "cannot connect"},
