@@ -1,0 +1,44 @@
+// Package imapsync moves mail between IMAP servers and the local archive
+// (package archive): Fetch downloads an account, Verify proves the archive
+// holds it.
+//
+// # Fetch
+//
+// One connection lists the folders of the personal namespace (NAMESPACE
+// prefix removed, the server's delimiter replaced by "/", modified UTF-7
+// decoded) and their STATUS (LIST-STATUS when offered). Each folder's Maildir
+// is reconciled with the index first, so that a crashed run leaves nothing
+// behind. A folder whose UIDVALIDITY, UIDNEXT, message count and (with
+// CONDSTORE) HIGHESTMODSEQ are unchanged since its last complete fetch is
+// skipped: an unchanged account costs one STATUS per folder.
+//
+// Any other folder is scanned: EXAMINE (read-only), then UID FETCH of UID,
+// FLAGS and RFC822.SIZE — for everything, or with CONDSTORE only for UIDs
+// above the last UIDNEXT plus CHANGEDSINCE for flag changes (RFC 7162 §3.1.4),
+// and UID SEARCH only when the counts say messages were expunged. New
+// messages are cut into batches (500 messages or 32 MiB) which any of the
+// connections fetch with one pipelined UID FETCH (BODY.PEEK[] and metadata),
+// streaming each body to the archive's tmp/ directory; nothing holds a whole
+// message in memory.
+//
+// # Faults
+//
+// go-imap v2 (beta.8) has traps this package works around:
+//
+//   - read deadlines are fixed per response (30 s) or per literal (5 min), so
+//     a huge message on a slow link fails while a server that never answers
+//     hangs forever; a watchdog connection gives every read a fresh idle
+//     timeout instead (Server.IdleTimeout);
+//   - a literal cut short by a dropped connection reads like a complete one:
+//     the byte count is checked against the literal's size;
+//   - a FETCH response whose UID comes after the body is silently dropped:
+//     the UIDs received are compared with those requested and the missing
+//     ones fetched one by one by sequence number;
+//   - draining a command after a broken literal races with the decoder: the
+//     connection is closed first.
+//
+// A broken connection is reopened with exponential backoff and the batch
+// continues where it stopped; a batch that keeps failing without progress is
+// given up after FetchOptions.Retries attempts and its messages are reported
+// as failures, while everything else goes on.
+package imapsync
