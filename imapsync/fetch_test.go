@@ -513,3 +513,42 @@ func TestFetchCancelStopsAtOnce(t *testing.T) {
 		t.Errorf("cancel took %v", d)
 	}
 }
+
+func TestStartTLSRequired(t *testing.T) {
+	fx := newFixture(t, nil) // the memory server offers no STARTTLS
+	u, err := serverurl.Parse("imap://alice@"+fx.srv.Addr, "imap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Fetch(context.Background(), &Server{URL: u, Password: fx.srv.Password, IdleTimeout: 5 * time.Second}, fx.arc, nil)
+	if !errors.Is(err, ErrConnect) || !strings.Contains(err.Error(), "STARTTLS") {
+		t.Fatalf("err = %v, want ErrConnect about STARTTLS", err)
+	}
+	if testing.Verbose() {
+		t.Log(err)
+	}
+}
+
+func TestRetryable(t *testing.T) {
+	cases := []struct {
+		err  error
+		want bool
+	}{
+		{errors.New("read tcp: connection reset by peer"), true},
+		{&imap.Error{Type: imap.StatusResponseTypeBye, Text: "shutting down"}, true},
+		{&imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeUnavailable, Text: "busy"}, true},
+		{&imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeLimit, Text: "too many"}, true},
+		{&imap.Error{Type: imap.StatusResponseTypeNo, Text: "Request is throttled. Suggested Backoff Time: 1000 milliseconds"}, true},
+		{&imap.Error{Type: imap.StatusResponseTypeNo, Text: "Server busy, try again later"}, true},
+		{&imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeNonExistent, Text: "no such mailbox"}, false},
+		{&imap.Error{Type: imap.StatusResponseTypeBad, Text: "parse error"}, false},
+		{fmt.Errorf("fetching: %w", ErrAuth), false},
+		{errUIDValidityChanged, false},
+		{context.Canceled, false},
+	}
+	for _, tc := range cases {
+		if got := retryable(tc.err); got != tc.want {
+			t.Errorf("retryable(%v) = %v, want %v", tc.err, got, tc.want)
+		}
+	}
+}
