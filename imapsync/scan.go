@@ -443,13 +443,7 @@ func (f *fetcher) readMessage(msg *imapclient.FetchMessageData, job *folderJob) 
 			if f.opts.Progress != nil {
 				w = progressWriter{in, f.opts.Progress}
 			}
-			n, err := io.Copy(w, it.Literal)
-			if err == nil && n != it.Literal.Size() {
-				// go-imap ends a literal cut short by a dropped connection
-				// like a complete one: never store a truncated message.
-				err = fmt.Errorf("connection ended after %d of %d bytes", n, it.Literal.Size())
-			}
-			if err != nil {
+			if _, err := copyLiteral(w, it.Literal); err != nil {
 				in.Abort()
 				return nil, fmt.Errorf("receiving message body: %w", err)
 			}
@@ -498,4 +492,15 @@ func abandon(c *conn, cmd *imapclient.FetchCommand) {
 	case <-time.After(10 * time.Second):
 		// The decoder is stuck; leave the command to it rather than race.
 	}
+}
+
+// copyLiteral copies a FETCH literal to w. go-imap ends a literal cut short by
+// a dropped connection like a complete one, so the byte count is checked:
+// a truncated message is never taken for a whole one.
+func copyLiteral(w io.Writer, lit imap.LiteralReader) (int64, error) {
+	n, err := io.Copy(w, lit)
+	if err == nil && n != lit.Size() {
+		err = fmt.Errorf("connection ended after %d of %d bytes", n, lit.Size())
+	}
+	return n, err
 }

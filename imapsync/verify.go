@@ -164,10 +164,7 @@ func verifyFolder(ctx context.Context, c *conn, arc *archive.Archive, rf *remote
 					if opts.Progress != nil {
 						w = progressWriter{h, opts.Progress}
 					}
-					n, err := io.Copy(w, it.Literal)
-					if err == nil && n != it.Literal.Size() {
-						err = fmt.Errorf("connection ended after %d of %d bytes", n, it.Literal.Size())
-					}
+					n, err := copyLiteral(w, it.Literal)
 					if err != nil {
 						abandon(c, cmd)
 						return nil, fmt.Errorf("reading %q uid %d: %w", rf.Remote, uid, err)
@@ -292,11 +289,7 @@ func bodyHashes(c *conn, uids []imap.UID) (map[imap.UID]string, error) {
 					continue
 				}
 				h := sha256.New()
-				n, err := io.Copy(h, it.Literal)
-				if err == nil && n != it.Literal.Size() {
-					err = fmt.Errorf("connection ended after %d of %d bytes", n, it.Literal.Size())
-				}
-				if err != nil {
+				if _, err := copyLiteral(h, it.Literal); err != nil {
 					abandon(c, cmd)
 					return nil, err
 				}

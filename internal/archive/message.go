@@ -344,35 +344,30 @@ func (a *Archive) UpdateFlags(ctx context.Context, folder *Folder, uidValidity u
 	if len(flags) == 0 {
 		return nil
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	tx, err := a.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	for uid, fl := range flags {
-		fl = NormalizeFlags(fl)
-		var path string
-		err := tx.QueryRowContext(ctx, `SELECT path FROM messages WHERE folder = ? AND uidvalidity = ? AND uid = ?`, folder.Name, uidValidity, uid).Scan(&path)
-		if errors.Is(err, sql.ErrNoRows) {
-			continue
-		} else if err != nil {
-			return err
-		}
-		key, _, _ := strings.Cut(filepath.Base(path), ":")
-		newPath := filepath.Join(filepath.Dir(path), key+":2,"+MaildirFlags(fl))
-		if newPath != path {
-			if err := os.Rename(filepath.Join(a.dir, path), filepath.Join(a.dir, newPath)); err != nil {
-				return fmt.Errorf("renaming for new flags: %w", err)
+	return a.inTx(ctx, func(tx *sql.Tx) error {
+		for uid, fl := range flags {
+			fl = NormalizeFlags(fl)
+			var path string
+			err := tx.QueryRowContext(ctx, `SELECT path FROM messages WHERE folder = ? AND uidvalidity = ? AND uid = ?`, folder.Name, uidValidity, uid).Scan(&path)
+			if errors.Is(err, sql.ErrNoRows) {
+				continue
+			} else if err != nil {
+				return err
+			}
+			key, _, _ := strings.Cut(filepath.Base(path), ":")
+			newPath := filepath.Join(filepath.Dir(path), key+":2,"+MaildirFlags(fl))
+			if newPath != path {
+				if err := os.Rename(filepath.Join(a.dir, path), filepath.Join(a.dir, newPath)); err != nil {
+					return fmt.Errorf("renaming for new flags: %w", err)
+				}
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE messages SET flags = ?, path = ? WHERE folder = ? AND uidvalidity = ? AND uid = ?`,
+				strings.Join(fl, " "), newPath, folder.Name, uidValidity, uid); err != nil {
+				return err
 			}
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE messages SET flags = ?, path = ? WHERE folder = ? AND uidvalidity = ? AND uid = ?`,
-			strings.Join(fl, " "), newPath, folder.Name, uidValidity, uid); err != nil {
-			return err
-		}
-	}
-	return tx.Commit()
+		return nil
+	})
 }
 
 // MarkGone records that the server no longer has these messages. Their files
@@ -381,6 +376,19 @@ func (a *Archive) MarkGone(ctx context.Context, folder string, uidValidity uint3
 	if len(uids) == 0 {
 		return nil
 	}
+	return a.inTx(ctx, func(tx *sql.Tx) error {
+		for _, uid := range uids {
+			if _, err := tx.ExecContext(ctx, `UPDATE messages SET gone = 1 WHERE folder = ? AND uidvalidity = ? AND uid = ?`, folder, uidValidity, uid); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// inTx runs fn in one transaction under the archive's write lock and commits
+// it if fn succeeds.
+func (a *Archive) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	tx, err := a.db.BeginTx(ctx, nil)
@@ -388,10 +396,8 @@ func (a *Archive) MarkGone(ctx context.Context, folder string, uidValidity uint3
 		return err
 	}
 	defer tx.Rollback()
-	for _, uid := range uids {
-		if _, err := tx.ExecContext(ctx, `UPDATE messages SET gone = 1 WHERE folder = ? AND uidvalidity = ? AND uid = ?`, folder, uidValidity, uid); err != nil {
-			return err
-		}
+	if err := fn(tx); err != nil {
+		return err
 	}
 	return tx.Commit()
 }
