@@ -1,0 +1,469 @@
+package classify
+
+import (
+	"context"
+	"fmt"
+	"net/mail"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Stats is everything the inventory knows about one alias. Its size grows
+// with the number of distinct correspondents (capped), never with the number
+// of messages.
+type Stats struct {
+	Alias        string // lower case, punycode domain, subaddress removed
+	Received     int    // messages received at it
+	Sent         int    // messages sent from it
+	SentToPeople int    // of those, to individuals (not machine addresses)
+	First, Last  time.Time
+	Folders      map[string]int
+	Senders      map[string]*Sender // by registrable domain of the From address (capped)
+	Replies      int                // received messages that are replies (In-Reply-To/References)
+	Bulk         int                // received messages with bulk or ESP headers
+	Freemail     int                // received from freemail providers
+	Clients      int                // received written with a mail client (User-Agent/X-Mailer)
+	Machine      int                // received from noreply-like senders
+	Ambiguous    int                // counted from To/Cc among several addresses at the domain
+	RevealedBy   map[string]int     // which rule found it: ByOriginal, ByDeliveredTo, ByReceived, ByToCc
+	Subaddress   map[string]int     // "+tag" parts seen
+	Services     map[string]int     // organisation domains from From, DKIM d=, Feedback-ID (not ESPs)
+	SentToFree   int                // messages sent from it to freemail addresses
+}
+
+// Sender is one correspondent domain of an alias.
+type Sender struct {
+	Domain      string
+	Messages    int
+	First, Last time.Time
+}
+
+const maxSenders = 256
+
+// Inventory is the result of reading a mail store: every alias at the user's
+// domains with its statistics.
+type Inventory struct {
+	Domains      []string // the user's domains, given or detected
+	FinalMailbox string   // the mailbox everything was delivered to, "" if none stood out
+	Aliases      map[string]*Stats
+	Final        *Stats // mail resolved to the final mailbox itself
+	Messages     int    // messages read
+	Unknown      int    // received messages whose recipient could not be found
+	Drafts       int    // drafts, ignored
+	Unreadable   int    // files that could not be read
+	mu           sync.Mutex
+}
+
+// Options configures Build.
+type Options struct {
+	// Domains are the user's domains; empty means detect them.
+	Domains []string
+	// FinalMailbox is the real mailbox; empty means detect it.
+	FinalMailbox string
+	// SampleSize is how many messages the detection pass reads; zero means 5000.
+	SampleSize int
+}
+
+// Build reads every message of src and returns the alias inventory. It first
+// reads a sample to detect the user's domains and final mailbox (unless
+// given), then everything.
+func Build(ctx context.Context, src Source, opts *Options) (*Inventory, error) {
+	if opts == nil {
+		opts = &Options{}
+	}
+	user := &User{Domains: map[string]bool{}, FinalMailbox: strings.ToLower(opts.FinalMailbox)}
+	for _, d := range opts.Domains {
+		if d, ok := NormalizeAddress("x@" + d); ok {
+			user.Domains[Domain(d)] = true
+		}
+	}
+	if len(user.Domains) == 0 || user.FinalMailbox == "" {
+		if err := detect(ctx, src, user, opts.SampleSize); err != nil {
+			return nil, err
+		}
+	}
+	if len(user.Domains) == 0 {
+		return nil, fmt.Errorf("could not tell which domain the aliases are at: no message in %s names an original recipient; give --domain", src)
+	}
+	inv := &Inventory{FinalMailbox: user.FinalMailbox, Aliases: map[string]*Stats{}}
+	for d := range user.Domains {
+		inv.Domains = append(inv.Domains, d)
+	}
+	slices.Sort(inv.Domains)
+	st, err := src.Walk(ctx, 1, func(m *Message) {
+		inv.add(user, observe(user, m))
+	})
+	inv.Messages, inv.Unreadable = st.Messages, st.Unreadable
+	return inv, err
+}
+
+// detect reads a sample and learns the user's domains (the domains of
+// explicit original recipients) and the final mailbox (the Delivered-To
+// present in most messages).
+func detect(ctx context.Context, src Source, user *User, sample int) error {
+	if sample <= 0 {
+		sample = 5000
+	}
+	var mu sync.Mutex
+	domains := map[string]int{}
+	delivered := map[string]int{}
+	n := 0
+	probe := &User{Domains: map[string]bool{}}
+	st, err := src.Walk(ctx, 1, func(m *Message) {
+		mu.Lock()
+		if n >= sample {
+			mu.Unlock()
+			return
+		}
+		n++
+		mu.Unlock()
+		fields := ParseHeader(m.Header)
+		seen := map[string]bool{}
+		for _, f := range fields {
+			if f.Is("Received") {
+				break
+			}
+			if f.Is("Delivered-To") {
+				for _, a := range Addresses(f.Value) {
+					mu.Lock()
+					delivered[a]++
+					mu.Unlock()
+				}
+			}
+		}
+		if m.Role != RoleMail {
+			return
+		}
+		r := probe.Recipient(fields)
+		if r.By == "" || r.By == ByToCc {
+			return
+		}
+		for _, a := range r.Addrs {
+			if d := Domain(a); !seen[d] {
+				seen[d] = true
+				mu.Lock()
+				domains[d]++
+				mu.Unlock()
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if st.Messages == 0 {
+		return fmt.Errorf("%s holds no messages", src)
+	}
+	if user.FinalMailbox == "" {
+		best, count := "", 0
+		for a, c := range delivered {
+			if c > count || c == count && a < best {
+				best, count = a, c
+			}
+		}
+		// The final mailbox is in most messages that have a Delivered-To.
+		total := 0
+		for _, c := range delivered {
+			total += c
+		}
+		if count*2 > total && count >= 3 {
+			user.FinalMailbox = best
+		}
+	}
+	if len(user.Domains) == 0 {
+		delete(domains, Domain(user.FinalMailbox)) // counted below only if aliases are there too
+		top := 0
+		for _, c := range domains {
+			top = max(top, c)
+		}
+		for d, c := range domains {
+			if c*5 >= top && !freemail[d] {
+				user.Domains[d] = true
+			}
+		}
+		if fm := Domain(user.FinalMailbox); fm != "" && len(user.Domains) == 0 && !freemail[fm] {
+			user.Domains[fm] = true
+		}
+		// The final mailbox's domain is the user's when aliases live there too.
+		if fm := Domain(user.FinalMailbox); fm != "" && domains[fm] > 0 {
+			user.Domains[fm] = true
+		}
+	}
+	return nil
+}
+
+// observation is what one message says, computed without the lock.
+type observation struct {
+	folder     string
+	role       Role
+	date       time.Time
+	recipient  Recipient
+	from       string
+	fromDomain string
+	to         []string // for sent mail
+	reply      bool
+	bulk       bool
+	client     bool
+	services   []string
+	sentFrom   string // alias this message was sent from, "" if received
+}
+
+func observe(user *User, m *Message) *observation {
+	fields := ParseHeader(m.Header)
+	o := &observation{folder: m.Folder, role: m.Role, date: m.Date}
+	hasReceived := false
+	var dateHeader string
+	for _, f := range fields {
+		switch {
+		case f.Is("From"):
+			if o.from == "" {
+				if a := Addresses(f.Value); len(a) > 0 {
+					o.from = a[0]
+					o.fromDomain = Registrable(Domain(a[0]))
+				}
+			}
+		case f.Is("To"), f.Is("Cc"):
+			o.to = append(o.to, Addresses(f.Value)...)
+		case f.Is("In-Reply-To"), f.Is("References"):
+			o.reply = true
+		case f.Is("User-Agent"), f.Is("X-Mailer"):
+			o.client = o.client || isMailClient(f.Value)
+		case f.Is("Precedence"):
+			v := strings.ToLower(f.Value)
+			o.bulk = o.bulk || strings.Contains(v, "bulk") || strings.Contains(v, "list") || strings.Contains(v, "junk")
+		case f.Is("Auto-Submitted"):
+			o.bulk = o.bulk || !strings.EqualFold(strings.TrimSpace(f.Value), "no")
+		case f.Is("DKIM-Signature"):
+			if d := dkimDomain(f.Value); d != "" {
+				o.services = append(o.services, d)
+			}
+		case f.Is("Feedback-ID"):
+			// "campaign:customer:type:sender-domain" — the last part names the sender.
+			parts := strings.Split(f.Value, ":")
+			if d := strings.ToLower(strings.TrimSpace(parts[len(parts)-1])); strings.Contains(d, ".") {
+				o.services = append(o.services, Registrable(d))
+			}
+			o.bulk = true
+		case f.Is("Received"):
+			hasReceived = true
+		case f.Is("Date"):
+			dateHeader = f.Value
+		}
+		if !o.bulk {
+			for _, h := range bulkHeaders {
+				if f.Is(h) {
+					o.bulk = true
+					break
+				}
+			}
+		}
+	}
+	if o.fromDomain != "" {
+		o.services = append(o.services, o.fromDomain)
+	}
+	if o.date.IsZero() && dateHeader != "" {
+		o.date, _ = mail.ParseDate(dateHeader)
+	}
+	if m.Role == RoleDrafts {
+		return o
+	}
+	// Sent mail: in a Sent folder, or composed here (no Received) from the
+	// user's domain. Mail that merely claims to be from the domain after
+	// crossing the internet is not counted as sent: spammers forge From.
+	if o.from != "" && user.InDomain(o.from) && len(user.Domains) > 0 && (m.Role == RoleSent || !hasReceived) {
+		o.sentFrom = o.from
+		return o
+	}
+	if m.Role == RoleSent {
+		return o // sent from elsewhere (e.g. the final mailbox's own address)
+	}
+	o.recipient = user.Recipient(fields)
+	return o
+}
+
+// dkimDomain returns the registrable d= domain of a DKIM-Signature, unless it
+// is an ESP's.
+func dkimDomain(v string) string {
+	for _, tag := range strings.Split(v, ";") {
+		k, val, ok := strings.Cut(strings.TrimSpace(tag), "=")
+		if ok && strings.TrimSpace(k) == "d" {
+			d := Registrable(strings.TrimSpace(val))
+			if espDomains[d] {
+				return ""
+			}
+			return d
+		}
+	}
+	return ""
+}
+
+func (inv *Inventory) stats(alias string) *Stats {
+	s := inv.Aliases[alias]
+	if s == nil {
+		s = &Stats{Alias: alias, Folders: map[string]int{}, Senders: map[string]*Sender{}, RevealedBy: map[string]int{},
+			Subaddress: map[string]int{}, Services: map[string]int{}}
+		inv.Aliases[alias] = s
+	}
+	return s
+}
+
+func (s *Stats) seen(t time.Time) {
+	if t.IsZero() {
+		return
+	}
+	if s.First.IsZero() || t.Before(s.First) {
+		s.First = t
+	}
+	if t.After(s.Last) {
+		s.Last = t
+	}
+}
+
+func (inv *Inventory) add(user *User, o *observation) {
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	if o.role == RoleDrafts {
+		inv.Drafts++
+		return
+	}
+	if o.sentFrom != "" {
+		base, tag := SplitSubaddress(o.sentFrom)
+		if base == user.FinalMailbox {
+			return
+		}
+		s := inv.stats(base)
+		if tag != "" {
+			s.Subaddress[tag]++
+		}
+		s.Sent++
+		s.Folders[o.folder]++
+		s.seen(o.date)
+		people, free := false, false
+		for _, a := range o.to {
+			if !user.InDomain(a) && !isMachineSender(a) {
+				people = true
+			}
+			if freemail[Domain(a)] {
+				free = true
+			}
+		}
+		if people {
+			s.SentToPeople++
+		}
+		if free {
+			s.SentToFree++
+		}
+		return
+	}
+	if o.role == RoleSent {
+		return
+	}
+	if len(o.recipient.Addrs) == 0 {
+		inv.Unknown++
+		return
+	}
+	for _, addr := range o.recipient.Addrs {
+		base, tag := SplitSubaddress(addr)
+		var s *Stats
+		if base == user.FinalMailbox || addr == user.FinalMailbox {
+			if inv.Final == nil {
+				inv.Final = &Stats{Alias: user.FinalMailbox, Folders: map[string]int{}, Senders: map[string]*Sender{},
+					RevealedBy: map[string]int{}, Subaddress: map[string]int{}, Services: map[string]int{}}
+			}
+			s = inv.Final
+		} else {
+			s = inv.stats(base)
+		}
+		if tag != "" {
+			s.Subaddress[tag]++
+		}
+		s.Received++
+		s.Folders[o.folder]++
+		s.RevealedBy[o.recipient.By]++
+		if o.recipient.Ambiguous {
+			s.Ambiguous++
+		}
+		s.seen(o.date)
+		if o.reply {
+			s.Replies++
+		}
+		if o.bulk {
+			s.Bulk++
+		}
+		if o.client {
+			s.Clients++
+		}
+		if o.from != "" {
+			if freemail[Domain(o.from)] {
+				s.Freemail++
+			}
+			if isMachineSender(o.from) {
+				s.Machine++
+			}
+		}
+		if d := o.fromDomain; d != "" {
+			snd := s.Senders[d]
+			if snd == nil && len(s.Senders) < maxSenders {
+				snd = &Sender{Domain: d}
+				s.Senders[d] = snd
+			}
+			if snd != nil {
+				snd.Messages++
+				if snd.First.IsZero() || o.date.Before(snd.First) {
+					snd.First = o.date
+				}
+				if o.date.After(snd.Last) {
+					snd.Last = o.date
+				}
+			}
+		}
+		seenSvc := map[string]bool{}
+		for _, d := range o.services {
+			if !seenSvc[d] && !espDomains[d] && (!freemail[d] || nameMatches(nameStem(strings.Split(base, "@")[0]), d)) && (len(s.Services) < maxSenders || s.Services[d] > 0) {
+				s.Services[d]++
+				seenSvc[d] = true
+			}
+		}
+	}
+}
+
+// Sorted returns the aliases sorted by address.
+func (inv *Inventory) Sorted() []*Stats {
+	out := make([]*Stats, 0, len(inv.Aliases))
+	for _, s := range inv.Aliases {
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Alias < out[j].Alias })
+	return out
+}
+
+// TopSenders returns up to n sender domains, most messages first.
+func (s *Stats) TopSenders(n int) []*Sender {
+	out := make([]*Sender, 0, len(s.Senders))
+	for _, snd := range s.Senders {
+		out = append(out, snd)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Messages != out[j].Messages {
+			return out[i].Messages > out[j].Messages
+		}
+		return out[i].Domain < out[j].Domain
+	})
+	return out[:min(n, len(out))]
+}
+
+// Revealed returns the rule that found the alias most often.
+func (s *Stats) Revealed() string {
+	best, n := "", 0
+	for by, c := range s.RevealedBy {
+		if c > n || c == n && by < best {
+			best, n = by, c
+		}
+	}
+	if best == "" && s.Sent > 0 {
+		return "sent-from"
+	}
+	return best
+}

@@ -1,0 +1,403 @@
+package classify
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf16"
+
+	"github.com/catchall/catchall/internal/archive"
+)
+
+// Role is what a folder is for, as far as telling received from sent mail
+// goes.
+type Role string
+
+// Folder roles.
+const (
+	RoleMail   Role = ""       // received mail
+	RoleSent   Role = "sent"   // mail the user sent
+	RoleDrafts Role = "drafts" // unsent drafts: ignored
+)
+
+// Message is one message as a source yields it: where it is and its header.
+type Message struct {
+	Folder string    // UTF-8, "/" separated
+	Role   Role      // from the folder's special-use attribute or name
+	Date   time.Time // delivery date (INTERNALDATE, file mtime, mbox From_ line); zero if unknown
+	Header []byte    // the header, up to and including the empty line
+}
+
+// Source yields the messages of a mail store.
+type Source interface {
+	// Walk calls fn for every every-th message (every message for every ≤ 1).
+	// fn is called from several goroutines at once. Unreadable messages are
+	// counted in the returned Stats, never fatal.
+	Walk(ctx context.Context, every int, fn func(*Message)) (WalkStats, error)
+	// String names the source for messages.
+	String() string
+}
+
+// WalkStats counts what a walk saw.
+type WalkStats struct {
+	Messages   int
+	Unreadable int
+}
+
+// folderRole guesses a folder's role from its special-use attributes (RFC
+// 6154) or its name.
+func folderRole(name, attrs string) Role {
+	a := strings.ToLower(attrs)
+	switch {
+	case strings.Contains(a, `\sent`):
+		return RoleSent
+	case strings.Contains(a, `\drafts`):
+		return RoleDrafts
+	}
+	last := strings.ToLower(name)
+	if i := strings.LastIndexByte(last, '/'); i >= 0 {
+		last = last[i+1:]
+	}
+	switch last {
+	case "sent", "sent items", "sent messages", "sent mail", "gesendet", "gesendete objekte",
+		"gesendete elemente", "envoyés", "éléments envoyés", "enviados", "posta inviata", "inviata", "verzonden":
+		return RoleSent
+	case "drafts", "draft", "entwürfe", "brouillons", "borradores", "bozze", "concepten":
+		return RoleDrafts
+	}
+	return RoleMail
+}
+
+// item is a message file to read.
+type item struct {
+	path   string
+	folder string
+	role   Role
+	date   time.Time
+}
+
+// readFiles reads the headers of the items sent on items with one worker per
+// CPU (at least two: reading is I/O bound).
+func readFiles(ctx context.Context, items <-chan item, fn func(*Message)) WalkStats {
+	var mu sync.Mutex
+	var st WalkStats
+	var wg sync.WaitGroup
+	for range max(2, runtime.GOMAXPROCS(0)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 0, 32<<10)
+			n, bad := 0, 0
+			for it := range items {
+				if ctx.Err() != nil {
+					continue
+				}
+				f, err := os.Open(it.path)
+				if err != nil {
+					bad++
+					continue
+				}
+				var h []byte
+				h, err = ReadHeader(f, buf)
+				if it.date.IsZero() {
+					if fi, err := f.Stat(); err == nil {
+						it.date = fi.ModTime()
+					}
+				}
+				f.Close()
+				if err != nil {
+					bad++
+					continue
+				}
+				n++
+				fn(&Message{Folder: it.folder, Role: it.role, Date: it.date, Header: h})
+				buf = h[:0]
+			}
+			mu.Lock()
+			st.Messages += n
+			st.Unreadable += bad
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return st
+}
+
+// ArchiveSource reads the archive written by fetch.
+type ArchiveSource struct {
+	Dir string
+}
+
+func (s *ArchiveSource) String() string { return "archive " + s.Dir }
+
+// Walk implements Source.
+func (s *ArchiveSource) Walk(ctx context.Context, every int, fn func(*Message)) (WalkStats, error) {
+	if _, err := os.Stat(filepath.Join(s.Dir, archive.IndexFile)); err != nil {
+		return WalkStats{}, fmt.Errorf("%s is not an archive (no %s): run fetch first, or use --maildir", s.Dir, archive.IndexFile)
+	}
+	arc, err := archive.Open(s.Dir)
+	if err != nil {
+		return WalkStats{}, err
+	}
+	defer arc.Close()
+	folders, err := arc.Folders()
+	if err != nil {
+		return WalkStats{}, err
+	}
+	roles := map[string]Role{}
+	for _, f := range folders {
+		roles[f.Name] = folderRole(f.Name, f.Attrs)
+	}
+	rows, err := arc.DB().QueryContext(ctx, `SELECT folder, path, internal_date FROM messages ORDER BY id`)
+	if err != nil {
+		return WalkStats{}, err
+	}
+	defer rows.Close()
+	items := make(chan item, 256)
+	done := make(chan WalkStats)
+	go func() { done <- readFiles(ctx, items, fn) }()
+	var walkErr error
+	for i := 0; rows.Next(); i++ {
+		var folder, path, date string
+		if walkErr = rows.Scan(&folder, &path, &date); walkErr != nil {
+			break
+		}
+		if every > 1 && i%every != 0 {
+			continue
+		}
+		t, _ := time.Parse(time.RFC3339, date)
+		items <- item{path: filepath.Join(s.Dir, path), folder: folder, role: roles[folder], date: t}
+	}
+	if walkErr == nil {
+		walkErr = rows.Err()
+	}
+	close(items)
+	st := <-done
+	return st, errors.Join(walkErr, ctx.Err())
+}
+
+// MaildirSource reads a Maildir, or a tree of them: nested folders
+// (dir/Archive/2019/cur) or Maildir++ dot-folders as Dovecot and Courier
+// store them (dir/.Archive.2019/cur, with dir/cur the inbox). Folder names in
+// modified UTF-7, as Dovecot writes them on disk, are decoded.
+type MaildirSource struct {
+	Dir string
+}
+
+func (s *MaildirSource) String() string { return "Maildir " + s.Dir }
+
+// Walk implements Source.
+func (s *MaildirSource) Walk(ctx context.Context, every int, fn func(*Message)) (WalkStats, error) {
+	if st, err := os.Stat(s.Dir); err != nil || !st.IsDir() {
+		return WalkStats{}, fmt.Errorf("%s is not a directory", s.Dir)
+	}
+	items := make(chan item, 256)
+	done := make(chan WalkStats)
+	go func() { done <- readFiles(ctx, items, fn) }()
+	i, maildirs := 0, 0
+	err := filepath.WalkDir(s.Dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil // an unreadable directory is skipped, not fatal
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if !d.IsDir() || (d.Name() != "cur" && d.Name() != "new") {
+			return nil
+		}
+		dir := filepath.Dir(path)
+		folder := s.folderName(dir)
+		if d.Name() == "cur" {
+			maildirs++
+		}
+		ents, err := os.ReadDir(path)
+		if err != nil {
+			return nil
+		}
+		role := folderRole(folder, "")
+		for _, e := range ents {
+			if !e.Type().IsRegular() {
+				continue
+			}
+			if every <= 1 || i%every == 0 {
+				items <- item{path: filepath.Join(path, e.Name()), folder: folder, role: role}
+			}
+			i++
+		}
+		return fs.SkipDir
+	})
+	close(items)
+	st := <-done
+	if err == nil && maildirs == 0 {
+		err = fmt.Errorf("%s holds no Maildir (no cur/ directory anywhere below it)", s.Dir)
+	}
+	return st, err
+}
+
+// folderName turns a Maildir directory into a folder name.
+func (s *MaildirSource) folderName(dir string) string {
+	rel, err := filepath.Rel(s.Dir, dir)
+	if err != nil || rel == "." {
+		return "INBOX"
+	}
+	rel = filepath.ToSlash(rel)
+	if strings.HasPrefix(rel, ".") && !strings.Contains(rel, "/") {
+		// Maildir++: ".Archive.2019" is Archive/2019.
+		rel = strings.ReplaceAll(rel[1:], ".", "/")
+	}
+	parts := strings.Split(rel, "/")
+	for i, p := range parts {
+		parts[i] = DecodeMUTF7(p)
+	}
+	return strings.Join(parts, "/")
+}
+
+// DecodeMUTF7 decodes a folder name in IMAP's modified UTF-7 (RFC 3501
+// §5.1.3), as Dovecot and Courier name folders on disk. A name that is not
+// valid modified UTF-7 is returned unchanged.
+func DecodeMUTF7(s string) string {
+	if !strings.Contains(s, "&") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c != '&' {
+			if c < 0x20 || c > 0x7e {
+				return s
+			}
+			b.WriteByte(c)
+			continue
+		}
+		j := strings.IndexByte(s[i+1:], '-')
+		if j < 0 {
+			return s
+		}
+		enc := s[i+1 : i+1+j]
+		i += j + 1
+		if enc == "" {
+			b.WriteByte('&')
+			continue
+		}
+		raw, err := base64.RawStdEncoding.DecodeString(strings.ReplaceAll(enc, ",", "/"))
+		if err != nil || len(raw)%2 != 0 {
+			return s
+		}
+		u := make([]uint16, len(raw)/2)
+		for k := range u {
+			u[k] = uint16(raw[2*k])<<8 | uint16(raw[2*k+1])
+		}
+		for _, r := range utf16.Decode(u) {
+			if r == 0xFFFD {
+				return s
+			}
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// MboxSource reads an mbox file (mboxo, mboxrd or mboxcl: messages start at a
+// "From " line after an empty line), e.g. a Thunderbird export.
+type MboxSource struct {
+	Path string
+}
+
+func (s *MboxSource) String() string { return "mbox " + s.Path }
+
+// Walk implements Source. The file is read once, sequentially; headers are
+// handed to fn from this goroutine, so fn's cost is the limit.
+func (s *MboxSource) Walk(ctx context.Context, every int, fn func(*Message)) (WalkStats, error) {
+	f, err := os.Open(s.Path)
+	if err != nil {
+		return WalkStats{}, err
+	}
+	defer f.Close()
+	folder := strings.TrimSuffix(filepath.Base(s.Path), filepath.Ext(s.Path))
+	role := folderRole(folder, "")
+	r := bufio.NewReaderSize(f, 256<<10)
+	var st WalkStats
+	var header []byte
+	var date time.Time
+	inHeader, prevEmpty, started := false, true, false
+	i := 0
+	emit := func() {
+		if started && (every <= 1 || i%every == 0) {
+			fn(&Message{Folder: folder, Role: role, Date: date, Header: header})
+		}
+		if started {
+			st.Messages++
+			i++
+		}
+	}
+	for {
+		if ctx.Err() != nil {
+			return st, ctx.Err()
+		}
+		line, err := r.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			// A very long line: keep reading it in pieces.
+			for err == bufio.ErrBufferFull {
+				if inHeader && len(header) < MaxHeader {
+					header = append(header, line...)
+				}
+				line, err = r.ReadSlice('\n')
+			}
+		}
+		if len(line) > 0 {
+			trimmed := bytes.TrimRight(line, "\r\n")
+			switch {
+			case prevEmpty && bytes.HasPrefix(line, []byte("From ")):
+				emit()
+				started, inHeader = true, true
+				header = header[:0]
+				date = mboxDate(trimmed)
+			case inHeader:
+				if len(header) < MaxHeader {
+					header = append(header, line...)
+				}
+				if len(trimmed) == 0 {
+					inHeader = false
+				}
+			}
+			prevEmpty = len(trimmed) == 0
+		}
+		if err == io.EOF {
+			emit()
+			if !started {
+				return st, fmt.Errorf("%s is not an mbox file (no \"From \" line)", s.Path)
+			}
+			return st, nil
+		}
+		if err != nil {
+			return st, err
+		}
+	}
+}
+
+// mboxDate parses the date of an mbox "From sender date" line.
+func mboxDate(line []byte) time.Time {
+	fields := strings.Fields(string(line))
+	if len(fields) < 7 {
+		return time.Time{}
+	}
+	for _, layout := range []string{time.ANSIC, "Mon Jan _2 15:04:05 2006 -0700", "Mon Jan _2 15:04:05 MST 2006"} {
+		for n := 5; n <= 6 && 2+n <= len(fields); n++ {
+			if t, err := time.Parse(layout, strings.Join(fields[2:2+n], " ")); err == nil {
+				return t
+			}
+		}
+	}
+	return time.Time{}
+}

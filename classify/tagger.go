@@ -1,0 +1,253 @@
+package classify
+
+import (
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+	"unicode"
+)
+
+// Tag says what kind of address an alias is.
+type Tag string
+
+// The three tags of the plan.
+const (
+	TagPersonal   Tag = "personal"
+	TagBusiness   Tag = "business"
+	TagDisposable Tag = "disposable"
+)
+
+// Action says what the new host does with mail to an alias.
+type Action string
+
+// The two actions of the plan.
+const (
+	ActionForward Action = "forward" // deliver to the alias's forward_to addresses
+	ActionBlock   Action = "block"   // refuse with 550 where the target can
+)
+
+// Rule overrides the heuristics for aliases matching Pattern, a shell glob
+// (path.Match) against the full address or its local part.
+type Rule struct {
+	Pattern   string `toml:"pattern"`
+	Tag       Tag    `toml:"tag"`
+	Action    Action `toml:"action"`
+	ForwardTo string `toml:"forward_to"`
+}
+
+// Config is the user's knowledge, from the config file and flags.
+type Config struct {
+	MainMailbox     string         // forward_to for personal and disposable aliases
+	BusinessMailbox string         // forward_to for business aliases; MainMailbox when empty
+	Known           map[string]Tag // alias (full address or local part) → tag
+	Rules           []Rule         // first match wins
+}
+
+// Verdict is the tagger's proposal for one alias.
+type Verdict struct {
+	Tag        Tag
+	Action     Action
+	ForwardTo  string
+	Confidence float64  // 0..1
+	Reasons    []string // short, true statements a person can check
+	Service    string   // the organisation the alias was given to, if any
+}
+
+// Classify proposes a tag, an action and forward_to for one alias.
+func (c *Config) Classify(s *Stats) Verdict {
+	local, _, _ := strings.Cut(s.Alias, "@")
+	v := Verdict{Service: s.service()}
+	for _, r := range c.Rules {
+		if m, _ := path.Match(r.Pattern, s.Alias); m || matchLocal(r.Pattern, local) {
+			v.Tag, v.Confidence = r.Tag, 1
+			v.Reasons = []string{fmt.Sprintf("matches rule %q in the config", r.Pattern)}
+			v.Action, v.ForwardTo = r.Action, r.ForwardTo
+			return c.finish(v)
+		}
+	}
+	if t, ok := c.Known[s.Alias]; ok {
+		return c.finish(Verdict{Tag: t, Confidence: 1, Reasons: []string{"named in the config"}, Service: v.Service})
+	}
+	if t, ok := c.Known[local]; ok {
+		return c.finish(Verdict{Tag: t, Confidence: 1, Reasons: []string{"named in the config"}, Service: v.Service})
+	}
+
+	recv := max(s.Received, 1)
+	share := func(n int) float64 { return float64(n) / float64(recv) }
+	stem := nameStem(local)
+
+	// Role addresses are business whatever writes to them.
+	if roleNames[stem] || roleNames[local] {
+		v.Tag, v.Confidence = TagBusiness, 0.9
+		v.Reasons = append(v.Reasons, fmt.Sprintf("%q is a role name", stem))
+		if s.Sent > 0 {
+			v.Reasons = append(v.Reasons, fmt.Sprintf("you replied from it %d times", s.Sent))
+		}
+		return c.finish(v)
+	}
+
+	// Personal: the user writes from it to people, or people write to it.
+	people := share(s.Freemail + s.Clients - min(s.Freemail, s.Clients)/2)
+	bulk := share(s.Bulk)
+	fromProvider := v.Service != "" && nameMatches(stem, v.Service) // yandex@ mailed by yandex.ru itself
+	if !fromProvider && (s.SentToPeople > 0 && bulk < 0.3 && (s.Freemail > 0 || s.SentToFree > 0 || s.Received == 0) ||
+		s.Received >= 2 && share(s.Freemail) >= 0.5 && bulk < 0.2 && (s.Replies > 0 || s.Clients > 0)) {
+		v.Tag = TagPersonal
+		v.Confidence = 0.6 + 0.4*min(1, people)
+		if s.SentToPeople > 0 {
+			v.Reasons = append(v.Reasons, fmt.Sprintf("you sent %d messages from it to people", s.SentToPeople))
+		}
+		if s.Freemail > 0 {
+			v.Reasons = append(v.Reasons, fmt.Sprintf("%d of %d messages from people at freemail providers", s.Freemail, s.Received))
+		}
+		if s.Replies > 0 {
+			v.Reasons = append(v.Reasons, fmt.Sprintf("%d replies in conversations", s.Replies))
+		}
+		if s.Bulk == 0 && s.Received > 0 {
+			v.Reasons = append(v.Reasons, "no bulk mail")
+		}
+		return c.finish(v)
+	}
+
+	// Business: a service people use for work, or correspondence with
+	// organisations the user answers.
+	if businessServices[stem] || businessServices[v.Service] {
+		name := stem
+		if !businessServices[stem] {
+			name = v.Service
+		}
+		v.Tag, v.Confidence = TagBusiness, 0.8
+		v.Reasons = append(v.Reasons, fmt.Sprintf("%s is a business service (hosting, developer tools, finance, telecoms or shipping)", name))
+		if v.Service != "" {
+			v.Reasons = append(v.Reasons, fmt.Sprintf("%d of %d messages from %s", s.Services[v.Service], s.Received, v.Service))
+		}
+		return c.finish(v)
+	}
+	if s.SentToPeople > 0 && s.Freemail*2 < recv {
+		v.Tag, v.Confidence = TagBusiness, 0.7
+		v.Reasons = append(v.Reasons, fmt.Sprintf("you replied from it %d times to organisations", s.SentToPeople))
+		return c.finish(v)
+	}
+
+	// Disposable: given to one website; or only ever got spam.
+	v.Tag = TagDisposable
+	top := s.TopSenders(1)
+	matched := v.Service != "" && nameMatches(stem, v.Service)
+	switch {
+	case s.Received > 0 && v.Service == "" && len(s.Senders) >= 2 && s.Replies == 0 && s.Sent == 0 && len(top) > 0 && share(top[0].Messages) < 0.5:
+		v.Action, v.Confidence = ActionBlock, 0.7
+		v.Reasons = append(v.Reasons, fmt.Sprintf("only unrelated senders (%d domains, none sending most of it): looks like spam only", len(s.Senders)))
+	case matched:
+		v.Confidence = 0.9
+		v.Reasons = append(v.Reasons, fmt.Sprintf("%d of %d messages from %s, which matches the name", s.Services[v.Service], s.Received, v.Service))
+	case v.Service != "":
+		v.Confidence = 0.75
+		v.Reasons = append(v.Reasons, fmt.Sprintf("%d of %d messages from %s", s.Services[v.Service], s.Received, v.Service))
+	default:
+		v.Confidence = 0.5
+		v.Reasons = append(v.Reasons, "no personal or business signal")
+	}
+	if s.Bulk > 0 {
+		v.Reasons = append(v.Reasons, fmt.Sprintf("%d of %d messages are bulk mail", s.Bulk, s.Received))
+	}
+	if s.Sent == 0 {
+		v.Reasons = append(v.Reasons, "never sent from")
+	}
+	return c.finish(v)
+}
+
+// finish fills in the action and forward_to.
+func (c *Config) finish(v Verdict) Verdict {
+	if v.Action == "" {
+		v.Action = ActionForward
+	}
+	if v.Action == ActionForward && v.ForwardTo == "" {
+		v.ForwardTo = c.MainMailbox
+		if v.Tag == TagBusiness && c.BusinessMailbox != "" {
+			v.ForwardTo = c.BusinessMailbox
+		}
+	}
+	if v.Action == ActionBlock {
+		v.ForwardTo = ""
+	}
+	return v
+}
+
+// service returns the organisation that sends most of the alias's mail: the
+// registrable domain seen in most messages (From, DKIM d=, Feedback-ID),
+// if it sends at least a third of them.
+func (s *Stats) service() string {
+	type kv struct {
+		d string
+		n int
+	}
+	var l []kv
+	for d, n := range s.Services {
+		l = append(l, kv{d, n})
+	}
+	sort.Slice(l, func(i, j int) bool { return l[i].n > l[j].n || l[i].n == l[j].n && l[i].d < l[j].d })
+	local, _, _ := strings.Cut(s.Alias, "@")
+	stem := nameStem(local)
+	// A domain that matches the name wins if it is among the top senders.
+	for _, e := range l {
+		if nameMatches(stem, e.d) && e.n*3 >= max(s.Received, 1) {
+			return e.d
+		}
+	}
+	if len(l) > 0 && l[0].n*3 >= max(s.Received, 1) && s.Received > 0 {
+		return l[0].d
+	}
+	return ""
+}
+
+// nameStem strips digits (a year: spotify2016), and a "shop-" style prefix,
+// from a local part, and lower-cases it.
+func nameStem(local string) string {
+	local = strings.ToLower(local)
+	if i := strings.IndexByte(local, '+'); i > 0 {
+		local = local[:i]
+	}
+	s := strings.TrimRightFunc(local, unicode.IsDigit)
+	if s == "" {
+		return local
+	}
+	return s
+}
+
+// nameMatches reports whether an alias name and a domain refer to the same
+// organisation: adobe ↔ adobe.com, db ↔ bahn.de is beyond it, shop-bluepeak ↔
+// bluepeak.de, amazonuk ↔ amazon.co.uk.
+func nameMatches(stem, domain string) bool {
+	label := domain
+	if i := strings.IndexByte(label, '.'); i > 0 {
+		label = label[:i]
+	}
+	clean := func(s string) string {
+		return strings.Map(func(r rune) rune {
+			if r == '-' || r == '.' || r == '_' {
+				return -1
+			}
+			return r
+		}, s)
+	}
+	a, b := clean(stem), clean(label)
+	if len(a) < 2 || len(b) < 2 {
+		return false
+	}
+	for _, p := range []string{"shop", "store", "mail", "news"} {
+		a = strings.TrimPrefix(a, p)
+	}
+	if len(a) < 2 {
+		return false
+	}
+	return strings.Contains(b, a) || strings.Contains(a, b)
+}
+
+func matchLocal(pattern, local string) bool {
+	if strings.Contains(pattern, "@") {
+		return false
+	}
+	m, _ := path.Match(pattern, local)
+	return m
+}
