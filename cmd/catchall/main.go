@@ -70,7 +70,7 @@ Exit codes: 0 done, 1 finished but some items failed (listed on stderr),
 	pf.BoolVarP(&g.verbose, "verbose", "v", false, "debug logging, with protocol transcripts (credentials redacted)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return cli.Exit(cli.ExitUsage, err) })
 
-	root.AddCommand(fetchCommand(g), verifyCommand(g))
+	root.AddCommand(fetchCommand(g), verifyCommand(g), aliasesCommand(g), classifyCommand(g))
 
 	err := root.ExecuteContext(ctx)
 	if err == nil {
@@ -110,3 +110,5 @@ func oneLine(err error) string {
 	}
 	return strings.Join(parts, "; ")
 }
+
+func statFile(path string) (os.FileInfo, error) { return os.Stat(path) }

@@ -59,6 +59,11 @@ func Usagef(format string, args ...any) error {
 	return &ExitError{Code: ExitUsage, Err: fmt.Errorf(format, args...)}
 }
 
+// ConfigTables is the cobra annotation listing, comma-separated, the config
+// keys a command reads itself (tables such as [known] or [[rule]]) rather
+// than as flags.
+const ConfigTables = "catchall/config-tables"
+
 // ApplyConfig reads the TOML file named by the --config flag, if any, and sets
 // every flag of cmd that the command line did not set.
 func ApplyConfig(cmd *cobra.Command) error {
@@ -77,6 +82,9 @@ func ApplyConfig(cmd *cobra.Command) error {
 	}
 	slices.Sort(keys)
 	for _, key := range keys {
+		if slices.Contains(strings.Split(cmd.Annotations[ConfigTables], ","), key) {
+			continue // read by the command itself
+		}
 		fl := cmd.Flags().Lookup(key)
 		if fl == nil || key == "config" || key == "help" {
 			problems = append(problems, fmt.Errorf("unknown key %q (the %q command has no --%s flag)", key, cmd.Name(), key))

@@ -1,0 +1,336 @@
+package classify
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// # Plan file
+//
+// The plan is what the user reviews and edits: one row per alias, as CSV with
+// a header row or, for a file name ending in .json, a JSON array of objects
+// with the same keys. Required columns, in any order: alias, tag, action,
+// forward_to (see the contract). classify adds statistics and the columns
+// auto_tag, auto_action and auto_forward_to, which record what it proposed:
+// a row whose tag, action or forward_to differs from them was edited by the
+// user, and keeps the user's values on every re-run (as does a row whose
+// source is "manual"). Columns catchall does not know are kept as they are.
+
+// Plan columns written by classify, in order.
+var planColumns = []string{
+	"alias", "tag", "action", "forward_to", "confidence", "reasons", "messages", "sent", "first_seen",
+	"last_seen", "service_domain", "folders", "top_senders", "revealed_by", "subaddresses", "source",
+	"auto_tag", "auto_action", "auto_forward_to",
+}
+
+var requiredColumns = []string{"alias", "tag", "action", "forward_to"}
+
+// Sources of a row's tag, action and forward_to.
+const (
+	SourceAuto   = "auto"
+	SourceManual = "manual"
+)
+
+// Row is one alias of the plan: every column by name.
+type Row map[string]string
+
+// Alias returns the row's alias.
+func (r Row) Alias() string { return r["alias"] }
+
+// Plan is a plan file in memory.
+type Plan struct {
+	Columns []string // in file order; new columns are appended
+	Rows    []Row    // sorted by alias
+}
+
+// ErrPlan is wrapped by every error about a plan file's content.
+var ErrPlan = errors.New("invalid plan")
+
+// ReadPlan reads a plan file (CSV, or JSON for a .json name). Every problem
+// is reported at once, with its line (CSV) or index (JSON). Aliases are
+// normalised (lower case, punycode).
+func ReadPlan(path string) (*Plan, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var p *Plan
+	if strings.EqualFold(filepath.Ext(path), ".json") {
+		p, err = parseJSONPlan(data)
+	} else {
+		p, err = parseCSVPlan(data)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w %s: %w", ErrPlan, path, err)
+	}
+	return p, nil
+}
+
+func parseCSVPlan(data []byte) (*Plan, error) {
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")) // a spreadsheet's BOM
+	r := csv.NewReader(bytes.NewReader(data))
+	r.FieldsPerRecord = -1
+	records, err := r.ReadAll()
+	if err != nil {
+		return nil, err
+	}
+	if len(records) == 0 {
+		return nil, errors.New("empty file: expected a header row")
+	}
+	p := &Plan{}
+	for _, c := range records[0] {
+		p.Columns = append(p.Columns, strings.ToLower(strings.TrimSpace(c)))
+	}
+	var problems []error
+	for i, rec := range records[1:] {
+		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
+			continue
+		}
+		if len(rec) != len(p.Columns) {
+			problems = append(problems, fmt.Errorf("line %d: %d fields, the header has %d", i+2, len(rec), len(p.Columns)))
+			continue
+		}
+		row := Row{}
+		for j, c := range p.Columns {
+			row[c] = strings.TrimSpace(rec[j])
+		}
+		p.Rows = append(p.Rows, row)
+	}
+	return p, errors.Join(append(problems, p.validate("line", 2)...)...)
+}
+
+func parseJSONPlan(data []byte) (*Plan, error) {
+	var raw []map[string]any
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return nil, fmt.Errorf("expected a JSON array of objects: %v", err)
+	}
+	p := &Plan{}
+	seen := map[string]bool{}
+	for _, c := range planColumns {
+		seen[c] = true
+	}
+	p.Columns = slices.Clone(planColumns)
+	for _, obj := range raw {
+		row := Row{}
+		keys := make([]string, 0, len(obj))
+		for k := range obj {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			lk := strings.ToLower(k)
+			switch v := obj[k].(type) {
+			case nil:
+				row[lk] = ""
+			case string:
+				row[lk] = strings.TrimSpace(v)
+			case float64:
+				row[lk] = strconv.FormatFloat(v, 'f', -1, 64)
+			case bool:
+				row[lk] = strconv.FormatBool(v)
+			case []any:
+				var parts []string
+				for _, e := range v {
+					parts = append(parts, fmt.Sprint(e))
+				}
+				row[lk] = strings.Join(parts, " ")
+			default:
+				b, _ := json.Marshal(v)
+				row[lk] = string(b)
+			}
+			if !seen[lk] {
+				seen[lk] = true
+				p.Columns = append(p.Columns, lk)
+			}
+		}
+		p.Rows = append(p.Rows, row)
+	}
+	if len(raw) == 0 {
+		return p, nil
+	}
+	return p, errors.Join(p.validate("entry", 1)...)
+}
+
+// validate checks the rows; first is the line or index of the first row.
+func (p *Plan) validate(unit string, first int) []error {
+	var problems []error
+	for _, c := range requiredColumns {
+		if !slices.Contains(p.Columns, c) {
+			problems = append(problems, fmt.Errorf("the required column %q is missing", c))
+		}
+	}
+	if len(problems) > 0 {
+		return problems
+	}
+	seen := map[string]int{}
+	for i, row := range p.Rows {
+		at := fmt.Sprintf("%s %d", unit, i+first)
+		alias, ok := NormalizeAddress(row["alias"])
+		if !ok || strings.ContainsAny(alias, " \t,;<>") {
+			problems = append(problems, fmt.Errorf("%s: %q is not an address", at, row["alias"]))
+			continue
+		}
+		row["alias"] = alias
+		if j, dup := seen[alias]; dup {
+			problems = append(problems, fmt.Errorf("%s: %s is already in %s %d", at, alias, unit, j))
+		}
+		seen[alias] = i + first
+		switch Tag(row["tag"]) {
+		case TagPersonal, TagBusiness, TagDisposable:
+		default:
+			problems = append(problems, fmt.Errorf("%s: tag %q must be personal, business or disposable", at, row["tag"]))
+		}
+		switch Action(row["action"]) {
+		case ActionForward:
+		case ActionBlock:
+			if row["forward_to"] != "" {
+				problems = append(problems, fmt.Errorf("%s: a blocked alias forwards nowhere; empty forward_to or use action forward", at))
+			}
+		default:
+			problems = append(problems, fmt.Errorf("%s: action %q must be forward or block", at, row["action"]))
+		}
+		var targets []string
+		for _, t := range strings.Fields(row["forward_to"]) {
+			a, ok := NormalizeAddress(t)
+			if !ok || !strings.Contains(Domain(a), ".") {
+				problems = append(problems, fmt.Errorf("%s: forward_to %q is not an address", at, t))
+				continue
+			}
+			targets = append(targets, a)
+		}
+		row["forward_to"] = strings.Join(targets, " ")
+	}
+	return problems
+}
+
+// Write writes the plan atomically (temp file, fsync, rename), mode 0600.
+func (p *Plan) Write(path string) error {
+	var buf bytes.Buffer
+	if strings.EqualFold(filepath.Ext(path), ".json") {
+		out := make([]map[string]string, len(p.Rows))
+		for i, r := range p.Rows {
+			out[i] = r
+		}
+		enc := json.NewEncoder(&buf)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(out); err != nil {
+			return err
+		}
+	} else {
+		w := csv.NewWriter(&buf)
+		w.Write(p.Columns)
+		for _, r := range p.Rows {
+			rec := make([]string, len(p.Columns))
+			for i, c := range p.Columns {
+				rec[i] = r[c]
+			}
+			w.Write(rec)
+		}
+		w.Flush()
+		if err := w.Error(); err != nil {
+			return err
+		}
+	}
+	return WriteFileAtomic(path, buf.Bytes())
+}
+
+// WriteFileAtomic writes data to path through a temporary file in the same
+// directory that is fsynced and renamed over path, so that a crash leaves
+// either the old or the new file, never half of one.
+func WriteFileAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return err
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// MergeResult counts what Merge did.
+type MergeResult struct {
+	New, Updated, KeptEdits, KeptOnlyInPlan int
+}
+
+// Merge folds freshly computed rows into the plan. A row the user edited
+// (source manual, or tag, action or forward_to different from what classify
+// proposed last time) keeps those three values and is marked manual; its
+// statistics are refreshed. Rows only in the plan are kept. Columns the
+// user added are kept.
+func (p *Plan) Merge(fresh []Row) MergeResult {
+	var res MergeResult
+	for _, c := range planColumns {
+		if !slices.Contains(p.Columns, c) {
+			p.Columns = append(p.Columns, c)
+		}
+	}
+	index := map[string]Row{}
+	for _, r := range p.Rows {
+		index[r.Alias()] = r
+	}
+	for _, f := range fresh {
+		old, ok := index[f.Alias()]
+		if !ok {
+			p.Rows = append(p.Rows, f)
+			index[f.Alias()] = f
+			res.New++
+			continue
+		}
+		edited := old["source"] == SourceManual
+		if !edited {
+			_, hasAuto := old["auto_tag"]
+			if !hasAuto {
+				// Written by hand or by another tool: its values are the user's.
+				edited = old["tag"] != f["tag"] || old["action"] != f["action"] || old["forward_to"] != f["forward_to"]
+			} else {
+				edited = old["tag"] != old["auto_tag"] || old["action"] != old["auto_action"] || old["forward_to"] != old["auto_forward_to"]
+			}
+		}
+		keep := map[string]string{"tag": old["tag"], "action": old["action"], "forward_to": old["forward_to"]}
+		for k, v := range f {
+			old[k] = v
+		}
+		if edited {
+			for k, v := range keep {
+				old[k] = v
+			}
+			old["source"] = SourceManual
+			res.KeptEdits++
+		} else {
+			res.Updated++
+		}
+	}
+	res.KeptOnlyInPlan = len(p.Rows) - len(fresh)
+	slices.SortFunc(p.Rows, func(a, b Row) int { return strings.Compare(a.Alias(), b.Alias()) })
+	return res
+}

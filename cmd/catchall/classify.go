@@ -1,0 +1,214 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/catchall/catchall/classify"
+	"github.com/catchall/catchall/internal/cli"
+)
+
+// storeFlags choose the mail store to read: exactly one of them.
+type storeFlags struct {
+	archive string
+	maildir string
+	mbox    string
+	domains []string
+}
+
+func (s *storeFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&s.archive, "archive", "", "read the archive `DIR` written by fetch")
+	fs.StringVar(&s.maildir, "maildir", "", "read a Maildir or a tree of them in `DIR` (nested folders or Maildir++ dot-folders)")
+	fs.StringVar(&s.mbox, "mbox", "", "read an mbox `FILE` (e.g. a Thunderbird export)")
+	fs.StringArrayVar(&s.domains, "domain", nil, "the catch-all `DOMAIN` (repeatable; default: detected from the mail)")
+}
+
+func (s *storeFlags) source() (classify.Source, error) {
+	var src []classify.Source
+	if s.archive != "" {
+		src = append(src, &classify.ArchiveSource{Dir: s.archive})
+	}
+	if s.maildir != "" {
+		src = append(src, &classify.MaildirSource{Dir: s.maildir})
+	}
+	if s.mbox != "" {
+		src = append(src, &classify.MboxSource{Path: s.mbox})
+	}
+	if len(src) != 1 {
+		return nil, cli.Usagef("give exactly one of --archive, --maildir and --mbox")
+	}
+	return src[0], nil
+}
+
+const storeHelp = `It reads the archive written by fetch (--archive), any Maildir tree
+(--maildir: nested folders, or Maildir++ dot-folders as Dovecot and Courier
+store them on disk) or an mbox file (--mbox), header by header.
+
+The real recipient of each message is found in order of trust: an
+original-recipient field (X-Original-To, Envelope-To, …) or Delivered-To
+above the top-most Received of your own server, then "Received: … for
+<addr>" added by your server, then To/Cc at your domains (counted for each
+when there are several). Subaddresses (alias+tag@) count under the alias.
+The final mailbox everything was delivered to is detected and reported, not
+listed as an alias. Mail in a Sent folder counts as sent from its alias.`
+
+func aliasesCommand(g *globals) *cobra.Command {
+	var (
+		store  storeFlags
+		format string
+	)
+	cmd := &cobra.Command{
+		Use:   "aliases (--archive DIR | --maildir DIR | --mbox FILE)",
+		Short: "List every address at your domain that ever received mail",
+		Long: "List every address at your domain that ever received mail: messages, first\n" +
+			"and last seen, replies, share of bulk mail, top sender domains, folders and\n" +
+			"which header revealed it. One row per alias, sorted, then a summary line.\n\n" + storeHelp,
+		Example: "  catchall aliases --archive ~/mail-archive\n  catchall aliases --maildir ~/Maildir --domain example.com --format csv > aliases.csv",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			src, err := store.source()
+			if err != nil {
+				return err
+			}
+			if format != "table" && format != "csv" && format != "json" {
+				return cli.Usagef("--format must be table, csv or json")
+			}
+			inv, err := classify.Build(cmd.Context(), src, &classify.Options{Domains: store.domains})
+			if err != nil {
+				return cli.Exit(cli.ExitPartial, err)
+			}
+			switch format {
+			case "csv":
+				err = inv.WriteCSV(g.stdout)
+			case "json":
+				err = inv.WriteJSON(g.stdout)
+			default:
+				inv.WriteTable(g.stdout)
+			}
+			return err
+		},
+	}
+	store.register(cmd.Flags())
+	cmd.Flags().StringVar(&format, "format", "table", "output format: table, csv or json")
+	return cmd
+}
+
+// classifyConfig holds the config tables classify reads itself.
+type classifyConfig struct {
+	Known map[string]string `toml:"known"`
+	Rule  []classify.Rule   `toml:"rule"`
+}
+
+func classifyCommand(g *globals) *cobra.Command {
+	var (
+		store    storeFlags
+		planPath string
+		main     string
+		business string
+	)
+	cmd := &cobra.Command{
+		Use:   "classify (--archive DIR | --maildir DIR | --mbox FILE) --plan FILE",
+		Short: "Tag every alias personal, business or disposable in a plan you can edit",
+		Long: `Tag every alias personal, business or disposable, with a confidence and
+short reasons, propose an action (forward or block) and forward_to, and
+write the plan: CSV, or JSON when FILE ends in .json. Review it and edit
+tag, action and forward_to freely: re-running classify refreshes the
+statistics and keeps every value you changed (and every row whose source you
+set to "manual").
+
+Signals: personal — you sent from it to people, conversations with
+individuals at freemail providers, mail clients, no bulk mail; business —
+role names (invoices@, support@, jobs@ …), business services (hosting,
+developer tools, banking, accounting, shipping), organisations you replied
+to; disposable — mail mostly from one organisation (matching the name:
+adobe@ ← adobe.com, also via DKIM and Feedback-ID), bulk headers, never sent
+from; an alias that only ever got mail from unrelated senders is disposable
+with action block.
+
+The config file (--config) may name the new mailboxes and override the
+heuristics:
+
+  main-mailbox = "me@new-host.example"
+  business-mailbox = "work@new-host.example"
+  [known]
+  "shop-bluepeak" = "business"          # local part or full address
+  [[rule]]
+  pattern = "*-newsletter"              # glob on the local part or address
+  tag = "disposable"
+  action = "block"
+
+` + storeHelp,
+		Example:     "  catchall classify --archive ~/mail-archive --plan plan.csv --main-mailbox me@new-host.example",
+		Args:        cobra.NoArgs,
+		Annotations: map[string]string{cli.ConfigTables: "known,rule"},
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			src, err := store.source()
+			if err != nil {
+				return err
+			}
+			if planPath == "" {
+				return cli.Usagef("--plan is required")
+			}
+			cfg := &classify.Config{MainMailbox: strings.ToLower(main), BusinessMailbox: strings.ToLower(business), Known: map[string]classify.Tag{}}
+			if path, _ := cmd.Flags().GetString("config"); path != "" {
+				var cc classifyConfig
+				if _, err := toml.DecodeFile(path, &cc); err != nil {
+					return cli.Usagef("reading config %s: %v", path, err)
+				}
+				var problems []string
+				for k, v := range cc.Known {
+					if !validTag(v) {
+						problems = append(problems, fmt.Sprintf("[known] %q: tag %q must be personal, business or disposable", k, v))
+					}
+					cfg.Known[strings.ToLower(k)] = classify.Tag(v)
+				}
+				for i, r := range cc.Rule {
+					if r.Pattern == "" || !validTag(string(r.Tag)) || (r.Action != "" && r.Action != classify.ActionForward && r.Action != classify.ActionBlock) {
+						problems = append(problems, fmt.Sprintf("[[rule]] %d: needs a pattern, a tag (personal, business, disposable) and optionally an action (forward, block)", i+1))
+					}
+				}
+				if len(problems) > 0 {
+					return cli.Usagef("config %s: %s", path, strings.Join(problems, "; "))
+				}
+				cfg.Rules = cc.Rule
+			}
+			plan := &classify.Plan{}
+			if _, err := statFile(planPath); err == nil {
+				if plan, err = classify.ReadPlan(planPath); err != nil {
+					return cli.Exit(cli.ExitUsage, err)
+				}
+			}
+			inv, err := classify.Build(cmd.Context(), src, &classify.Options{Domains: store.domains})
+			if err != nil {
+				return cli.Exit(cli.ExitPartial, err)
+			}
+			res := plan.Merge(cfg.Rows(inv))
+			if err := plan.Write(planPath); err != nil {
+				return fmt.Errorf("writing plan: %w", err)
+			}
+			tags, blocked := plan.Counts()
+			fmt.Fprintln(g.stdout, inv.Summary())
+			fmt.Fprintf(g.stdout, "plan %s: %d aliases — %d personal, %d business, %d disposable (%d to block); %d new, %d refreshed, %d kept as you edited them, %d only in the plan\n",
+				planPath, len(plan.Rows), tags["personal"], tags["business"], tags["disposable"], blocked, res.New, res.Updated, res.KeptEdits, res.KeptOnlyInPlan)
+			return nil
+		},
+	}
+	store.register(cmd.Flags())
+	fs := cmd.Flags()
+	fs.StringVar(&planPath, "plan", "", "the plan `FILE` to write (or update): CSV, or JSON for *.json")
+	fs.StringVar(&main, "main-mailbox", "", "forward personal and disposable aliases to this `ADDR` (default: leave forward_to empty)")
+	fs.StringVar(&business, "business-mailbox", "", "forward business aliases to this `ADDR` (default: the main mailbox)")
+	return cmd
+}
+
+func validTag(t string) bool {
+	switch classify.Tag(t) {
+	case classify.TagPersonal, classify.TagBusiness, classify.TagDisposable:
+		return true
+	}
+	return false
+}
