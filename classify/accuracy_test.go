@@ -52,6 +52,7 @@ func TestAccuracy(t *testing.T) {
 				got := "missing"
 				if s := inv.Aliases[base]; s != nil {
 					v := cfg.Classify(s)
+					checkReasons(t, s, v)
 					got = string(v.Tag)
 					if got != want {
 						wrong = append(wrong, fmt.Sprintf("%s: %s, want %s (%s)", base, got, want, strings.Join(v.Reasons, "; ")))

@@ -135,8 +135,8 @@ func (c *Config) Classify(s *Stats) Verdict {
 	top := s.TopSenders(1)
 	matched := v.Service != "" && nameMatches(stem, v.Service)
 	switch {
-	case s.Received > 0 && v.Service == "" && len(s.Senders) >= 2 && s.Replies == 0 && s.Sent == 0 && len(top) > 0 && share(top[0].Messages) < 0.5:
-		v.Action, v.Confidence = ActionBlock, 0.7
+	case !matched && len(s.Senders) >= 3 && s.Replies == 0 && s.Sent == 0 && s.Bulk*2 < s.Received && len(top) > 0 && share(top[0].Messages) < 0.5:
+		v.Action, v.Confidence, v.Service = ActionBlock, 0.7, ""
 		v.Reasons = append(v.Reasons, fmt.Sprintf("only unrelated senders (%d domains, none sending most of it): looks like spam only", len(s.Senders)))
 	case matched:
 		v.Confidence = 0.9

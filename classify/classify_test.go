@@ -1,0 +1,320 @@
+package classify
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func write(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func msg(to, from string) string {
+	return fmt.Sprintf("X-Original-To: %s\r\nDelivered-To: me@example.com\r\nReceived: from a by mx.example.com; Mon, 1 Jan 2024 00:00:00 +0000\r\nFrom: %s\r\nSubject: x\r\n\r\nbody\r\n", to, from)
+}
+
+// collect walks a source and returns folder → count, and the roles seen.
+func collect(t *testing.T, src Source) (map[string]int, map[string]Role) {
+	t.Helper()
+	var mu sync.Mutex
+	counts, roles := map[string]int{}, map[string]Role{}
+	_, err := src.Walk(context.Background(), 1, func(m *Message) {
+		mu.Lock()
+		counts[m.Folder]++
+		roles[m.Folder] = m.Role
+		mu.Unlock()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return counts, roles
+}
+
+func TestMaildirPlusPlus(t *testing.T) {
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "cur", "1.a:2,S"), msg("adobe@example.com", "news@adobe.com"))
+	write(t, filepath.Join(dir, "new", "2.a"), msg("ebay@example.com", "ebay@ebay.com"))
+	write(t, filepath.Join(dir, ".Sent", "cur", "3.a:2,S"), "From: anna@example.com\r\nTo: friend@gmail.com\r\n\r\nhi\r\n")
+	write(t, filepath.Join(dir, ".Archive.2019", "cur", "4.a:2,"), msg("adobe@example.com", "news@adobe.com"))
+	write(t, filepath.Join(dir, ".R&AOk-ception.Factures", "cur", "5.a:2,"), msg("invoices@example.com", "x@supplier.de"))
+	os.MkdirAll(filepath.Join(dir, ".Empty", "cur"), 0o700)
+	write(t, filepath.Join(dir, "dovecot-uidlist"), "not a message")
+	counts, roles := collect(t, &MaildirSource{Dir: dir})
+	want := map[string]int{"INBOX": 2, "Sent": 1, "Archive/2019": 1, "Réception/Factures": 1}
+	for f, n := range want {
+		if counts[f] != n {
+			t.Errorf("folder %q: %d messages, want %d (all: %v)", f, counts[f], n, counts)
+		}
+	}
+	if roles["Sent"] != RoleSent {
+		t.Errorf("Sent folder role %q", roles["Sent"])
+	}
+	inv, err := Build(context.Background(), &MaildirSource{Dir: dir}, &Options{Domains: []string{"Example.COM"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := inv.Aliases["adobe@example.com"]; s == nil || s.Received != 2 || s.Folders["Archive/2019"] != 1 {
+		t.Errorf("adobe: %+v", s)
+	}
+	if s := inv.Aliases["anna@example.com"]; s == nil || s.Sent != 1 || s.SentToPeople != 1 || s.SentToFree != 1 {
+		t.Errorf("anna: %+v", s)
+	}
+}
+
+func TestMboxSource(t *testing.T) {
+	dir := t.TempDir()
+	var b strings.Builder
+	for i, to := range []string{"adobe@example.com", "ebay@example.com", "adobe@example.com"} {
+		fmt.Fprintf(&b, "From MAILER-DAEMON Mon Jan  %d 10:00:00 2024\n", i+1)
+		b.WriteString(strings.ReplaceAll(msg(to, "x@shop.com"), "\r\n", "\n"))
+		b.WriteString(">From the body, escaped\nFrom inside a paragraph is not a separator\n\n")
+	}
+	path := filepath.Join(dir, "Inbox.mbox")
+	write(t, path, b.String())
+	inv, err := Build(context.Background(), &MboxSource{Path: path}, &Options{Domains: []string{"example.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inv.Messages != 3 {
+		t.Errorf("%d messages, want 3", inv.Messages)
+	}
+	s := inv.Aliases["adobe@example.com"]
+	if s == nil || s.Received != 2 || s.Folders["Inbox"] != 2 {
+		t.Fatalf("adobe: %+v", s)
+	}
+	if want := time.Date(2024, 1, 3, 10, 0, 0, 0, time.UTC); !s.Last.Equal(want) {
+		t.Errorf("last seen %v, want %v (the From_ line's date)", s.Last, want)
+	}
+	write(t, filepath.Join(dir, "not.mbox"), "Subject: x\n\nno separator\n")
+	if _, err := (&MboxSource{Path: filepath.Join(dir, "not.mbox")}).Walk(context.Background(), 1, func(*Message) {}); err == nil {
+		t.Error("a file without From_ lines was accepted as mbox")
+	}
+}
+
+func TestPlanReadValidate(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "plan.csv")
+	write(t, path, "\xef\xbb\xbfAlias,Tag,Action,Forward_To,Note\n"+
+		"Adobe@Example.com,disposable,block,,leaked 2019\n"+
+		"anna@example.com,personal,forward,ME@new.example other@new.example,\n"+
+		"bad,friend,delete,not-an-address,\n"+
+		"anna@example.com,personal,forward,,\n"+
+		"x@example.com,business,block,me@new.example,\n"+
+		"short,row\n")
+	_, err := ReadPlan(path)
+	if err == nil {
+		t.Fatal("invalid plan accepted")
+	}
+	for _, want := range []string{
+		`line 4: "bad" is not an address`, "line 5: anna@example.com is already in line 3",
+		`line 6: a blocked alias forwards nowhere`, "line 7: 2 fields, the header has 5",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+	write(t, path, "alias,tag,action,forward_to,note\nAdobe@Example.com,disposable,block,,leaked 2019\nanna@example.com,personal,forward,ME@new.example other@new.example,\n")
+	p, err := ReadPlan(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Rows[0]["alias"] != "adobe@example.com" || p.Rows[1]["forward_to"] != "me@new.example other@new.example" || p.Rows[0]["note"] != "leaked 2019" {
+		t.Errorf("rows %v", p.Rows)
+	}
+	// JSON round trip keeps every column.
+	jpath := filepath.Join(dir, "plan.json")
+	if err := p.Write(jpath); err != nil {
+		t.Fatal(err)
+	}
+	q, err := ReadPlan(jpath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(q.Rows) != 2 || q.Rows[0]["note"] != "leaked 2019" || q.Rows[1]["tag"] != "personal" {
+		t.Errorf("JSON round trip: %v", q.Rows)
+	}
+	if st, _ := os.Stat(jpath); st.Mode().Perm() != 0o600 {
+		t.Errorf("plan mode %v", st.Mode().Perm())
+	}
+}
+
+func TestPlanMergeKeepsEdits(t *testing.T) {
+	fresh := func() []Row {
+		mk := func(alias, tag, action, fwd, msgs string) Row {
+			return Row{"alias": alias, "tag": tag, "action": action, "forward_to": fwd, "messages": msgs, "source": SourceAuto,
+				"auto_tag": tag, "auto_action": action, "auto_forward_to": fwd}
+		}
+		return []Row{
+			mk("adobe@example.com", "disposable", "forward", "me@new.example", "8"),
+			mk("anna@example.com", "personal", "forward", "me@new.example", "40"),
+			mk("jobs@example.com", "business", "forward", "me@new.example", "3"),
+			mk("shop@example.com", "disposable", "forward", "me@new.example", "2"),
+		}
+	}
+	p := &Plan{}
+	p.Merge(fresh())
+	// The user blocks adobe, re-tags shop, marks jobs manual, adds a column and a row.
+	for _, r := range p.Rows {
+		switch r.Alias() {
+		case "adobe@example.com":
+			r["action"], r["forward_to"] = "block", ""
+		case "shop@example.com":
+			r["tag"] = "business"
+		case "jobs@example.com":
+			r["source"] = SourceManual
+		}
+		r["note"] = "mine"
+	}
+	p.Columns = append(p.Columns, "note")
+	p.Rows = append(p.Rows, Row{"alias": "new@example.com", "tag": "personal", "action": "forward", "forward_to": "me@new.example", "note": "added by hand"})
+
+	path := filepath.Join(t.TempDir(), "plan.csv")
+	if err := p.Write(path); err != nil {
+		t.Fatal(err)
+	}
+	p, err := ReadPlan(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := fresh()
+	next[0]["messages"] = "9"
+	next[2]["tag"], next[2]["auto_tag"] = "personal", "personal" // the heuristics changed their mind
+	res := p.Merge(next)
+	if res != (MergeResult{Updated: 1, KeptEdits: 3, KeptOnlyInPlan: 1}) {
+		t.Errorf("merge result %+v", res)
+	}
+	got := map[string]Row{}
+	for _, r := range p.Rows {
+		got[r.Alias()] = r
+	}
+	check := func(alias, col, want string) {
+		t.Helper()
+		if got[alias][col] != want {
+			t.Errorf("%s %s = %q, want %q", alias, col, got[alias][col], want)
+		}
+	}
+	check("adobe@example.com", "action", "block")
+	check("adobe@example.com", "forward_to", "")
+	check("adobe@example.com", "source", SourceManual)
+	check("adobe@example.com", "messages", "9") // statistics refreshed
+	check("shop@example.com", "tag", "business")
+	check("jobs@example.com", "tag", "business")
+	check("anna@example.com", "source", SourceAuto)
+	check("anna@example.com", "note", "mine")
+	check("new@example.com", "note", "added by hand")
+	if !slices.Contains(p.Columns, "note") {
+		t.Error("the user's column was dropped")
+	}
+}
+
+func FuzzReadPlan(f *testing.F) {
+	f.Add([]byte("alias,tag,action,forward_to\na@b.c,personal,forward,x@y.z\n"), false)
+	f.Add([]byte(`[{"alias":"a@b.c","tag":"disposable","action":"block","forward_to":null,"n":1}]`), true)
+	f.Add([]byte("alias\n\"unterminated"), false)
+	f.Fuzz(func(t *testing.T, data []byte, isJSON bool) {
+		var p *Plan
+		var err error
+		if isJSON {
+			p, err = parseJSONPlan(data)
+		} else {
+			p, err = parseCSVPlan(data)
+		}
+		if err != nil {
+			return
+		}
+		for _, r := range p.Rows {
+			if r["alias"] != strings.ToLower(r["alias"]) || !strings.Contains(r["alias"], "@") {
+				t.Fatalf("accepted alias %q", r["alias"])
+			}
+		}
+	})
+}
+
+var reasonNum = regexp.MustCompile(`^(\d+) of (\d+) messages from ([^ ,]+)`)
+
+// checkReasons checks that every reason the tagger gives is true of s.
+func checkReasons(t *testing.T, s *Stats, v Verdict) {
+	t.Helper()
+	for _, r := range v.Reasons {
+		switch {
+		case reasonNum.MatchString(r):
+			m := reasonNum.FindStringSubmatch(r)
+			n, _ := strconv.Atoi(m[1])
+			of, _ := strconv.Atoi(m[2])
+			if of != s.Received || (m[3] != "people" && s.Services[m[3]] != n) || (m[3] == "people" && s.Freemail != n) {
+				t.Errorf("%s: reason %q, but %d received, %d from %s", s.Alias, r, s.Received, s.Services[m[3]], m[3])
+			}
+		case strings.HasPrefix(r, "never sent from"):
+			if s.Sent != 0 {
+				t.Errorf("%s: %q but sent %d", s.Alias, r, s.Sent)
+			}
+		case strings.HasPrefix(r, "you sent "):
+			if !strings.HasPrefix(r, fmt.Sprintf("you sent %d messages", s.SentToPeople)) {
+				t.Errorf("%s: %q but sent to people %d", s.Alias, r, s.SentToPeople)
+			}
+		case strings.HasSuffix(r, "are bulk mail"):
+			if !strings.HasPrefix(r, fmt.Sprintf("%d of %d", s.Bulk, s.Received)) {
+				t.Errorf("%s: %q but bulk %d of %d", s.Alias, r, s.Bulk, s.Received)
+			}
+		case r == "no bulk mail":
+			if s.Bulk != 0 {
+				t.Errorf("%s: %q but bulk %d", s.Alias, r, s.Bulk)
+			}
+		case strings.Contains(r, "is a role name"):
+			if !roleNames[strings.Trim(strings.Fields(r)[0], `"`)] {
+				t.Errorf("%s: %q", s.Alias, r)
+			}
+		}
+	}
+}
+
+func TestReasonsByConstruction(t *testing.T) {
+	cfg := &Config{MainMailbox: "me@new.example", BusinessMailbox: "work@new.example"}
+	cases := []struct {
+		stats Stats
+		tag   Tag
+		act   Action
+		fwd   string
+		want  string
+	}{
+		{Stats{Alias: "adobe@example.com", Received: 8, Bulk: 6, Services: map[string]int{"adobe.com": 8}}, TagDisposable, ActionForward, "me@new.example", "8 of 8 messages from adobe.com, which matches the name"},
+		{Stats{Alias: "invoices@example.com", Received: 3, Sent: 2}, TagBusiness, ActionForward, "work@new.example", `"invoices" is a role name`},
+		{Stats{Alias: "anna@example.com", Received: 10, Freemail: 9, Replies: 4, Clients: 7, Sent: 5, SentToPeople: 5, SentToFree: 5}, TagPersonal, ActionForward, "me@new.example", "you sent 5 messages from it to people"},
+		{Stats{Alias: "github@example.com", Received: 4, Bulk: 4, Services: map[string]int{"github.com": 4}}, TagBusiness, ActionForward, "work@new.example", "github is a business service"},
+		{Stats{Alias: "xkq7@example.com", Received: 5, Senders: map[string]*Sender{"a.ru": {Messages: 1}, "b.cn": {Messages: 2}, "c.top": {Messages: 2}},
+			Services: map[string]int{"a.ru": 1, "b.cn": 2, "c.top": 2}}, TagDisposable, ActionBlock, "", "looks like spam only"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.stats.Alias, func(t *testing.T) {
+			v := cfg.Classify(&tc.stats)
+			if v.Tag != tc.tag || v.Action != tc.act || v.ForwardTo != tc.fwd || !strings.Contains(strings.Join(v.Reasons, "; "), tc.want) {
+				t.Errorf("got %+v, want %s %s %q with reason %q", v, tc.tag, tc.act, tc.fwd, tc.want)
+			}
+			checkReasons(t, &tc.stats, v)
+		})
+	}
+	// Config rules and known aliases win over the heuristics.
+	cfg.Rules = []Rule{{Pattern: "shop-*", Tag: TagBusiness}}
+	cfg.Known = map[string]Tag{"adobe": TagPersonal}
+	if v := cfg.Classify(&Stats{Alias: "shop-x@example.com", Bulk: 3, Received: 3}); v.Tag != TagBusiness || v.Confidence != 1 {
+		t.Errorf("rule: %+v", v)
+	}
+	if v := cfg.Classify(&Stats{Alias: "adobe@example.com", Received: 1, Services: map[string]int{"adobe.com": 1}}); v.Tag != TagPersonal {
+		t.Errorf("known: %+v", v)
+	}
+}
