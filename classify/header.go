@@ -24,17 +24,26 @@ func (f Field) Is(name string) bool { return strings.EqualFold(f.Name, name) }
 // skipped, a continuation line before any field is ignored, and any bytes are
 // kept as they are (8-bit header text is not an error).
 func ParseHeader(b []byte) []Field {
+	var fields []Field
+	scanHeader(b, nil, func(name, value []byte) {
+		fields = append(fields, Field{Name: string(name), Value: string(value)})
+	})
+	return fields
+}
+
+// scanHeader calls fn for each header field of b, as ParseHeader describes,
+// without allocating: name and value are only valid during the call (folded
+// values are unfolded into scratch).
+func scanHeader(b []byte, scratch []byte, fn func(name, value []byte)) []byte {
 	if len(b) > MaxHeader {
 		b = b[:MaxHeader]
 	}
-	var fields []Field
-	var cur *Field
-	var val []byte
+	var name, value []byte
+	folded := false
 	flush := func() {
-		if cur != nil {
-			cur.Value = string(bytes.TrimSpace(val))
-			fields = append(fields, *cur)
-			cur, val = nil, val[:0]
+		if name != nil {
+			fn(name, bytes.TrimSpace(value))
+			name, value, folded = nil, nil, false
 		}
 	}
 	for len(b) > 0 {
@@ -44,40 +53,50 @@ func ParseHeader(b []byte) []Field {
 		} else {
 			b = nil
 		}
-		line = bytes.TrimSuffix(line, []byte("\r"))
+		if n := len(line); n > 0 && line[n-1] == '\r' {
+			line = line[:n-1]
+		}
 		if len(line) == 0 {
 			break // end of header
 		}
 		if line[0] == ' ' || line[0] == '\t' {
-			if cur != nil {
-				val = append(val, ' ')
-				val = append(val, bytes.TrimSpace(line)...)
+			if name != nil {
+				if !folded {
+					scratch = append(scratch[:0], value...)
+					folded = true
+				}
+				scratch = append(scratch, ' ')
+				scratch = append(scratch, bytes.TrimSpace(line)...)
+				value = scratch
 			}
 			continue
 		}
 		flush()
-		name, value, ok := bytes.Cut(line, []byte(":"))
-		name = bytes.TrimSpace(name)
-		if !ok || len(name) == 0 || bytes.ContainsAny(name, " \t") {
+		i := bytes.IndexByte(line, ':')
+		if i <= 0 {
+			continue // not a field
+		}
+		n := bytes.TrimSpace(line[:i])
+		if len(n) == 0 || bytes.ContainsAny(n, " \t") {
 			continue // not a field; an mbox "From " line is skipped here too
 		}
-		cur = &Field{Name: string(name)}
-		val = append(val[:0], value...)
+		name, value = n, line[i+1:]
 	}
 	flush()
-	return fields
+	return scratch
 }
 
 // ReadHeader reads from r up to and including the empty line that ends the
 // header (or MaxHeader bytes, or the end of r) and returns those bytes.
 func ReadHeader(r io.Reader, buf []byte) ([]byte, error) {
 	buf = buf[:0]
-	chunk := make([]byte, 0, 16<<10)
 	for len(buf) < MaxHeader {
-		chunk = chunk[:cap(chunk)]
-		n, err := r.Read(chunk)
+		if cap(buf)-len(buf) < 4<<10 {
+			buf = append(buf, make([]byte, max(16<<10, cap(buf)))...)[:len(buf)]
+		}
 		start := max(0, len(buf)-3)
-		buf = append(buf, chunk[:n]...)
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
 		if i := headerEnd(buf[start:]); i >= 0 {
 			return buf[:start+i], nil
 		}

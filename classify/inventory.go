@@ -1,6 +1,7 @@
 package classify
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/mail"
@@ -93,8 +94,13 @@ func Build(ctx context.Context, src Source, opts *Options) (*Inventory, error) {
 		inv.Domains = append(inv.Domains, d)
 	}
 	slices.Sort(inv.Domains)
+	var scratchPool = sync.Pool{New: func() any { return new([]byte) }}
 	st, err := src.Walk(ctx, 1, func(m *Message) {
-		inv.add(user, observe(user, m))
+		sp := scratchPool.Get().(*[]byte)
+		var o *observation
+		o, *sp = observe(user, m, *sp)
+		scratchPool.Put(sp)
+		inv.add(user, o)
 	})
 	inv.Messages, inv.Unreadable = st.Messages, st.Unreadable
 	return inv, err
@@ -112,10 +118,17 @@ func detect(ctx context.Context, src Source, user *User, sample int) error {
 	delivered := map[string]int{}
 	n := 0
 	probe := &User{Domains: map[string]bool{}}
-	st, err := src.Walk(ctx, 1, func(m *Message) {
+	every := 1
+	if total := src.Count(ctx); total > sample {
+		every = total / sample
+	}
+	sampleCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	st, err := src.Walk(sampleCtx, every, func(m *Message) {
 		mu.Lock()
 		if n >= sample {
 			mu.Unlock()
+			stop() // enough: an mbox cannot be sampled by stride
 			return
 		}
 		n++
@@ -150,10 +163,13 @@ func detect(ctx context.Context, src Source, user *User, sample int) error {
 			}
 		}
 	})
+	if err != nil && ctx.Err() == nil && sampleCtx.Err() != nil {
+		err = nil // stopped after the sample
+	}
 	if err != nil {
 		return err
 	}
-	if st.Messages == 0 {
+	if st.Messages == 0 && n == 0 {
 		return fmt.Errorf("%s holds no messages", src)
 	}
 	if user.FinalMailbox == "" {
@@ -210,86 +226,142 @@ type observation struct {
 	sentFrom   string // alias this message was sent from, "" if received
 }
 
-func observe(user *User, m *Message) *observation {
-	fields := ParseHeader(m.Header)
+// Header field kinds observe cares about.
+const (
+	hOther     = iota
+	hRecipient // needed by User.Recipient
+	hReceived
+	hFrom
+	hToCc
+	hReply
+	hClient
+	hPrecedence
+	hAutoSubmitted
+	hDKIM
+	hFeedbackID
+	hDate
+	hBulk
+)
+
+var headerKinds = func() map[string]int {
+	m := map[string]int{
+		"received": hReceived, "from": hFrom, "to": hToCc, "cc": hToCc, "in-reply-to": hReply, "references": hReply,
+		"user-agent": hClient, "x-mailer": hClient, "precedence": hPrecedence, "auto-submitted": hAutoSubmitted,
+		"dkim-signature": hDKIM, "feedback-id": hFeedbackID, "date": hDate, "delivered-to": hRecipient,
+	}
+	for _, n := range originalFields {
+		m[strings.ToLower(n)] = hRecipient
+	}
+	for _, n := range bulkHeaders {
+		if _, ok := m[strings.ToLower(n)]; !ok {
+			m[strings.ToLower(n)] = hBulk
+		}
+	}
+	return m
+}()
+
+// headerKind classifies a field name without allocating.
+func headerKind(name []byte) int {
+	var buf [32]byte
+	if len(name) > len(buf) {
+		return hOther
+	}
+	for i, c := range name {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf[i] = c
+	}
+	return headerKinds[string(buf[:len(name)])]
+}
+
+// maxReceived bounds how many Received fields are kept for rule 4: the
+// user's own server adds the top few.
+const maxReceived = 8
+
+func observe(user *User, m *Message, scratch []byte) (*observation, []byte) {
 	o := &observation{folder: m.Folder, role: m.Role, date: m.Date}
-	hasReceived := false
-	var dateHeader string
-	for _, f := range fields {
-		switch {
-		case f.Is("From"):
+	var fields []Field // what Recipient needs, in order
+	received := 0
+	var dateHeader []byte
+	scratch = scanHeader(m.Header, scratch, func(name, value []byte) {
+		switch headerKind(name) {
+		case hRecipient:
+			fields = append(fields, Field{Name: string(name), Value: string(value)})
+		case hReceived:
+			received++
+			if received <= maxReceived {
+				fields = append(fields, Field{Name: "Received", Value: string(value)})
+			}
+		case hFrom:
 			if o.from == "" {
-				if a := Addresses(f.Value); len(a) > 0 {
+				if a := Addresses(string(value)); len(a) > 0 {
 					o.from = a[0]
 					o.fromDomain = Registrable(Domain(a[0]))
 				}
 			}
-		case f.Is("To"), f.Is("Cc"):
-			o.to = append(o.to, Addresses(f.Value)...)
-		case f.Is("In-Reply-To"), f.Is("References"):
+		case hToCc:
+			v := string(value)
+			fields = append(fields, Field{Name: "To", Value: v})
+			o.to = append(o.to, Addresses(v)...)
+		case hReply:
 			o.reply = true
-		case f.Is("User-Agent"), f.Is("X-Mailer"):
-			o.client = o.client || isMailClient(f.Value)
-		case f.Is("Precedence"):
-			v := strings.ToLower(f.Value)
-			o.bulk = o.bulk || strings.Contains(v, "bulk") || strings.Contains(v, "list") || strings.Contains(v, "junk")
-		case f.Is("Auto-Submitted"):
-			o.bulk = o.bulk || !strings.EqualFold(strings.TrimSpace(f.Value), "no")
-		case f.Is("DKIM-Signature"):
-			if d := dkimDomain(f.Value); d != "" {
+		case hClient:
+			o.client = o.client || isMailClient(string(value))
+		case hPrecedence:
+			v := bytes.ToLower(value)
+			o.bulk = o.bulk || bytes.Contains(v, []byte("bulk")) || bytes.Contains(v, []byte("list")) || bytes.Contains(v, []byte("junk"))
+		case hAutoSubmitted:
+			o.bulk = o.bulk || !bytes.EqualFold(bytes.TrimSpace(value), []byte("no"))
+		case hDKIM:
+			if d := dkimDomain(value); d != "" {
 				o.services = append(o.services, d)
 			}
-		case f.Is("Feedback-ID"):
+		case hFeedbackID:
 			// "campaign:customer:type:sender-domain" — the last part names the sender.
-			parts := strings.Split(f.Value, ":")
-			if d := strings.ToLower(strings.TrimSpace(parts[len(parts)-1])); strings.Contains(d, ".") {
+			last := value[bytes.LastIndexByte(value, ':')+1:]
+			if d := strings.ToLower(string(bytes.TrimSpace(last))); strings.Contains(d, ".") {
 				o.services = append(o.services, Registrable(d))
 			}
 			o.bulk = true
-		case f.Is("Received"):
-			hasReceived = true
-		case f.Is("Date"):
-			dateHeader = f.Value
+		case hDate:
+			dateHeader = append(dateHeader[:0], value...)
+		case hBulk:
+			o.bulk = true
 		}
-		if !o.bulk {
-			for _, h := range bulkHeaders {
-				if f.Is(h) {
-					o.bulk = true
-					break
-				}
-			}
-		}
-	}
+	})
 	if o.fromDomain != "" {
 		o.services = append(o.services, o.fromDomain)
 	}
-	if o.date.IsZero() && dateHeader != "" {
-		o.date, _ = mail.ParseDate(dateHeader)
+	if o.date.IsZero() && len(dateHeader) > 0 {
+		o.date, _ = mail.ParseDate(string(dateHeader))
 	}
 	if m.Role == RoleDrafts {
-		return o
+		return o, scratch
 	}
 	// Sent mail: in a Sent folder, or composed here (no Received) from the
 	// user's domain. Mail that merely claims to be from the domain after
 	// crossing the internet is not counted as sent: spammers forge From.
-	if o.from != "" && user.InDomain(o.from) && len(user.Domains) > 0 && (m.Role == RoleSent || !hasReceived) {
+	if o.from != "" && user.InDomain(o.from) && len(user.Domains) > 0 && (m.Role == RoleSent || received == 0) {
 		o.sentFrom = o.from
-		return o
+		return o, scratch
 	}
 	if m.Role == RoleSent {
-		return o // sent from elsewhere (e.g. the final mailbox's own address)
+		return o, scratch // sent from elsewhere (e.g. the final mailbox's own address)
 	}
 	o.recipient = user.Recipient(fields)
-	return o
+	return o, scratch
 }
 
 // dkimDomain returns the registrable d= domain of a DKIM-Signature, unless it
 // is an ESP's.
-func dkimDomain(v string) string {
-	for _, tag := range strings.Split(v, ";") {
-		k, val, ok := strings.Cut(strings.TrimSpace(tag), "=")
-		if ok && strings.TrimSpace(k) == "d" {
-			d := Registrable(strings.TrimSpace(val))
+func dkimDomain(v []byte) string {
+	for len(v) > 0 {
+		var tag []byte
+		tag, v, _ = bytes.Cut(v, []byte(";"))
+		k, val, ok := bytes.Cut(bytes.TrimSpace(tag), []byte("="))
+		if ok && string(bytes.TrimSpace(k)) == "d" {
+			d := Registrable(string(bytes.TrimSpace(val)))
 			if espDomains[d] {
 				return ""
 			}

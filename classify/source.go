@@ -45,6 +45,9 @@ type Source interface {
 	// fn is called from several goroutines at once. Unreadable messages are
 	// counted in the returned Stats, never fatal.
 	Walk(ctx context.Context, every int, fn func(*Message)) (WalkStats, error)
+	// Count returns the number of messages cheaply (without reading them),
+	// or -1 if only reading tells.
+	Count(ctx context.Context) int
 	// String names the source for messages.
 	String() string
 }
@@ -141,6 +144,23 @@ type ArchiveSource struct {
 
 func (s *ArchiveSource) String() string { return "archive " + s.Dir }
 
+// Count implements Source.
+func (s *ArchiveSource) Count(ctx context.Context) int {
+	if _, err := os.Stat(filepath.Join(s.Dir, archive.IndexFile)); err != nil {
+		return -1
+	}
+	arc, err := archive.Open(s.Dir)
+	if err != nil {
+		return -1
+	}
+	defer arc.Close()
+	var n int
+	if arc.DB().QueryRowContext(ctx, `SELECT count(*) FROM messages`).Scan(&n) != nil {
+		return -1
+	}
+	return n
+}
+
 // Walk implements Source.
 func (s *ArchiveSource) Walk(ctx context.Context, every int, fn func(*Message)) (WalkStats, error) {
 	if _, err := os.Stat(filepath.Join(s.Dir, archive.IndexFile)); err != nil {
@@ -197,6 +217,24 @@ type MaildirSource struct {
 
 func (s *MaildirSource) String() string { return "Maildir " + s.Dir }
 
+// Count implements Source: it lists the directories, reading no message.
+func (s *MaildirSource) Count(ctx context.Context) int {
+	n := 0
+	filepath.WalkDir(s.Dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || ctx.Err() != nil {
+			return nil
+		}
+		if d.IsDir() && (d.Name() == "cur" || d.Name() == "new") {
+			if ents, err := os.ReadDir(path); err == nil {
+				n += len(ents)
+			}
+			return fs.SkipDir
+		}
+		return nil
+	})
+	return n
+}
+
 // Walk implements Source.
 func (s *MaildirSource) Walk(ctx context.Context, every int, fn func(*Message)) (WalkStats, error) {
 	if st, err := os.Stat(s.Dir); err != nil || !st.IsDir() {
@@ -231,7 +269,7 @@ func (s *MaildirSource) Walk(ctx context.Context, every int, fn func(*Message)) 
 				continue
 			}
 			if every <= 1 || i%every == 0 {
-				items <- item{path: filepath.Join(path, e.Name()), folder: folder, role: role}
+				items <- item{path: filepath.Join(path, e.Name()), folder: folder, role: role, date: maildirDate(e.Name())}
 			}
 			i++
 		}
@@ -243,6 +281,23 @@ func (s *MaildirSource) Walk(ctx context.Context, every int, fn func(*Message)) 
 		err = fmt.Errorf("%s holds no Maildir (no cur/ directory anywhere below it)", s.Dir)
 	}
 	return st, err
+}
+
+// maildirDate returns the delivery time a Maildir file name starts with
+// ("1343984198.M123P45.host:2,S"), or zero.
+func maildirDate(name string) time.Time {
+	i := strings.IndexByte(name, '.')
+	if i < 9 || i > 11 {
+		return time.Time{}
+	}
+	var sec int64
+	for _, c := range name[:i] {
+		if c < '0' || c > '9' {
+			return time.Time{}
+		}
+		sec = sec*10 + int64(c-'0')
+	}
+	return time.Unix(sec, 0).UTC()
 }
 
 // folderName turns a Maildir directory into a folder name.
@@ -315,6 +370,9 @@ type MboxSource struct {
 }
 
 func (s *MboxSource) String() string { return "mbox " + s.Path }
+
+// Count implements Source: an mbox must be read to be counted.
+func (s *MboxSource) Count(context.Context) int { return -1 }
 
 // Walk implements Source. The file is read once, sequentially; headers are
 // handed to fn from this goroutine, so fn's cost is the limit.
