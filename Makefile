@@ -5,7 +5,7 @@ GO          ?= go
 BIN         := bin/catchall
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build test unit-test acceptance-test check fuzz bench-fetch demo clean
+.PHONY: all build test unit-test acceptance-test check fuzz bench-fetch bench-classify demo clean
 
 all: build
 
@@ -40,6 +40,10 @@ fuzz:
 bench-fetch: build
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/archive/ ./imapsync/
 	CATCHALL=$(BIN) scripts/bench-fetch.sh
+
+## bench-classify: catchall aliases over a 100,000-message Maildir vs raw header reading, to BENCHMARKS.md
+bench-classify: build
+	CATCHALL=$(BIN) scripts/bench-classify.sh
 
 ## demo: fetch a generated catch-all mailbox from an embedded IMAP server
 demo: build
