@@ -35,5 +35,5 @@ done
 
 $GO build -o "$D/catchall" ./cmd/catchall
 export CATCHALL_TEST_LISTINGS="$D" CATCHALL_TEST_CORPUS="$D/corpus" CATCHALL_BIN="$D/catchall"
-$GO test -race -count=1 -timeout 20m -run Dovecot -v ./imapsync/ 2>&1 | grep -v '^=== ' 
+$GO test -race -count=1 -timeout 20m -run Dovecot -v ./imapsync/ ./classify/ 2>&1 | grep -v '^=== ' 
 exit "${PIPESTATUS[0]}"
