@@ -296,8 +296,11 @@ func TestReasonsByConstruction(t *testing.T) {
 		{Stats{Alias: "invoices@example.com", Received: 3, Sent: 2}, TagBusiness, ActionForward, "work@new.example", `"invoices" is a role name`},
 		{Stats{Alias: "anna@example.com", Received: 10, Freemail: 9, Replies: 4, Clients: 7, Sent: 5, SentToPeople: 5, SentToFree: 5}, TagPersonal, ActionForward, "me@new.example", "you sent 5 messages from it to people"},
 		{Stats{Alias: "github@example.com", Received: 4, Bulk: 4, Services: map[string]int{"github.com": 4}}, TagBusiness, ActionForward, "work@new.example", "github is a business service"},
-		{Stats{Alias: "xkq7@example.com", Received: 5, Senders: map[string]*Sender{"a.ru": {Messages: 1}, "b.cn": {Messages: 2}, "c.top": {Messages: 2}},
-			Services: map[string]int{"a.ru": 1, "b.cn": 2, "c.top": 2}}, TagDisposable, ActionBlock, "", "looks like spam only"},
+		{Stats{Alias: "xkq7@example.com", Received: 3, Senders: map[string]*Sender{"a.ru": {Messages: 1}, "b.cn": {Messages: 1}, "c.top": {Messages: 1}},
+			Services: map[string]int{"a.ru": 1, "b.cn": 1, "c.top": 1}}, TagDisposable, ActionBlock, "", "3 messages from 3 different senders, none of them twice: spam only"},
+		// A leaked alias still mailed by its service is not "spam only".
+		{Stats{Alias: "db@example.com", Received: 5, Senders: map[string]*Sender{"bahn.de": {Messages: 2}, "b.cn": {Messages: 1}, "c.top": {Messages: 1}, "d.ru": {Messages: 1}},
+			Services: map[string]int{"bahn.de": 2, "b.cn": 1, "c.top": 1, "d.ru": 1}}, TagDisposable, ActionForward, "me@new.example", "2 of 5 messages from bahn.de"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.stats.Alias, func(t *testing.T) {

@@ -33,6 +33,7 @@ type Stats struct {
 	Subaddress   map[string]int     // "+tag" parts seen
 	Services     map[string]int     // organisation domains from From, DKIM d=, Feedback-ID (not ESPs)
 	SentToFree   int                // messages sent from it to freemail addresses
+	Signed       int                // received with a DKIM signature of the From domain's organisation
 }
 
 // Sender is one correspondent domain of an alias.
@@ -224,6 +225,7 @@ type observation struct {
 	client     bool
 	services   []string
 	sentFrom   string // alias this message was sent from, "" if received
+	signed     bool   // DKIM d= is the From domain's organisation
 }
 
 // Header field kinds observe cares about.
@@ -331,6 +333,7 @@ func observe(user *User, m *Message, scratch []byte) (*observation, []byte) {
 		}
 	})
 	if o.fromDomain != "" {
+		o.signed = slices.Contains(o.services, o.fromDomain) // services holds the DKIM domains so far
 		o.services = append(o.services, o.fromDomain)
 	}
 	if o.date.IsZero() && len(dateHeader) > 0 {
@@ -463,6 +466,9 @@ func (inv *Inventory) add(user *User, o *observation) {
 		}
 		if o.bulk {
 			s.Bulk++
+		}
+		if o.signed {
+			s.Signed++
 		}
 		if o.client {
 			s.Clients++

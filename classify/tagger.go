@@ -135,9 +135,12 @@ func (c *Config) Classify(s *Stats) Verdict {
 	top := s.TopSenders(1)
 	matched := v.Service != "" && nameMatches(stem, v.Service)
 	switch {
-	case !matched && len(s.Senders) >= 3 && s.Replies == 0 && s.Sent == 0 && s.Bulk*2 < s.Received && len(top) > 0 && share(top[0].Messages) < 0.5:
+	case !matched && !s.anyNameMatch(stem) && s.Signed == 0 && len(s.Senders) >= 3 && len(s.Senders) == s.Received && s.Replies == 0 && s.Sent == 0 && s.Bulk*2 < s.Received && len(top) > 0 && top[0].Messages == 1:
+		// Every message from a different domain, none twice, none signed by
+		// its sender's organisation or from one matching the name: nobody
+		// the user signed up with, only spam.
 		v.Action, v.Confidence, v.Service = ActionBlock, 0.7, ""
-		v.Reasons = append(v.Reasons, fmt.Sprintf("only unrelated senders (%d domains, none sending most of it): looks like spam only", len(s.Senders)))
+		v.Reasons = append(v.Reasons, fmt.Sprintf("%d messages from %d different senders, none of them twice: spam only", s.Received, len(s.Senders)))
 	case matched:
 		v.Confidence = 0.9
 		v.Reasons = append(v.Reasons, fmt.Sprintf("%d of %d messages from %s, which matches the name", s.Services[v.Service], s.Received, v.Service))
@@ -199,6 +202,17 @@ func (s *Stats) service() string {
 		return l[0].d
 	}
 	return ""
+}
+
+// anyNameMatch reports whether any organisation that mailed the alias
+// matches its name.
+func (s *Stats) anyNameMatch(stem string) bool {
+	for d := range s.Services {
+		if nameMatches(stem, d) {
+			return true
+		}
+	}
+	return false
 }
 
 // nameStem strips digits (a year: spotify2016), and a "shop-" style prefix,

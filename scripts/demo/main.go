@@ -1,8 +1,9 @@
 // Command demo is `make demo`: it starts an embedded IMAP server (go-imap's
 // memory server, in this process, on 127.0.0.1) holding a generated catch-all
 // mailbox, and runs the real catchall binary against it: fetch, a second
-// fetch that finds nothing new, and verify. No network, no root, no system
-// packages. The archive is left in OUT/archive.
+// fetch that finds nothing new, verify, aliases and classify. No network, no root, no system
+// packages. Then it lists the aliases and writes the plan. The archive is
+// left in OUT/archive, the plan in OUT/plan.csv.
 package main
 
 import (
@@ -51,6 +52,8 @@ func run(bin, out string, messages int) error {
 		{"fetch", "--from", srv.URL(), "--archive", arch, "--quiet"},
 		{"fetch", "--from", srv.URL(), "--archive", arch, "--quiet"},
 		{"verify", "--from", srv.URL(), "--archive", arch, "--quiet"},
+		{"aliases", "--archive", arch},
+		{"classify", "--archive", arch, "--plan", filepath.Join(out, "plan.csv"), "--main-mailbox", "me@new-host.example"},
 	}
 	for _, args := range steps {
 		fmt.Printf("\n$ catchall %s\n", shellJoin(args))
@@ -61,7 +64,8 @@ func run(bin, out string, messages int) error {
 			return fmt.Errorf("catchall %s: %w", args[0], err)
 		}
 	}
-	fmt.Printf("\ndemo: the archive is in %s (one Maildir per folder, index.db beside them); open it with `mutt -f %s/INBOX`\n", arch, arch)
+	fmt.Printf("\ndemo: the archive is in %s (one Maildir per folder, index.db beside them; `mutt -f %s/INBOX` reads it)\n", arch, arch)
+	fmt.Printf("demo: the plan is %s: review tag, action and forward_to, then run classify again — your edits are kept\n", filepath.Join(out, "plan.csv"))
 	return nil
 }
 
