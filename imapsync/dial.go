@@ -1,6 +1,7 @@
 package imapsync
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -50,6 +52,8 @@ type Server struct {
 	Logger *slog.Logger
 
 	warnOnce sync.Once
+	debugMu  sync.Mutex // serialises transcript lines of all connections
+	connSeq  atomic.Int64
 }
 
 // TLSConfigFromCA returns a TLS configuration trusting the PEM certificates
@@ -103,7 +107,7 @@ func (s *Server) dial(ctx context.Context, handler *imapclient.UnilateralDataHan
 	var transcript *redactor
 	opts := &imapclient.Options{TLSConfig: tlsConfig, UnilateralDataHandler: handler}
 	if s.Debug != nil {
-		transcript = &redactor{w: s.Debug}
+		transcript = &redactor{w: s.Debug, mu: &s.debugMu, prefix: fmt.Sprintf("[conn %d] ", s.connSeq.Add(1))}
 		opts.DebugWriter = transcript
 	}
 	var nc net.Conn = raw
@@ -186,32 +190,64 @@ func (c *watchdogConn) SetReadDeadline(time.Time) error { return nil }
 
 func (c *watchdogConn) SetDeadline(t time.Time) error { return c.Conn.SetWriteDeadline(t) }
 
-// redactor passes a protocol transcript through, except while muted (during
-// LOGIN), when it writes a single placeholder line instead.
+// redactor writes one connection's protocol transcript as whole lines, each
+// prefixed with the connection's number, under a lock shared by all
+// connections of a Server — except while muted (during LOGIN), when it
+// writes a single placeholder line instead.
 type redactor struct {
-	mu    sync.Mutex
-	w     io.Writer
-	muted bool
-	said  bool
+	w      io.Writer
+	mu     *sync.Mutex // shared: guards w
+	prefix string
+
+	own     sync.Mutex // guards the fields below
+	muted   bool
+	said    bool
+	partial []byte
 }
 
 func (r *redactor) mute(on bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	r.own.Lock()
+	defer r.own.Unlock()
 	r.muted, r.said = on, false
 }
 
 func (r *redactor) Write(p []byte) (int, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	r.own.Lock()
+	defer r.own.Unlock()
 	if r.muted {
 		if !r.said {
-			io.WriteString(r.w, "[LOGIN exchange redacted]\r\n")
+			r.mu.Lock()
+			io.WriteString(r.w, r.prefix+"[LOGIN exchange redacted]\n")
+			r.mu.Unlock()
 			r.said = true
 		}
+		r.partial = r.partial[:0]
 		return len(p), nil
 	}
-	return r.w.Write(p)
+	r.partial = append(r.partial, p...)
+	var out []byte
+	for {
+		i := bytes.IndexByte(r.partial, '\n')
+		if i < 0 {
+			break
+		}
+		out = append(out, r.prefix...)
+		out = append(out, r.partial[:i+1]...)
+		r.partial = r.partial[i+1:]
+	}
+	if len(r.partial) > 64<<10 { // a literal without line ends: flush it anyway
+		out = append(append(append(out, r.prefix...), r.partial...), '\n')
+		r.partial = r.partial[:0]
+	}
+	if len(out) > 0 {
+		r.mu.Lock()
+		_, err := r.w.Write(out)
+		r.mu.Unlock()
+		if err != nil {
+			return 0, err
+		}
+	}
+	return len(p), nil
 }
 
 // netErrText turns common network errors into short, actionable text.
