@@ -41,6 +41,7 @@ type Sender struct {
 	Domain      string
 	Messages    int
 	First, Last time.Time
+	Via         map[string]int // organisations that signed its mail (DKIM d=, Feedback-ID), capped
 }
 
 const maxSenders = 256
@@ -484,11 +485,16 @@ func (inv *Inventory) add(user *User, o *observation) {
 		if d := o.fromDomain; d != "" {
 			snd := s.Senders[d]
 			if snd == nil && len(s.Senders) < maxSenders {
-				snd = &Sender{Domain: d}
+				snd = &Sender{Domain: d, Via: map[string]int{}}
 				s.Senders[d] = snd
 			}
 			if snd != nil {
 				snd.Messages++
+				for _, via := range o.services {
+					if via != d && (len(snd.Via) < 8 || snd.Via[via] > 0) {
+						snd.Via[via]++
+					}
+				}
 				if snd.First.IsZero() || o.date.Before(snd.First) {
 					snd.First = o.date
 				}

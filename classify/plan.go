@@ -27,8 +27,8 @@ import (
 // Plan columns written by classify, in order.
 var planColumns = []string{
 	"alias", "tag", "action", "forward_to", "confidence", "reasons", "messages", "sent", "first_seen",
-	"last_seen", "service_domain", "folders", "top_senders", "revealed_by", "subaddresses", "source",
-	"auto_tag", "auto_action", "auto_forward_to",
+	"last_seen", "service_domain", "folders", "top_senders", "revealed_by", "subaddresses", "leak_since",
+	"unrelated_senders", "source", "auto_tag", "auto_action", "auto_forward_to",
 }
 
 var requiredColumns = []string{"alias", "tag", "action", "forward_to"}

@@ -148,6 +148,7 @@ func (c *Config) Rows(inv *Inventory) []Row {
 			"first_seen": day(s.First), "last_seen": day(s.Last), "service_domain": v.Service,
 			"folders": topKeys(s.Folders, 5, false), "top_senders": s.topSenders(3), "revealed_by": s.Revealed(),
 			"subaddresses": topKeys(s.Subaddress, 10, false), "source": SourceAuto,
+			"leak_since": day(v.LeakSince), "unrelated_senders": strconv.Itoa(v.Unrelated),
 			"auto_tag": string(v.Tag), "auto_action": string(v.Action), "auto_forward_to": v.ForwardTo,
 		})
 	}

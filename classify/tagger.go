@@ -5,6 +5,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"time"
 	"unicode"
 )
 
@@ -52,6 +53,11 @@ type Verdict struct {
 	Confidence float64  // 0..1
 	Reasons    []string // short, true statements a person can check
 	Service    string   // the organisation the alias was given to, if any
+	// LeakSince is when organisations unrelated to the service started to
+	// write to the alias (after its first 30 days), zero if none did; a sign
+	// the address was sold or stolen. Unrelated counts those senders.
+	LeakSince time.Time
+	Unrelated int
 }
 
 // Classify proposes a tag, an action and forward_to for one alias.
@@ -63,14 +69,14 @@ func (c *Config) Classify(s *Stats) Verdict {
 			v.Tag, v.Confidence = r.Tag, 1
 			v.Reasons = []string{fmt.Sprintf("matches rule %q in the config", r.Pattern)}
 			v.Action, v.ForwardTo = r.Action, r.ForwardTo
-			return c.finish(v)
+			return c.finishFor(s, v)
 		}
 	}
 	if t, ok := c.Known[s.Alias]; ok {
-		return c.finish(Verdict{Tag: t, Confidence: 1, Reasons: []string{"named in the config"}, Service: v.Service})
+		return c.finishFor(s, Verdict{Tag: t, Confidence: 1, Reasons: []string{"named in the config"}, Service: v.Service})
 	}
 	if t, ok := c.Known[local]; ok {
-		return c.finish(Verdict{Tag: t, Confidence: 1, Reasons: []string{"named in the config"}, Service: v.Service})
+		return c.finishFor(s, Verdict{Tag: t, Confidence: 1, Reasons: []string{"named in the config"}, Service: v.Service})
 	}
 
 	recv := max(s.Received, 1)
@@ -84,7 +90,7 @@ func (c *Config) Classify(s *Stats) Verdict {
 		if s.Sent > 0 {
 			v.Reasons = append(v.Reasons, fmt.Sprintf("you replied from it %d times", s.Sent))
 		}
-		return c.finish(v)
+		return c.finishFor(s, v)
 	}
 
 	// Personal: the user writes from it to people, or people write to it.
@@ -107,7 +113,7 @@ func (c *Config) Classify(s *Stats) Verdict {
 		if s.Bulk == 0 && s.Received > 0 {
 			v.Reasons = append(v.Reasons, "no bulk mail")
 		}
-		return c.finish(v)
+		return c.finishFor(s, v)
 	}
 
 	// Business: a service people use for work, or correspondence with
@@ -122,12 +128,12 @@ func (c *Config) Classify(s *Stats) Verdict {
 		if v.Service != "" {
 			v.Reasons = append(v.Reasons, fmt.Sprintf("%d of %d messages from %s", s.Services[v.Service], s.Received, v.Service))
 		}
-		return c.finish(v)
+		return c.finishFor(s, v)
 	}
 	if s.SentToPeople > 0 && s.Freemail*2 < recv {
 		v.Tag, v.Confidence = TagBusiness, 0.7
 		v.Reasons = append(v.Reasons, fmt.Sprintf("you replied from it %d times to organisations", s.SentToPeople))
-		return c.finish(v)
+		return c.finishFor(s, v)
 	}
 
 	// Disposable: given to one website; or only ever got spam.
@@ -157,11 +163,21 @@ func (c *Config) Classify(s *Stats) Verdict {
 	if s.Sent == 0 {
 		v.Reasons = append(v.Reasons, "never sent from")
 	}
-	return c.finish(v)
+	return c.finishFor(s, v)
 }
 
 // finish fills in the action and forward_to.
 func (c *Config) finish(v Verdict) Verdict {
+	return c.finishFor(nil, v)
+}
+
+// finishFor fills in the action and forward_to, and the leak signal of an
+// alias given to one service (not personal or role aliases, whose many
+// correspondents are expected).
+func (c *Config) finishFor(s *Stats, v Verdict) Verdict {
+	if s != nil && (v.Tag == TagDisposable || v.Tag == TagBusiness && !isRole(s.Alias)) {
+		v.LeakSince, v.Unrelated = s.leakSignal(v.Service)
+	}
 	if v.Action == "" {
 		v.Action = ActionForward
 	}
@@ -202,6 +218,45 @@ func (s *Stats) service() string {
 		return l[0].d
 	}
 	return ""
+}
+
+// onboarding is how long after an alias's first message its service may
+// still bring in related senders (a shop's payment provider, a newsletter
+// platform) without it counting as a leak.
+const onboarding = 30 * 24 * time.Hour
+
+// leakSignal returns when senders unrelated to service started writing to
+// the alias, and how many there are: not the service, not matching the
+// alias's name, not a major correspondent (a third of its mail), not a
+// freemail sender (people), first seen after the onboarding period. It
+// needs at least two such senders; personal aliases have none by nature.
+func (s *Stats) leakSignal(service string) (time.Time, int) {
+	if service == "" || s.First.IsZero() {
+		return time.Time{}, 0
+	}
+	local, _, _ := strings.Cut(s.Alias, "@")
+	stem := nameStem(local)
+	var since time.Time
+	n := 0
+	for d, snd := range s.Senders {
+		if d == service || nameMatches(stem, d) || freemail[d] || s.Services[d]*3 >= max(s.Received, 1) ||
+			snd.First.IsZero() || snd.First.Before(s.First.Add(onboarding)) || snd.Via[service] > 0 {
+			continue // the service itself, or mail it relayed or signed (a list, a partner)
+		}
+		n++
+		if since.IsZero() || snd.First.Before(since) {
+			since = snd.First
+		}
+	}
+	if n < 2 {
+		return time.Time{}, 0
+	}
+	return since, n
+}
+
+func isRole(alias string) bool {
+	local, _, _ := strings.Cut(alias, "@")
+	return roleNames[nameStem(local)] || roleNames[local]
 }
 
 // anyNameMatch reports whether any organisation that mailed the alias
