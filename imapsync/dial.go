@@ -102,8 +102,14 @@ func (s *Server) dial(ctx context.Context, handler *imapclient.UnilateralDataHan
 	d := &net.Dialer{Timeout: dialTimeout}
 	raw, err := d.DialContext(ctx, "tcp", u.Addr())
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		return nil, fmt.Errorf("%w to %s: %v", ErrConnect, u.Addr(), netErrText(err))
 	}
+	// Until login is done, the context also bounds the greeting and LOGIN.
+	stopDial := context.AfterFunc(ctx, func() { raw.Close() })
+	defer stopDial()
 	var transcript *redactor
 	opts := &imapclient.Options{TLSConfig: tlsConfig, UnilateralDataHandler: handler}
 	if s.Debug != nil {
@@ -140,6 +146,9 @@ func (s *Server) dial(ctx context.Context, handler *imapclient.UnilateralDataHan
 	}
 	if err := c.WaitGreeting(); err != nil {
 		c.Close()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		return nil, fmt.Errorf("%w to %s: no greeting: %v", ErrConnect, u.Addr(), netErrText(err))
 	}
 	if u.Security == serverurl.SecurityNone && s.Logger != nil {

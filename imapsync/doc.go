@@ -8,9 +8,12 @@
 // prefix removed, the server's delimiter replaced by "/", modified UTF-7
 // decoded) and their STATUS (LIST-STATUS when offered). Each folder's Maildir
 // is reconciled with the index first, so that a crashed run leaves nothing
-// behind. A folder whose UIDVALIDITY, UIDNEXT, message count and (with
-// CONDSTORE) HIGHESTMODSEQ are unchanged since its last complete fetch is
-// skipped: an unchanged account costs one STATUS per folder.
+// behind; a folder whose files and index disagreed is scanned in full. On a
+// server with CONDSTORE, a folder whose UIDVALIDITY, UIDNEXT, message count
+// and HIGHESTMODSEQ are unchanged since its last complete fetch is skipped:
+// an unchanged account costs one STATUS per folder. Without CONDSTORE, flag
+// changes can only be found by listing the flags of every message, so every
+// folder is scanned.
 //
 // Any other folder is scanned: EXAMINE (read-only), then UID FETCH of UID,
 // FLAGS and RFC822.SIZE — for everything, or with CONDSTORE only for UIDs

@@ -144,10 +144,13 @@ func (f *fetcher) setDefaults() {
 
 // track records an open connection so that cancelling the run can close it
 // at once, even in the middle of a read; untrack forgets it.
-func (f *fetcher) track(c *conn) {
+func (f *fetcher) track(ctx context.Context, c *conn) {
 	f.mu.Lock()
 	f.conns[c] = true
 	f.mu.Unlock()
+	if ctx.Err() != nil {
+		c.raw.Conn.Close() // cancelled while this one was being opened
+	}
 }
 
 func (f *fetcher) untrack(c *conn) {
@@ -181,7 +184,7 @@ func (f *fetcher) run(ctx context.Context) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	f.track(c)
+	f.track(ctx, c)
 	stop := context.AfterFunc(ctx, func() {
 		f.mu.Lock()
 		defer f.mu.Unlock()
@@ -227,7 +230,10 @@ func (f *fetcher) run(ctx context.Context) (*Report, error) {
 		f.scans = append(f.scans, job)
 	}
 
-	n := min(f.opts.Connections, max(1, len(f.scans)))
+	n := 1
+	if len(f.scans) > 0 {
+		n = f.opts.Connections // batches of one big folder spread over all of them
+	}
 	var wg sync.WaitGroup
 	for i := 0; i < n; i++ {
 		wg.Add(1)
@@ -241,14 +247,14 @@ func (f *fetcher) run(ctx context.Context) (*Report, error) {
 		}(i, first)
 	}
 	wg.Wait()
-	if f.fatal != nil {
-		return &f.report, f.fatal
-	}
 	for _, fr := range f.report.Folders {
 		f.report.Messages += fr.New
 		f.report.Bytes += fr.Bytes
 	}
 	f.report.Elapsed = time.Since(f.start)
+	if f.fatal != nil {
+		return &f.report, f.fatal
+	}
 	return &f.report, ctx.Err()
 }
 
@@ -323,7 +329,10 @@ func (f *fetcher) prepare(ctx context.Context, rf *remoteFolder) (*folderJob, er
 				"renamed", res.Moved, "unfinished_removed", res.TmpRemoved, "foreign_files", res.Foreign)
 		}
 		if res.Adopted > 0 || res.Forgotten > 0 {
-			return job, nil // needs a scan
+			// Files and index disagreed: a full scan (not an incremental
+			// one) finds what must be fetched again and fixes adopted rows.
+			job.local.State = archive.StatePartial
+			return job, nil
 		}
 	}
 	st, l := job.status, job.local
@@ -398,10 +407,10 @@ func (f *fetcher) worker(ctx context.Context, id int, c *conn) {
 	log := f.log.With("conn", id)
 	defer func() {
 		if c != nil {
-			if ctx.Err() == nil {
+			if ctx.Err() == nil && f.fatalErr() == nil {
 				c.Logout().Wait()
 			}
-			c.Close()
+			closeConn(c)
 			f.untrack(c)
 		}
 	}()
@@ -422,12 +431,12 @@ func (f *fetcher) worker(ctx context.Context, id int, c *conn) {
 			var err error
 			if c == nil || isClosed(c) {
 				if c != nil {
-					c.Close()
+					closeConn(c)
 					f.untrack(c)
 				}
 				c, err = f.reconnect(ctx, log, t.attempt)
 				if err == nil {
-					f.track(c)
+					f.track(ctx, c)
 				} else {
 					c = nil
 					if errors.Is(err, ErrAuth) {
@@ -451,15 +460,15 @@ func (f *fetcher) worker(ctx context.Context, id int, c *conn) {
 			if err == nil {
 				break
 			}
-			if ctx.Err() != nil {
-				continue // the loop's first check ends the worker
+			if ctx.Err() != nil || f.fatalErr() != nil {
+				break // the run is over: cancelled, or a fatal error (disk full)
 			}
 			if !retryable(err) {
 				f.giveUp(t, job != nil, err)
 				break
 			}
 			log.Warn("connection failed; reconnecting", "folder", t.job.remote.Name, "attempt", t.attempt+1, "err", err)
-			c.Close()
+			closeConn(c)
 			f.untrack(c)
 			c = nil
 			t.attempt++
@@ -515,7 +524,8 @@ func isClosed(c *conn) bool {
 // retryable reports whether err is worth a new connection: network failures,
 // BYE, and the server saying it is busy or throttling us.
 func retryable(err error) bool {
-	if errors.Is(err, context.Canceled) || errors.Is(err, ErrAuth) || errors.Is(err, errUIDValidityChanged) {
+	var lerr *localError
+	if errors.Is(err, context.Canceled) || errors.Is(err, ErrAuth) || errors.Is(err, errUIDValidityChanged) || errors.As(err, &lerr) {
 		return false
 	}
 	var imapErr *imap.Error

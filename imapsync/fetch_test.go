@@ -552,3 +552,77 @@ func TestRetryable(t *testing.T) {
 		}
 	}
 }
+
+// A full disk must end the run with a clear error, promptly, not hang.
+func TestFetchDiskFull(t *testing.T) {
+	var msgs []testMessage
+	d := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+	big := strings.Repeat("0123456789abcdef", 1<<14) // 256 KiB
+	for i := 0; i < 20; i++ {
+		msgs = append(msgs, testMessage{"INBOX", []byte(fmt.Sprintf("Subject: %d\r\n\r\n%s\r\n", i, big)), nil, d})
+	}
+	fx := newFixture(t, msgs)
+	dir := smallDisk(t, "2m")
+	arc, err := archive.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer arc.Close()
+	done := make(chan error, 1)
+	go func() {
+		_, err := Fetch(context.Background(), fx.server(fx.srv.Addr), arc, &FetchOptions{Connections: 2, Backoff: time.Millisecond})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "no space left") {
+			t.Errorf("err = %v, want a fatal error saying the disk is full", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("fetch hangs when the disk is full")
+	}
+}
+
+// Verify stops when its context ends.
+func TestVerifyCancel(t *testing.T) {
+	var msgs []testMessage
+	d := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+	big := strings.Repeat("0123456789abcdef", 1<<16)
+	for i := 0; i < 300; i++ {
+		msgs = append(msgs, testMessage{"INBOX", []byte(fmt.Sprintf("Subject: %d\r\n\r\n%s\r\n", i, big)), nil, d})
+	}
+	fx := newFixture(t, msgs)
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	start := time.Now()
+	_, err := Verify(ctx, fx.server(fx.srv.Addr), fx.arc, &VerifyOptions{Hashes: true})
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("err = %v, want context.Canceled", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("verify took %v after cancel", d)
+	}
+}
+
+func TestMatchFolder(t *testing.T) {
+	cases := []struct {
+		pattern, name string
+		want          bool
+	}{
+		{"*", "Archive/2019", true},
+		{"%", "Archive/2019", false},
+		{"Archive/%", "Archive/2019", true},
+		{"inbox", "INBOX", true},
+		{"inbox/*", "INBOX/Receipts", true},
+		{"Inbox*", "INBOX", true},
+		{"INBOXES", "INBOX", false},
+		{"Archive/201?", "Archive/2019", true},
+		{"Réception/*", "Réception/Factures", true},
+		{"Sent", "sent", false},
+	}
+	for _, tc := range cases {
+		if got := matchFolder(tc.pattern, tc.name); got != tc.want {
+			t.Errorf("matchFolder(%q, %q) = %v, want %v", tc.pattern, tc.name, got, tc.want)
+		}
+	}
+}

@@ -39,6 +39,13 @@ func listFolders(c *conn) ([]*remoteFolder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("LIST: %w", err)
 	}
+	// Names that collide get a suffix in the order of the server's names, so
+	// that the same folder gets the same local name on every run.
+	slices.SortFunc(data, func(a, b *imap.ListData) int { return strings.Compare(a.Mailbox, b.Mailbox) })
+	taken := map[string]bool{}
+	for _, d := range data {
+		taken[localName(d.Mailbox, delimString(d.Delim), prefix)] = true
+	}
 	seen := map[string]int{}
 	var out []*remoteFolder
 	for _, d := range data {
@@ -51,13 +58,17 @@ func listFolders(c *conn) ([]*remoteFolder, error) {
 			NoSelect: slices.Contains(d.Attrs, imap.MailboxAttrNoSelect),
 			Status:   d.Status,
 		}
-		if d.Delim != 0 {
-			f.Delim = string(d.Delim)
-		}
+		f.Delim = delimString(d.Delim)
 		f.Name = localName(d.Mailbox, f.Delim, prefix)
-		if n := seen[f.Name]; n > 0 {
+		if seen[f.Name] > 0 {
 			// Two server folders map to one name (e.g. Courier's "INBOX.INBOX").
-			f.Name = fmt.Sprintf("%s~%d", f.Name, n+1)
+			base := f.Name
+			for n := 2; ; n++ {
+				if f.Name = fmt.Sprintf("%s~%d", base, n); !taken[f.Name] {
+					break
+				}
+			}
+			taken[f.Name] = true
 		}
 		seen[f.Name]++
 		out = append(out, f)
@@ -72,6 +83,13 @@ func listFolders(c *conn) ([]*remoteFolder, error) {
 		return strings.Compare(a.Name, b.Name)
 	})
 	return out, nil
+}
+
+func delimString(d rune) string {
+	if d == 0 {
+		return ""
+	}
+	return string(d)
 }
 
 func statusOptions(c *conn) *imap.StatusOptions {
@@ -117,10 +135,15 @@ func localName(remote, delim, prefix string) string {
 // "*" matches any run of characters including "/", "%" any run without "/",
 // "?" one character; the rest matches itself, INBOX case-insensitively.
 func matchFolder(pattern, name string) bool {
-	p, n := []rune(pattern), []rune(name)
-	if strings.EqualFold(pattern, "INBOX") {
-		return strings.EqualFold(name, "INBOX")
+	// INBOX is case-insensitive (RFC 3501 §5.1), also at a pattern's start.
+	if len(pattern) >= 5 && strings.EqualFold(pattern[:5], "INBOX") && pattern[:5] != "INBOX" && globMatch("INBOX"+pattern[5:], name) {
+		return true
 	}
+	return globMatch(pattern, name)
+}
+
+func globMatch(pattern, name string) bool {
+	p, n := []rune(pattern), []rune(name)
 	var match func(i, j int) bool
 	memo := map[[2]int]bool{}
 	match = func(i, j int) bool {

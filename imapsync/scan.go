@@ -86,6 +86,11 @@ func (f *fetcher) scan(ctx context.Context, log *slog.Logger, c *conn, job *fold
 				onServer := map[uint32]bool{}
 				for _, u := range uids {
 					onServer[uint32(u)] = true
+					if _, ok := known[uint32(u)]; !ok {
+						if _, ok := server[u]; !ok {
+							server[u] = msgMeta{size: -1} // on the server, not in the archive
+						}
+					}
 				}
 				for uid, k := range known {
 					if !k.Gone && !onServer[uid] {
@@ -395,6 +400,14 @@ func (f *fetcher) receive(ctx context.Context, c *conn, cmd *imapclient.FetchCom
 			commit()
 		}
 	}
+	var lerr *localError
+	if errors.As(readErr, &lerr) {
+		// The literal was read to its end: the connection is fine, the
+		// command can be drained; the run stops (fatal already set).
+		cmd.Close()
+		commit()
+		return got, readErr
+	}
 	if readErr != nil {
 		// The connection is broken mid-literal. Close it and let go-imap's
 		// decoder goroutine exit before draining the command: draining
@@ -436,8 +449,10 @@ func (f *fetcher) readMessage(msg *imapclient.FetchMessageData, job *folderJob) 
 			var err error
 			in, err = f.arc.Create(job.local)
 			if err != nil {
-				f.setFatal(err)
-				return nil, err
+				io.Copy(io.Discard, it.Literal) // let go-imap read on
+				lerr := &localError{err}
+				f.setFatal(lerr)
+				return nil, lerr
 			}
 			var w io.Writer = in
 			if f.opts.Progress != nil {
@@ -445,6 +460,11 @@ func (f *fetcher) readMessage(msg *imapclient.FetchMessageData, job *folderJob) 
 			}
 			if _, err := copyLiteral(w, it.Literal); err != nil {
 				in.Abort()
+				var lerr *localError
+				if errors.As(err, &lerr) {
+					f.setFatal(lerr)
+					return nil, lerr
+				}
 				return nil, fmt.Errorf("receiving message body: %w", err)
 			}
 		}
@@ -464,6 +484,12 @@ func (f *fetcher) readMessage(msg *imapclient.FetchMessageData, job *folderJob) 
 		date = time.Now()
 	}
 	in.UIDValidity, in.UID, in.InternalDate, in.Flags = job.report.UIDValidity, uint32(uid), date, flags
+	// Close the file now: a pending batch holds no file descriptors.
+	if err := in.Close(); err != nil {
+		lerr := &localError{err}
+		f.setFatal(lerr)
+		return nil, lerr
+	}
 	return in, nil
 }
 
@@ -481,6 +507,17 @@ func (pw progressWriter) Write(b []byte) (int, error) {
 // abandon closes a connection whose FETCH broke off and releases the command,
 // waiting a bounded time for go-imap's decoder to stop.
 func abandon(c *conn, cmd *imapclient.FetchCommand) {
+	if closeConn(c) {
+		cmd.Close()
+	}
+	// else the decoder is stuck; leave the command to it rather than race.
+}
+
+// closeConn closes a connection, waiting at most 10 seconds for go-imap's
+// reader to stop (it never does if it waits for a literal nobody reads). It
+// reports whether the reader stopped.
+func closeConn(c *conn) bool {
+	c.raw.Conn.Close()
 	closed := make(chan struct{})
 	go func() {
 		c.Close()
@@ -488,19 +525,47 @@ func abandon(c *conn, cmd *imapclient.FetchCommand) {
 	}()
 	select {
 	case <-closed:
-		cmd.Close()
+		return true
 	case <-time.After(10 * time.Second):
-		// The decoder is stuck; leave the command to it rather than race.
+		return false
 	}
 }
 
 // copyLiteral copies a FETCH literal to w. go-imap ends a literal cut short by
 // a dropped connection like a complete one, so the byte count is checked:
-// a truncated message is never taken for a whole one.
+// a truncated message is never taken for a whole one. When w fails (disk
+// full), the rest of the literal is still read, so that go-imap's reader is
+// not left waiting, and a *localError is returned.
 func copyLiteral(w io.Writer, lit imap.LiteralReader) (int64, error) {
-	n, err := io.Copy(w, lit)
+	lw := &localWriter{w: w}
+	n, err := io.Copy(lw, lit)
+	if lw.err != nil {
+		io.Copy(io.Discard, lit)
+		return n, &localError{lw.err}
+	}
 	if err == nil && n != lit.Size() {
 		err = fmt.Errorf("connection ended after %d of %d bytes", n, lit.Size())
 	}
 	return n, err
 }
+
+// localWriter remembers the error of the writer it wraps.
+type localWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (lw *localWriter) Write(p []byte) (int, error) {
+	n, err := lw.w.Write(p)
+	if err != nil && lw.err == nil {
+		lw.err = err
+	}
+	return n, err
+}
+
+// localError is a failure of this machine (disk full, too many open files),
+// not of the connection: retrying elsewhere does not help.
+type localError struct{ err error }
+
+func (e *localError) Error() string { return "writing archive: " + e.err.Error() }
+func (e *localError) Unwrap() error { return e.err }

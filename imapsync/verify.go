@@ -64,8 +64,13 @@ func Verify(ctx context.Context, srv *Server, arc *archive.Archive, opts *Verify
 	if err != nil {
 		return nil, err
 	}
-	defer c.Close()
+	defer closeConn(c)
+	stop := context.AfterFunc(ctx, func() { c.raw.Conn.Close() }) // Ctrl-C stops even a long read
+	defer stop()
 	remote, err := listFolders(c)
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
 	if err != nil {
 		return nil, startErr("listing folders", err)
 	}
@@ -77,6 +82,9 @@ func Verify(ctx context.Context, srv *Server, arc *archive.Archive, opts *Verify
 		}
 		onServer[rf.Name] = true
 		fv, err := verifyFolder(ctx, c, arc, rf, opts, rep)
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -167,3 +167,37 @@ func TestCommitAndReconcile(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Two identical old copies and two identical new ones in one batch: each old
+// file is taken over once, nothing is stored twice.
+func TestTakeOverSameBatch(t *testing.T) {
+	dir := t.TempDir()
+	a, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	f, _ := a.AddFolder("INBOX", "INBOX", "/", "")
+	put := func(uv, uid uint32) *Incoming {
+		in, err := a.Create(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in.Write([]byte("same\r\n"))
+		in.UIDValidity, in.UID, in.InternalDate = uv, uid, time.Unix(1600000000, 0)
+		return in
+	}
+	ctx := context.Background()
+	if err := a.Commit(ctx, []*Incoming{put(1, 1), put(1, 2)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Commit(ctx, []*Incoming{put(2, 10), put(2, 11)}); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "INBOX", "cur", "*"))
+	var rows int
+	a.DB().QueryRow(`SELECT count(*) FROM messages`).Scan(&rows)
+	if len(files) != 2 || rows != 2 {
+		t.Errorf("%d files, %d rows; want 2 and 2", len(files), rows)
+	}
+}

@@ -184,8 +184,11 @@ type Incoming struct {
 	f      *os.File
 	h      hash.Hash
 	n      int64
-	head   []byte // the first bytes, until close extracts the Message-ID
+	head   []byte // the first bytes, until Close extracts the Message-ID
 	msgID  string
+
+	closed   bool
+	closeErr error
 
 	// Set by the caller before Commit.
 	UIDValidity  uint32
@@ -221,16 +224,34 @@ func (in *Incoming) Size() int64 { return in.n }
 
 // Abort removes the partial file.
 func (in *Incoming) Abort() {
-	in.f.Close()
+	if !in.closed {
+		in.f.Close()
+		in.closed = true
+	}
 	os.Remove(in.path)
 }
 
-// close closes the file and sets its mtime; its data is flushed by Commit.
-func (in *Incoming) close() error {
+// Close ends the message: the file is closed (after an fsync where the
+// platform has no syncfs; see flushFiles), its mtime set to InternalDate, and
+// its Message-ID extracted. Set InternalDate before. Commit closes messages
+// not closed yet. A message failing to close is removed.
+func (in *Incoming) Close() error {
+	if in.closed {
+		return in.closeErr
+	}
+	in.closed = true
 	in.msgID, in.head = MessageID(in.head), nil
-	if err := in.f.Close(); err != nil {
+	var err error
+	if perFileSync {
+		err = in.f.Sync()
+	}
+	if cerr := in.f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		os.Remove(in.path)
-		return fmt.Errorf("closing message file: %w", err)
+		in.closeErr = fmt.Errorf("writing message file: %w", err)
+		return in.closeErr
 	}
 	if !in.InternalDate.IsZero() {
 		os.Chtimes(in.path, in.InternalDate, in.InternalDate)
@@ -248,13 +269,19 @@ func (a *Archive) Commit(ctx context.Context, msgs []*Incoming) error {
 	if len(msgs) == 0 {
 		return nil
 	}
-	// Flush the data first, outside the lock, so that connections flush in
-	// parallel.
-	files := make([]*os.File, len(msgs))
-	for i, in := range msgs {
-		files[i] = in.f
+	// Close and flush the data first, outside the lock, so that connections
+	// flush in parallel.
+	var errs []error
+	ok := msgs[:0:0]
+	for _, in := range msgs {
+		if err := in.Close(); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		ok = append(ok, in)
 	}
-	if err := flushFiles(a.root, files); err != nil {
+	msgs = ok
+	if err := flushFiles(a.root); err != nil {
 		for _, in := range msgs {
 			in.Abort()
 		}
@@ -270,22 +297,29 @@ func (a *Archive) Commit(ctx context.Context, msgs []*Incoming) error {
 	}
 	rows := make([]row, 0, len(msgs))
 	dirs := map[string]bool{}
-	var errs []error
+	taken := map[int64]bool{} // old-generation rows taken over in this batch
 	for _, in := range msgs {
-		if err := in.close(); err != nil {
-			errs = append(errs, err)
-			continue
-		}
 		r := row{in: in, sha: hex.EncodeToString(in.h.Sum(nil))}
 		r.rel = filepath.Join(in.folder.Dir, "cur", FileName(in.InternalDate, in.UIDValidity, in.UID, in.Flags))
 		// After a UIDVALIDITY change, take over an identical old copy.
 		var oldID int64
 		var oldPath string
-		err := a.db.QueryRowContext(ctx, `SELECT id, path FROM messages WHERE folder = ? AND sha256 = ? AND uidvalidity != ? ORDER BY id LIMIT 1`,
-			in.folder.Name, r.sha, in.UIDValidity).Scan(&oldID, &oldPath)
+		var err error
+		for {
+			err = a.db.QueryRowContext(ctx, `SELECT id, path FROM messages WHERE folder = ? AND sha256 = ? AND uidvalidity != ? AND id > ? ORDER BY id LIMIT 1`,
+				in.folder.Name, r.sha, in.UIDValidity, oldID).Scan(&oldID, &oldPath)
+			if err != nil || !taken[oldID] {
+				break
+			}
+		}
 		if err == nil {
 			if err := os.Rename(filepath.Join(a.dir, oldPath), filepath.Join(a.dir, r.rel)); err == nil {
 				os.Remove(in.path)
+				if !in.InternalDate.IsZero() {
+					os.Chtimes(filepath.Join(a.dir, r.rel), in.InternalDate, in.InternalDate)
+				}
+				dirs[filepath.Dir(oldPath)] = true
+				taken[oldID] = true
 				r.reuseID = oldID
 				rows = append(rows, r)
 				dirs[filepath.Dir(r.rel)] = true

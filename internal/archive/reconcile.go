@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -18,10 +19,20 @@ type ReconcileResult struct {
 	Foreign    int // files catchall did not write, left alone
 }
 
+// fileDate returns the INTERNALDATE second encoded at the start of a message
+// file name (UTC: the zone is lost), or mtime if the name has none.
+func fileDate(name string, mtime time.Time) time.Time {
+	secs, _, _ := strings.Cut(name, ".")
+	if n, err := strconv.ParseInt(secs, 10, 64); err == nil && n > 0 {
+		return time.Unix(n, 0).UTC()
+	}
+	return mtime.UTC()
+}
+
 // Reconcile brings folder's index rows and files into agreement, in both
 // directions, after a crash or after a mail reader touched the Maildir.
-// Adopted files get their date from the file's mtime and their flags from the
-// file name; a later sync corrects both from the server.
+// Adopted files get their date (in UTC) and flags from the file name; a
+// later sync corrects the flags from the server.
 func (a *Archive) Reconcile(ctx context.Context, folder *Folder) (ReconcileResult, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -116,7 +127,7 @@ func (a *Archive) Reconcile(ctx context.Context, folder *Folder) (ReconcileResul
 		flags := flagsFromMaildir(info)
 		if _, err := tx.ExecContext(ctx, `INSERT INTO messages (folder, uidvalidity, uid, internal_date, flags, size, sha256, message_id, path)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (folder, uidvalidity, uid) DO NOTHING`,
-			folder.Name, uidValidity, uid, st.ModTime().UTC().Format(time.RFC3339), strings.Join(flags, " "), size, sum, MessageID(head), rel); err != nil {
+			folder.Name, uidValidity, uid, fileDate(name, st.ModTime()).Format(time.RFC3339), strings.Join(flags, " "), size, sum, MessageID(head), rel); err != nil {
 			return res, err
 		}
 		res.Adopted++
