@@ -173,20 +173,25 @@ func globMatch(pattern, name string) bool {
 func selectFolders(all []*remoteFolder, include, exclude []string) []*remoteFolder {
 	var out []*remoteFolder
 	for _, f := range all {
-		ok := len(include) == 0
-		for _, p := range include {
-			if matchFolder(p, f.Name) {
-				ok = true
-			}
-		}
-		for _, p := range exclude {
-			if matchFolder(p, f.Name) {
-				ok = false
-			}
-		}
-		if ok {
+		if selected(f.Name, include, exclude) {
 			out = append(out, f)
 		}
 	}
 	return out
+}
+
+// selected reports whether the patterns choose the folder called name.
+func selected(name string, include, exclude []string) bool {
+	ok := len(include) == 0
+	for _, p := range include {
+		if matchFolder(p, name) {
+			ok = true
+		}
+	}
+	for _, p := range exclude {
+		if matchFolder(p, name) {
+			ok = false
+		}
+	}
+	return ok
 }

@@ -18,6 +18,9 @@ import (
 
 // VerifyOptions configures Verify.
 type VerifyOptions struct {
+	// Include and Exclude choose folders as in FetchOptions; folders left out
+	// are not compared at all (neither missing nor extra).
+	Include, Exclude []string
 	// Hashes compares the SHA-256 of every message's bytes on the server with
 	// the archive's (downloading everything again), instead of sizes only.
 	Hashes bool
@@ -77,10 +80,12 @@ func Verify(ctx context.Context, srv *Server, arc *archive.Archive, opts *Verify
 	rep := &VerifyReport{}
 	onServer := map[string]bool{}
 	for _, rf := range remote {
+		onServer[rf.Name] = true // also the ones left out: they are not extra
+	}
+	for _, rf := range selectFolders(remote, opts.Include, opts.Exclude) {
 		if rf.NoSelect {
 			continue
 		}
-		onServer[rf.Name] = true
 		fv, err := verifyFolder(ctx, c, arc, rf, opts, rep)
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -95,7 +100,7 @@ func Verify(ctx context.Context, srv *Server, arc *archive.Archive, opts *Verify
 		return nil, err
 	}
 	for _, lf := range locals {
-		if onServer[lf.Name] {
+		if onServer[lf.Name] || !selected(lf.Name, opts.Include, opts.Exclude) {
 			continue
 		}
 		fv := &FolderVerify{Name: lf.Name}

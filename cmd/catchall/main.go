@@ -51,7 +51,8 @@ It downloads every message of the old account over IMAP into a local archive
 Passwords never go on the command line: set CATCHALL_PASSWORD, or use
 --password-file FILE or --password-command CMD.
 
-Exit codes: 0 done, 1 finished but some items failed (listed on stderr),
+Exit codes: 0 done, 1 finished but some items failed (listed on stderr), or
+the run was interrupted or stopped by a local error such as a full disk,
 2 usage or configuration error, 3 cannot connect or authenticate.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,

@@ -62,6 +62,12 @@ func TestFetchAndVerifyCLI(t *testing.T) {
 		t.Fatalf("verify exit %d\n%s%s", code, out, errOut)
 	}
 
+	// Folders chosen as for fetch: the others are not compared.
+	code, out, _ = runCLI(t, env, "verify", "--from", srv.URL(), "--archive", dir, "--quiet", "--exclude", "Sent")
+	if code != 0 || strings.Contains(out, "Sent:") || !strings.Contains(out, "total: 3/3 verified\n") {
+		t.Errorf("verify --exclude: exit %d\n%s", code, out)
+	}
+
 	// Lose one file: verify says so and exits 1.
 	matches, _ := filepath.Glob(filepath.Join(dir, "Sent", "cur", "*"))
 	os.Remove(matches[0])

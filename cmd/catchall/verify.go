@@ -17,6 +17,8 @@ func verifyCommand(g *globals) *cobra.Command {
 		srv        serverFlags
 		archiveDir string
 		hashes     bool
+		folders    []string
+		exclude    []string
 	)
 	cmd := &cobra.Command{
 		Use:   "verify --from URL --archive DIR",
@@ -29,7 +31,9 @@ with the archived file's.
 Prints "N/N verified" per folder and in total, with the numbers of missing
 (on the server, not in the archive), extra (archived, no longer on the server)
 and mismatched messages; each problem is listed on stderr. Exit code 1 when
-anything is missing or mismatched; extra messages are not an error.`,
+anything is missing or mismatched; extra messages are not an error.
+--folder and --exclude choose folders as for fetch: give the same ones you
+fetched with, and the folders left out are not compared.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if archiveDir == "" {
@@ -47,7 +51,7 @@ anything is missing or mismatched; extra messages are not an error.`,
 				return cli.Exit(cli.ExitUsage, err)
 			}
 			defer arc.Close()
-			opts := &imapsync.VerifyOptions{Hashes: hashes}
+			opts := &imapsync.VerifyOptions{Hashes: hashes, Include: folders, Exclude: exclude}
 			rep, err := imapsync.Verify(cmd.Context(), server, arc, opts)
 			if err != nil {
 				return err
@@ -66,5 +70,7 @@ anything is missing or mismatched; extra messages are not an error.`,
 	srv.register(fs, "from", "the account to compare with,")
 	fs.StringVar(&archiveDir, "archive", "", "the archive `DIR` written by fetch")
 	fs.BoolVar(&hashes, "hashes", false, "download every message again and compare SHA-256, not only sizes")
+	fs.StringArrayVar(&folders, "folder", nil, "verify only folders matching `GLOB` (repeatable)")
+	fs.StringArrayVar(&exclude, "exclude", nil, "leave out folders matching `GLOB` (repeatable)")
 	return cmd
 }
