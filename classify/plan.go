@@ -327,6 +327,11 @@ func (p *Plan) Merge(fresh []Row) MergeResult {
 			old["source"] = SourceManual
 			res.KeptEdits++
 		} else {
+			if old["breach_action"] == string(ActionBlock) {
+				// catchall breach blocked it: that stands until breach runs again.
+				old["action"], old["forward_to"] = string(ActionBlock), ""
+				old["auto_action"], old["auto_forward_to"] = string(ActionBlock), ""
+			}
 			res.Updated++
 		}
 	}

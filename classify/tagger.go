@@ -320,3 +320,11 @@ func matchLocal(pattern, local string) bool {
 	m, _ := path.Match(pattern, local)
 	return m
 }
+
+// Stem returns the part of an alias's local part that names its service:
+// lower case, without a "+tag" or a trailing year ("spotify2016" → "spotify").
+func Stem(local string) string { return nameStem(local) }
+
+// NameMatches reports whether an alias stem and a domain name the same
+// organisation (adobe ↔ adobe.com, shop-bluepeak ↔ bluepeak.de).
+func NameMatches(stem, domain string) bool { return nameMatches(stem, domain) }

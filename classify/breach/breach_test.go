@@ -1,0 +1,288 @@
+package breach
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/catchall/catchall/classify"
+)
+
+func fixture(t *testing.T) []Breach {
+	t.Helper()
+	list, err := LoadList("testdata/breaches.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return list
+}
+
+func TestParseBreaches(t *testing.T) {
+	list := fixture(t)
+	if len(list) != 16 {
+		t.Fatalf("%d breaches, want 16 (the one without a name dropped)", len(list))
+	}
+	byName := map[string]Breach{}
+	for _, b := range list {
+		byName[b.Name] = b
+	}
+	if d := byName["Adobe"].Date(); !d.Equal(time.Date(2013, 10, 4, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("Adobe date %v", d)
+	}
+	if b := byName["OnlinerSpambot"]; b.Domain != "" || b.Weak() != "spam list" {
+		t.Errorf("spam list: %+v", b)
+	}
+	if b := byName["FakeForum"]; b.Weak() != "fabricated" || b.PwnCount != 0 || b.DataClasses != nil {
+		t.Errorf("nulls: %+v", b)
+	}
+	if parseDate("2016-01-01T00:00:00").IsZero() || parseDate("2013-12-04T00:00:00Z").IsZero() {
+		t.Error("timestamps with and without Z must parse")
+	}
+	if _, err := ParseBreaches([]byte(`{"Name": "not an array"}`)); !errors.Is(err, ErrBadList) {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func FuzzParseBreaches(f *testing.F) {
+	data, _ := os.ReadFile("testdata/breaches.json")
+	f.Add(data)
+	f.Add([]byte(`[{"Name":"x","BreachDate":null,"Domain":null}]`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		list, err := ParseBreaches(b)
+		if err != nil {
+			return
+		}
+		for _, br := range list {
+			br.Date()
+			if br.Name == "" {
+				t.Fatal("nameless breach kept")
+			}
+		}
+	})
+}
+
+func row(alias, tag, service, first string) classify.Row {
+	return classify.Row{"alias": alias, "tag": tag, "action": "forward", "forward_to": "me@new.example", "service_domain": service,
+		"first_seen": first, "source": "auto", "auto_tag": tag, "auto_action": "forward", "auto_forward_to": "me@new.example"}
+}
+
+func TestDecide(t *testing.T) {
+	p := &classify.Plan{Columns: []string{"alias", "tag", "action", "forward_to"}, Rows: []classify.Row{
+		row("adobe2012@example.com", "disposable", "adobe.com", "2012-03-01"),     // before the 2013 breach
+		row("adobe2016@example.com", "disposable", "adobe.com", "2016-02-01"),     // after it
+		row("canva@example.com", "disposable", "", "2018-01-01"),                  // by name only
+		row("linkedin@example.com", "business", "linkedin.com", "2011-05-01"),     // business: flagged only
+		row("tumblr@example.com", "disposable", "tumblr.com", "2012-01-01"),       // pinned by the user
+		row("shop@example.com", "disposable", "fake-forum.example", "2010-06-01"), // only a fabricated breach
+		row("quiet@example.com", "disposable", "quiet.example", "2015-01-01"),     // leak signal
+		row("anna@example.com", "personal", "", "2010-01-01"),
+	}}
+	p.Rows[4]["source"] = classify.SourceManual
+	p.Rows[6]["leak_since"], p.Rows[6]["unrelated_senders"] = "2019-03-01", "4"
+	results := Decide(p, &Input{List: fixture(t)})
+	want := map[string]struct {
+		verdict Verdict
+		action  string
+		hits    string
+	}{
+		"adobe2012@example.com": {VerdictBreached, "block", "Adobe (2013-10-04)"},
+		"adobe2016@example.com": {VerdictClean, "forward", ""},
+		"canva@example.com":     {VerdictBreached, "block", "Canva (2019-05-24)"},
+		"linkedin@example.com":  {VerdictBreached, "forward", "LinkedIn (2012-05-05)"},
+		"dropbox@example.com":   {VerdictClean, "forward", ""},
+		"tumblr@example.com":    {VerdictBreached, "forward", "Tumblr (2013-02-28)"},
+		"shop@example.com":      {VerdictAggregate, "forward", "FakeForum (2015-01-01, fabricated)"},
+		"quiet@example.com":     {VerdictLeaked, "block", ""},
+		"anna@example.com":      {VerdictClean, "forward", ""},
+	}
+	for i, r := range p.Rows {
+		w := want[r.Alias()]
+		if Verdict(r["breach_verdict"]) != w.verdict || r["action"] != w.action || r["breaches"] != w.hits {
+			t.Errorf("%s: verdict %s action %s breaches %q; want %s %s %q", r.Alias(), r["breach_verdict"], r["action"], r["breaches"], w.verdict, w.action, w.hits)
+		}
+		if r["action"] == "block" && (r["forward_to"] != "" || r["auto_action"] != "block") {
+			t.Errorf("%s blocked but forward_to %q auto_action %q", r.Alias(), r["forward_to"], r["auto_action"])
+		}
+		_ = i
+	}
+	if !results[4].Pinned || results[4].Blocked {
+		t.Errorf("pinned row: %+v", results[4])
+	}
+
+	// An alias first seen right after the breach, in the archive's first
+	// month: it may be older than the archive, so nobody can tell.
+	q := &classify.Plan{Rows: []classify.Row{
+		row("dropbox@example.com", "disposable", "dropbox.com", "2012-07-20"),
+		row("first@example.com", "disposable", "first.example", "2012-07-02"),
+	}}
+	res := Decide(q, &Input{List: fixture(t)})
+	if res[0].Verdict != VerdictClean || !strings.Contains(strings.Join(res[0].Notes, " "), "too late to tell") {
+		t.Errorf("dropbox: %s, notes %q", res[0].Verdict, res[0].Notes)
+	}
+
+	// classify runs again: the block stands (breach_action), edits stay.
+	fresh := []classify.Row{row("adobe2012@example.com", "disposable", "adobe.com", "2012-03-01")}
+	p.Merge(fresh)
+	for _, r := range p.Rows {
+		if r.Alias() == "adobe2012@example.com" && (r["action"] != "block" || r["source"] != "auto") {
+			t.Errorf("after classify re-run: %v", r)
+		}
+	}
+}
+
+// hibpServer mimics the HIBP API: key checks, 429 with Retry-After, 404.
+type hibpServer struct {
+	*httptest.Server
+	mu       sync.Mutex
+	requests []string
+	keys     []string
+	agents   []string
+	throttle int // answer 429 this many times first
+}
+
+func newHIBP(t *testing.T) *hibpServer {
+	h := &hibpServer{throttle: 1}
+	list, _ := os.ReadFile("testdata/breaches.json")
+	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.mu.Lock()
+		h.requests = append(h.requests, r.URL.Path)
+		h.keys = append(h.keys, r.Header.Get("hibp-api-key"))
+		h.agents = append(h.agents, r.Header.Get("User-Agent"))
+		throttle := h.throttle > 0 && strings.HasPrefix(r.URL.Path, "/breachedaccount/")
+		if throttle {
+			h.throttle--
+		}
+		h.mu.Unlock()
+		if r.Header.Get("User-Agent") == "" {
+			w.WriteHeader(http.StatusForbidden)
+			return
+		}
+		if r.URL.Path == "/breaches" {
+			w.Write(list)
+			return
+		}
+		switch r.Header.Get("hibp-api-key") {
+		case "good-key":
+		case "":
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		default:
+			w.WriteHeader(http.StatusUnauthorized)
+			fmt.Fprint(w, `{"statusCode":401,"message":"Access denied due to invalid hibp-api-key."}`)
+			return
+		}
+		if throttle {
+			w.Header().Set("Retry-After", "3")
+			w.WriteHeader(http.StatusTooManyRequests)
+			return
+		}
+		switch {
+		case r.URL.Path == "/subscription/status":
+			fmt.Fprint(w, `{"SubscriptionName":"Pwned 1","Description":"x","SubscribedUntil":"2027-01-01T00:00:00","Rpm":10,"DomainSearchMaxBreachedAccounts":25}`)
+		case r.URL.Path == "/breachedaccount/adobe@example.com":
+			fmt.Fprint(w, `[{"Name":"Adobe","Domain":"adobe.com","BreachDate":"2013-10-04","IsVerified":true,"LogoPath":null}]`)
+		case r.URL.Path == "/breachedaccount/spam@example.com":
+			fmt.Fprint(w, `[{"Name":"OnlinerSpambot","Domain":"","BreachDate":"2017-08-28","IsVerified":true,"IsSpamList":true}]`)
+		case strings.HasPrefix(r.URL.Path, "/breachedaccount/"):
+			w.WriteHeader(http.StatusNotFound)
+		case r.URL.Path == "/breacheddomain/example.com":
+			fmt.Fprint(w, `{"adobe":["Adobe"],"spam":["OnlinerSpambot"]}`)
+		case strings.HasPrefix(r.URL.Path, "/breacheddomain/"):
+			w.WriteHeader(http.StatusForbidden)
+		default:
+			w.WriteHeader(http.StatusNotFound)
+		}
+	}))
+	t.Cleanup(h.Close)
+	return h
+}
+
+func TestOnline(t *testing.T) {
+	h := newHIBP(t)
+	var slept []time.Duration
+	client := &Client{BaseURL: h.URL, APIKey: "good-key", UserAgent: "catchall-test",
+		Sleep: func(_ context.Context, d time.Duration) error { slept = append(slept, d); return nil }}
+	plan := func() *classify.Plan {
+		return &classify.Plan{Columns: []string{"alias"}, Rows: []classify.Row{
+			row("adobe@example.com", "disposable", "adobe.com", "2015-01-01"), // after the breach date, but HIBP lists it
+			row("spam@example.com", "disposable", "", "2015-01-01"),
+			row("clean@example.com", "disposable", "", "2015-01-01"),
+		}}
+	}
+	cache := &Cache{Dir: t.TempDir()}
+	for _, domainSearch := range []bool{false, true} {
+		p := plan()
+		results, err := Check(context.Background(), p, &Options{Online: true, DomainSearch: domainSearch, Client: client, Cache: cache, List: fixture(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := []Verdict{results[0].Verdict, results[1].Verdict, results[2].Verdict}
+		if want := []Verdict{VerdictBreached, VerdictAggregate, VerdictClean}; fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("domainSearch=%v: verdicts %v, want %v", domainSearch, got, want)
+		}
+	}
+	// 429 → Retry-After + 1 s; pacing at 10 requests per minute (6 s apart).
+	has4 := false
+	for _, d := range slept {
+		if d == 4*time.Second {
+			has4 = true
+		}
+	}
+	if !has4 || len(slept) < 2 || slept[0] < 5900*time.Millisecond || slept[0] > 6*time.Second {
+		t.Errorf("sleeps %v: want 6 s between keyed requests and 4 s after a 429 with Retry-After 3", slept)
+	}
+	for i, path := range h.requests {
+		if h.agents[i] == "" {
+			t.Errorf("%s sent without a user agent", path)
+		}
+		if path == "/breaches" && h.keys[i] != "" {
+			t.Error("the key was sent to the key-free endpoint")
+		}
+	}
+	// A second run answers from the cache: no account or domain requests.
+	n := len(h.requests)
+	if _, err := Check(context.Background(), plan(), &Options{Online: true, Client: client, Cache: cache, List: fixture(t)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range h.requests[n:] {
+		if strings.HasPrefix(path, "/breached") {
+			t.Errorf("cached answer asked again: %s", path)
+		}
+	}
+	if st, err := os.Stat(filepath.Join(cache.Dir, "answers.json")); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("cache file: %v", err)
+	}
+
+	// Errors: bad key (401), unverified domain (403); the key is never shown.
+	bad := &Client{BaseURL: h.URL, APIKey: "s3cret-bad-key", Sleep: client.Sleep}
+	_, err := Check(context.Background(), plan(), &Options{Online: true, Client: bad})
+	if !errors.Is(err, ErrUnauthorized) || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("bad key: %v", err)
+	}
+	p := &classify.Plan{Rows: []classify.Row{row("x@other.example", "disposable", "", "2015-01-01")}}
+	_, err = Check(context.Background(), p, &Options{Online: true, DomainSearch: true, Client: client})
+	if !errors.Is(err, ErrForbidden) || !strings.Contains(err.Error(), "other.example") {
+		t.Errorf("unverified domain: %v", err)
+	}
+}
+
+func TestUpdate(t *testing.T) {
+	h := newHIBP(t)
+	list, raw, err := (&Client{BaseURL: h.URL}).Breaches(context.Background())
+	if err != nil || len(list) != 16 {
+		t.Fatalf("%d breaches, %v", len(list), err)
+	}
+	var back []map[string]any
+	if json.Unmarshal(raw, &back) != nil || len(back) != 17 {
+		t.Error("the raw list is not kept as downloaded")
+	}
+}
