@@ -61,6 +61,7 @@ tumblr tumblr.com d social en own tumblr.com Tumblr
 flickr flickr.com d media en own flickr.com Flickr
 soundcloud soundcloud.com d media en sg soundcloud.com SoundCloud
 deezer deezer.com d media fr sfmc deezer.com Deezer
+dailymotion dailymotion.com d media fr own dailymotion.com Dailymotion
 duolingo duolingo.com d edu en sg duolingo.com Duolingo
 coursera coursera.org d edu en sg coursera.org Coursera
 udemy udemy.com d edu en sg udemy.com Udemy
@@ -111,6 +112,7 @@ canva canva.com d saas en sg canva.com Canva
 grammarly grammarly.com d saas en sg grammarly.com Grammarly
 wetransfer wetransfer.com d saas en mg wetransfer.com WeTransfer
 doodle doodle.com d saas en sg doodle.com Doodle
+bitly bitly.com d saas en sg bitly.com Bitly
 kickstarter kickstarter.com d shop en sg kickstarter.com Kickstarter
 groupon groupon.de d shop de sfmc groupon.de Groupon
 vinted vinted.de d shop de own vinted.de Vinted
@@ -371,6 +373,13 @@ var subjects = map[string][]string{
 	"generic/fr": {"Bienvenue chez {svc} !", "Confirmez votre adresse e-mail"},
 	"generic/ja": {"【{svc}】会員登録完了のお知らせ", "パスワード再設定のご案内"},
 	"generic/ru": {"Добро пожаловать!", "Важная информация о вашем аккаунте"},
+	// Welcome and confirm-your-address subjects: the first message every
+	// service sends to its alias, at the alias's creation.
+	"welcome/en": {"Welcome to {svc}!", "Please confirm your email address"},
+	"welcome/de": {"Willkommen bei {svc}!", "Bitte bestätigen Sie Ihre E-Mail-Adresse", "Bitte bestätigen Sie Ihre Anmeldung"},
+	"welcome/fr": {"Bienvenue chez {svc} !", "Confirmez votre adresse e-mail"},
+	"welcome/ja": {"【{svc}】会員登録完了のお知らせ"},
+	"welcome/ru": {"Добро пожаловать в {svc}", "Подтвердите адрес электронной почты"},
 
 	"personal/en": {"Dinner on Saturday?", "Photos from the weekend", "Happy birthday!", "Quick question", "Holiday plans",
 		"Are you free next week?", "The house", "Recipe you asked for", "Flight details", "Christmas", "Long time no see",

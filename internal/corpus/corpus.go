@@ -44,6 +44,24 @@
 // senders (Origin "spam"). Role aliases such as info@ get some spam too, but
 // are not marked as leaked.
 //
+// Every service alias (disposable or business) was created when its first
+// message arrived: the service's welcome or confirm-your-address message.
+// Nothing reaches the alias before it, so a tool can read the creation date
+// from the mail.
+//
+// # Breaches
+//
+// [Breaches] is a table of real, public data breaches (as listed by Have I
+// Been Pwned). A breach hits an alias when its Domain is the alias's Service
+// and it happened after the alias was created; [Alias.Breaches] names them.
+// A breached alias leaks 15 to 90 days after its earliest breach (unless it
+// leaked before) and gets at least three spam messages from then on. For
+// Adobe, Canva and Dailymotion the corpus always holds a year-suffixed alias
+// created before the breach (adobe2012@) and one created after it
+// (adobe2016@), both disposable and kept to the end; those pairs only leak
+// through their breach. With fewer than 2000 Messages some of these
+// guarantees (spam after the leak, the pairs' mail) may be cut short.
+//
 // # Recipient headers
 //
 // Every received message names its alias in exactly one style, which is its
@@ -199,6 +217,11 @@ type Alias struct {
 	// Leaked is when unrelated spam started to arrive at the address; zero if
 	// it never leaked.
 	Leaked time.Time `json:"leaked,omitzero"`
+	// Breaches are the Names of the breaches in [Breaches] whose Domain is
+	// Service and whose Date is after the alias was created, sorted; empty for
+	// personal and role aliases. The alias's creation is the date of its first
+	// message, the service's welcome.
+	Breaches []string `json:"breaches,omitempty"`
 }
 
 // Corpus is a generated mailbox.

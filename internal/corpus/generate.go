@@ -39,6 +39,11 @@ type aliasInfo struct {
 	mailer    *mailer // catService: how the service sends
 	dkimDom   string  // catService: DKIM d= domain
 	hadSpam   bool
+	pair      bool // catService: one of a breach's before/after pair (see pairBreaches)
+	breached  bool // catService: some breach of its service happened after created
+	welcomed  bool // catService: its welcome message (at created) is planned
+	leakSpam  int  // spam planned at or after leaked
+	fromSvc   int  // messages planned from the service
 }
 
 // person is someone who writes mail.
@@ -302,6 +307,7 @@ func (g *generator) buildPool() {
 		g.setupService(a)
 		g.add(a)
 	}
+	g.addBreachPairs()
 	// Generated shops.
 	for range between(r, 20, 45) {
 		w := pick(r, companyWords)
@@ -331,6 +337,84 @@ func (g *generator) buildPool() {
 	lst := &aliasInfo{local: "lists+golang-nuts", tag: "disposable", service: "googlegroups.com", cat: catList,
 		weight: 6, created: randTime(r, yearStart(2013), yearStart(2016)), retired: g.end}
 	g.add(lst)
+}
+
+// addBreachPairs adds, for each of pairBreaches, a year-suffixed alias of the
+// service created before the breach (adobe2012@) and one created after it
+// (adobe2016@), both kept until the end.
+func (g *generator) addBreachPairs() {
+	last := yearStart(2024).AddDate(0, 5, 0) // as for the other service aliases
+	for _, name := range pairBreaches {
+		b := breachByName(name)
+		var sv *service
+		for i := range services {
+			if services[i].domain == b.Domain {
+				sv = &services[i]
+				break
+			}
+		}
+		if sv == nil {
+			panic("corpus: no service for breach " + name)
+		}
+		var base *aliasInfo
+		for _, a := range g.pool {
+			if a.svc == sv {
+				base = a
+				break
+			}
+		}
+		windows := [][2]time.Time{
+			{latest(g.start, b.Date.AddDate(-4, 0, 0)), b.Date.AddDate(0, 0, -60)},
+			{b.Date.AddDate(0, 0, 60), earliest(last, b.Date.AddDate(4, 0, 0))},
+		}
+		for _, w := range windows {
+			if !g.addPair(sv, base, w[0], w[1]) {
+				panic("corpus: no alias for breach " + name)
+			}
+		}
+	}
+}
+
+// addPair adds an alias <service alias><year>@ for sv created in [from, to],
+// trying the years in random order until the address is free.
+func (g *generator) addPair(sv *service, base *aliasInfo, from, to time.Time) bool {
+	r := g.r
+	var years []int
+	for y := berlin(from).Year(); y <= berlin(to).Year(); y++ {
+		years = append(years, y)
+	}
+	for _, y := range shuffled(r, years) {
+		lo := latest(from, yearStart(y))
+		hi := earliest(to, yearStart(y+1).Add(-24*time.Hour)) // daytime may add up to a day
+		if !hi.After(lo) {
+			continue
+		}
+		created := berlin(daytime(r, randTime(r, lo, hi))).Truncate(time.Second)
+		a := &aliasInfo{local: sv.alias + itoa(created.Year()), tag: sv.tag, service: sv.domain, cat: catService, svc: sv,
+			created: created, retired: g.end, weight: (0.8 + 0.8*r.Float64()) * catWeight(sv.cat), pair: true}
+		g.setupService(a)
+		if base != nil { // one account holder, one way of sending
+			a.mailer, a.fromLocal, a.dkimDom = base.mailer, base.fromLocal, base.dkimDom
+		}
+		if g.add(a) {
+			return true
+		}
+	}
+	return false
+}
+
+func latest(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func earliest(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 func catWeight(cat string) float64 {
@@ -402,6 +486,12 @@ func (g *generator) chooseActive() {
 	want(func(a *aliasInfo) bool {
 		return a.svc != nil && a.tag == "disposable" && strings.HasPrefix(a.local, "shop-")
 	})
+	for _, a := range g.pool {
+		if a.pair && !in[a] {
+			in[a] = true
+			core = append(core, a)
+		}
+	}
 	rest := shuffled(r, g.pool)
 	for _, a := range rest {
 		if len(in) >= k {
@@ -414,10 +504,18 @@ func (g *generator) chooseActive() {
 			g.active = append(g.active, a)
 		}
 	}
-	// Leaks: about one disposable service alias in seven, at least one.
+	// The aliases planOrdinary files in an archive of a given year must exist
+	// by then: their welcome message comes first.
+	for _, yt := range g.yearTargets() {
+		if a := yt.a; a != nil && a.created.After(yearStart(yt.year).AddDate(0, 10, 0)) {
+			a.created = berlin(daytime(r, randTime(r, yearStart(yt.year), yearStart(yt.year).AddDate(0, 6, 0)))).Truncate(time.Second)
+		}
+	}
+	// Leaks: about one disposable service alias in seven, at least one. The
+	// breach pairs only leak through their breach.
 	var disp []*aliasInfo
 	for _, a := range g.active {
-		if a.cat == catService && a.tag == "disposable" {
+		if a.cat == catService && a.tag == "disposable" && !a.pair {
 			disp = append(disp, a)
 		}
 	}
@@ -430,10 +528,42 @@ func (g *generator) chooseActive() {
 		a.leaked = a.created.Add(time.Duration(float64(span) * (0.2 + 0.6*r.Float64()))).Truncate(time.Second)
 		a.weight *= 1.5
 	}
+	// Breaches: an alias that existed when its service was breached leaks
+	// 15 to 90 days later, unless it had leaked before.
+	for _, a := range g.active {
+		if a.cat != catService {
+			continue
+		}
+		b, ok := firstBreach(a.service, a.created)
+		if !ok {
+			continue
+		}
+		a.breached = true
+		leak := b.Date.AddDate(0, 0, between(r, 15, 90)).Add(time.Duration(r.IntN(24*3600)) * time.Second)
+		if a.leaked.IsZero() {
+			a.weight *= 1.5
+		} else if !a.leaked.After(leak) {
+			continue
+		}
+		a.leaked = leak
+	}
 	total := 0.0
 	for _, a := range g.active {
 		total += a.weight
 		g.cum = append(g.cum, total)
+	}
+}
+
+// yearTarget is an alias planOrdinary files in the archive of a year.
+type yearTarget struct {
+	a    *aliasInfo
+	year int
+}
+
+func (g *generator) yearTargets() []yearTarget {
+	return []yearTarget{
+		{g.findActive(func(a *aliasInfo) bool { return a.local == "github" }), 2019},
+		{g.findActive(func(a *aliasInfo) bool { return a.header != a.addr }), 2020},
 	}
 }
 
@@ -857,10 +987,19 @@ func (g *generator) unit(a *aliasInfo, o uopt) int {
 	case catRole:
 		return g.roleUnit(a, o)
 	case catService:
-		if !a.leaked.IsZero() && chance(r, 0.45) {
-			return g.spam(a, o)
+		n := g.welcome(a, o)
+		if n > 0 {
+			if o.max > 0 && o.max <= n {
+				return n
+			}
+			if o.max > 0 {
+				o.max -= n
+			}
 		}
-		return g.serviceMsg(a, o)
+		if !a.leaked.IsZero() && chance(r, 0.45) {
+			return n + g.spam(a, o)
+		}
+		return n + g.serviceMsg(a, o)
 	case catList:
 		return g.listThread(a, o)
 	}
@@ -1018,11 +1157,11 @@ func (g *generator) dmarc(a *aliasInfo, o uopt) int {
 	return 1
 }
 
-// serviceMsg is one message from the service that was given the alias.
-func (g *generator) serviceMsg(a *aliasInfo, o uopt) int {
+// serviceSpec starts a message from the service that was given the alias.
+func (g *generator) serviceSpec(a *aliasInfo, t time.Time) *spec {
 	r := g.r
 	sv := a.svc
-	s := g.newSpec(a, "service", g.when(a, o))
+	s := g.newSpec(a, "service", t)
 	s.svc = sv
 	s.from = addr{sv.display, a.fromLocal + "@" + sv.mailDom}
 	s.mailer = a.mailer
@@ -1034,6 +1173,45 @@ func (g *generator) serviceMsg(a *aliasInfo, o uopt) int {
 	s.lang = sv.lang
 	s.msgID = g.newID(a.mailer.idStyle, sv.mailDom)
 	s.rcptVisible = true
+	return s
+}
+
+// welcome plans the first message to a service alias, unless planned before:
+// the service's welcome or confirm-your-address message at the moment the
+// alias was created, so that the alias's creation can be read from its mail.
+// It takes o's folder unless o asks for a year.
+func (g *generator) welcome(a *aliasInfo, o uopt) int {
+	if a.welcomed {
+		return 0
+	}
+	a.welcomed = true
+	a.fromSvc++
+	r := g.r
+	sv := a.svc
+	s := g.serviceSpec(a, a.created)
+	s.welcome = true
+	s.body = bodyTransactional
+	s.subject = g.expand(pick(r, subjectList("welcome", sv.lang)), sv.lang, a, nil)
+	if chance(r, 0.5) {
+		s.to = []addr{{"", a.header}}
+	} else {
+		s.to = []addr{{toName(a, r), a.header}}
+	}
+	s.text = textInfo{seed: r.Uint64(), lang: sv.lang, to: "John", from: sv.display}
+	wo := uopt{}
+	if o.year == 0 {
+		wo.folder = o.folder
+	}
+	g.apply(s, wo)
+	return 1
+}
+
+// serviceMsg is one message from the service that was given the alias.
+func (g *generator) serviceMsg(a *aliasInfo, o uopt) int {
+	r := g.r
+	sv := a.svc
+	s := g.serviceSpec(a, g.when(a, o))
+	a.fromSvc++
 	news := sv.cat == "news" || strings.HasPrefix(a.local, "news+")
 	switch {
 	case news || chance(r, 0.35):
@@ -1111,6 +1289,9 @@ func (g *generator) spam(a *aliasInfo, o uopt) int {
 	s.text = textInfo{seed: r.Uint64(), lang: lang}
 	if a.cat == catService {
 		a.hadSpam = true
+		if !a.leaked.IsZero() && !t.Before(a.leaked) {
+			a.leakSpam++
+		}
 	}
 	g.apply(s, o)
 	return 1
@@ -1207,11 +1388,14 @@ func (g *generator) planOrdinary() {
 	run(find(func(a *aliasInfo) bool { return a.svc != nil && a.svc.lang == "ja" }), uopt{folder: folderJapanese})
 	run(find(func(a *aliasInfo) bool { return a.svc != nil && a.svc.cat == "forum" }), uopt{folder: folderQA})
 	if a := find(func(a *aliasInfo) bool { return !a.leaked.IsZero() }); a != nil && budget > 0 {
-		budget -= g.spam(a, uopt{folder: folderJunk})
+		if budget -= g.welcome(a, uopt{}); budget > 0 {
+			budget -= g.spam(a, uopt{folder: folderJunk})
+		}
 	}
 	run(local("news+heise"), uopt{folder: folderNews})
-	run(local("github"), uopt{folder: folderArch2019, year: 2019})
-	run(find(func(a *aliasInfo) bool { return a.header != a.addr }), uopt{folder: folderArch2020, year: 2020})
+	yt := g.yearTargets()
+	run(yt[0].a, uopt{folder: folderArch2019, year: yt[0].year})
+	run(yt[1].a, uopt{folder: folderArch2020, year: yt[1].year})
 	if a := local("family"); a != nil && budget > 0 {
 		budget -= g.multiTo(a, uopt{style: kindToOnly, year: 2014, folder: folderOld})
 	}
@@ -1225,6 +1409,20 @@ func (g *generator) planOrdinary() {
 		}
 		if !g.hasSpecs(a) {
 			run(a, uopt{})
+		}
+	}
+	// Breached aliases get at least three spam messages after their leak, and
+	// the breach pairs their share of service mail whatever their weight.
+	for _, a := range g.active {
+		for budget > 0 && (a.breached && a.leakSpam < 3 || a.pair && a.fromSvc < 4) {
+			if budget -= g.welcome(a, uopt{}); budget <= 0 {
+				break
+			}
+			if a.breached && a.leakSpam < 3 {
+				budget -= g.spam(a, uopt{})
+			} else {
+				budget -= g.serviceMsg(a, uopt{})
+			}
 		}
 	}
 	for budget > 0 {
@@ -1465,6 +1663,9 @@ func (g *generator) finish() *Corpus {
 	}
 	for a := range used {
 		al := Alias{Address: a.addr, Tag: a.tag, Service: a.service}
+		if a.cat == catService {
+			al.Breaches = breachesOf(a.service, a.created)
+		}
 		if a.hadSpam {
 			al.Leaked = berlin(a.leaked)
 		}

@@ -22,6 +22,7 @@ type Truth struct {
 	NoSelect     []string       `json:"noselect"`
 	Aliases      []Alias        `json:"aliases"`
 	Messages     []TruthMessage `json:"messages"`
+	Breaches     []Breach       `json:"breaches"` // the breach table, see [Breaches]
 }
 
 // TruthMessage is one message in truth.json.
@@ -95,7 +96,7 @@ func (c *Corpus) WriteMaildir(dir string) error {
 		}
 	}
 	t := Truth{Domain: c.Domain, FinalMailbox: c.FinalMailbox, Folders: c.Folders, NoSelect: c.NoSelect,
-		Aliases: c.Aliases, Messages: make([]TruthMessage, 0, len(c.Messages))}
+		Aliases: c.Aliases, Messages: make([]TruthMessage, 0, len(c.Messages)), Breaches: Breaches()}
 	if t.Aliases == nil {
 		t.Aliases = []Alias{}
 	}

@@ -18,7 +18,7 @@ import (
 func (g *generator) oddAlias() *aliasInfo {
 	for {
 		a := g.pickActive()
-		if a.cat == catPersonal || a.cat == catService {
+		if a.cat == catPersonal || a.cat == catService && a.welcomed {
 			return a
 		}
 	}

@@ -95,6 +95,7 @@ type spec struct {
 	senderDomain string
 	client       string
 	svc          *service
+	welcome      bool // the first message to a service alias, at its creation
 	text         textInfo
 	quote        *quoteInfo
 	attach       string
