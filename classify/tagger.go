@@ -208,9 +208,10 @@ func (s *Stats) service() string {
 	sort.Slice(l, func(i, j int) bool { return l[i].n > l[j].n || l[i].n == l[j].n && l[i].d < l[j].d })
 	local, _, _ := strings.Cut(s.Alias, "@")
 	stem := nameStem(local)
-	// A domain that matches the name wins if it is among the top senders.
+	// A domain that matches the name is the service, however much else
+	// (spam, after a leak) the alias gets.
 	for _, e := range l {
-		if nameMatches(stem, e.d) && e.n*3 >= max(s.Received, 1) {
+		if nameMatches(stem, e.d) {
 			return e.d
 		}
 	}
@@ -239,7 +240,7 @@ func (s *Stats) leakSignal(service string) (time.Time, int) {
 	var since time.Time
 	n := 0
 	for d, snd := range s.Senders {
-		if d == service || nameMatches(stem, d) || freemail[d] || s.Services[d]*3 >= max(s.Received, 1) ||
+		if d == service || nameMatches(stem, d) || freemail[d] || s.Services[d] >= 2 && s.Services[d]*3 >= max(s.Received, 1) ||
 			snd.First.IsZero() || snd.First.Before(s.First.Add(onboarding)) || snd.Via[service] > 0 {
 			continue // the service itself, or mail it relayed or signed (a list, a partner)
 		}
@@ -310,7 +311,16 @@ func nameMatches(stem, domain string) bool {
 	if len(a) < 2 {
 		return false
 	}
-	return strings.Contains(b, a) || strings.Contains(a, b)
+	if a == b {
+		return true
+	}
+	// Containment (amazonuk ↔ amazon, bluepeak ↔ bluepeakstore) only for
+	// names long enough not to hide in other words (ing ↔ duolingo).
+	short, long := a, b
+	if len(short) > len(long) {
+		short, long = long, short
+	}
+	return len(short) >= 4 && strings.Contains(long, short)
 }
 
 func matchLocal(pattern, local string) bool {
