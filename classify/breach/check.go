@@ -225,8 +225,14 @@ func WriteTable(w io.Writer, results []Result, hibp bool) {
 	fmt.Fprintln(tw, "ALIAS\tSERVICE\tBREACHES\tVERDICT\tACTION")
 	counts := map[Verdict]int{}
 	blocked, pinned := 0, 0
+	var notes []string
 	for _, r := range results {
 		counts[r.Verdict]++
+		if r.Verdict != VerdictLeaked {
+			for _, n := range r.Notes {
+				notes = append(notes, r.Alias+": "+n)
+			}
+		}
 		if r.Verdict == VerdictClean {
 			continue
 		}
@@ -250,6 +256,9 @@ func WriteTable(w io.Writer, results []Result, hibp bool) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Alias, r.Service, detail, r.Verdict, action)
 	}
 	tw.Flush()
+	for _, n := range notes {
+		fmt.Fprintln(w, "note:", n)
+	}
 	fmt.Fprintf(w, "%d aliases: %d breached, %d leaked, %d aggregate, %d clean; %d newly blocked, %d pinned by you and left as they are\n",
 		len(results), counts[VerdictBreached], counts[VerdictLeaked], counts[VerdictAggregate], counts[VerdictClean], blocked, pinned)
 	if hibp {

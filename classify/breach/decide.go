@@ -66,7 +66,7 @@ type Input struct {
 // disposable alias that the user did not pin (source manual) gets action
 // block. It returns the results in plan order.
 func Decide(p *classify.Plan, in *Input) []Result {
-	for _, c := range []string{"breaches", "breach_verdict", "breach_action"} {
+	for _, c := range []string{"breaches", "breach_verdict", "breach_notes", "breach_action"} {
 		if !slices.Contains(p.Columns, c) {
 			p.Columns = append(p.Columns, c)
 		}
@@ -82,6 +82,7 @@ func Decide(p *classify.Plan, in *Input) []Result {
 		res := decideRow(row, in, start)
 		row["breaches"] = joinHits(res.Hits)
 		row["breach_verdict"] = string(res.Verdict)
+		row["breach_notes"] = strings.Join(res.Notes, "; ")
 		if row["breach_action"] == string(classify.ActionBlock) && row["action"] == string(classify.ActionBlock) && !res.wantsBlock() {
 			// Blocked by an earlier run on evidence that no longer holds:
 			// classify's next run restores its own proposal.

@@ -1,7 +1,8 @@
 // Command demo is `make demo`: it starts an embedded IMAP server (go-imap's
 // memory server, in this process, on 127.0.0.1) holding a generated catch-all
 // mailbox, and runs the real catchall binary against it: fetch, a second
-// fetch that finds nothing new, verify, aliases and classify. No network, no root, no system
+// fetch that finds nothing new, verify, aliases, classify and breach (on a
+// bundled sample of the breach list). No network, no root, no system
 // packages. Then it lists the aliases and writes the plan. The archive is
 // left in OUT/archive, the plan in OUT/plan.csv.
 package main
@@ -20,7 +21,7 @@ import (
 func main() {
 	bin := flag.String("catchall", "bin/catchall", "the catchall binary to run")
 	out := flag.String("out", "demo-out", "output directory")
-	messages := flag.Int("messages", 1500, "ordinary messages in the generated mailbox")
+	messages := flag.Int("messages", 2000, "ordinary messages in the generated mailbox")
 	flag.Parse()
 	if err := run(*bin, *out, *messages); err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
@@ -54,6 +55,9 @@ func run(bin, out string, messages int) error {
 		{"verify", "--from", srv.URL(), "--archive", arch, "--quiet"},
 		{"aliases", "--archive", arch},
 		{"classify", "--archive", arch, "--plan", filepath.Join(out, "plan.csv"), "--main-mailbox", "me@new-host.example"},
+		// A sample of the public breach list (real breaches, HIBP's format):
+		// the demo must not touch the network. Users run "catchall breach update".
+		{"breach", "--plan", filepath.Join(out, "plan.csv"), "--breaches", "classify/breach/testdata/breaches.json"},
 	}
 	for _, args := range steps {
 		fmt.Printf("\n$ catchall %s\n", shellJoin(args))
