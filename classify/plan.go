@@ -62,14 +62,27 @@ func ReadPlan(path string) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	p, err := ParsePlan(data, IsJSON(path))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return p, nil
+}
+
+// IsJSON reports whether a plan file name means JSON (a .json extension).
+func IsJSON(path string) bool { return strings.EqualFold(filepath.Ext(path), ".json") }
+
+// ParsePlan parses a plan from memory, as ReadPlan does a file.
+func ParsePlan(data []byte, isJSON bool) (*Plan, error) {
 	var p *Plan
-	if strings.EqualFold(filepath.Ext(path), ".json") {
+	var err error
+	if isJSON {
 		p, err = parseJSONPlan(data)
 	} else {
 		p, err = parseCSVPlan(data)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w %s: %w", ErrPlan, path, err)
+		return nil, fmt.Errorf("%w: %w", ErrPlan, err)
 	}
 	return p, nil
 }
@@ -213,8 +226,17 @@ func (p *Plan) validate(unit string, first int) []error {
 
 // Write writes the plan atomically (temp file, fsync, rename), mode 0600.
 func (p *Plan) Write(path string) error {
+	data, err := p.Encode(IsJSON(path))
+	if err != nil {
+		return err
+	}
+	return WriteFileAtomic(path, data)
+}
+
+// Encode returns the plan as CSV or JSON.
+func (p *Plan) Encode(isJSON bool) ([]byte, error) {
 	var buf bytes.Buffer
-	if strings.EqualFold(filepath.Ext(path), ".json") {
+	if isJSON {
 		out := make([]map[string]string, len(p.Rows))
 		for i, r := range p.Rows {
 			out[i] = r
@@ -222,7 +244,7 @@ func (p *Plan) Write(path string) error {
 		enc := json.NewEncoder(&buf)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(out); err != nil {
-			return err
+			return nil, err
 		}
 	} else {
 		w := csv.NewWriter(&buf)
@@ -236,10 +258,10 @@ func (p *Plan) Write(path string) error {
 		}
 		w.Flush()
 		if err := w.Error(); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return WriteFileAtomic(path, buf.Bytes())
+	return buf.Bytes(), nil
 }
 
 // WriteFileAtomic writes data to path through a temporary file in the same

@@ -166,11 +166,6 @@ func (c *Config) Classify(s *Stats) Verdict {
 	return c.finishFor(s, v)
 }
 
-// finish fills in the action and forward_to.
-func (c *Config) finish(v Verdict) Verdict {
-	return c.finishFor(nil, v)
-}
-
 // finishFor fills in the action and forward_to, and the leak signal of an
 // alias given to one service (not personal or role aliases, whose many
 // correspondents are expected).

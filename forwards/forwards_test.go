@@ -1,0 +1,187 @@
+package forwards
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/catchall/catchall/classify"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
+
+// awkwardPlan has the cases every format must get right: an IDN domain, a
+// subaddress, upper case in the input, several targets, a blocked alias,
+// characters special to Sieve, regular expressions, shells and HCL.
+func awkwardPlan() *classify.Plan {
+	rows := [][4]string{
+		{"Adobe@Example.com", "disposable", "forward", "me@new.example"},
+		{"news+heise@example.com", "disposable", "forward", "me@new.example"},
+		{"shop@bücher.example", "disposable", "forward", "Me@New.example"},
+		{"family@example.com", "personal", "forward", "me@new.example anna@family.example"},
+		{"leaked@example.com", "disposable", "block", ""},
+		{"o'brien@example.com", "personal", "forward", "me@new.example"},
+		{"a=b/c{d}$e^f|g?h*i#j&k%l@example.com", "disposable", "forward", "me@new.example"},
+		{"price.$%{x}@example.com", "disposable", "block", ""},
+	}
+	p := &classify.Plan{Columns: []string{"alias", "tag", "action", "forward_to"}}
+	for _, r := range rows {
+		p.Rows = append(p.Rows, classify.Row{"alias": r[0], "tag": r[1], "action": r[2], "forward_to": r[3]})
+	}
+	return p
+}
+
+func awkwardInput(t *testing.T) *Input {
+	t.Helper()
+	in, err := FromPlan(awkwardPlan(), "", "catchall@new.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return in
+}
+
+// golden compares got with testdata/golden/<format>/<name>, or rewrites it
+// with -update.
+func golden(t *testing.T, format, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", "golden", format, name)
+	if *update {
+		os.MkdirAll(filepath.Dir(path), 0o755)
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./forwards -run Golden -update)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from the golden file:\n--- got\n%s\n--- want\n%s", path, got, want)
+	}
+}
+
+func TestGoldenCore(t *testing.T) {
+	in := awkwardInput(t)
+	for _, f := range []Format{Postfix{}, Sieve{}, PlanCSV{}, PlanJSON{}} {
+		out, err := f.Generate(in)
+		if err != nil {
+			t.Fatalf("%s: %v", f.Name(), err)
+		}
+		for _, file := range out.Files {
+			golden(t, f.Name(), file.Name, file.Data)
+		}
+		golden(t, f.Name(), "INSTALL.txt", []byte(out.Install))
+	}
+}
+
+func TestFromPlan(t *testing.T) {
+	in := awkwardInput(t)
+	var aliases []string
+	for _, r := range in.Rules {
+		aliases = append(aliases, r.Alias)
+	}
+	want := []string{"a=b/c{d}$e^f|g?h*i#j&k%l@example.com", "adobe@example.com", "family@example.com", "leaked@example.com",
+		"news+heise@example.com", "o'brien@example.com", "price.$%{x}@example.com", "shop@xn--bcher-kva.example"}
+	if !slices.Equal(aliases, want) {
+		t.Errorf("aliases %q", aliases)
+	}
+	if !slices.Equal(in.Domains, []string{"example.com", "xn--bcher-kva.example"}) {
+		t.Errorf("domains %q", in.Domains)
+	}
+	// Refused: quotes, backslashes, spaces, control characters, loops,
+	// forwards without a target.
+	bad := &classify.Plan{Rows: []classify.Row{
+		{"alias": `"quoted"@example.com`, "action": "forward", "forward_to": "x@y.example"},
+		{"alias": `back\slash@example.com`, "action": "forward", "forward_to": "x@y.example"},
+		{"alias": "loop@example.com", "action": "forward", "forward_to": "loop@example.com"},
+		{"alias": "empty@example.com", "action": "forward", "forward_to": ""},
+		{"alias": "evil@example.com", "action": "forward", "forward_to": "x@y.example\";redirect\"z@z.example"},
+		{"alias": "ctl\x01@example.com", "action": "block"},
+	}}
+	_, err := FromPlan(bad, "", "")
+	for _, want := range []string{`"\"quoted\"@example.com"`, `back\\slash`, "mail loop", "give --to ADDR", `redirect`, "ctl"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q: %v", want, err)
+		}
+	}
+	in2, err := FromPlan(&classify.Plan{Rows: []classify.Row{{"alias": "empty@example.com", "action": "forward"}}}, "Default@New.example", "")
+	if err != nil || !slices.Equal(in2.Rules[0].Targets, []string{"default@new.example"}) {
+		t.Errorf("--to: %v %v", in2, err)
+	}
+}
+
+// Every importer gives back what its format wrote.
+func TestRoundTrip(t *testing.T) {
+	in := awkwardInput(t)
+	for name, imp := range Importers() {
+		f, ok := Formats()[name]
+		if !ok {
+			continue
+		}
+		t.Run(name, func(t *testing.T) {
+			out, err := f.Generate(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var all []byte
+			for _, file := range out.Files {
+				if strings.HasSuffix(file.Name, ".snippet") || strings.HasSuffix(file.Name, ".json") && name != "json" && name != "forwardemail" {
+					continue
+				}
+				all = append(all, file.Data...)
+			}
+			rules, err := imp.Import(all)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]string{}
+			for _, r := range rules {
+				got[r.Alias] = fmt.Sprint(r.Action, r.Targets)
+			}
+			for _, r := range in.Rules {
+				want := fmt.Sprint(r.Action, r.Targets)
+				if r.Action == classify.ActionBlock && (name == "simplelogin" || name == "addy" || name == "improvmx") {
+					continue // these cannot express a block
+				}
+				if got[r.Alias] != want {
+					t.Errorf("%s: got %q, want %q", r.Alias, got[r.Alias], want)
+				}
+			}
+		})
+	}
+}
+
+func TestSieveImportRefusesOtherSieve(t *testing.T) {
+	_, err := Sieve{}.Import([]byte("require \"fileinto\";\nif header :contains \"subject\" \"x\" { fileinto \"X\"; }\n"))
+	if err == nil || !strings.Contains(err.Error(), "line 2") {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func FuzzImport(f *testing.F) {
+	in, _ := FromPlan(awkwardPlan(), "", "c@new.example")
+	for _, fm := range []Format{Postfix{}, Sieve{}} {
+		out, _ := fm.Generate(in)
+		f.Add(out.Files[0].Data)
+	}
+	f.Add([]byte("if envelope :is \"to\" \"a\\\"b@x.example\" {\n redirect \"c@d.example\";\n}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, imp := range []Importer{Postfix{}, Sieve{}} {
+			rules, err := imp.Import(data)
+			if err != nil {
+				continue
+			}
+			for _, r := range rules {
+				if _, err := CheckAddress(r.Alias); err != nil {
+					t.Fatalf("%s imported an unsafe alias %q", imp.Name(), r.Alias)
+				}
+			}
+		}
+	})
+}

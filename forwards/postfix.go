@@ -1,0 +1,143 @@
+package forwards
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"strings"
+
+	"github.com/catchall/catchall/classify"
+)
+
+// Postfix writes a virtual alias map, an access map refusing blocked
+// aliases at RCPT time, and the main.cf settings that use them.
+type Postfix struct{}
+
+// Name implements Format.
+func (Postfix) Name() string { return "postfix" }
+
+const postfixDir = "/etc/postfix/catchall"
+
+// Generate implements Format.
+func (Postfix) Generate(in *Input) (*Output, error) {
+	var virtual, access, maincf bytes.Buffer
+	fmt.Fprintf(&virtual, "# Postfix virtual alias map written by catchall: alias → targets.\n# postmap %s/virtual after every change.\n", postfixDir)
+	for _, r := range in.Forwarded() {
+		fmt.Fprintf(&virtual, "%s\t%s\n", r.Alias, strings.Join(r.Targets, ", "))
+	}
+	if in.CatchAll != "" {
+		for _, d := range in.Domains {
+			fmt.Fprintf(&virtual, "@%s\t%s\n", d, in.CatchAll)
+		}
+	}
+	fmt.Fprintf(&access, "# Postfix recipient access map written by catchall: blocked aliases are\n# refused at RCPT time (RFC 5321 §4.2.2: 550 5.1.1), never accepted and dropped.\n# postmap %s/access after every change.\n", postfixDir)
+	for _, r := range in.Blocked() {
+		fmt.Fprintf(&access, "%s\tREJECT 5.1.1 Mailbox disabled\n", r.Alias)
+	}
+	fmt.Fprintf(&maincf, `# main.cf settings for the aliases catchall manages (postconf -e each line).
+virtual_alias_domains = %s
+virtual_alias_maps = hash:%s/virtual
+# Blocked aliases are refused before anything else; unknown addresses are
+# refused by Postfix itself (User unknown in virtual alias table)%s.
+smtpd_recipient_restrictions = check_recipient_access hash:%s/access, permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination
+# Rewrite the envelope sender of forwarded mail (SRS) so that SPF passes at
+# the targets: postsrsd listens on these ports (apt-get install postsrsd).
+sender_canonical_maps = tcp:localhost:10001
+sender_canonical_classes = envelope_sender
+recipient_canonical_maps = tcp:localhost:10002
+recipient_canonical_classes = envelope_recipient, header_recipient
+# Refuse SMTP smuggling (bare LF in DATA), Postfix 3.9 and the 3.5–3.8 backports.
+smtpd_forbid_bare_newline = normalize
+smtpd_forbid_bare_newline_exclusions = $mynetworks
+`, strings.Join(in.Domains, ", "), postfixDir, catchAllNote(in), postfixDir)
+
+	install := fmt.Sprintf(`Installing the Postfix configuration
+====================================
+
+1. Copy the maps and build their databases:
+
+     mkdir -p %[1]s
+     cp virtual access %[1]s/
+     postmap %[1]s/virtual %[1]s/access
+
+2. Add the settings of main.cf.snippet to /etc/postfix/main.cf (or run
+   "postconf -e" with each line). If main.cf already sets
+   smtpd_recipient_restrictions, put "check_recipient_access
+   hash:%[1]s/access" first in your list instead.
+
+3. Install postsrsd for SRS (Debian: apt-get install postsrsd) so that
+   forwarded mail passes SPF and DMARC at the targets.
+
+4. Check and reload:
+
+     postfix check && postfix reload
+
+5. Test: "postmap -q ALIAS hash:%[1]s/virtual" prints the targets,
+   "postmap -q ALIAS hash:%[1]s/access" prints REJECT for a blocked alias.
+
+Point the MX records of %[2]s at this server only after the test.
+`, postfixDir, strings.Join(in.Domains, ", "))
+	limits := []string{
+		"Signed burner addresses (SERVICE.TAG@domain) need the catchall relay: a PCRE map cannot check their signature, so none is written.",
+	}
+	if in.CatchAll == "" {
+		limits = append(limits, "Without a catch-all (--catch-all ADDR), mail to addresses not in the plan is refused: new aliases must be added to the plan first.")
+	}
+	return &Output{
+		Files: []File{
+			{Name: "virtual", Data: virtual.Bytes()},
+			{Name: "access", Data: access.Bytes()},
+			{Name: "main.cf.snippet", Data: maincf.Bytes()},
+		},
+		Install: install,
+		Limits:  limits,
+	}, nil
+}
+
+func catchAllNote(in *Input) string {
+	if in.CatchAll != "" {
+		return ",\n# except that the catch-all line at the end of virtual accepts them"
+	}
+	return ""
+}
+
+// Import implements Importer: it reads a virtual map ("alias target,
+// target") and an access map ("alias REJECT …"), given together or apart.
+// Catch-all lines (@domain) and comments are skipped.
+func (Postfix) Import(data []byte) ([]Rule, error) {
+	var rules []Rule
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		key, rest, ok := strings.Cut(strings.Join(strings.Fields(line), " "), " ")
+		if !ok {
+			return nil, fmt.Errorf("line %d: %q has no target", n, line)
+		}
+		if strings.HasPrefix(key, "@") {
+			continue // catch-all
+		}
+		alias, err := CheckAddress(key)
+		if err != nil {
+			return nil, fmt.Errorf("line %d: %w", n, err)
+		}
+		verb := strings.ToUpper(strings.Fields(rest)[0])
+		if verb == "REJECT" || strings.HasPrefix(verb, "5") || verb == "DISCARD" {
+			rules = append(rules, Rule{Alias: alias, Action: classify.ActionBlock})
+			continue
+		}
+		r := Rule{Alias: alias, Action: classify.ActionForward}
+		for _, t := range strings.FieldsFunc(rest, func(c rune) bool { return c == ',' || c == ' ' || c == '\t' }) {
+			a, err := CheckAddress(t)
+			if err != nil {
+				return nil, fmt.Errorf("line %d: %w", n, err)
+			}
+			r.Targets = append(r.Targets, a)
+		}
+		rules = append(rules, r)
+	}
+	return rules, sc.Err()
+}
