@@ -34,6 +34,6 @@ for user in alice courier; do
 done
 
 $GO build -o "$D/catchall" ./cmd/catchall
-export CATCHALL_TEST_LISTINGS="$D" CATCHALL_TEST_CORPUS="$D/corpus" CATCHALL_BIN="$D/catchall"
-$GO test -race -count=1 -timeout 20m -run Dovecot -v ./imapsync/ ./classify/ 2>&1 | grep -v '^=== ' 
+export CATCHALL_TEST_LISTINGS="$D" CATCHALL_TEST_CORPUS="$D/corpus" CATCHALL_BIN="$D/catchall" CATCHALL_TEST_TOOLS=1
+$GO test -race -count=1 -timeout 20m -run 'Dovecot|Postmap|SieveTools' -v ./imapsync/ ./classify/ ./forwards/ 2>&1 | grep -v '^=== ' 
 exit "${PIPESTATUS[0]}"

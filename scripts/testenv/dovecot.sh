@@ -73,6 +73,10 @@ ensure_packages() {
 		pkgs+=(dovecot-imapd)
 	fi
 	command -v openssl >/dev/null 2>&1 || pkgs+=(openssl)
+	# The real tools the forwarding configs are checked with: Postfix's postmap
+	# and Pigeonhole's sievec/sieve-test (no daemon is started for them).
+	command -v postmap >/dev/null 2>&1 || pkgs+=(postfix)
+	command -v sievec >/dev/null 2>&1 || pkgs+=(dovecot-sieve)
 	command -v python3 >/dev/null 2>&1 || pkgs+=(python3)
 	if [ ${#pkgs[@]} -gt 0 ]; then
 		apt_install "${pkgs[@]}"

@@ -1,0 +1,132 @@
+package forwards
+
+// Checks with the real tools from Debian, run by scripts/test.sh (make test)
+// which installs them: Postfix's postmap resolves every alias of the awkward
+// plan to exactly its targets (and blocked ones to REJECT), Pigeonhole's
+// sievec compiles the script and sieve-test, with each alias as envelope
+// recipient, performs exactly the expected redirects or reject. Dovecot's
+// tools refuse to run as root: they run as the test user.
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/catchall/catchall/classify"
+)
+
+func needTools(t *testing.T, tools ...string) {
+	t.Helper()
+	if os.Getenv("CATCHALL_TEST_TOOLS") != "1" {
+		t.Skip("the real-tool checks run in make test (CATCHALL_TEST_TOOLS=1)")
+	}
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is not installed: %v", tool, err)
+		}
+	}
+}
+
+// writeOut writes a format's files into a directory the test user can read.
+func writeOut(t *testing.T, out *Output) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "catchall-tools")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	for _, f := range out.Files {
+		if err := os.WriteFile(filepath.Join(dir, f.Name), f.Data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func TestPostmap(t *testing.T) {
+	needTools(t, "postmap")
+	in := awkwardInput(t)
+	out, _ := Postfix{}.Generate(in)
+	dir := writeOut(t, out)
+	if b, err := exec.Command("postmap", filepath.Join(dir, "virtual"), filepath.Join(dir, "access")).CombinedOutput(); err != nil {
+		t.Fatalf("postmap: %v\n%s", err, b)
+	}
+	query := func(table, key string) (string, bool) {
+		b, err := exec.Command("postmap", "-q", key, "hash:"+filepath.Join(dir, table)).Output()
+		return strings.TrimSpace(string(b)), err == nil
+	}
+	for _, r := range in.Rules {
+		v, inVirtual := query("virtual", r.Alias)
+		a, inAccess := query("access", r.Alias)
+		switch r.Action {
+		case classify.ActionForward:
+			if !inVirtual || v != strings.Join(r.Targets, ", ") || inAccess {
+				t.Errorf("%s: virtual %q (%v), access %q (%v); want %v", r.Alias, v, inVirtual, a, inAccess, r.Targets)
+			}
+		case classify.ActionBlock:
+			if inVirtual || !inAccess || a != "REJECT 5.1.1 Mailbox disabled" {
+				t.Errorf("%s: virtual %q (%v), access %q (%v); want REJECT", r.Alias, v, inVirtual, a, inAccess)
+			}
+		}
+	}
+	if v, ok := query("virtual", "@example.com"); !ok || v != "catchall@new.example" {
+		t.Errorf("catch-all: %q %v", v, ok)
+	}
+}
+
+var sieveAct = regexp.MustCompile(`(?m)^ \* (redirect message to: <([^>]*)>|reject message with reason: (.*))$`)
+
+func TestSieveTools(t *testing.T) {
+	needTools(t, "sievec", "sieve-test", "runuser")
+	user := os.Getenv("CATCHALL_TEST_USER")
+	if user == "" {
+		user = "catchalltest"
+	}
+	in := awkwardInput(t)
+	out, _ := Sieve{}.Generate(in)
+	dir := writeOut(t, out)
+	script := filepath.Join(dir, "catchall.sieve")
+	msg := filepath.Join(dir, "message.eml")
+	os.WriteFile(msg, []byte("From: someone@sender.example\r\nTo: x@example.com\r\nSubject: test\r\n\r\nhello\r\n"), 0o644)
+	run := func(args ...string) string {
+		t.Helper()
+		b, err := exec.Command("runuser", append([]string{"-u", user, "--"}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, b)
+		}
+		return string(b)
+	}
+	run("sievec", script, filepath.Join(os.TempDir(), fmt.Sprintf("catchall-%d.svbin", os.Getpid())))
+	os.Remove(filepath.Join(os.TempDir(), fmt.Sprintf("catchall-%d.svbin", os.Getpid())))
+	check := func(rcpt string, wantRedirects []string, wantReject bool) {
+		t.Helper()
+		res := run("sieve-test", "-r", rcpt, script, msg)
+		var redirects []string
+		reject := false
+		for _, m := range sieveAct.FindAllStringSubmatch(res, -1) {
+			if m[2] != "" {
+				redirects = append(redirects, m[2])
+			} else {
+				reject = true
+			}
+		}
+		if !slices.Equal(redirects, wantRedirects) || reject != wantReject {
+			t.Errorf("%s: redirects %q reject %v; want %q %v\n%s", rcpt, redirects, reject, wantRedirects, wantReject, res)
+		}
+	}
+	for _, r := range in.Rules {
+		if r.Action == classify.ActionBlock {
+			check(r.Alias, nil, true)
+		} else {
+			check(r.Alias, r.Targets, false)
+		}
+	}
+	check("someone-new@example.com", []string{"catchall@new.example"}, false)
+	check("ADOBE@EXAMPLE.COM", []string{"me@new.example"}, false) // addresses compare case-insensitively
+}
