@@ -2,6 +2,7 @@ package forwards
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/catchall/catchall/classify"
@@ -64,4 +65,39 @@ func importPlan(data []byte, name string) ([]Rule, error) {
 		rules = append(rules, r)
 	}
 	return rules, nil
+}
+
+// MergeRules writes imported rules into the plan: existing rows get the
+// rule's action and forward_to and source manual; new aliases are added,
+// tagged as imported (disposable when the format does not say). It returns
+// how many rules were merged and how many rows are new.
+func MergeRules(p *classify.Plan, rules []Rule) (merged, added int) {
+	for _, c := range []string{"alias", "tag", "action", "forward_to", "source"} {
+		if !slices.Contains(p.Columns, c) {
+			p.Columns = append(p.Columns, c)
+		}
+	}
+	index := map[string]classify.Row{}
+	for _, r := range p.Rows {
+		index[r.Alias()] = r
+	}
+	for _, r := range rules {
+		row, ok := index[r.Alias]
+		if !ok {
+			tag := r.Tag
+			if tag == "" {
+				tag = classify.TagDisposable
+			}
+			row = classify.Row{"alias": r.Alias, "tag": string(tag)}
+			p.Rows = append(p.Rows, row)
+			index[r.Alias] = row
+			added++
+		} else if r.Tag != "" {
+			row["tag"] = string(r.Tag)
+		}
+		row["action"], row["forward_to"], row["source"] = string(r.Action), strings.Join(r.Targets, " "), classify.SourceManual
+		merged++
+	}
+	slices.SortFunc(p.Rows, func(a, b classify.Row) int { return strings.Compare(a.Alias(), b.Alias()) })
+	return merged, added
 }

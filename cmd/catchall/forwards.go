@@ -1,0 +1,177 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/catchall/catchall/classify"
+	"github.com/catchall/catchall/forwards"
+	"github.com/catchall/catchall/internal/cli"
+)
+
+func formatNames(m map[string]forwards.Format) string {
+	var names []string
+	for n := range m {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return strings.Join(names, ", ")
+}
+
+func forwardsCommand(g *globals) *cobra.Command {
+	var (
+		planPath, format, outDir, to, catchAll string
+	)
+	all := forwards.Formats()
+	cmd := &cobra.Command{
+		Use:   "forwards --plan FILE --format FORMAT --out DIR",
+		Short: "Write forwarding configuration for the new mail host from the plan",
+		Long: `Write ready-to-install forwarding configuration for the host your mail
+moves to, from the plan's alias, action and forward_to columns, with an
+INSTALL.txt saying where each file goes and which command activates it, and
+a list of what that host cannot do for this plan — read it before switching.
+
+Formats: ` + formatNames(all) + `. Several, comma-separated, go to one
+subdirectory each.
+
+Every address is checked first: an alias or target with quotes, backslashes,
+spaces or control characters is refused with the row named, so a generated
+file can never mean something other than the plan. Forward rows without
+forward_to go to --to; --catch-all receives mail for addresses the plan does
+not name (without it, those are refused where the host can).`,
+		Example: "  catchall forwards --plan plan.csv --format postfix,sieve --out configs --to me@new-host.example",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if planPath == "" || format == "" || outDir == "" {
+				return cli.Usagef("--plan, --format and --out are required")
+			}
+			var formats []forwards.Format
+			for _, name := range strings.Split(format, ",") {
+				f, ok := all[strings.TrimSpace(name)]
+				if !ok {
+					return cli.Usagef("unknown format %q; formats: %s", name, formatNames(all))
+				}
+				formats = append(formats, f)
+			}
+			plan, err := classify.ReadPlan(planPath)
+			if err != nil {
+				return cli.Exit(cli.ExitUsage, err)
+			}
+			in, err := forwards.FromPlan(plan, to, catchAll)
+			if err != nil {
+				return cli.Usagef("the plan cannot be written safely: %s", oneLine(err))
+			}
+			for _, f := range formats {
+				dir := outDir
+				if len(formats) > 1 {
+					dir = filepath.Join(outDir, f.Name())
+				}
+				out, err := f.Generate(in)
+				if err != nil {
+					return fmt.Errorf("%s: %w", f.Name(), err)
+				}
+				if err := writeOutput(dir, out); err != nil {
+					return err
+				}
+				fmt.Fprintf(g.stdout, "%s: %d rules (%d forward, %d block) → %s (see INSTALL.txt)\n", f.Name(), len(in.Rules),
+					len(in.Forwarded()), len(in.Blocked()), dir)
+				if len(out.Limits) > 0 {
+					fmt.Fprintf(g.stdout, "  what %s cannot do for this plan:\n", f.Name())
+					for _, l := range out.Limits {
+						fmt.Fprintf(g.stdout, "  - %s\n", l)
+					}
+				}
+			}
+			return nil
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&planPath, "plan", "", "the plan `FILE`")
+	fs.StringVar(&format, "format", "", "what to write: `FORMAT`[,FORMAT…] ("+formatNames(all)+")")
+	fs.StringVar(&outDir, "out", "", "write into `DIR` (created 0700)")
+	fs.StringVar(&to, "to", "", "forward rows without forward_to go to `ADDR`")
+	fs.StringVar(&catchAll, "catch-all", "", "mail to addresses the plan does not name goes to `ADDR` (default: refused)")
+	cmd.AddCommand(forwardsImportCommand(g))
+	return cmd
+}
+
+// writeOutput writes a format's files and INSTALL.txt (with the limits).
+func writeOutput(dir string, out *forwards.Output) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	for _, f := range out.Files {
+		if err := classify.WriteFileAtomic(filepath.Join(dir, f.Name), f.Data); err != nil {
+			return err
+		}
+	}
+	install := out.Install
+	if len(out.Limits) > 0 {
+		install += "\nWhat this host cannot do for this plan\n--------------------------------------\n"
+		for _, l := range out.Limits {
+			install += "- " + l + "\n"
+		}
+	}
+	return classify.WriteFileAtomic(filepath.Join(dir, "INSTALL.txt"), []byte(install))
+}
+
+func forwardsImportCommand(g *globals) *cobra.Command {
+	var format, planPath string
+	imps := forwards.Importers()
+	var names []string
+	for n := range imps {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	cmd := &cobra.Command{
+		Use:   "import --format FORMAT --plan FILE INPUT...",
+		Short: "Read existing forwarding configuration back into a plan",
+		Long: `Read forwarding configuration back into a plan: ` + strings.Join(names, ", ") + `.
+Give all files of one configuration (for postfix: virtual and access).
+An existing plan keeps its other columns; imported rows get source manual,
+so classify will not change them. New aliases are tagged disposable until
+you say otherwise.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			imp, ok := imps[format]
+			if !ok {
+				return cli.Usagef("--format must be one of %s", strings.Join(names, ", "))
+			}
+			if planPath == "" {
+				return cli.Usagef("--plan is required")
+			}
+			var data []byte
+			for _, a := range args {
+				b, err := os.ReadFile(a)
+				if err != nil {
+					return cli.Exit(cli.ExitUsage, err)
+				}
+				data = append(append(data, b...), '\n')
+			}
+			rules, err := imp.Import(data)
+			if err != nil {
+				return cli.Usagef("%s: %v", format, err)
+			}
+			plan := &classify.Plan{Columns: []string{"alias", "tag", "action", "forward_to", "source"}}
+			if _, err := os.Stat(planPath); err == nil {
+				if plan, err = classify.ReadPlan(planPath); err != nil {
+					return cli.Exit(cli.ExitUsage, err)
+				}
+			}
+			n, added := forwards.MergeRules(plan, rules)
+			if err := plan.Write(planPath); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "%d rules imported from %s into %s (%d new aliases)\n", n, format, planPath, added)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "", "the configuration's `FORMAT`")
+	cmd.Flags().StringVar(&planPath, "plan", "", "the plan `FILE` to create or update")
+	return cmd
+}
