@@ -227,13 +227,7 @@ func FuzzReadPlan(f *testing.F) {
 	f.Add([]byte(`[{"alias":"a@b.c","tag":"disposable","action":"block","forward_to":null,"n":1}]`), true)
 	f.Add([]byte("alias\n\"unterminated"), false)
 	f.Fuzz(func(t *testing.T, data []byte, isJSON bool) {
-		var p *Plan
-		var err error
-		if isJSON {
-			p, err = parseJSONPlan(data)
-		} else {
-			p, err = parseCSVPlan(data)
-		}
+		p, err := ParsePlan(data, isJSON)
 		if err != nil {
 			return
 		}

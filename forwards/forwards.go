@@ -203,22 +203,16 @@ func Importers() map[string]Importer {
 	return m
 }
 
-// Forwarded returns the forward rules and Blocked the block rules.
-func (in *Input) Forwarded() []Rule {
-	var out []Rule
-	for _, r := range in.Rules {
-		if r.Action == classify.ActionForward {
-			out = append(out, r)
-		}
-	}
-	return out
-}
+// Forwarded returns the forward rules.
+func (in *Input) Forwarded() []Rule { return in.withAction(classify.ActionForward) }
 
 // Blocked returns the block rules.
-func (in *Input) Blocked() []Rule {
+func (in *Input) Blocked() []Rule { return in.withAction(classify.ActionBlock) }
+
+func (in *Input) withAction(a classify.Action) []Rule {
 	var out []Rule
 	for _, r := range in.Rules {
-		if r.Action == classify.ActionBlock {
+		if r.Action == a {
 			out = append(out, r)
 		}
 	}

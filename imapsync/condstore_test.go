@@ -33,6 +33,10 @@ type csServer struct {
 	msgs []csMsg
 	uv   int
 	log  []string
+	// uidLast puts UID after the BODY[] literal in FETCH responses: legal
+	// (RFC 3501 §7.4.2 leaves the order free), but go-imap v2 then cannot
+	// match the response to a UID FETCH and silently drops it.
+	uidLast bool
 }
 
 func startCS(t *testing.T, bodies ...string) *csServer {
@@ -89,7 +93,7 @@ func (s *csServer) serve(c net.Conn) {
 		s.log = append(s.log, rest)
 		n, uidnext, hms := s.state()
 		msgs := append([]csMsg(nil), s.msgs...)
-		uv := s.uv
+		uv, uidLast := s.uv, s.uidLast
 		s.mu.Unlock()
 		switch {
 		case strings.HasPrefix(cmd, "LOGIN"), strings.HasPrefix(cmd, "NOOP"):
@@ -160,7 +164,10 @@ func (s *csServer) serve(c net.Conn) {
 						continue
 					}
 					sent[i] = true
-					if body {
+					if body && uidLast {
+						fmt.Fprintf(w, "* %d FETCH (FLAGS (%s) INTERNALDATE \"01-Feb-2020 10:00:00 +0000\" RFC822.SIZE %d BODY[] {%d}\r\n%s UID %d)\r\n",
+							i+1, msg.flags, len(msg.body), len(msg.body), msg.body, msg.uid)
+					} else if body {
 						fmt.Fprintf(w, "* %d FETCH (UID %d FLAGS (%s) INTERNALDATE \"01-Feb-2020 10:00:00 +0000\" RFC822.SIZE %d BODY[] {%d}\r\n%s)\r\n",
 							i+1, msg.uid, msg.flags, len(msg.body), len(msg.body), msg.body)
 					} else {
