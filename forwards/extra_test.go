@@ -44,29 +44,6 @@ func xtraInput() *Input {
 	}
 }
 
-// xtraGolden compares got with testdata/golden/<format>/<name>, or writes
-// it with -update.
-func xtraGolden(t *testing.T, format, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", "golden", format, name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./forwards -run Golden -update)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file:\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
-}
-
 func xtraGenerate(t *testing.T, f Format, in *Input) *Output {
 	t.Helper()
 	out, err := f.Generate(in)
@@ -95,7 +72,7 @@ func xtraAll(out *Output) []byte {
 	return all
 }
 
-func TestExtraGolden(t *testing.T) {
+func TestEgolden(t *testing.T) {
 	in := xtraInput()
 	for _, f := range extraFormats() {
 		out := xtraGenerate(t, f, in)
@@ -105,10 +82,10 @@ func TestExtraGolden(t *testing.T) {
 				t.Errorf("%s: bad or repeated file name %q", f.Name(), file.Name)
 			}
 			names[file.Name] = true
-			xtraGolden(t, f.Name(), file.Name, file.Data)
+			golden(t, f.Name(), file.Name, file.Data)
 		}
-		xtraGolden(t, f.Name(), "INSTALL.txt", []byte(out.Install))
-		xtraGolden(t, f.Name(), "LIMITS.txt", []byte(strings.Join(out.Limits, "\n")+"\n"))
+		golden(t, f.Name(), "INSTALL.txt", []byte(out.Install))
+		golden(t, f.Name(), "LIMITS.txt", []byte(strings.Join(out.Limits, "\n")+"\n"))
 		if _, ok := Formats()[f.Name()]; !ok {
 			t.Errorf("%s is not registered", f.Name())
 		}

@@ -51,7 +51,9 @@ func golden(t *testing.T, format, name string, got []byte) {
 	t.Helper()
 	path := filepath.Join("testdata", "golden", format, name)
 	if *update {
-		os.MkdirAll(filepath.Dir(path), 0o755)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
 		if err := os.WriteFile(path, got, 0o644); err != nil {
 			t.Fatal(err)
 		}
