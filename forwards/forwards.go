@@ -39,6 +39,17 @@ type Input struct {
 	// CatchAll, when not empty, receives mail for addresses of Domains that
 	// no rule names; otherwise such mail is refused where the host can.
 	CatchAll string
+	// Burners, when not nil, accepts signed burner addresses
+	// (SERVICE.TAG@domain, see catchall burner new) where the host can.
+	Burners *Burners
+}
+
+// Burners is the signed-burner pattern: SERVICE.TAG@domain, where TAG is
+// TagLen base32 characters. Only catchall relay can check the signature;
+// other hosts can at most accept the shape.
+type Burners struct {
+	TagLen  int
+	Targets []string
 }
 
 // File is one generated file.
@@ -177,6 +188,33 @@ func FromPlan(p *classify.Plan, defaultTo, catchAll string) (*Input, error) {
 	slices.Sort(in.Domains)
 	slices.SortFunc(in.Rules, func(a, b Rule) int { return strings.Compare(a.Alias, b.Alias) })
 	return in, errors.Join(problems...)
+}
+
+// DefaultTargets returns the targets of to (space-separated), or else the
+// most common targets of the forward rules.
+func (in *Input) DefaultTargets(to string) []string {
+	if t := strings.Fields(to); len(t) > 0 {
+		out := make([]string, 0, len(t))
+		for _, a := range t {
+			if n, err := CheckAddress(a); err == nil {
+				out = append(out, n)
+			}
+		}
+		return out
+	}
+	count := map[string]int{}
+	best, n := "", 0
+	for _, r := range in.Rules {
+		if r.Action != classify.ActionForward {
+			continue
+		}
+		k := strings.Join(r.Targets, " ")
+		count[k]++
+		if c := count[k]; c > n || c == n && k < best {
+			best, n = k, c
+		}
+	}
+	return strings.Fields(best)
 }
 
 // Formats returns every format, by name.

@@ -42,6 +42,7 @@ func awkwardInput(t *testing.T) *Input {
 	if err != nil {
 		t.Fatal(err)
 	}
+	in.Burners = &Burners{TagLen: 6, Targets: in.DefaultTargets("")}
 	return in
 }
 

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/catchall/catchall/classify"
@@ -20,7 +21,7 @@ const postfixDir = "/etc/postfix/catchall"
 
 // Generate implements Format.
 func (Postfix) Generate(in *Input) (*Output, error) {
-	var virtual, access, maincf bytes.Buffer
+	var virtual, access, maincf, pcre bytes.Buffer
 	fmt.Fprintf(&virtual, "# Postfix virtual alias map written by catchall: alias → targets.\n# postmap %s/virtual after every change.\n", postfixDir)
 	for _, r := range in.Forwarded() {
 		fmt.Fprintf(&virtual, "%s\t%s\n", r.Alias, strings.Join(r.Targets, ", "))
@@ -34,9 +35,22 @@ func (Postfix) Generate(in *Input) (*Output, error) {
 	for _, r := range in.Blocked() {
 		fmt.Fprintf(&access, "%s\tREJECT 5.1.1 Mailbox disabled\n", r.Alias)
 	}
+	fmt.Fprintf(&pcre, "# Postfix PCRE map written by catchall: the signed-burner shape SERVICE.TAG@domain.\n")
+	pcreMaps := ""
+	if b := in.Burners; b != nil {
+		doms := make([]string, len(in.Domains))
+		for i, d := range in.Domains {
+			doms[i] = regexp.QuoteMeta(d)
+		}
+		fmt.Fprintf(&pcre, "# Postfix cannot check the signature: every address of this shape is accepted.\n# (Postfix PCRE tables match case-insensitively by default.)\n")
+		fmt.Fprintf(&pcre, "/^[a-z0-9_-]{1,48}\\.[a-z2-7]{%d}@(%s)$/\t%s\n", b.TagLen, strings.Join(doms, "|"), strings.Join(b.Targets, ", "))
+		pcreMaps = ", pcre:" + postfixDir + "/virtual.pcre"
+	} else {
+		fmt.Fprintf(&pcre, "# Not in use: give catchall forwards --burners to accept burner-shaped addresses.\n")
+	}
 	fmt.Fprintf(&maincf, `# main.cf settings for the aliases catchall manages (postconf -e each line).
 virtual_alias_domains = %s
-virtual_alias_maps = hash:%s/virtual
+virtual_alias_maps = hash:%s/virtual%s
 # Blocked aliases are refused before anything else; unknown addresses are
 # refused by Postfix itself (User unknown in virtual alias table)%s.
 smtpd_recipient_restrictions = check_recipient_access hash:%s/access, permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination
@@ -49,7 +63,7 @@ recipient_canonical_classes = envelope_recipient, header_recipient
 # Refuse SMTP smuggling (bare LF in DATA), Postfix 3.9 and the 3.5–3.8 backports.
 smtpd_forbid_bare_newline = normalize
 smtpd_forbid_bare_newline_exclusions = $mynetworks
-`, strings.Join(in.Domains, ", "), postfixDir, catchAllNote(in), postfixDir)
+`, strings.Join(in.Domains, ", "), postfixDir, pcreMaps, catchAllNote(in), postfixDir)
 
 	install := fmt.Sprintf(`Installing the Postfix configuration
 ====================================
@@ -57,8 +71,10 @@ smtpd_forbid_bare_newline_exclusions = $mynetworks
 1. Copy the maps and build their databases:
 
      mkdir -p %[1]s
-     cp virtual access %[1]s/
+     cp virtual access virtual.pcre %[1]s/
      postmap %[1]s/virtual %[1]s/access
+
+   (virtual.pcre, used only with --burners, needs the postfix-pcre package.)
 
 2. Add the settings of main.cf.snippet to /etc/postfix/main.cf (or run
    "postconf -e" with each line). If main.cf already sets
@@ -77,8 +93,11 @@ smtpd_forbid_bare_newline_exclusions = $mynetworks
 
 Point the MX records of %[2]s at this server only after the test.
 `, postfixDir, strings.Join(in.Domains, ", "))
-	limits := []string{
-		"Signed burner addresses (SERVICE.TAG@domain) need the catchall relay: a PCRE map cannot check their signature, so none is written.",
+	var limits []string
+	if in.Burners != nil {
+		limits = append(limits, fmt.Sprintf("Postfix cannot check a burner's signature: virtual.pcre accepts every address shaped SERVICE.TAG@domain (TAG: %d base32 characters), a catch-all limited to that shape; only catchall relay refuses guessed burners.", in.Burners.TagLen))
+	} else {
+		limits = append(limits, "Signed burner addresses (SERVICE.TAG@domain) are not accepted: add --burners to accept their shape (Postfix cannot check the signature; catchall relay can).")
 	}
 	if in.CatchAll == "" {
 		limits = append(limits, "Without a catch-all (--catch-all ADDR), mail to addresses not in the plan is refused: new aliases must be added to the plan first.")
@@ -87,6 +106,7 @@ Point the MX records of %[2]s at this server only after the test.
 		Files: []File{
 			{Name: "virtual", Data: virtual.Bytes()},
 			{Name: "access", Data: access.Bytes()},
+			{Name: "virtual.pcre", Data: pcre.Bytes()},
 			{Name: "main.cf.snippet", Data: maincf.Bytes()},
 		},
 		Install: install,
@@ -110,8 +130,8 @@ func (Postfix) Import(data []byte) ([]Rule, error) {
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
+		if line == "" || strings.HasPrefix(line, "#") || strings.HasPrefix(line, "/") {
+			continue // comments and regular-expression entries (virtual.pcre)
 		}
 		key, rest, ok := strings.Cut(strings.Join(strings.Fields(line), " "), " ")
 		if !ok {

@@ -78,6 +78,26 @@ func TestPostmap(t *testing.T) {
 	if v, ok := query("virtual", "@example.com"); !ok || v != "catchall@new.example" {
 		t.Errorf("catch-all: %q %v", v, ok)
 	}
+	// The signed-burner shape, with Debian's postfix-pcre.
+	if b, _ := exec.Command("postconf", "-m").Output(); !strings.Contains(string(b), "pcre") {
+		t.Skip("postfix-pcre not installed: virtual.pcre not checked")
+	}
+	for key, want := range map[string]string{
+		"adobe.abcdef@example.com":               "me@new.example",
+		"ADOBE.AB2DEF@Example.COM":               "me@new.example",
+		"my_shop-1.zz7777@xn--bcher-kva.example": "me@new.example",
+		"adobe.abcde1@example.com":               "", // 1 is not base32
+		"adobe.abcdefg@example.com":              "",
+		"adobe@example.com":                      "",
+		"a.b.abcdef@example.com":                 "",
+		"adobe.abcdef@elsewhere.example":         "",
+		"adobe.abcdef@example.com.evil.example":  "",
+	} {
+		b, err := exec.Command("postmap", "-q", key, "pcre:"+filepath.Join(dir, "virtual.pcre")).Output()
+		if got := strings.TrimSpace(string(b)); got != want || (err == nil) != (want != "") {
+			t.Errorf("virtual.pcre %s = %q (%v), want %q", key, got, err, want)
+		}
+	}
 }
 
 var sieveAct = regexp.MustCompile(`(?m)^ \* (redirect message to: <([^>]*)>|reject message with reason: (.*))$`)

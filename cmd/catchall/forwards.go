@@ -26,6 +26,8 @@ func formatNames(m map[string]forwards.Format) string {
 func forwardsCommand(g *globals) *cobra.Command {
 	var (
 		planPath, format, outDir, to, catchAll string
+		burners                                bool
+		burnerLen                              int
 	)
 	all := forwards.Formats()
 	cmd := &cobra.Command{
@@ -43,7 +45,9 @@ Every address is checked first: an alias or target with quotes, backslashes,
 spaces or control characters is refused with the row named, so a generated
 file can never mean something other than the plan. Forward rows without
 forward_to go to --to; --catch-all receives mail for addresses the plan does
-not name (without it, those are refused where the host can).`,
+not name (without it, those are refused where the host can). --burners
+accepts addresses shaped like signed burners (catchall burner new) where the
+host can; only catchall relay can check their signature.`,
 		Example: "  catchall forwards --plan plan.csv --format postfix,sieve --out configs --to me@new-host.example",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -65,6 +69,12 @@ not name (without it, those are refused where the host can).`,
 			in, err := forwards.FromPlan(plan, to, catchAll)
 			if err != nil {
 				return cli.Usagef("the plan cannot be written safely: %s", oneLine(err))
+			}
+			if burners {
+				in.Burners = &forwards.Burners{TagLen: burnerLen, Targets: in.DefaultTargets(to)}
+				if len(in.Burners.Targets) == 0 {
+					return cli.Usagef("--burners: give --to ADDR, where burners go")
+				}
 			}
 			for _, f := range formats {
 				dir := outDir
@@ -96,6 +106,8 @@ not name (without it, those are refused where the host can).`,
 	fs.StringVar(&outDir, "out", "", "write into `DIR` (created 0700)")
 	fs.StringVar(&to, "to", "", "forward rows without forward_to go to `ADDR`")
 	fs.StringVar(&catchAll, "catch-all", "", "mail to addresses the plan does not name goes to `ADDR` (default: refused)")
+	fs.BoolVar(&burners, "burners", false, "accept signed-burner-shaped addresses SERVICE.TAG@domain (postfix: virtual.pcre) for --to, else the plan's most common target")
+	fs.IntVar(&burnerLen, "burner-length", 6, "characters in a burner's tag (catchall burner new --length)")
 	cmd.AddCommand(forwardsImportCommand(g))
 	return cmd
 }
