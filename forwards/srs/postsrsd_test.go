@@ -1,0 +1,153 @@
+package srs
+
+// Known answers from the reference implementation: Debian's postsrsd
+// (libsrs2's algorithm) is started on 127.0.0.1 with the same secret and
+// domain, and the two must agree both ways. Run by scripts/test.sh (make
+// test), which installs postsrsd; skipped elsewhere.
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+type postsrsd struct {
+	fwd, rev string
+}
+
+func startPostsrsd(t *testing.T, secrets string) *postsrsd {
+	t.Helper()
+	if os.Getenv("CATCHALL_TEST_TOOLS") != "1" {
+		t.Skip("the postsrsd checks run in make test (CATCHALL_TEST_TOOLS=1)")
+	}
+	bin, err := exec.LookPath("postsrsd")
+	if err != nil {
+		if bin, err = exec.LookPath("/usr/sbin/postsrsd"); err != nil {
+			t.Fatalf("postsrsd is not installed: %v", err)
+		}
+	}
+	secret := filepath.Join(t.TempDir(), "srs.secret")
+	if err := os.WriteFile(secret, []byte(secrets), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	port := func() string {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		return fmt.Sprint(l.Addr().(*net.TCPAddr).Port)
+	}
+	p := &postsrsd{}
+	fp, rp := port(), port()
+	p.fwd, p.rev = "127.0.0.1:"+fp, "127.0.0.1:"+rp
+	cmd := exec.Command(bin, "-s"+secret, "-dfwd.test", "-l127.0.0.1", "-4", "-f"+fp, "-r"+rp, "-t10")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	for i := 0; ; i++ {
+		c, err := net.Dial("tcp", p.rev)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if i == 100 {
+			t.Fatalf("postsrsd did not listen on %s", p.rev)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return p
+}
+
+// get asks one of postsrsd's Postfix tcp_table ports.
+func (p *postsrsd) get(t *testing.T, addr, key string) (code int, value string) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(c, "get %s\n", url.PathEscape(key))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		t.Fatalf("postsrsd: %v", err)
+	}
+	line = strings.TrimRight(line, "\r\n")
+	c0, v, _ := strings.Cut(line, " ")
+	fmt.Sscan(c0, &code)
+	if dec, err := url.PathUnescape(v); err == nil {
+		v = dec
+	}
+	return code, v
+}
+
+func TestPostsrsd(t *testing.T) {
+	p := startPostsrsd(t, "tH3-s3cret\nold-secret\n")
+	ours := &Codec{Domain: "fwd.test", Secrets: [][]byte{[]byte("tH3-s3cret"), []byte("old-secret")}}
+	old := &Codec{Domain: "fwd.test", Secrets: [][]byte{[]byte("old-secret")}}
+	if ours.stamp() != (&Codec{Now: func() time.Time { return time.Now().Add(time.Minute) }}).stamp() {
+		t.Skip("the day changes within a minute; run again")
+	}
+	senders := []string{
+		"alice@far.test",
+		"Alice.Smith@Far.Example.ORG",
+		"bounce+list-123=x@lists.far.test",
+		"SRS0=abcd=JT=first.test=bob@first.test", // guarded: becomes SRS1
+	}
+	for _, sender := range senders {
+		t.Run(sender, func(t *testing.T) {
+			mine, err := ours.Forward(sender)
+			if err != nil {
+				t.Fatal(err)
+			}
+			code, theirs := p.get(t, p.fwd, sender)
+			if code != 200 {
+				t.Fatalf("postsrsd forward %q: %d %s", sender, code, theirs)
+			}
+			if mine != theirs {
+				t.Fatalf("Forward(%q):\n ours     %s\n postsrsd %s", sender, mine, theirs)
+			}
+			// postsrsd reverses ours, also with the case changed on the way.
+			for _, v := range []string{mine, strings.ToUpper(mine), strings.ToLower(mine)} {
+				code, back := p.get(t, p.rev, v)
+				want, _ := ours.Reverse(mine)
+				if code != 200 || !strings.EqualFold(back, want) {
+					t.Errorf("postsrsd reverse %q: %d %q, want %q", v, code, back, want)
+				}
+			}
+			// Signed with the second secret: both accept it.
+			oldAddr, _ := old.Forward(sender)
+			code, back := p.get(t, p.rev, oldAddr)
+			mineBack, err := ours.Reverse(oldAddr)
+			if code != 200 || err != nil || back != mineBack {
+				t.Errorf("second secret %q: postsrsd %d %q, ours %q %v", oldAddr, code, back, mineBack, err)
+			}
+		})
+	}
+	// What postsrsd refuses, we refuse.
+	good, _ := ours.Forward("alice@far.test")
+	h := strings.Split(good, "=")[1]
+	stale := (&Codec{Domain: "fwd.test", Secrets: ours.Secrets, Now: func() time.Time { return time.Now().Add(-30 * 24 * time.Hour) }})
+	staleAddr, _ := stale.Forward("alice@far.test")
+	for _, bad := range []string{
+		"SRS0=" + h + "=" + strings.Split(good, "=")[2] + "=far.test=mallory@fwd.test",
+		staleAddr,
+		"SRS1=AAAA=first.test==x=JT=a=b@fwd.test",
+	} {
+		code, v := p.get(t, p.rev, bad)
+		_, err := ours.Reverse(bad)
+		if code == 200 || err == nil {
+			t.Errorf("%q: postsrsd %d %q, ours %v; both must refuse", bad, code, v, err)
+		}
+	}
+}
