@@ -35,5 +35,5 @@ done
 
 $GO build -o "$D/catchall" ./cmd/catchall
 export CATCHALL_TEST_LISTINGS="$D" CATCHALL_TEST_CORPUS="$D/corpus" CATCHALL_BIN="$D/catchall" CATCHALL_TEST_TOOLS=1
-$GO test -race -count=1 -timeout 20m -run 'Dovecot|Postmap|SieveTools' -v ./imapsync/ ./classify/ ./forwards/ 2>&1 | grep -v '^=== ' 
+$GO test -race -count=1 -timeout 20m -run 'Dovecot|Postmap|SieveTools|Postsrsd|ToolsRelay' -v ./imapsync/ ./classify/ ./forwards/ ./forwards/srs/ ./forwards/relay/ 2>&1 | grep -v '^=== ' 
 exit "${PIPESTATUS[0]}"

@@ -71,7 +71,8 @@ the run was interrupted or stopped by a local error such as a full disk,
 	pf.BoolVarP(&g.verbose, "verbose", "v", false, "debug logging, with protocol transcripts (credentials redacted)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return cli.Exit(cli.ExitUsage, err) })
 
-	root.AddCommand(fetchCommand(g), verifyCommand(g), aliasesCommand(g), classifyCommand(g), breachCommand(g), forwardsCommand(g))
+	root.AddCommand(fetchCommand(g), verifyCommand(g), aliasesCommand(g), classifyCommand(g), breachCommand(g), forwardsCommand(g),
+		relayCommand(g), burnerCommand(g))
 
 	err := root.ExecuteContext(ctx)
 	if err == nil {

@@ -77,6 +77,11 @@ ensure_packages() {
 	# and Pigeonhole's sievec/sieve-test (no daemon is started for them).
 	command -v postmap >/dev/null 2>&1 || pkgs+=(postfix)
 	command -v sievec >/dev/null 2>&1 || pkgs+=(dovecot-sieve)
+	# The relay's acceptance tests: Postfix's PCRE maps, smtp-sink/smtp-source (in postfix),
+	# swaks as the client, and postsrsd as the reference SRS implementation.
+	[ -e /usr/lib/postfix/postfix-pcre.so ] || pkgs+=(postfix-pcre)
+	command -v swaks >/dev/null 2>&1 || pkgs+=(swaks)
+	command -v postsrsd >/dev/null 2>&1 || [ -x /usr/sbin/postsrsd ] || pkgs+=(postsrsd)
 	command -v python3 >/dev/null 2>&1 || pkgs+=(python3)
 	if [ ${#pkgs[@]} -gt 0 ]; then
 		apt_install "${pkgs[@]}"

@@ -1,0 +1,416 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/base64"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/catchall/catchall/forwards"
+	"github.com/catchall/catchall/forwards/relay"
+	"github.com/catchall/catchall/forwards/srs"
+	"github.com/catchall/catchall/imapsync"
+	"github.com/catchall/catchall/internal/cli"
+	"github.com/catchall/catchall/internal/secret"
+	"github.com/catchall/catchall/internal/serverurl"
+)
+
+// defaultSpool is $STATE_DIRECTORY (set by systemd's StateDirectory=) or
+// ~/.local/state/catchall/relay.
+func defaultSpool() string {
+	if d := os.Getenv("STATE_DIRECTORY"); d != "" {
+		return strings.Split(d, ":")[0]
+	}
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "catchall", "relay")
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(h, ".local", "state", "catchall", "relay")
+	}
+	return "catchall-relay"
+}
+
+func relayCommand(g *globals) *cobra.Command {
+	var (
+		listen, admin, planPath, spool, smarthost, passFile, passCmd, tlsCA string
+		burnerSecret, srsSecret, tlsCert, tlsKey, hostname                  string
+		domains, forwardTo                                                  []string
+		catchAll, noSRS                                                     bool
+		burnerLen, maxRcpt, maxConns, ratePerMin, workers                   int
+		maxSize                                                             int64
+		idle, retryMin, retryMax, maxAge                                    time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "relay --domain D --smarthost URL [--plan FILE]",
+		Short: "Run the burner-alias SMTP relay: forward every wanted alias, refuse the leaked ones",
+		Long: `Run an SMTP server for your domains (point their MX here) that forwards each
+alias as the plan says, to the smarthost — your new mail host's SMTP server.
+
+Per recipient, at RCPT time:
+  forward alias              accepted, forwarded to its forward_to
+  blocked alias              550 5.1.1 (refused, never accepted and dropped)
+  signed burner (new)        accepted and registered as a new disposable alias
+                             (SERVICE.TAG@domain, see "catchall burner new")
+  anything else at a domain  550 5.1.1, or the catch-all with --catch-all
+  any other domain           554 5.7.1 relay access denied (no AUTH here)
+
+A message gets 250 only once it is fsynced to the spool (file and directory);
+it is then delivered to the smarthost with retries (jittered exponential
+backoff up to --retry-max) for up to --max-age. A message that cannot be
+delivered is reported to its sender only when the sender's SPF authorises
+the address that sent it (no backscatter). Envelope senders are rewritten
+with SRS (compatible with postsrsd) so that SPF passes at the destination;
+bounces to SRS addresses go back to the original sender.
+
+DATA with a bare LF, a bare CR or CR CR LF is refused (SMTP smuggling).
+Every forwarded message gets a Received: line and X-Catchall-Alias: <alias>.
+
+The plan (--plan) is imported at start, on SIGHUP and when the file changes;
+"catchall relay import" fills the store without it. The smarthost password
+comes from env CATCHALL_DEST_PASSWORD, --dest-password-file or
+--dest-password-command. --admin serves /metrics (Prometheus) and /healthz
+on a loopback address. SIGTERM stops accepting, lets sessions in flight
+finish and exits; whatever is queued is delivered after the next start.`,
+		Example: `  catchall relay --listen :25 --domain example.org --plan plan.csv \
+      --smarthost smtp://me%40example.org@smtp.new-host.example \
+      --burner-secret-file /etc/catchall/burner.secret --admin 127.0.0.1:9125`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			logger, err := cli.Logger(g.stderr, g.logFormat, g.verbose, g.quiet)
+			if err != nil {
+				return err
+			}
+			if smarthost == "" {
+				return cli.Usagef("--smarthost is required: the relay delivers everything there")
+			}
+			u, err := serverurl.Parse(smarthost, "smtp")
+			if err != nil {
+				return cli.Exit(cli.ExitUsage, err)
+			}
+			cfg := relay.Config{
+				Listen: listen, Admin: admin, Domains: domains, Spool: spool, Plan: planPath, Smarthost: u,
+				CatchAll: catchAll, Hostname: hostname, MaxSize: maxSize, MaxRecipients: maxRcpt,
+				MaxConnsPerIP: maxConns, RatePerMinute: ratePerMin, IdleTimeout: idle, Workers: workers,
+				RetryMin: retryMin, RetryMax: retryMax, MaxAge: maxAge, Logger: logger,
+			}
+			if admin != "" {
+				host, _, err := net.SplitHostPort(admin)
+				if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+					return cli.Usagef("--admin %s: give a loopback address such as 127.0.0.1:9125 (metrics are not for the internet)", admin)
+				}
+			}
+			for _, t := range forwardTo {
+				for _, a := range strings.Fields(t) {
+					n, err := forwards.CheckAddress(a)
+					if err != nil {
+						return cli.Usagef("--forward-to: %v", err)
+					}
+					cfg.DefaultTargets = append(cfg.DefaultTargets, n)
+				}
+			}
+			if u.User != "" {
+				pw, err := secret.Source{Env: "CATCHALL_DEST_PASSWORD", File: passFile, Command: passCmd}.Get(cmd.Context())
+				if err != nil {
+					return cli.Exit(cli.ExitUsage, fmt.Errorf("smarthost password: %w", err))
+				}
+				cfg.SmarthostPassword = pw
+			}
+			if cfg.SmarthostTLS, err = imapsync.TLSConfigFromCA(tlsCA); err != nil {
+				return cli.Exit(cli.ExitUsage, err)
+			}
+			if u.Security == serverurl.SecurityNone {
+				logger.Warn("the smarthost connection is not encrypted (smtp+plain): use it on loopback only", "smarthost", u.Addr())
+			}
+			if burnerSecret != "" {
+				sec, err := relay.ReadSecret(burnerSecret)
+				if err != nil {
+					return cli.Exit(cli.ExitUsage, err)
+				}
+				cfg.Burner = &relay.Signer{Secret: sec, Len: burnerLen}
+			}
+			if !noSRS {
+				if srsSecret == "" {
+					srsSecret = filepath.Join(spool, "srs.secret")
+					if err := ensureSecretFile(srsSecret); err != nil {
+						return cli.Exit(cli.ExitUsage, err)
+					}
+				}
+				secs, err := srs.ReadSecrets(srsSecret)
+				if err != nil {
+					return cli.Exit(cli.ExitUsage, err)
+				}
+				cfg.SRS = &srs.Codec{Secrets: secs}
+			}
+			if (tlsCert == "") != (tlsKey == "") {
+				return cli.Usagef("give both --tls-cert and --tls-key, or neither")
+			}
+			if tlsCert != "" {
+				cert, err := tls.LoadX509KeyPair(tlsCert, tlsKey)
+				if err != nil {
+					return cli.Exit(cli.ExitUsage, fmt.Errorf("STARTTLS certificate: %w", err))
+				}
+				cfg.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+			}
+			r, err := relay.New(cfg)
+			if err != nil {
+				return cli.Exit(cli.ExitUsage, err)
+			}
+			defer r.Close()
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			ctx, cancel := context.WithCancel(cmd.Context())
+			defer cancel()
+			go func() {
+				for {
+					select {
+					case <-ctx.Done():
+						return
+					case <-hup:
+						if err := r.Reload(); err != nil {
+							logger.Error("reload failed; keeping the aliases loaded before", "err", err)
+						} else {
+							logger.Info("reloaded", "aliases", r.Store().Len())
+						}
+					}
+				}
+			}()
+			err = r.Run(ctx)
+			if errors.Is(cmd.Context().Err(), context.Canceled) && err == nil {
+				logger.Info("stopped")
+				return nil
+			}
+			return err
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&listen, "listen", ":25", "SMTP listen `ADDR`")
+	fs.StringSliceVar(&domains, "domain", nil, "a `DOMAIN` the relay receives mail for (repeat; default: the domains of the plan's aliases)")
+	fs.StringVar(&planPath, "plan", "", "import the plan `FILE` at start, on SIGHUP and when it changes")
+	fs.StringVar(&spool, "spool", defaultSpool(), "spool `DIR`: relay.db (aliases, statistics), queue/, tmp/")
+	fs.StringVar(&smarthost, "smarthost", "", "deliver to `URL`: smtp://[USER@]HOST[:587] (STARTTLS required), smtps://… or smtp+plain://HOST:PORT (loopback only)")
+	fs.StringVar(&passFile, "dest-password-file", "", "smarthost password from the first line of `FILE` (default: env CATCHALL_DEST_PASSWORD)")
+	fs.StringVar(&passCmd, "dest-password-command", "", "smarthost password from the first line `CMD` prints")
+	fs.StringVar(&tlsCA, "tls-ca", "", "trust the CA certificates in PEM `FILE` for the smarthost")
+	fs.StringVar(&burnerSecret, "burner-secret-file", "", "accept signed burners made with the secret in `FILE` (see burner new)")
+	fs.IntVar(&burnerLen, "burner-length", relay.DefaultTagLen, "characters in a burner's tag")
+	fs.StringVar(&srsSecret, "srs-secret-file", "", "SRS secrets, one per line, the first signs (postsrsd's format; default SPOOL/srs.secret, created if missing)")
+	fs.BoolVar(&noSRS, "no-srs", false, "do not rewrite envelope senders (SPF will fail at the destination for most senders)")
+	fs.BoolVar(&catchAll, "catch-all", false, "accept unknown aliases of the domains too, for --forward-to")
+	fs.StringSliceVar(&forwardTo, "forward-to", nil, "where new burners and the catch-all go: `ADDR` (default: the plan's most common forward_to)")
+	fs.StringVar(&admin, "admin", "", "serve /metrics and /healthz on the loopback `ADDR`")
+	fs.StringVar(&tlsCert, "tls-cert", "", "offer STARTTLS with the PEM certificate chain in `FILE`")
+	fs.StringVar(&tlsKey, "tls-key", "", "the PEM private key for --tls-cert")
+	fs.StringVar(&hostname, "hostname", "", "name in the greeting and Received: lines (default: the host name)")
+	fs.Int64Var(&maxSize, "max-size", 50<<20, "largest message in `BYTES` (552 beyond)")
+	fs.IntVar(&maxRcpt, "max-recipients", 100, "recipients per message")
+	fs.IntVar(&maxConns, "max-connections-per-ip", 20, "simultaneous connections from one address (-1: no limit)")
+	fs.IntVar(&ratePerMin, "rate-limit", 600, "messages per minute from one address, 450 beyond (0: no limit)")
+	fs.DurationVar(&idle, "idle-timeout", 5*time.Minute, "drop a connection that sends nothing for this long (a slow DATA that moves is never cut)")
+	fs.IntVar(&workers, "workers", 4, "simultaneous deliveries to the smarthost")
+	fs.DurationVar(&retryMin, "retry-min", time.Minute, "first retry after a temporary failure")
+	fs.DurationVar(&retryMax, "retry-max", time.Hour, "longest wait between retries")
+	fs.DurationVar(&maxAge, "max-age", 5*24*time.Hour, "give up on a message after this long")
+	cmd.AddCommand(relayImportCommand(g), relayStatsCommand(g))
+	return cmd
+}
+
+// ensureSecretFile creates path with a new random secret (0600) unless it
+// exists.
+func ensureSecretFile(path string) error {
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	b := make([]byte, 32)
+	rand.Read(b)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(base64.StdEncoding.EncodeToString(b) + "\n")
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func relayImportCommand(g *globals) *cobra.Command {
+	var planPath, spool string
+	cmd := &cobra.Command{
+		Use:   "import --plan FILE [--spool DIR]",
+		Short: "Load the plan into the relay's alias store",
+		Long: `Load the plan into the relay's alias store (SPOOL/relay.db): new aliases are
+added, changed ones replaced, aliases no longer in the plan removed; burners
+the relay registered stay. A running relay picks the change up within seconds.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if planPath == "" {
+				return cli.Usagef("--plan is required")
+			}
+			st, err := relay.OpenStore(spool)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			res, err := relay.ImportPlan(st, planPath)
+			if err != nil {
+				return cli.Exit(cli.ExitUsage, err)
+			}
+			fmt.Fprintf(g.stdout, "%s: %s; %d aliases in %s\n", planPath, res, st.Len(), spool)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&planPath, "plan", "", "the plan `FILE`")
+	cmd.Flags().StringVar(&spool, "spool", defaultSpool(), "spool `DIR`")
+	return cmd
+}
+
+func relayStatsCommand(g *globals) *cobra.Command {
+	var spool, format string
+	cmd := &cobra.Command{
+		Use:   "stats [--spool DIR] [--format table|csv|json]",
+		Short: "Per alias: messages forwarded, refused, deferred and failed, and when last seen",
+		Long: `Per alias: messages forwarded, refused (blocked aliases), deferred (delivery
+attempts to retry) and failed, and when mail for it last came; then the number
+of messages waiting in the queue. Counts are written by the relay every two
+seconds and when it stops.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if _, err := os.Stat(filepath.Join(spool, "relay.db")); err != nil {
+				return cli.Usagef("no relay store in %s (give --spool)", spool)
+			}
+			st, err := relay.OpenStore(spool)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			rows, err := st.Stats()
+			if err != nil {
+				return err
+			}
+			queued := 0
+			if ents, err := os.ReadDir(filepath.Join(spool, "queue")); err == nil {
+				for _, e := range ents {
+					if !strings.Contains(e.Name(), ".") {
+						queued++
+					}
+				}
+			}
+			last := func(s relay.Stat) string {
+				if s.LastSeen.IsZero() {
+					return ""
+				}
+				return s.LastSeen.UTC().Format(time.RFC3339)
+			}
+			switch format {
+			case "json":
+				type row struct {
+					Alias     string `json:"alias"`
+					Tag       string `json:"tag"`
+					Action    string `json:"action"`
+					Source    string `json:"source"`
+					Forwarded int64  `json:"forwarded"`
+					Refused   int64  `json:"refused"`
+					Deferred  int64  `json:"deferred"`
+					Failed    int64  `json:"failed"`
+					LastSeen  string `json:"last_seen"`
+				}
+				out := []row{}
+				for _, s := range rows {
+					out = append(out, row{s.Alias, s.Tag, s.Action, s.Source, s.Forwarded, s.Refused, s.Deferred, s.Failed, last(s)})
+				}
+				enc := json.NewEncoder(g.stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(map[string]any{"aliases": out, "queued": queued})
+			case "csv":
+				w := csv.NewWriter(g.stdout)
+				w.Write([]string{"alias", "tag", "action", "source", "forwarded", "refused", "deferred", "failed", "last_seen"})
+				for _, s := range rows {
+					w.Write([]string{s.Alias, s.Tag, s.Action, s.Source, strconv.FormatInt(s.Forwarded, 10), strconv.FormatInt(s.Refused, 10),
+						strconv.FormatInt(s.Deferred, 10), strconv.FormatInt(s.Failed, 10), last(s)})
+				}
+				w.Flush()
+				return w.Error()
+			case "table":
+				tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
+				fmt.Fprintln(tw, "ALIAS\tTAG\tACTION\tSOURCE\tFORWARDED\tREFUSED\tDEFERRED\tFAILED\tLAST SEEN")
+				for _, s := range rows {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", s.Alias, s.Tag, s.Action, s.Source, s.Forwarded, s.Refused, s.Deferred, s.Failed, last(s))
+				}
+				tw.Flush()
+				fmt.Fprintf(g.stdout, "\n%d aliases, %d messages queued\n", len(rows), queued)
+				return nil
+			default:
+				return cli.Usagef("--format %q: table, csv or json", format)
+			}
+		},
+	}
+	cmd.Flags().StringVar(&spool, "spool", defaultSpool(), "spool `DIR`")
+	cmd.Flags().StringVar(&format, "format", "table", "table, csv or json")
+	return cmd
+}
+
+func burnerCommand(g *globals) *cobra.Command {
+	var domain, secretFile string
+	var length int
+	cmd := &cobra.Command{
+		Use:   "burner",
+		Short: "Make signed burner addresses the relay accepts without a plan entry",
+	}
+	newCmd := &cobra.Command{
+		Use:   "new SERVICE --domain D --burner-secret-file F",
+		Short: "Print a new burner address for SERVICE",
+		Long: `Print SERVICE.TAG@DOMAIN, where TAG is the first --length characters of the
+base32 HMAC-SHA256 of the lower-case service name under your secret. Give it
+to the service; the relay (started with the same --burner-secret-file)
+accepts it on first use and registers it as a disposable alias. Without the
+secret nobody can make one: a guess is refused before DATA.
+
+Make a secret once: head -c 32 /dev/urandom | base64 > burner.secret`,
+		Example: "  catchall burner new adobe --domain example.org --burner-secret-file ~/.config/catchall/burner.secret",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if domain == "" || secretFile == "" {
+				return cli.Usagef("--domain and --burner-secret-file are required")
+			}
+			d, err := forwards.CheckAddress("x@" + domain)
+			if err != nil {
+				return cli.Usagef("--domain %s: not a domain name", domain)
+			}
+			sec, err := relay.ReadSecret(secretFile)
+			if err != nil {
+				return cli.Exit(cli.ExitUsage, err)
+			}
+			s := relay.Signer{Secret: sec, Len: length}
+			addr, err := s.Address(args[0], strings.TrimPrefix(d, "x@"))
+			if err != nil {
+				return cli.Exit(cli.ExitUsage, err)
+			}
+			fmt.Fprintln(g.stdout, addr)
+			return nil
+		},
+	}
+	newCmd.Flags().StringVar(&domain, "domain", "", "the `DOMAIN` of the address")
+	newCmd.Flags().StringVar(&secretFile, "burner-secret-file", "", "the secret `FILE` the relay uses")
+	newCmd.Flags().IntVar(&length, "length", relay.DefaultTagLen, "characters in the tag (the relay's --burner-length)")
+	cmd.AddCommand(newCmd)
+	return cmd
+}

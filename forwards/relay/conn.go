@@ -1,0 +1,130 @@
+package relay
+
+import (
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// listener wraps the SMTP listener: at most perIP connections from one
+// address (more are told 421 and closed), and every connection gets an
+// idle timeout that restarts with each read and write, so a slow DATA that
+// keeps moving is never cut while a silent client is.
+type listener struct {
+	net.Listener
+	r     *Relay
+	perIP int
+	idle  time.Duration
+
+	mu    sync.Mutex
+	count map[string]int
+}
+
+func (l *listener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		ip := remoteIP(c.RemoteAddr())
+		l.mu.Lock()
+		if l.perIP > 0 && l.count[ip] >= l.perIP {
+			l.mu.Unlock()
+			l.r.metrics.refused.WithLabelValues("connections").Inc()
+			l.r.log.Info("refused", "client", ip, "reason", "too many connections")
+			c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+			c.Write([]byte("421 4.7.0 too many connections from your address, try again later\r\n"))
+			c.Close()
+			continue
+		}
+		l.count[ip]++
+		l.mu.Unlock()
+		l.r.metrics.connections.Inc()
+		return &idleConn{Conn: c, idle: l.idle, release: func() {
+			l.mu.Lock()
+			if l.count[ip]--; l.count[ip] <= 0 {
+				delete(l.count, ip)
+			}
+			l.mu.Unlock()
+			l.r.metrics.connections.Dec()
+		}}, nil
+	}
+}
+
+// idleConn times out when nothing moves for idle. After a timeout every
+// further read fails at once, so a client that went silent in DATA does
+// not have its leftovers read as commands.
+type idleConn struct {
+	net.Conn
+	idle     time.Duration
+	release  func()
+	once     sync.Once
+	timedOut atomic.Bool
+}
+
+type timeoutError struct{}
+
+func (timeoutError) Error() string   { return "idle timeout" }
+func (timeoutError) Timeout() bool   { return true }
+func (timeoutError) Temporary() bool { return false }
+
+func (c *idleConn) Read(p []byte) (int, error) {
+	if c.timedOut.Load() {
+		return 0, timeoutError{}
+	}
+	if c.idle > 0 {
+		c.Conn.SetReadDeadline(time.Now().Add(c.idle))
+	}
+	n, err := c.Conn.Read(p)
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		c.timedOut.Store(true)
+	}
+	return n, err
+}
+
+func (c *idleConn) Write(p []byte) (int, error) {
+	if c.idle > 0 {
+		c.Conn.SetWriteDeadline(time.Now().Add(c.idle))
+	}
+	return c.Conn.Write(p)
+}
+
+func (c *idleConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.release)
+	return err
+}
+
+// limiter returns the message rate limiter of one client address, or nil
+// when rates are not limited.
+func (r *Relay) limiter(ip string) *rate.Limiter {
+	if r.cfg.RatePerMinute <= 0 {
+		return nil
+	}
+	r.limMu.Lock()
+	defer r.limMu.Unlock()
+	e := r.limiters[ip]
+	if e == nil {
+		if len(r.limiters) > 100000 { // forget idle clients rather than grow without bound
+			now := time.Now()
+			for k, v := range r.limiters {
+				if now.Sub(v.last) > 10*time.Minute {
+					delete(r.limiters, k)
+				}
+			}
+		}
+		burst := max(10, r.cfg.RatePerMinute/6)
+		e = &limEntry{Limiter: rate.NewLimiter(rate.Limit(float64(r.cfg.RatePerMinute)/60), burst)}
+		r.limiters[ip] = e
+	}
+	e.last = time.Now()
+	return e.Limiter
+}
+
+type limEntry struct {
+	*rate.Limiter
+	last time.Time
+}

@@ -1,0 +1,476 @@
+package relay
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+
+	"github.com/catchall/catchall/classify"
+	"github.com/catchall/catchall/internal/serverurl"
+)
+
+// worker delivers one message at a time over its own smarthost connection,
+// which it keeps between messages.
+type worker struct {
+	r      *Relay
+	c      *smtp.Client
+	lastOK time.Time
+}
+
+func (r *Relay) worker(ctx context.Context) {
+	w := &worker{r: r}
+	defer w.drop()
+	for {
+		id, ok := r.queue.take(ctx)
+		if !ok {
+			return
+		}
+		next, finished := w.deliver(id)
+		r.queue.done(id, next, finished)
+	}
+}
+
+func (w *worker) drop() {
+	if w.c != nil {
+		w.c.Quit()
+		w.c.Close()
+		w.c = nil
+	}
+}
+
+// client returns a connection to the smarthost, reusing the last one when
+// it was used recently.
+func (w *worker) client() (c *smtp.Client, reused bool, err error) {
+	if w.c != nil && time.Since(w.lastOK) < 30*time.Second {
+		return w.c, true, nil
+	}
+	w.drop()
+	c, err = w.r.dial()
+	if err != nil {
+		return nil, false, err
+	}
+	w.c = c
+	return c, false, nil
+}
+
+// dial connects to the smarthost: implicit TLS, STARTTLS (required) or
+// plain as the URL says, then AUTH PLAIN when the URL names a user.
+func (r *Relay) dial() (*smtp.Client, error) {
+	u := r.cfg.Smarthost
+	raw, err := net.DialTimeout("tcp", u.Addr(), 30*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	conn := net.Conn(&idleConn{Conn: raw, idle: r.cfg.IdleTimeout, release: func() {}})
+	tc := r.cfg.SmarthostTLS
+	if tc == nil {
+		tc = &tls.Config{}
+	}
+	tc = tc.Clone()
+	if tc.ServerName == "" {
+		tc.ServerName = u.Host
+	}
+	tc.MinVersion = max(tc.MinVersion, tls.VersionTLS12)
+	var c *smtp.Client
+	switch u.Security {
+	case serverurl.SecurityTLS:
+		c = smtp.NewClient(tls.Client(conn, tc))
+	case serverurl.SecurityStartTLS:
+		c, err = smtp.NewClientStartTLS(conn, tc)
+		if err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("smarthost %s: STARTTLS: %w", u.Addr(), err)
+		}
+	default:
+		c = smtp.NewClient(conn)
+	}
+	c.CommandTimeout = r.cfg.IdleTimeout
+	c.SubmissionTimeout = r.cfg.IdleTimeout
+	if err := c.Hello(r.cfg.Hostname); err != nil {
+		c.Close()
+		return nil, err
+	}
+	if u.User != "" {
+		if err := c.Auth(sasl.NewPlainClient("", u.User, r.cfg.SmarthostPassword)); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("smarthost %s: authentication as %s: %w", u.Addr(), u.User, err)
+		}
+	}
+	return c, nil
+}
+
+// outcome is the result of one transaction for the targets of one group.
+type outcome struct {
+	delivered []string
+	failed    []Failure
+	temp      []string // targets to try again
+	tempErr   string
+}
+
+// deliver makes one attempt at a spooled message. It returns when to try
+// again, or finished when the message left the spool.
+func (w *worker) deliver(id string) (next time.Time, finished bool) {
+	r := w.r
+	env, f, err := r.spool.Open(id)
+	if errors.Is(err, os.ErrNotExist) {
+		return time.Time{}, true
+	}
+	if err != nil {
+		r.log.Error("unreadable spool file moved to SPOOL/corrupt", "id", id, "err", err)
+		if qerr := r.spool.Quarantine(id); qerr != nil {
+			r.log.Error("quarantine", "id", id, "err", qerr)
+			return time.Now().Add(r.cfg.RetryMax), false
+		}
+		return time.Time{}, true
+	}
+	defer f.Close()
+	start, _ := f.Seek(0, io.SeekCurrent)
+	st, err := r.spool.LoadState(id)
+	if err != nil {
+		r.log.Warn("delivery state unreadable, starting over", "id", id, "err", err)
+	}
+	st.Attempts++
+	pending := false
+	// What to log and count is done after the spool is updated: a message
+	// the smarthost took is removed first, to keep the window in which a
+	// crash makes it go out twice as short as possible.
+	var after []func()
+	defer func() {
+		for _, f := range after {
+			f()
+		}
+	}()
+	for _, g := range env.Groups {
+		var targets []string
+		for _, t := range g.Targets {
+			if !st.done(g.Alias, t) {
+				targets = append(targets, t)
+			}
+		}
+		if len(targets) == 0 {
+			continue
+		}
+		o := w.send(env, &g, targets, f, start)
+		for _, t := range o.delivered {
+			st.Done = append(st.Done, g.Alias+" "+t)
+		}
+		st.Failed = append(st.Failed, o.failed...)
+		if len(o.temp) > 0 {
+			pending = true
+			st.LastError = o.tempErr
+		}
+		after = append(after, func() {
+			for _, t := range o.delivered {
+				r.metrics.delivered.Inc()
+				r.log.Info("delivered", "id", id, "alias", g.Alias, "to", t, "attempt", st.Attempts)
+			}
+			if len(o.delivered) > 0 {
+				r.metrics.deliveryDelay.Observe(time.Since(env.Received).Seconds())
+				if g.Kind == KindAlias {
+					r.store.Count(g.Alias, StatForwarded)
+				}
+			}
+			for _, fl := range o.failed {
+				r.metrics.failed.Inc()
+				r.log.Warn("failed", "id", id, "alias", g.Alias, "to", fl.Target, "status", fl.Status, "reason", fl.Reason)
+				if g.Kind == KindAlias {
+					r.store.Count(g.Alias, StatFailed)
+				}
+			}
+			if len(o.temp) > 0 && g.Kind == KindAlias {
+				r.store.Count(g.Alias, StatDeferred)
+			}
+		})
+	}
+	if pending {
+		age := time.Since(env.Received)
+		if age < r.cfg.MaxAge {
+			next = time.Now().Add(r.backoff(st.Attempts))
+			st.Next = next
+			r.metrics.deferred.Inc()
+			r.log.Info("deferred", "id", id, "attempt", st.Attempts, "next", next.Format(time.RFC3339), "err", st.LastError)
+			if err := r.spool.SaveState(id, &st); err != nil {
+				r.log.Error("saving delivery state", "id", id, "err", err)
+			}
+			return next, false
+		}
+		for _, g := range env.Groups {
+			for _, t := range g.Targets {
+				if !st.done(g.Alias, t) {
+					st.Failed = append(st.Failed, Failure{Alias: g.Alias, Target: t, Status: "4.4.7",
+						Reason: fmt.Sprintf("gave up after %s and %d attempts; last error: %s", age.Round(time.Minute), st.Attempts, st.LastError)})
+					r.metrics.failed.Inc()
+					r.log.Warn("expired", "id", id, "alias", g.Alias, "to", t, "err", st.LastError)
+				}
+			}
+		}
+	}
+	if len(st.Failed) > 0 && !env.DSN && env.From != "" {
+		if err := r.bounce(env, st.Failed, f, start); err != nil {
+			// Keep the message and its state; the next attempt only reports.
+			r.log.Error("cannot queue the failure report", "id", id, "err", err)
+			next = time.Now().Add(r.cfg.RetryMin)
+			st.Next = next
+			r.spool.SaveState(id, &st)
+			return next, false
+		}
+	}
+	if err := r.spool.Remove(id); err != nil {
+		r.log.Error("removing a delivered message", "id", id, "err", err)
+	}
+	return time.Time{}, true
+}
+
+// backoff is the wait before attempt n+1: RetryMin doubled for each
+// attempt, at most RetryMax, with jitter (between half and all of it).
+func (r *Relay) backoff(n int) time.Duration {
+	d := r.cfg.RetryMin
+	for i := 1; i < n && d < r.cfg.RetryMax; i++ {
+		d *= 2
+	}
+	d = min(d, r.cfg.RetryMax)
+	return d/2 + rand.N(d/2+1)
+}
+
+// sender is the envelope sender used towards the smarthost: the null
+// sender stays null, our own addresses stay, everything else is rewritten
+// with SRS so that SPF passes at the destination.
+func (r *Relay) sender(env *Envelope, g *Group) string {
+	if env.From == "" || g.Kind == KindDSN {
+		return ""
+	}
+	if r.srs == nil || r.rt.Load().domains[strings.ToLower(classify.Domain(env.From))] {
+		return env.From
+	}
+	s, err := r.srs.Forward(env.From)
+	if err != nil {
+		r.log.Warn("SRS rewriting failed, sending with the original sender", "from", env.From, "err", err)
+		return env.From
+	}
+	return s
+}
+
+// send runs one SMTP transaction for targets of g. A connection that was
+// reused and turns out dead is replaced once at no cost to the message.
+func (w *worker) send(env *Envelope, g *Group, targets []string, f *os.File, start int64) outcome {
+	for try := 0; ; try++ {
+		c, reused, err := w.client()
+		if err != nil {
+			return outcome{temp: targets, tempErr: oneLine(err)}
+		}
+		o, netErr := w.transaction(c, env, g, targets, f, start)
+		if netErr == nil {
+			w.lastOK = time.Now()
+			return o
+		}
+		w.drop()
+		if !reused || try > 0 {
+			return o
+		}
+	}
+}
+
+// transaction returns a non-nil netErr when the connection failed (then
+// every target not yet accepted is in o.temp).
+func (w *worker) transaction(c *smtp.Client, env *Envelope, g *Group, targets []string, f *os.File, start int64) (o outcome, netErr error) {
+	r := w.r
+	fail := func(t string, err error) (permanent bool) {
+		var se *smtp.SMTPError
+		if errors.As(err, &se) && se.Code >= 500 {
+			o.failed = append(o.failed, Failure{Alias: g.Alias, Target: t, Status: status(se), Reason: oneLine(se)})
+			return true
+		}
+		o.temp = append(o.temp, t)
+		o.tempErr = oneLine(err)
+		return false
+	}
+	isNet := func(err error) bool {
+		var se *smtp.SMTPError
+		return !errors.As(err, &se)
+	}
+	opts := &smtp.MailOptions{UTF8: env.UTF8}
+	if err := c.Mail(r.sender(env, g), opts); err != nil {
+		for _, t := range targets {
+			fail(t, err)
+		}
+		if isNet(err) {
+			return o, err
+		}
+		c.Reset()
+		return o, nil
+	}
+	var ok []string
+	for _, t := range targets {
+		if err := c.Rcpt(t, nil); err != nil {
+			if isNet(err) {
+				o.temp = append(o.temp, targets[len(ok)+len(o.failed)+len(o.temp):]...)
+				o.tempErr = oneLine(err)
+				return o, err
+			}
+			fail(t, err)
+			continue
+		}
+		ok = append(ok, t)
+	}
+	if len(ok) == 0 {
+		c.Reset()
+		return o, nil
+	}
+	wc, err := c.Data()
+	if err != nil {
+		for _, t := range ok {
+			fail(t, err)
+		}
+		if isNet(err) {
+			return o, err
+		}
+		c.Reset()
+		return o, nil
+	}
+	if _, err := f.Seek(start, io.SeekStart); err != nil {
+		c.Close()
+		for _, t := range ok {
+			fail(t, err)
+		}
+		return o, err
+	}
+	bw := bufio.NewWriterSize(wc, 32<<10)
+	bw.WriteString(r.traceHeaders(env, g))
+	err = copyMessage(bw, f, g.Kind == KindAlias)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err != nil {
+		// A local read error or a dead connection: nothing was accepted.
+		c.Close()
+		for _, t := range ok {
+			fail(t, err)
+		}
+		return o, err
+	}
+	if err := wc.Close(); err != nil {
+		for _, t := range ok {
+			fail(t, err)
+		}
+		if isNet(err) {
+			return o, err
+		}
+		return o, nil
+	}
+	o.delivered = ok
+	return o, nil
+}
+
+func status(se *smtp.SMTPError) string {
+	if se.EnhancedCode[0] > 0 {
+		return fmt.Sprintf("%d.%d.%d", se.EnhancedCode[0], se.EnhancedCode[1], se.EnhancedCode[2])
+	}
+	return fmt.Sprintf("%d.0.0", se.Code/100)
+}
+
+func oneLine(err error) string {
+	s := strings.Join(strings.Fields(err.Error()), " ")
+	if len(s) > 300 {
+		s = s[:300] + "…"
+	}
+	return s
+}
+
+// traceHeaders returns the Received: line and, for aliases,
+// X-Catchall-Alias.
+func (r *Relay) traceHeaders(env *Envelope, g *Group) string {
+	with := "ESMTP"
+	if env.UTF8 {
+		with = "UTF8SMTP"
+	}
+	if env.TLS {
+		with += "S"
+	}
+	var b strings.Builder
+	b.WriteString("Received: from ")
+	b.WriteString(headerSafe(env.Helo, "unknown"))
+	if env.ClientIP != "" {
+		b.WriteString(" ([" + headerSafe(env.ClientIP, "") + "])")
+	}
+	b.WriteString("\r\n\tby " + headerSafe(r.cfg.Hostname, "localhost") + " (catchall relay) with " + with + " id " + env.ID)
+	if g.Kind == KindAlias && g.Alias != "" {
+		b.WriteString("\r\n\tfor <" + g.Alias + ">")
+	}
+	b.WriteString("; " + env.Received.Format(time.RFC1123Z) + "\r\n")
+	if g.Kind == KindAlias && g.Alias != "" {
+		b.WriteString("X-Catchall-Alias: " + g.Alias + "\r\n")
+	}
+	return b.String()
+}
+
+// headerSafe keeps printable ASCII other than parentheses, at most 255 bytes.
+func headerSafe(s, empty string) string {
+	var b strings.Builder
+	for i := 0; i < len(s) && b.Len() < 255; i++ {
+		if c := s[i]; c > ' ' && c < 0x7f && c != '(' && c != ')' {
+			b.WriteByte(c)
+		}
+	}
+	if b.Len() == 0 {
+		return empty
+	}
+	return b.String()
+}
+
+// copyMessage copies the spooled message. With dropAlias, X-Catchall-Alias
+// fields already in the header (forged or from an earlier hop) are left
+// out, so the only one the user's filters see is the relay's.
+func copyMessage(w io.Writer, r io.Reader, dropAlias bool) error {
+	if !dropAlias {
+		_, err := io.Copy(w, r)
+		return err
+	}
+	br := bufio.NewReaderSize(r, 32<<10)
+	dropping, midLine := false, false
+	for {
+		line, err := br.ReadSlice('\n')
+		if len(line) > 0 {
+			switch {
+			case midLine:
+				// the rest of a long line: same fate as its start
+			case len(line) <= 2 && bytes.Equal(bytes.TrimRight(line, "\r\n"), nil) && bytes.HasSuffix(line, []byte("\n")):
+				if _, err := w.Write(line); err != nil {
+					return err
+				}
+				_, err := io.Copy(w, br)
+				return err
+			case line[0] == ' ' || line[0] == '\t':
+				// a continuation line
+			default:
+				dropping = len(line) >= 17 && strings.EqualFold(string(line[:17]), "x-catchall-alias:")
+			}
+			if !dropping {
+				if _, werr := w.Write(line); werr != nil {
+					return werr
+				}
+			}
+			midLine = !bytes.HasSuffix(line, []byte("\n"))
+		}
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}

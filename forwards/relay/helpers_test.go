@@ -1,0 +1,288 @@
+package relay
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/catchall/catchall/forwards/srs"
+	"github.com/catchall/catchall/internal/serverurl"
+)
+
+// sink is an in-process smarthost: a go-smtp server that stores what it
+// receives and answers what the test says.
+type sink struct {
+	t    *testing.T
+	addr string
+	mu   sync.Mutex
+	msgs []sinkMsg
+	// rcptErr, when set, answers RCPT for an address.
+	rcptErr func(to string) error
+	dataErr func() error
+	srv     *smtp.Server
+	ln      net.Listener
+}
+
+type sinkMsg struct {
+	From string
+	To   []string
+	Data string
+}
+
+func newSink(t *testing.T) *sink {
+	t.Helper()
+	s := &sink{t: t}
+	s.srv = smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) { return &sinkSession{s: s}, nil }))
+	s.srv.Domain = "sink.test"
+	s.srv.ErrorLog = discardLog{}
+	s.start("127.0.0.1:0")
+	t.Cleanup(func() { s.srv.Close() })
+	return s
+}
+
+func (s *sink) start(addr string) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.ln, s.addr = ln, ln.Addr().String()
+	go s.srv.Serve(ln)
+}
+
+func (s *sink) messages() []sinkMsg {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]sinkMsg(nil), s.msgs...)
+}
+
+// wait waits until the sink holds n messages.
+func (s *sink) wait(n int) []sinkMsg {
+	s.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if m := s.messages(); len(m) >= n {
+			return m
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	s.t.Fatalf("sink has %d messages, want %d", len(s.messages()), n)
+	return nil
+}
+
+type sinkSession struct {
+	s    *sink
+	from string
+	to   []string
+}
+
+func (ss *sinkSession) Reset()        { ss.from, ss.to = "", nil }
+func (ss *sinkSession) Logout() error { return nil }
+func (ss *sinkSession) Mail(from string, _ *smtp.MailOptions) error {
+	ss.from = from
+	return nil
+}
+func (ss *sinkSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	ss.s.mu.Lock()
+	f := ss.s.rcptErr
+	ss.s.mu.Unlock()
+	if f != nil {
+		if err := f(to); err != nil {
+			return err
+		}
+	}
+	ss.to = append(ss.to, to)
+	return nil
+}
+func (ss *sinkSession) Data(r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	ss.s.mu.Lock()
+	defer ss.s.mu.Unlock()
+	if ss.s.dataErr != nil {
+		if err := ss.s.dataErr(); err != nil {
+			return err
+		}
+	}
+	ss.s.msgs = append(ss.s.msgs, sinkMsg{From: ss.from, To: ss.to, Data: string(b)})
+	return nil
+}
+
+type discardLog struct{}
+
+func (discardLog) Printf(string, ...any) {}
+func (discardLog) Println(...any)        {}
+
+// testRelay is a relay on 127.0.0.1 with a plan, delivering to a sink.
+type testRelay struct {
+	*Relay
+	addr   string
+	cancel context.CancelFunc
+	done   chan error
+	logs   *syncBuffer
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+const testPlan = `alias,tag,action,forward_to
+shop@example.org,disposable,forward,me@dest.test
+bank@example.org,business,forward,me@dest.test
+two@example.org,personal,forward,me@dest.test other@dest.test
+leaked@example.org,disposable,block,
+`
+
+var testSecret = []byte("0123456789abcdef0123456789abcdef")
+
+func testConfig(t testing.TB, sinkAddr string) Config {
+	t.Helper()
+	dir := t.TempDir()
+	plan := filepath.Join(dir, "plan.csv")
+	if err := os.WriteFile(plan, []byte(testPlan), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	u, err := serverurl.Parse("smtp+plain://"+sinkAddr, "smtp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Config{
+		Domains: []string{"example.org"}, Spool: filepath.Join(dir, "spool"), Plan: plan, Smarthost: u,
+		Burner: &Signer{Secret: testSecret}, SRS: &srs.Codec{Secrets: [][]byte{[]byte("srs-secret")}},
+		Hostname: "relay.test", RetryMin: 50 * time.Millisecond, RetryMax: 200 * time.Millisecond,
+		IdleTimeout: 5 * time.Second,
+	}
+}
+
+// startRelay starts a relay with cfg; it stops at the end of the test.
+func startRelay(t *testing.T, cfg Config) *testRelay {
+	t.Helper()
+	logs := &syncBuffer{}
+	cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	r, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	tr := &testRelay{Relay: r, addr: ln.Addr().String(), cancel: cancel, done: make(chan error, 1), logs: logs}
+	go func() { tr.done <- r.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		tr.stop(t)
+		if t.Failed() {
+			t.Logf("relay log:\n%s", logs.String())
+		}
+	})
+	return tr
+}
+
+func (tr *testRelay) stop(t *testing.T) {
+	if tr.cancel == nil {
+		return
+	}
+	tr.cancel()
+	tr.cancel = nil
+	select {
+	case err := <-tr.done:
+		if err != nil {
+			t.Errorf("relay: %v", err)
+		}
+	case <-time.After(90 * time.Second):
+		t.Error("relay did not stop")
+	}
+	tr.Close()
+}
+
+// client is a line-level SMTP client for exact protocol tests.
+type client struct {
+	t    *testing.T
+	conn net.Conn
+	r    *bufio.Reader
+}
+
+func dialRelay(t *testing.T, addr string) *client {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	c := &client{t: t, conn: conn, r: bufio.NewReader(conn)}
+	t.Cleanup(func() { conn.Close() })
+	if code := c.reply(); code != 220 {
+		t.Fatalf("greeting %d", code)
+	}
+	c.cmd("EHLO client.test")
+	return c
+}
+
+// reply reads one (possibly multi-line) reply and returns its code.
+func (c *client) reply() int {
+	c.t.Helper()
+	code, _ := c.replyText()
+	return code
+}
+
+func (c *client) replyText() (int, string) {
+	c.t.Helper()
+	var text strings.Builder
+	for {
+		line, err := c.r.ReadString('\n')
+		if err != nil {
+			return 0, text.String() + err.Error()
+		}
+		text.WriteString(line)
+		if len(line) < 4 || line[3] != '-' {
+			var code int
+			fmt.Sscanf(line, "%d", &code)
+			return code, text.String()
+		}
+	}
+}
+
+// cmd sends a line and returns the reply code.
+func (c *client) cmd(line string) int {
+	c.t.Helper()
+	if _, err := io.WriteString(c.conn, line+"\r\n"); err != nil {
+		c.t.Fatal(err)
+	}
+	return c.reply()
+}
+
+// send sends raw bytes without waiting for a reply.
+func (c *client) send(raw string) {
+	c.t.Helper()
+	if _, err := io.WriteString(c.conn, raw); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+func writeFile(path, data string) error { return os.WriteFile(path, []byte(data), 0o600) }

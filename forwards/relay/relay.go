@@ -1,0 +1,368 @@
+package relay
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"blitiri.com.ar/go/spf"
+	"github.com/emersion/go-smtp"
+
+	"github.com/catchall/catchall/classify"
+	"github.com/catchall/catchall/forwards"
+	"github.com/catchall/catchall/forwards/srs"
+	"github.com/catchall/catchall/internal/serverurl"
+)
+
+// MaxLineLength is the longest line accepted, in commands and in DATA.
+// RFC 5322 allows 998 bytes, but real mail breaks that; Postfix accepts any
+// length. Longer lines are refused (554 5.6.0) rather than altered.
+const MaxLineLength = 1 << 20
+
+// Config is everything the relay needs. The zero values of the limits
+// mean the defaults below.
+type Config struct {
+	Listen  string   // SMTP listen address (Run only)
+	Admin   string   // admin HTTP listen address, loopback only; "" for none (Run only)
+	Domains []string // the user's domains; empty means the domains of the plan's aliases
+	Spool   string   // spool directory: relay.db, queue/, tmp/
+	Plan    string   // plan file, re-imported on Reload and when it changes; "" to use the store as it is
+
+	Smarthost         *serverurl.URL // where everything is delivered
+	SmarthostPassword string         // for AUTH when Smarthost.User is set
+	SmarthostTLS      *tls.Config    // nil: the system's roots, ServerName from the URL
+
+	Burner         *Signer    // nil: no signed burners
+	SRS            *srs.Codec // nil: envelope senders are not rewritten (SPF will fail at the destination)
+	CatchAll       bool       // accept unknown aliases of Domains for DefaultTargets
+	DefaultTargets []string   // where new burners and the catch-all go; empty means the plan's most common forward_to
+
+	TLS           *tls.Config // STARTTLS on the listener; nil for none
+	Hostname      string      // for the greeting and Received:; "" means os.Hostname
+	MaxSize       int64       // bytes; default 50 MB
+	MaxRecipients int         // per message; default 100
+	MaxConnsPerIP int         // default 20; negative: no limit
+	RatePerMinute int         // messages per minute per client address; 0: no limit
+	IdleTimeout   time.Duration
+
+	Workers  int           // concurrent deliveries; default 4
+	RetryMin time.Duration // first retry; default 1 minute
+	RetryMax time.Duration // longest wait between attempts; default 1 hour
+	MaxAge   time.Duration // give up after; default 5 days
+
+	Logger   *slog.Logger
+	Resolver spf.DNSResolver // for the SPF check that decides whether a bounce may go to the sender; nil: the system's
+}
+
+func (c *Config) defaults() {
+	if c.MaxSize == 0 {
+		c.MaxSize = 50 << 20
+	}
+	if c.MaxRecipients == 0 {
+		c.MaxRecipients = 100
+	}
+	if c.MaxConnsPerIP == 0 {
+		c.MaxConnsPerIP = 20
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = 5 * time.Minute
+	}
+	if c.Workers <= 0 {
+		c.Workers = 4
+	}
+	if c.RetryMin <= 0 {
+		c.RetryMin = time.Minute
+	}
+	if c.RetryMax <= 0 {
+		c.RetryMax = time.Hour
+	}
+	if c.MaxAge <= 0 {
+		c.MaxAge = 5 * 24 * time.Hour
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Hostname == "" {
+		c.Hostname, _ = os.Hostname()
+		if c.Hostname == "" {
+			c.Hostname = "localhost"
+		}
+	}
+}
+
+// routing is what Reload computes; sessions read it without locks.
+type routing struct {
+	domains  map[string]bool
+	defaults []string // targets of new burners and the catch-all
+}
+
+// Relay is the burner-alias relay: an SMTP server for the user's domains
+// that forwards each alias as the plan says, through a durable spool, to
+// the smarthost.
+type Relay struct {
+	cfg     Config
+	log     *slog.Logger
+	store   *Store
+	spool   *Spool
+	queue   *queue
+	srs     *srs.Codec
+	metrics *metrics
+
+	rt atomic.Pointer[routing]
+
+	limMu    sync.Mutex
+	limiters map[string]*limEntry
+
+	planMu     sync.Mutex
+	planMod    time.Time
+	generation int64
+}
+
+// New opens the spool and the alias store, imports the plan if one is
+// given, and loads the queued messages. Call Close when done.
+func New(cfg Config) (*Relay, error) {
+	cfg.defaults()
+	if cfg.Spool == "" {
+		return nil, errors.New("no spool directory")
+	}
+	if cfg.Smarthost == nil {
+		return nil, errors.New("no smarthost: the relay needs somewhere to deliver")
+	}
+	r := &Relay{cfg: cfg, log: cfg.Logger, srs: cfg.SRS, limiters: map[string]*limEntry{}, queue: newQueue()}
+	var err error
+	if r.spool, err = OpenSpool(cfg.Spool); err != nil {
+		return nil, err
+	}
+	if r.store, err = OpenStore(cfg.Spool); err != nil {
+		return nil, err
+	}
+	r.metrics = newMetrics(r)
+	if err := r.Reload(); err != nil {
+		r.store.Close()
+		return nil, err
+	}
+	ids, err := r.spool.List()
+	if err != nil {
+		r.store.Close()
+		return nil, err
+	}
+	for _, id := range ids {
+		st, _ := r.spool.LoadState(id)
+		r.queue.add(id, st.Next)
+	}
+	if len(ids) > 0 {
+		r.log.Info("spool loaded", "messages", len(ids))
+	}
+	return r, nil
+}
+
+// Close flushes statistics and closes the store.
+func (r *Relay) Close() error { return r.store.Close() }
+
+// Store returns the alias store.
+func (r *Relay) Store() *Store { return r.store }
+
+// Reload re-imports the plan (when the relay has one) and recomputes the
+// domains and default targets. A plan with errors is not imported: the
+// relay keeps what it had and the error is returned.
+func (r *Relay) Reload() error {
+	r.planMu.Lock()
+	defer r.planMu.Unlock()
+	if r.cfg.Plan != "" {
+		fi, err := os.Stat(r.cfg.Plan)
+		if err != nil {
+			return fmt.Errorf("plan: %w", err)
+		}
+		r.planMod = fi.ModTime() // a broken plan is reported once per change
+		res, err := ImportPlan(r.store, r.cfg.Plan)
+		if err != nil {
+			if g, gerr := r.store.Generation(); gerr == nil {
+				r.generation = g
+			}
+			return err
+		}
+		r.log.Info("plan imported", "plan", r.cfg.Plan, "result", res.String())
+	} else if err := r.store.Load(); err != nil {
+		return err
+	}
+	if g, err := r.store.Generation(); err == nil {
+		r.generation = g
+	}
+	doms := map[string]bool{}
+	for _, d := range r.cfg.Domains {
+		a, err := forwards.CheckAddress("x@" + d)
+		if err != nil {
+			return fmt.Errorf("--domain %s: not a domain name", d)
+		}
+		doms[classify.Domain(a)] = true
+	}
+	count := map[string]int{}
+	r.store.mu.RLock()
+	for _, a := range r.store.aliases {
+		if len(r.cfg.Domains) == 0 {
+			doms[classify.Domain(a.Address)] = true
+		}
+		if a.Action == classify.ActionForward && len(a.Targets) > 0 {
+			count[strings.Join(a.Targets, " ")]++
+		}
+	}
+	r.store.mu.RUnlock()
+	if len(doms) == 0 {
+		return errors.New("no domains: give --domain or a plan with aliases")
+	}
+	rt := &routing{domains: doms, defaults: r.cfg.DefaultTargets}
+	if len(rt.defaults) == 0 {
+		best, n := "", 0
+		for t, c := range count {
+			if c > n || c == n && t < best {
+				best, n = t, c
+			}
+		}
+		if best != "" {
+			rt.defaults = strings.Fields(best)
+			r.log.Info("new burners and the catch-all go to the plan's most common target", "to", best)
+		}
+	}
+	r.rt.Store(rt)
+	if r.srs != nil && r.srs.Domain == "" {
+		ds := make([]string, 0, len(doms))
+		for d := range doms {
+			ds = append(ds, d)
+		}
+		slices.Sort(ds)
+		r.srs.Domain = ds[0]
+	}
+	return nil
+}
+
+// ImportPlan reads a plan file into the store (relay import).
+func ImportPlan(st *Store, path string) (ImportResult, error) {
+	p, err := classify.ReadPlan(path)
+	if err != nil {
+		return ImportResult{}, err
+	}
+	in, err := forwards.FromPlan(p, "", "")
+	if err != nil {
+		return ImportResult{}, fmt.Errorf("plan %s: %w", path, err)
+	}
+	return st.Import(in.Rules)
+}
+
+// changed reports whether the plan file changed since it was imported, or
+// another process (catchall relay import) imported into the store.
+func (r *Relay) changed() bool {
+	r.planMu.Lock()
+	defer r.planMu.Unlock()
+	if g, err := r.store.Generation(); err == nil && g != r.generation {
+		return true
+	}
+	if r.cfg.Plan == "" {
+		return false
+	}
+	fi, err := os.Stat(r.cfg.Plan)
+	return err == nil && !fi.ModTime().Equal(r.planMod)
+}
+
+// Run listens on cfg.Listen (and cfg.Admin) and serves until ctx ends.
+func (r *Relay) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", r.cfg.Listen)
+	if err != nil {
+		return err
+	}
+	if r.cfg.Admin != "" {
+		aln, err := net.Listen("tcp", r.cfg.Admin)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("admin listener: %w", err)
+		}
+		hs := &http.Server{Handler: r.AdminHandler(), ReadHeaderTimeout: 10 * time.Second}
+		go hs.Serve(aln)
+		defer hs.Close()
+	}
+	return r.Serve(ctx, ln)
+}
+
+// Serve accepts SMTP connections on ln and delivers the spool until ctx
+// ends; then it stops accepting, lets sessions in flight finish (up to a
+// minute), lets deliveries in flight finish, and returns.
+func (r *Relay) Serve(ctx context.Context, ln net.Listener) error {
+	s := smtp.NewServer(smtp.BackendFunc(r.newSession))
+	s.Domain = r.cfg.Hostname
+	s.MaxMessageBytes = r.cfg.MaxSize
+	s.MaxRecipients = r.cfg.MaxRecipients
+	s.MaxLineLength = MaxLineLength
+	s.EnableSMTPUTF8 = true
+	s.TLSConfig = r.cfg.TLS
+	s.ErrorLog = slogErrorLog{r.log}
+	wrapped := &listener{Listener: ln, r: r, perIP: r.cfg.MaxConnsPerIP, idle: r.cfg.IdleTimeout, count: map[string]int{}}
+
+	dctx, stopDeliveries := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for i := 0; i < r.cfg.Workers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.worker(dctx)
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(2 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-dctx.Done():
+				return
+			case <-t.C:
+				if err := r.store.Flush(); err != nil {
+					r.log.Error("statistics", "err", err)
+				}
+				if r.changed() {
+					if err := r.Reload(); err != nil {
+						r.log.Error("plan changed but was not imported", "err", err)
+					}
+				}
+			}
+		}
+	}()
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- s.Serve(wrapped) }()
+	r.log.Info("relay listening", "addr", ln.Addr().String(), "domains", len(r.rt.Load().domains), "aliases", r.store.Len(), "queued", r.queue.len())
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-serveErr:
+	}
+	r.log.Info("shutting down: finishing sessions in flight")
+	sctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	if serr := s.Shutdown(sctx); serr != nil && !errors.Is(serr, smtp.ErrServerClosed) {
+		s.Close()
+	}
+	cancel()
+	stopDeliveries()
+	wg.Wait()
+	if errors.Is(err, smtp.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+type slogErrorLog struct{ l *slog.Logger }
+
+func (s slogErrorLog) Printf(format string, v ...any) {
+	s.l.Debug("smtp", "msg", fmt.Sprintf(format, v...))
+}
+func (s slogErrorLog) Println(v ...any) { s.l.Debug("smtp", "msg", fmt.Sprint(v...)) }

@@ -1,0 +1,609 @@
+package relay
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"io"
+	"net"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+)
+
+func sendMail(t *testing.T, addr, from string, to []string, data string) error {
+	t.Helper()
+	c, err := smtp.Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.SendMail(from, to, strings.NewReader(data))
+}
+
+const simpleMessage = "From: Shop <news@shop.test>\r\nTo: shop@example.org\r\nSubject: hello\r\nMessage-ID: <m1@shop.test>\r\n\r\nHi there.\r\n"
+
+func TestForwardHeadersAndSRS(t *testing.T) {
+	sk := newSink(t)
+	tr := startRelay(t, testConfig(t, sk.addr))
+	forged := "X-Catchall-Alias: bank@example.org\r\nX-Catchall-Alias: also\r\n forged continuation\r\n" + simpleMessage
+	if err := sendMail(t, tr.addr, "news@shop.test", []string{"shop@example.org", "SHOP@Example.ORG", "two@example.org"}, forged); err != nil {
+		t.Fatal(err)
+	}
+	msgs := sk.wait(2)
+	byAlias := map[string]sinkMsg{}
+	for _, m := range msgs {
+		i := strings.Index(m.Data, "X-Catchall-Alias: ")
+		if i < 0 {
+			t.Fatalf("no X-Catchall-Alias in\n%s", m.Data)
+		}
+		alias, _, _ := strings.Cut(m.Data[i+len("X-Catchall-Alias: "):], "\r\n")
+		byAlias[alias] = m
+		if n := strings.Count(m.Data, "X-Catchall-Alias"); n != 1 {
+			t.Errorf("%s: %d X-Catchall-Alias fields, want only the relay's:\n%s", alias, n, m.Data)
+		}
+		if strings.Contains(m.Data, "forged continuation") {
+			t.Errorf("a forged field's continuation line survived")
+		}
+		if !strings.HasPrefix(m.Data, "Received: from localhost ([127.0.0.1])\r\n\tby relay.test (catchall relay) with ESMTP id ") {
+			t.Errorf("Received: line:\n%s", m.Data[:200])
+		}
+		if !strings.HasSuffix(m.Data, simpleMessage) {
+			t.Errorf("message body changed:\n%q", m.Data)
+		}
+		if !strings.HasPrefix(m.From, "SRS0=") || !strings.HasSuffix(m.From, "=shop.test=news@example.org") {
+			t.Errorf("envelope sender %q, want SRS0=…=shop.test=news@example.org", m.From)
+		}
+		back, err := tr.srs.Reverse(m.From)
+		if err != nil || back != "news@shop.test" {
+			t.Errorf("SRS reverse of %q = %q, %v", m.From, back, err)
+		}
+	}
+	if got := byAlias["shop@example.org"].To; len(got) != 1 || got[0] != "me@dest.test" {
+		t.Errorf("shop@ went to %v (the upper-case duplicate must not make a second copy)", got)
+	}
+	if got := byAlias["two@example.org"].To; strings.Join(got, " ") != "me@dest.test other@dest.test" {
+		t.Errorf("two@ went to %v", got)
+	}
+}
+
+func TestRecipientDecisions(t *testing.T) {
+	sk := newSink(t)
+	cfg := testConfig(t, sk.addr)
+	tr := startRelay(t, cfg)
+	burner, _ := cfg.Burner.Address("adobe", "example.org")
+	fwd, err := tr.srs.Forward("alice@far.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		rcpt string
+		code int
+	}{
+		{"shop@example.org", 250},
+		{"Shop@EXAMPLE.org", 250},
+		{"shop+newsletter@example.org", 250},
+		{"leaked@example.org", 550},
+		{"nobody@example.org", 550},
+		{burner, 250},
+		{strings.ToUpper(burner), 250},
+		{"adobe.aaaaaa@example.org", 550},                // a guessed tag
+		{"adobe.x@example.org", 550},                     // wrong length
+		{fwd, 250},                                       // a bounce to an address we rewrote
+		{"SRS0=AAAA=AA=far.test=alice@example.org", 550}, // a forged one
+		// An open relay must not exist in any spelling.
+		{"victim@elsewhere.test", 554},
+		{"victim@example.org.evil.test", 554},
+		{"victim%elsewhere.test@example.org", 550},
+		{"elsewhere.test!victim@example.org", 550},
+		{"@example.org:victim@elsewhere.test", 554},
+		{`"victim@elsewhere.test"@example.org`, 550},
+		{`"shop"@example.org`, 250}, // the quoted form of an existing alias is that alias
+		{"victim@[127.0.0.1]", 554},
+		{"victim@[IPv6:::1]", 554},
+		{"postmaster@elsewhere.test", 554},
+		{"shop@xn--exmple-cua.org", 554}, // an IDN look-alike is another domain
+	}
+	c := dialRelay(t, tr.addr)
+	for _, sender := range []string{"someone@far.test", ""} {
+		if code := c.cmd("MAIL FROM:<" + sender + ">"); code != 250 {
+			t.Fatalf("MAIL FROM:<%s>: %d", sender, code)
+		}
+		for _, tt := range tests {
+			if code := c.cmd("RCPT TO:<" + tt.rcpt + ">"); code != tt.code {
+				t.Errorf("from <%s> RCPT TO:<%s> = %d, want %d", sender, tt.rcpt, code, tt.code)
+			}
+		}
+		c.cmd("RSET")
+	}
+	// A guessed burner leaves no trace in the store; a valid one is registered.
+	if _, ok := tr.store.Lookup("adobe.aaaaaa@example.org"); ok {
+		t.Error("a guessed burner was registered")
+	}
+	if a, ok := tr.store.Lookup(burner); !ok || a.Source != SourceBurner || a.Tag != "disposable" {
+		t.Errorf("burner %s not registered as a disposable burner: %+v", burner, a)
+	}
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(cfg.Spool, "relay.db")+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	db.QueryRow(`SELECT count(*) FROM aliases WHERE alias NOT IN ('shop@example.org','bank@example.org','two@example.org','leaked@example.org')`).Scan(&n)
+	if n != 1 {
+		t.Errorf("%d aliases besides the plan's, want 1 (the burner)", n)
+	}
+}
+
+func TestCatchAll(t *testing.T) {
+	sk := newSink(t)
+	cfg := testConfig(t, sk.addr)
+	cfg.CatchAll = true
+	tr := startRelay(t, cfg)
+	c := dialRelay(t, tr.addr)
+	c.cmd("MAIL FROM:<a@far.test>")
+	for rcpt, want := range map[string]int{"anything@example.org": 250, "leaked@example.org": 550, "x@elsewhere.test": 554, "a%b@example.org": 550} {
+		if code := c.cmd("RCPT TO:<" + rcpt + ">"); code != want {
+			t.Errorf("catch-all: RCPT TO:<%s> = %d, want %d", rcpt, code, want)
+		}
+	}
+	if err := sendMail(t, tr.addr, "a@far.test", []string{"anything@example.org"}, simpleMessage); err != nil {
+		t.Fatal(err)
+	}
+	m := sk.wait(1)[0]
+	if m.To[0] != "me@dest.test" || !strings.Contains(m.Data, "X-Catchall-Alias: anything@example.org\r\n") {
+		t.Errorf("catch-all delivery: %v\n%s", m.To, m.Data)
+	}
+	if _, ok := tr.store.Lookup("anything@example.org"); ok {
+		t.Error("the catch-all registered an alias")
+	}
+}
+
+// TestSmuggling sends the payloads of SMTP smuggling: each must be refused,
+// and the smuggled second message must never be accepted or delivered.
+func TestSmuggling(t *testing.T) {
+	sk := newSink(t)
+	tr := startRelay(t, testConfig(t, sk.addr))
+	smuggled := "MAIL FROM:<admin@example.org>\r\nRCPT TO:<bank@example.org>\r\nDATA\r\nSubject: smuggled\r\n\r\nevil\r\n.\r\n"
+	for _, end := range []string{"\n.\n", "\n.\r\n", "\r.\r", "\r\r\n.\r\r\n", "\r\n.\n", "\n.\r"} {
+		t.Run(fmt.Sprintf("%q", end), func(t *testing.T) {
+			c := dialRelay(t, tr.addr)
+			c.cmd("MAIL FROM:<a@far.test>")
+			c.cmd("RCPT TO:<shop@example.org>")
+			if code := c.cmd("DATA"); code != 354 {
+				t.Fatalf("DATA %d", code)
+			}
+			c.send("Subject: first\r\n\r\nbody" + end + smuggled)
+			code, text := c.replyText()
+			if code != 550 || !strings.Contains(text, "5.6.0") {
+				t.Errorf("reply %q, want 550 5.6.0", text)
+			}
+			if code := c.cmd("NOOP"); code != 250 {
+				t.Errorf("after the refusal the session is out of step: NOOP %d", code)
+			}
+		})
+	}
+	time.Sleep(200 * time.Millisecond)
+	if n := len(sk.messages()); n != 0 {
+		t.Errorf("%d messages delivered, want none", n)
+	}
+}
+
+func TestLimits(t *testing.T) {
+	sk := newSink(t)
+	cfg := testConfig(t, sk.addr)
+	cfg.MaxSize = 1000
+	cfg.MaxRecipients = 2
+	cfg.MaxConnsPerIP = 2
+	cfg.IdleTimeout = 300 * time.Millisecond
+	tr := startRelay(t, cfg)
+
+	t.Run("size", func(t *testing.T) {
+		c := dialRelay(t, tr.addr)
+		if code := c.cmd("MAIL FROM:<a@far.test> SIZE=5000"); code != 552 {
+			t.Errorf("MAIL SIZE=5000: %d, want 552", code)
+		}
+		c.cmd("MAIL FROM:<a@far.test>")
+		c.cmd("RCPT TO:<shop@example.org>")
+		c.cmd("DATA")
+		c.send("Subject: big\r\n\r\n" + strings.Repeat("xxxxxxxxxxxxxxxxxxx\r\n", 100) + ".\r\n")
+		if code := c.reply(); code != 552 {
+			t.Errorf("2 KB message: %d, want 552", code)
+		}
+	})
+	t.Run("long line", func(t *testing.T) {
+		c := dialRelay(t, tr.addr)
+		c.cmd("MAIL FROM:<a@far.test>")
+		c.cmd("RCPT TO:<shop@example.org>")
+		c.cmd("DATA")
+		c.send("Subject: long\r\n\r\n" + strings.Repeat("y", 900) + "\r\n.\r\n")
+		if code := c.reply(); code != 250 {
+			t.Errorf("a 900-byte line: %d, want 250", code)
+		}
+	})
+	t.Run("recipients", func(t *testing.T) {
+		c := dialRelay(t, tr.addr)
+		c.cmd("MAIL FROM:<a@far.test>")
+		c.cmd("RCPT TO:<shop@example.org>")
+		c.cmd("RCPT TO:<bank@example.org>")
+		if code := c.cmd("RCPT TO:<two@example.org>"); code != 452 {
+			t.Errorf("third recipient: %d, want 452", code)
+		}
+	})
+	t.Run("connections", func(t *testing.T) {
+		a, b := dialRelay(t, tr.addr), dialRelay(t, tr.addr)
+		conn, err := net.Dial("tcp", tr.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(5 * time.Second))
+		line, _ := io.ReadAll(conn)
+		if !strings.HasPrefix(string(line), "421 4.7.0") {
+			t.Errorf("third connection got %q, want 421", line)
+		}
+		a.conn.Close()
+		b.conn.Close()
+	})
+	t.Run("slow but moving DATA", func(t *testing.T) {
+		time.Sleep(100 * time.Millisecond) // the connections above are released
+		c := dialRelay(t, tr.addr)
+		c.cmd("MAIL FROM:<a@far.test>")
+		c.cmd("RCPT TO:<bank@example.org>")
+		c.cmd("DATA")
+		c.send("Subject: slow\r\n\r\n")
+		for i := 0; i < 8; i++ { // 8 × 100 ms: longer than the 300 ms idle timeout in all
+			time.Sleep(100 * time.Millisecond)
+			c.send("line\r\n")
+		}
+		c.send(".\r\n")
+		if code := c.reply(); code != 250 {
+			t.Errorf("slow DATA: %d, want 250", code)
+		}
+	})
+	t.Run("silent client", func(t *testing.T) {
+		c := dialRelay(t, tr.addr)
+		c.cmd("MAIL FROM:<a@far.test>")
+		c.cmd("RCPT TO:<bank@example.org>")
+		c.cmd("DATA")
+		c.send("Subject: stalled\r\n")
+		start := time.Now()
+		rest, _ := io.ReadAll(c.r) // the relay closes the connection
+		if time.Since(start) > 5*time.Second {
+			t.Errorf("silent client held for %s", time.Since(start))
+		}
+		if strings.Contains(string(rest), "250 ") {
+			t.Errorf("a stalled message was accepted: %q", rest)
+		}
+	})
+}
+
+func TestRetryThenDeliver(t *testing.T) {
+	sk := newSink(t)
+	fails := 3
+	sk.dataErr = func() error {
+		if fails > 0 {
+			fails--
+			return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try later"}
+		}
+		return nil
+	}
+	tr := startRelay(t, testConfig(t, sk.addr))
+	if err := sendMail(t, tr.addr, "a@far.test", []string{"bank@example.org"}, simpleMessage); err != nil {
+		t.Fatal(err)
+	}
+	msgs := sk.wait(1)
+	time.Sleep(300 * time.Millisecond)
+	if len(sk.messages()) != 1 {
+		t.Errorf("%d deliveries, want exactly 1", len(sk.messages()))
+	}
+	if !strings.HasSuffix(msgs[0].Data, simpleMessage) {
+		t.Error("message changed")
+	}
+	if !strings.Contains(tr.logs.String(), "deferred") {
+		t.Error("no deferral logged")
+	}
+	waitQueueEmpty(t, tr.Relay)
+}
+
+func waitQueueEmpty(t *testing.T, r *Relay) {
+	t.Helper()
+	for i := 0; i < 200; i++ {
+		ids, _ := r.spool.List()
+		if len(ids) == 0 && r.queue.len() == 0 {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	ids, _ := r.spool.List()
+	t.Fatalf("spool still holds %v", ids)
+}
+
+// TestSmarthostDownThenUp: mail accepted while the smarthost is down is
+// delivered once it is back, and survives a restart of the relay.
+func TestSmarthostDownThenUp(t *testing.T) {
+	sk := newSink(t)
+	addr := sk.addr
+	sk.srv.Close()
+	sk.ln.Close()
+	cfg := testConfig(t, addr)
+	tr := startRelay(t, cfg)
+	for i := 0; i < 5; i++ {
+		msg := strings.Replace(simpleMessage, "<m1@shop.test>", fmt.Sprintf("<down%d@shop.test>", i), 1)
+		if err := sendMail(t, tr.addr, "a@far.test", []string{"bank@example.org"}, msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
+	tr.stop(t)
+
+	// Restart the relay on the same spool, then bring the smarthost back.
+	tr2 := startRelay(t, cfg)
+	sk2 := newSinkAt(t, addr)
+	msgs := sk2.wait(5)
+	time.Sleep(300 * time.Millisecond)
+	seen := map[string]int{}
+	for _, m := range sk2.messages() {
+		i := strings.Index(m.Data, "Message-ID: ")
+		id, _, _ := strings.Cut(m.Data[i:], "\r\n")
+		seen[id]++
+	}
+	if len(msgs) != 5 || len(seen) != 5 {
+		t.Errorf("%d deliveries of %d messages, want 5 of 5: %v", len(sk2.messages()), len(seen), seen)
+	}
+	waitQueueEmpty(t, tr2.Relay)
+}
+
+func newSinkAt(t *testing.T, addr string) *sink {
+	t.Helper()
+	s := &sink{t: t}
+	s.srv = smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) { return &sinkSession{s: s}, nil }))
+	s.srv.Domain = "sink.test"
+	s.srv.ErrorLog = discardLog{}
+	var err error
+	for i := 0; i < 50; i++ {
+		var ln net.Listener
+		if ln, err = net.Listen("tcp", addr); err == nil {
+			s.ln, s.addr = ln, addr
+			go s.srv.Serve(ln)
+			t.Cleanup(func() { s.srv.Close() })
+			return s
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatal(err)
+	return nil
+}
+
+// fakeDNS answers the SPF lookups of the failure-report tests.
+type fakeDNS map[string][]string
+
+func (f fakeDNS) LookupTXT(_ context.Context, name string) ([]string, error) {
+	if v, ok := f[strings.TrimSuffix(name, ".")]; ok {
+		return v, nil
+	}
+	return nil, &net.DNSError{Err: "no such host", Name: name, IsNotFound: true}
+}
+func (f fakeDNS) LookupMX(context.Context, string) ([]*net.MX, error) {
+	return nil, &net.DNSError{Err: "no such host", IsNotFound: true}
+}
+func (f fakeDNS) LookupIPAddr(context.Context, string) ([]net.IPAddr, error) {
+	return nil, &net.DNSError{Err: "no such host", IsNotFound: true}
+}
+func (f fakeDNS) LookupAddr(context.Context, string) ([]string, error) {
+	return nil, &net.DNSError{Err: "no such host", IsNotFound: true}
+}
+
+// TestFailureReports: a permanent failure is reported to a sender whose SPF
+// passes, never to one whose SPF does not (backscatter), and the report
+// never names the hidden forwarding address.
+func TestFailureReports(t *testing.T) {
+	sk := newSink(t)
+	sk.rcptErr = func(to string) error {
+		if to == "me@dest.test" {
+			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "me@dest.test: mailbox unknown"}
+		}
+		return nil
+	}
+	cfg := testConfig(t, sk.addr)
+	cfg.Resolver = fakeDNS{"good.test": {"v=spf1 ip4:127.0.0.1 -all"}, "forged.test": {"v=spf1 ip4:192.0.2.1 -all"}}
+	tr := startRelay(t, cfg)
+	for _, from := range []string{"alice@good.test", "mallory@forged.test", ""} {
+		if err := sendMail(t, tr.addr, from, []string{"bank@example.org"}, simpleMessage); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sk.wait(1)
+	time.Sleep(500 * time.Millisecond) // the two refused reports would come now
+	msgs := sk.messages()
+	if len(msgs) != 1 {
+		t.Fatalf("%d messages reached the sink, want 1 report", len(msgs))
+	}
+	m := msgs[0]
+	if m.From != "" || len(m.To) != 1 || m.To[0] != "alice@good.test" {
+		t.Errorf("report from <%s> to %v, want from <> to alice@good.test", m.From, m.To)
+	}
+	for _, want := range []string{"multipart/report", "Final-Recipient: rfc822; bank@example.org", "Status: 5.1.1", "Subject: hello"} {
+		if !strings.Contains(m.Data, want) {
+			t.Errorf("report lacks %q:\n%s", want, m.Data)
+		}
+	}
+	if strings.Contains(m.Data, "dest.test") {
+		t.Errorf("the report names the forwarding address:\n%s", m.Data)
+	}
+	if !strings.Contains(tr.logs.String(), "cannot be trusted") {
+		t.Error("suppressed reports not logged")
+	}
+	waitQueueEmpty(t, tr.Relay)
+}
+
+func TestExpiry(t *testing.T) {
+	sk := newSink(t)
+	sk.dataErr = func() error {
+		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "later"}
+	}
+	cfg := testConfig(t, sk.addr)
+	cfg.MaxAge = 300 * time.Millisecond
+	tr := startRelay(t, cfg)
+	if err := sendMail(t, tr.addr, "", []string{"bank@example.org"}, simpleMessage); err != nil {
+		t.Fatal(err)
+	}
+	waitQueueEmpty(t, tr.Relay)
+	if !strings.Contains(tr.logs.String(), "expired") {
+		t.Errorf("no expiry logged:\n%s", tr.logs.String())
+	}
+}
+
+func TestStatsAndAdmin(t *testing.T) {
+	sk := newSink(t)
+	tr := startRelay(t, testConfig(t, sk.addr))
+	if err := sendMail(t, tr.addr, "a@far.test", []string{"shop@example.org"}, simpleMessage); err != nil {
+		t.Fatal(err)
+	}
+	sk.wait(1)
+	c := dialRelay(t, tr.addr)
+	c.cmd("MAIL FROM:<a@far.test>")
+	c.cmd("RCPT TO:<leaked@example.org>")
+	c.cmd("RCPT TO:<leaked@example.org>")
+	waitQueueEmpty(t, tr.Relay)
+	if err := tr.store.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	stats, err := tr.store.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]Stat{}
+	for _, s := range stats {
+		got[s.Alias] = s
+	}
+	if s := got["shop@example.org"]; s.Forwarded != 1 || s.LastSeen.IsZero() {
+		t.Errorf("shop@: %+v", s)
+	}
+	if s := got["leaked@example.org"]; s.Refused != 2 {
+		t.Errorf("leaked@: %+v", s)
+	}
+	srv := httptest.NewServer(tr.AdminHandler())
+	defer srv.Close()
+	for path, want := range map[string]string{"/healthz": "ok", "/metrics": "catchall_relay_accepted_total 1"} {
+		resp, err := srv.Client().Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(b), want) {
+			t.Errorf("%s: %d, lacks %q", path, resp.StatusCode, want)
+		}
+	}
+}
+
+func TestPlanReload(t *testing.T) {
+	sk := newSink(t)
+	cfg := testConfig(t, sk.addr)
+	tr := startRelay(t, cfg)
+	c := dialRelay(t, tr.addr)
+	c.cmd("MAIL FROM:<a@far.test>")
+	if code := c.cmd("RCPT TO:<shop@example.org>"); code != 250 {
+		t.Fatalf("before: %d", code)
+	}
+	plan := strings.Replace(testPlan, "shop@example.org,disposable,forward,me@dest.test", "shop@example.org,disposable,block,", 1)
+	if err := writeFile(cfg.Plan, plan); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if code := c.cmd("RCPT TO:<shop@example.org>"); code != 550 {
+		t.Errorf("after blocking in the plan: %d, want 550", code)
+	}
+	// A broken plan is not imported: the relay keeps what it had.
+	if err := writeFile(cfg.Plan, "alias,tag,action,forward_to\nbroken@example.org,disposable,forward,\"a b\"@x\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Reload(); err == nil {
+		t.Error("a broken plan was accepted")
+	}
+	if code := c.cmd("RCPT TO:<bank@example.org>"); code != 250 {
+		t.Errorf("after a broken plan: %d, want 250 (the old aliases stay)", code)
+	}
+}
+
+// TestImportWhileRunning: catchall relay import in another process is
+// picked up by a running relay without a signal.
+func TestImportWhileRunning(t *testing.T) {
+	sk := newSink(t)
+	cfg := testConfig(t, sk.addr)
+	st, err := OpenStore(cfg.Spool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ImportPlan(st, cfg.Plan); err != nil {
+		t.Fatal(err)
+	}
+	plan := cfg.Plan
+	cfg.Plan = ""
+	tr := startRelay(t, cfg)
+	c := dialRelay(t, tr.addr)
+	c.cmd("MAIL FROM:<a@far.test>")
+	if code := c.cmd("RCPT TO:<newone@example.org>"); code != 550 {
+		t.Fatalf("before the import: %d", code)
+	}
+	writeFile(plan, testPlan+"newone@example.org,personal,forward,me@dest.test\n")
+	if _, err := ImportPlan(st, plan); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	for i := 0; i < 60; i++ {
+		if _, ok := tr.store.Lookup("newone@example.org"); ok {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if code := c.cmd("RCPT TO:<newone@example.org>"); code != 250 {
+		t.Errorf("after the import: %d, want 250", code)
+	}
+}
+
+// TestGracefulShutdown: a session in the middle of DATA when the relay is
+// told to stop still gets its 250, and the message is delivered.
+func TestGracefulShutdown(t *testing.T) {
+	sk := newSink(t)
+	tr := startRelay(t, testConfig(t, sk.addr))
+	c := dialRelay(t, tr.addr)
+	c.cmd("MAIL FROM:<a@far.test>")
+	c.cmd("RCPT TO:<bank@example.org>")
+	c.cmd("DATA")
+	c.send("Subject: in flight\r\n\r\nfirst half\r\n")
+	tr.cancel() // what SIGTERM does
+	time.Sleep(200 * time.Millisecond)
+	if _, err := net.DialTimeout("tcp", tr.addr, time.Second); err == nil {
+		t.Error("new connections are still accepted while stopping")
+	}
+	c.send("second half\r\n.\r\n")
+	if code := c.reply(); code != 250 {
+		t.Errorf("DATA in flight: %d, want 250", code)
+	}
+	c.cmd("QUIT")
+	select {
+	case err := <-tr.done:
+		if err != nil {
+			t.Error(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("relay did not stop after the last session ended")
+	}
+	tr.cancel = nil
+	tr.Close()
+	if m := sk.messages(); len(m) != 1 {
+		// delivered before stopping, or queued for the next start
+		ids, _ := tr.spool.List()
+		if len(ids) != 1 {
+			t.Errorf("the message is neither delivered nor queued: %d delivered, %d queued", len(m), len(ids))
+		}
+	}
+}

@@ -1,0 +1,309 @@
+package relay
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/emersion/go-smtp"
+	"golang.org/x/net/idna"
+
+	"github.com/catchall/catchall/classify"
+	"github.com/catchall/catchall/forwards"
+	"github.com/catchall/catchall/forwards/srs"
+)
+
+// MaxHops is the number of Received: lines after which a message is taken
+// to be looping (RFC 5321 section 6.3 suggests at least 100 is too many).
+const MaxHops = 50
+
+// The replies of the SMTP listener.
+var (
+	errRelayDenied = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "relay access denied"}
+	errNoSuchUser  = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user here"}
+	errBadAddress  = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 3}, Message: "address syntax not accepted here"}
+	errRateLimited = &smtp.SMTPError{Code: 450, EnhancedCode: smtp.EnhancedCode{4, 7, 1}, Message: "too many messages from your address, try again later"}
+	errSpoolFailed = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "local error in processing, try again later"}
+	errTimeout     = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 4, 2}, Message: "timeout reading the message"}
+	errLoop        = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 4, 6}, Message: "too many Received: lines, the message is looping"}
+	errRegister    = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "cannot register this address now, try again later"}
+)
+
+// bareEOLError refuses a message whose DATA has a line ending other than
+// CRLF: the ambiguity SMTP smuggling exploits.
+type bareEOLError string
+
+func (e bareEOLError) Error() string { return string(e) }
+
+func errBareEOL(what string) *smtp.SMTPError {
+	return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: "message refused: " + what + " in DATA; lines must end with CRLF (RFC 5321 section 2.3.8)"}
+}
+
+// session is one SMTP connection.
+type session struct {
+	r    *Relay
+	conn *smtp.Conn
+	ip   string
+	log  *slog.Logger
+
+	from   string
+	mailOK bool
+	opts   smtp.MailOptions
+	groups []Group
+	rcpts  []string
+}
+
+func (r *Relay) newSession(c *smtp.Conn) (smtp.Session, error) {
+	ip := remoteIP(c.Conn().RemoteAddr())
+	r.metrics.sessions.Inc()
+	return &session{r: r, conn: c, ip: ip, log: r.log.With("client", ip)}, nil
+}
+
+func remoteIP(a net.Addr) string {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.IP.String()
+	}
+	host, _, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	return host
+}
+
+func (s *session) Reset() {
+	s.from, s.mailOK, s.groups, s.rcpts = "", false, nil, nil
+	s.opts = smtp.MailOptions{}
+}
+
+func (s *session) Logout() error { return nil }
+
+func (s *session) refuse(rcpt, reason string, err *smtp.SMTPError) error {
+	s.r.metrics.refused.WithLabelValues(reason).Inc()
+	s.log.Info("refused", "from", s.from, "rcpt", rcpt, "reason", reason, "reply", fmt.Sprintf("%d %d.%d.%d", err.Code, err.EnhancedCode[0], err.EnhancedCode[1], err.EnhancedCode[2]))
+	return err
+}
+
+func (s *session) Mail(from string, opts *smtp.MailOptions) error {
+	s.Reset()
+	if lim := s.r.limiter(s.ip); lim != nil && !lim.Allow() {
+		return s.refuse("", "rate", errRateLimited)
+	}
+	if from != "" && !strings.Contains(from, "@") {
+		return s.refuse("", "sender syntax", &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 1, 7}, Message: "sender address must be user@domain or <>"})
+	}
+	s.from, s.mailOK = from, true
+	if opts != nil {
+		s.opts = *opts
+	}
+	return nil
+}
+
+func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	g, reason, err := s.r.route(to)
+	if err != nil {
+		var se *smtp.SMTPError
+		if errors.As(err, &se) {
+			return s.refuse(to, reason, se)
+		}
+		s.log.Error("routing failed", "rcpt", to, "err", err)
+		return errSpoolFailed
+	}
+	for i := range s.groups {
+		if s.groups[i].Alias == g.Alias {
+			return nil // the same alias twice: one copy
+		}
+	}
+	s.groups = append(s.groups, *g)
+	s.rcpts = append(s.rcpts, to)
+	return nil
+}
+
+// route decides what happens to mail for one recipient: a group to deliver,
+// or an SMTP error and a short reason for the log and the metrics.
+func (r *Relay) route(to string) (*Group, string, error) {
+	at := strings.LastIndexByte(to, '@')
+	if at <= 0 || at == len(to)-1 {
+		return nil, "syntax", errBadAddress
+	}
+	local, domain := to[:at], strings.ToLower(strings.TrimSuffix(to[at+1:], "."))
+	if strings.ContainsAny(domain, "[]:") {
+		return nil, "relay", errRelayDenied // an address literal is never ours
+	}
+	if d, err := idna.Lookup.ToASCII(domain); err == nil {
+		domain = d
+	} else {
+		return nil, "relay", errRelayDenied
+	}
+	rt := r.rt.Load()
+	if !rt.domains[domain] {
+		return nil, "relay", errRelayDenied
+	}
+	// Never ours to pass on: %-hack, bang paths, quoted strings holding
+	// '@' or spaces. Only plain dot-atoms reach the alias table.
+	if strings.ContainsAny(local, "%!@\" \\:,;<>()[]") {
+		return nil, "syntax", errBadAddress
+	}
+	addr, err := forwards.CheckAddress(local + "@" + domain)
+	if err != nil {
+		return nil, "syntax", errBadAddress
+	}
+	if r.srs != nil && srs.IsSRS(addr) && domain == strings.ToLower(r.srs.Domain) {
+		orig, err := r.srs.Reverse(local + "@" + domain)
+		if err != nil {
+			return nil, "srs", errNoSuchUser
+		}
+		return &Group{Alias: addr, Targets: []string{orig}, Kind: KindSRS}, "", nil
+	}
+	if a, ok := r.store.Lookup(addr); ok {
+		if a.Action == classify.ActionBlock {
+			r.store.Count(a.Address, StatRefused)
+			return nil, "blocked", errNoSuchUser
+		}
+		return &Group{Alias: a.Address, Targets: a.Targets}, "", nil
+	}
+	if r.cfg.Burner != nil && len(rt.defaults) > 0 {
+		base, _ := classify.SplitSubaddress(addr)
+		blocal, _, _ := strings.Cut(base, "@")
+		if service, ok := r.cfg.Burner.Verify(blocal); ok {
+			a := &Alias{Address: base, Tag: classify.TagDisposable, Action: classify.ActionForward,
+				Targets: slices.Clone(rt.defaults), Source: SourceBurner, Created: time.Now()}
+			if err := r.store.Register(a); err != nil {
+				r.log.Error("registering a burner", "alias", base, "err", err)
+				return nil, "store", errRegister
+			}
+			r.metrics.burners.Inc()
+			r.log.Info("new burner", "alias", base, "service", service)
+			return &Group{Alias: base, Targets: a.Targets}, "", nil
+		}
+	}
+	if r.cfg.CatchAll && len(rt.defaults) > 0 {
+		return &Group{Alias: addr, Targets: slices.Clone(rt.defaults)}, "", nil
+	}
+	return nil, "unknown", errNoSuchUser
+}
+
+func (s *session) Data(rd io.Reader) error {
+	if !s.mailOK || len(s.groups) == 0 {
+		return &smtp.SMTPError{Code: 503, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "no valid recipients"}
+	}
+	start := time.Now()
+	env := &Envelope{
+		ID: NewID(), Received: start.UTC(), ClientIP: s.ip, Helo: s.conn.Hostname(),
+		From: s.from, UTF8: s.opts.UTF8, Body: string(s.opts.Body), Groups: s.groups,
+	}
+	if _, ok := s.conn.TLSConnectionState(); ok {
+		env.TLS = true
+	}
+	w, err := s.r.spool.Create(env)
+	if err != nil {
+		s.log.Error("spool", "err", err)
+		return errSpoolFailed
+	}
+	sr := &strictReader{r: rd}
+	_, err = io.Copy(w, sr)
+	if err == nil && sr.hops > MaxHops {
+		err = errLoop
+	}
+	if err == nil {
+		err = w.Commit()
+	} else {
+		w.Abort()
+	}
+	if err != nil {
+		return s.dataError(env, err)
+	}
+	s.r.metrics.accepted.Inc()
+	s.r.metrics.acceptedBytes.Add(float64(w.Size()))
+	s.r.metrics.acceptLatency.Observe(time.Since(start).Seconds())
+	aliases := make([]string, len(env.Groups))
+	for i, g := range env.Groups {
+		aliases[i] = g.Alias
+	}
+	s.log.Info("accepted", "id", env.ID, "from", env.From, "aliases", strings.Join(aliases, " "), "size", w.Size(), "tls", env.TLS)
+	s.r.queue.add(env.ID, time.Time{})
+	return nil
+}
+
+func (s *session) dataError(env *Envelope, err error) error {
+	var be bareEOLError
+	var se *smtp.SMTPError
+	var ne net.Error
+	switch {
+	case errors.As(err, &be):
+		return s.refuse(strings.Join(s.rcpts, " "), "bare line ending", errBareEOL(string(be)))
+	case errors.Is(err, smtp.ErrTooLongLine):
+		return s.refuse(strings.Join(s.rcpts, " "), "line length", &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: "message refused: a line longer than 1 MiB"})
+	case err == smtp.ErrDataTooLarge:
+		return s.refuse(strings.Join(s.rcpts, " "), "size", err.(*smtp.SMTPError))
+	case errors.As(err, &se):
+		return s.refuse(strings.Join(s.rcpts, " "), "loop", se)
+	case errors.As(err, &ne) && ne.Timeout():
+		s.log.Info("timeout in DATA", "from", env.From)
+		return errTimeout
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET), errors.Is(err, net.ErrClosed):
+		s.log.Info("connection lost in DATA", "from", env.From)
+		return err
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, os.ErrPermission):
+		s.log.Error("spool", "id", env.ID, "err", err)
+		s.r.metrics.spoolErrors.Inc()
+		return &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 3, 1}, Message: "insufficient system storage, try again later"}
+	default:
+		s.log.Error("spool", "id", env.ID, "err", err)
+		s.r.metrics.spoolErrors.Inc()
+		return errSpoolFailed
+	}
+}
+
+// strictReader passes DATA through and fails on the first line ending that
+// is not CRLF: a bare LF, a bare CR, or CR CR LF. It also counts the
+// Received: lines of the header.
+type strictReader struct {
+	r      io.Reader
+	prevCR bool
+	// header state
+	inBody    bool
+	lineStart bool
+	line      []byte // the start of the current header line, up to 9 bytes
+	hops      int
+	started   bool
+}
+
+func (s *strictReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if !s.started {
+		s.started, s.lineStart = true, true
+	}
+	for i := 0; i < n; i++ {
+		c := p[i]
+		if s.prevCR && c != '\n' {
+			return i, bareEOLError("bare CR")
+		}
+		if c == '\n' && !s.prevCR {
+			return i, bareEOLError("bare LF")
+		}
+		s.prevCR = c == '\r'
+		if s.inBody {
+			continue
+		}
+		switch {
+		case c == '\n':
+			if len(s.line) == 1 && s.line[0] == '\r' {
+				s.inBody = true
+			}
+			s.line = s.line[:0]
+		case len(s.line) < 9:
+			s.line = append(s.line, c)
+			if len(s.line) == 9 && strings.EqualFold(string(s.line), "received:") {
+				s.hops++
+			}
+		}
+	}
+	return n, err
+}
