@@ -312,30 +312,7 @@ SECTION=$BENCH_DIR/fetch-section.md
 	printf '%s\n' "${ROWS[@]}"
 } >"$SECTION"
 
-python3 - "$BENCH_OUTPUT" "$SECTION" <<'EOF'
-import os, re, sys
-path, section = sys.argv[1], open(sys.argv[2], encoding="utf-8").read().rstrip("\n") + "\n"
-text = open(path, encoding="utf-8").read() if os.path.exists(path) else "# Benchmarks\n"
-lines = text.splitlines(keepends=True)
-out, i, replaced = [], 0, False
-while i < len(lines):
-    if re.match(r"^## fetch\s*$", lines[i]):
-        j = i + 1
-        while j < len(lines) and not re.match(r"^## ", lines[j]):
-            j += 1
-        out.append(section + ("\n" if j < len(lines) else ""))
-        replaced = True
-        i = j
-        continue
-    out.append(lines[i])
-    i += 1
-if not replaced:
-    body = "".join(out).rstrip("\n")
-    out = [body + "\n\n" + section]
-tmp = path + ".tmp"
-open(tmp, "w", encoding="utf-8").write("".join(out))
-os.replace(tmp, path)
-EOF
+python3 scripts/benchmd.py "$BENCH_OUTPUT" "$SECTION"
 
 cat "$SECTION"
 if [ "${BENCH_STRICT:-0}" = 1 ] && [ "$CATCHALL_OK" != 1 ]; then
