@@ -40,39 +40,11 @@ type globals struct {
 // run executes one catchall command line and returns its exit code.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	g := &globals{stdout: stdout, stderr: stderr}
-	root := &cobra.Command{
-		Use:   "catchall",
-		Short: "Move a catch-all mailbox: download, inventory aliases, forward, relay, upload",
-		Long: `catchall helps people whose mail host is turning off catch-all addresses.
-
-It downloads every message of the old account over IMAP into a local archive
-(Maildir + SQLite index), and the later steps read that archive.
-
-Passwords never go on the command line: set CATCHALL_PASSWORD, or use
---password-file FILE or --password-command CMD.
-
-Exit codes: 0 done, 1 finished but some items failed (listed on stderr), or
-the run was interrupted or stopped by a local error such as a full disk,
-2 usage or configuration error, 3 cannot connect or authenticate.`,
-		SilenceUsage:  true,
-		SilenceErrors: true,
-		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			return cli.ApplyConfig(cmd)
-		},
-	}
+	root := newRoot(g)
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetArgs(args)
-	pf := root.PersistentFlags()
-	pf.StringVar(&g.config, "config", "", "read flags from this TOML `FILE` (keys are long flag names)")
-	pf.BoolVarP(&g.quiet, "quiet", "q", false, "no progress bar, only warnings and errors")
-	pf.StringVar(&g.logFormat, "log-format", "text", "log format on stderr: text or json")
-	pf.BoolVarP(&g.verbose, "verbose", "v", false, "debug logging, with protocol transcripts (credentials redacted)")
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return cli.Exit(cli.ExitUsage, err) })
-
-	root.AddCommand(fetchCommand(g), verifyCommand(g), aliasesCommand(g), classifyCommand(g), breachCommand(g), forwardsCommand(g),
-		relayCommand(g), burnerCommand(g))
 
 	err := root.ExecuteContext(ctx)
 	if err == nil {
@@ -114,3 +86,37 @@ func oneLine(err error) string {
 }
 
 func statFile(path string) (os.FileInfo, error) { return os.Stat(path) }
+
+// newRoot builds the command tree; g receives the global flags.
+func newRoot(g *globals) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "catchall",
+		Short: "Move a catch-all mailbox: download, inventory aliases, forward, relay, upload",
+		Long: `catchall helps people whose mail host is turning off catch-all addresses.
+
+It downloads every message of the old account over IMAP into a local archive
+(Maildir + SQLite index), and the later steps read that archive.
+
+Passwords never go on the command line: set CATCHALL_PASSWORD, or use
+--password-file FILE or --password-command CMD.
+
+Exit codes: 0 done, 1 finished but some items failed (listed on stderr), or
+the run was interrupted or stopped by a local error such as a full disk,
+2 usage or configuration error, 3 cannot connect or authenticate.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return cli.ApplyConfig(cmd)
+		},
+	}
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.config, "config", "", "read flags from this TOML `FILE` (keys are long flag names)")
+	pf.BoolVarP(&g.quiet, "quiet", "q", false, "no progress bar, only warnings and errors")
+	pf.StringVar(&g.logFormat, "log-format", "text", "log format on stderr: text or json")
+	pf.BoolVarP(&g.verbose, "verbose", "v", false, "debug logging, with protocol transcripts (credentials redacted)")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return cli.Exit(cli.ExitUsage, err) })
+
+	root.AddCommand(fetchCommand(g), verifyCommand(g), aliasesCommand(g), classifyCommand(g), breachCommand(g), forwardsCommand(g),
+		relayCommand(g), burnerCommand(g), pushCommand(g)))
+	return root
+}

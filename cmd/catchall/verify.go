@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -19,9 +20,12 @@ func verifyCommand(g *globals) *cobra.Command {
 		hashes     bool
 		folders    []string
 		exclude    []string
+		dest       destFlags
+		splitBy    string
+		planFile   string
 	)
 	cmd := &cobra.Command{
-		Use:   "verify --from URL --archive DIR",
+		Use:   "verify (--from URL | --to URL) --archive DIR",
 		Short: "Prove the archive holds every message of the account, intact",
 		Long: `Compare the archive with the account: every message of every folder must
 be archived with the same size, and its file must be there with that size.
@@ -33,9 +37,30 @@ Prints "N/N verified" per folder and in total, with the numbers of missing
 and mismatched messages; each problem is listed on stderr. Exit code 1 when
 anything is missing or mismatched; extra messages are not an error.
 --folder and --exclude choose folders as for fetch: give the same ones you
-fetched with, and the folders left out are not compared.`,
+fetched with, and the folders left out are not compared.
+
+With --to instead of --from, prove that push delivered the archive to the
+destination account: every archived message must be in the folder push put
+it in (the push journal says which; give --split-by and --plan as you gave
+them to push for messages it does not know), matched by Message-ID and size
+or, with --hashes, by SHA-256 of the bytes. Prints "N/N verified" per
+destination folder; each missing or mismatched message is listed on stderr
+and the exit code is 1. Password: env CATCHALL_DEST_PASSWORD,
+--dest-password-file or --dest-password-command.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if dest.url != "" {
+				if srv.url != "" {
+					return cli.Usagef("give either --from or --to, not both")
+				}
+				if len(folders)+len(exclude) > 0 {
+					return cli.Usagef("--folder and --exclude go with --from only")
+				}
+				return verifyTo(cmd, g, &dest, srv.tlsCA, srv.timeout, archiveDir, hashes, splitBy, planFile)
+			}
+			if splitBy != "" || planFile != "" {
+				return cli.Usagef("--split-by and --plan go with --to only")
+			}
 			if archiveDir == "" {
 				return cli.Usagef("--archive is required")
 			}
@@ -72,5 +97,40 @@ fetched with, and the folders left out are not compared.`,
 	fs.BoolVar(&hashes, "hashes", false, "download every message again and compare SHA-256, not only sizes")
 	fs.StringArrayVar(&folders, "folder", nil, "verify only folders matching `GLOB` (repeatable)")
 	fs.StringArrayVar(&exclude, "exclude", nil, "leave out folders matching `GLOB` (repeatable)")
+	dest.register(fs, "instead of --from: the account push uploaded into,")
+	fs.StringVar(&splitBy, "split-by", "", "with --to: as given to push (alias or tag)")
+	fs.StringVar(&planFile, "plan", "", "with --to and --split-by: the plan `FILE` given to push")
 	return cmd
+}
+
+// verifyTo is verify --to: the archive against the destination of push.
+func verifyTo(cmd *cobra.Command, g *globals, dest *destFlags, tlsCA string, timeout time.Duration, archiveDir string, hashes bool, splitBy, planFile string) error {
+	route, err := readSplitPlan(splitBy, planFile)
+	if err != nil {
+		return err
+	}
+	if archiveDir == "" {
+		return cli.Usagef("--archive is required")
+	}
+	server, err := dest.server(cmd.Context(), g, tlsCA, timeout)
+	if err != nil {
+		return err
+	}
+	arc, err := openArchive(archiveDir)
+	if err != nil {
+		return err
+	}
+	defer arc.Close()
+	rep, err := imapsync.VerifyDest(cmd.Context(), server, arc, &imapsync.DestVerifyOptions{Hashes: hashes, Route: route})
+	if err != nil {
+		return err
+	}
+	rep.WriteText(g.stdout)
+	for _, p := range rep.Problems {
+		fmt.Fprintf(g.stderr, "catchall: verify: %s: %s: %s\n", p.Folder, p.Kind, p.Detail)
+	}
+	if !rep.OK() {
+		return cli.Exit(cli.ExitPartial, fmt.Errorf("%d missing, %d mismatched on the destination", rep.Total.Missing, rep.Total.Mismatched))
+	}
+	return nil
 }

@@ -10,6 +10,7 @@
 # Everything listens on 127.0.0.1 only. Users (password "secret" for all):
 #   alice, dest              namespace prefix "" separator "/", maildir:~/Maildir:LAYOUT=fs
 #   courier, destcourier     namespace prefix "INBOX." separator ".", Maildir++ (maildir:~/Maildir)
+#   destsmall                as alice, with a 1 MB maximum message size (quota plugin)
 # The per-user differences are userdb extra fields in DIR/users (namespace/inbox/prefix,
 # namespace/inbox/separator, mail).
 #
@@ -82,6 +83,8 @@ ensure_packages() {
 	[ -e /usr/lib/postfix/postfix-pcre.so ] || pkgs+=(postfix-pcre)
 	command -v swaks >/dev/null 2>&1 || pkgs+=(swaks)
 	command -v postsrsd >/dev/null 2>&1 || [ -x /usr/sbin/postsrsd ] || pkgs+=(postsrsd)
+	# The report's browser test (headless, no network).
+	command -v chromium >/dev/null 2>&1 || pkgs+=(chromium)
 	command -v python3 >/dev/null 2>&1 || pkgs+=(python3)
 	if [ ${#pkgs[@]} -gt 0 ]; then
 		apt_install "${pkgs[@]}"
@@ -201,6 +204,7 @@ write_users() {
 	local dir=$1 u
 	local fs_extra="userdb_mail=maildir:~/Maildir:LAYOUT=fs"
 	local courier_extra="userdb_mail=maildir:~/Maildir userdb_namespace/inbox/prefix=INBOX. userdb_namespace/inbox/separator=."
+	local small_extra="$fs_extra userdb_mail_plugins=quota userdb_quota=count:small userdb_quota_vsizes=yes userdb_quota_max_mail_size=1M"
 	{
 		for u in alice dest; do
 			printf '%s:{PLAIN}secret:%s:%s::%s::%s\n' "$u" "$TEST_UID" "$TEST_GID" "$dir/mail/$u" "$fs_extra"
@@ -208,13 +212,15 @@ write_users() {
 		for u in courier destcourier; do
 			printf '%s:{PLAIN}secret:%s:%s::%s::%s\n' "$u" "$TEST_UID" "$TEST_GID" "$dir/mail/$u" "$courier_extra"
 		done
+		# A destination that refuses messages over 1 MB (push's size-limit test).
+		printf '%s:{PLAIN}secret:%s:%s::%s::%s\n' destsmall "$TEST_UID" "$TEST_GID" "$dir/mail/destsmall" "$small_extra"
 	} >"$dir/users.tmp"
 	# The auth process runs as the unprivileged "dovecot" user and must read it.
 	chmod 0644 "$dir/users.tmp"
 	mv -f "$dir/users.tmp" "$dir/users"
 	mkdir -p "$dir/mail"
 	chmod 0755 "$dir/mail"
-	for u in alice dest courier destcourier; do
+	for u in alice dest courier destcourier destsmall; do
 		if [ ! -d "$dir/mail/$u" ]; then
 			mkdir -p "$dir/mail/$u"
 			chown "$TEST_UID:$TEST_GID" "$dir/mail/$u"
@@ -448,6 +454,7 @@ cmd_env() {
 	printf 'export CATCHALL_TEST_CA=%q\n' "$dir/ca.pem"
 	printf 'export CATCHALL_TEST_DOVECOT_DIR=%q\n' "$dir"
 	printf 'export CATCHALL_TEST_DOVECOT_CONF=%q\n' "$dir/dovecot.conf"
+	printf 'export CATCHALL_TEST_DEST_LIMIT_USER=destsmall\n'
 }
 
 cmd_seed() {

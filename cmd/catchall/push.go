@@ -1,0 +1,279 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/catchall/catchall/classify"
+	"github.com/catchall/catchall/imapsync"
+	"github.com/catchall/catchall/internal/archive"
+	"github.com/catchall/catchall/internal/cli"
+	"github.com/catchall/catchall/internal/secret"
+	"github.com/catchall/catchall/internal/serverurl"
+)
+
+// destFlags are the flags that say how to reach the destination account
+// (push, verify --to); its password comes from CATCHALL_DEST_PASSWORD.
+type destFlags struct {
+	url             string
+	passwordFile    string
+	passwordCommand string
+}
+
+func (d *destFlags) register(fs *pflag.FlagSet, what string) {
+	fs.StringVar(&d.url, "to", "", what+" `URL`: imaps://USER@HOST[:PORT], imap://USER@HOST[:PORT] (STARTTLS required) or imap+plain://USER@HOST:PORT")
+	fs.StringVar(&d.passwordFile, "dest-password-file", "", "destination password from the first line of `FILE` (default: env CATCHALL_DEST_PASSWORD)")
+	fs.StringVar(&d.passwordCommand, "dest-password-command", "", "destination password from the first line `CMD` prints")
+}
+
+// server builds the destination's imapsync.Server; tlsCA and timeout come
+// from the command's --tls-ca and --timeout.
+func (d *destFlags) server(ctx context.Context, g *globals, tlsCA string, timeout time.Duration) (*imapsync.Server, error) {
+	if d.url == "" {
+		return nil, cli.Usagef("--to is required")
+	}
+	u, err := serverurl.Parse(d.url, "imap")
+	if err != nil {
+		return nil, cli.Exit(cli.ExitUsage, err)
+	}
+	pw, err := secret.Source{Env: "CATCHALL_DEST_PASSWORD", File: d.passwordFile, Command: d.passwordCommand}.Get(ctx)
+	if err != nil {
+		return nil, cli.Exit(cli.ExitUsage, err)
+	}
+	tlsConfig, err := imapsync.TLSConfigFromCA(tlsCA)
+	if err != nil {
+		return nil, cli.Exit(cli.ExitUsage, err)
+	}
+	logger, err := cli.Logger(g.stderr, g.logFormat, g.verbose, g.quiet)
+	if err != nil {
+		return nil, err
+	}
+	srv := &imapsync.Server{URL: u, Password: pw, TLSConfig: tlsConfig, IdleTimeout: timeout, Logger: logger}
+	if g.verbose {
+		srv.Debug = g.stderr
+	}
+	return srv, nil
+}
+
+// Split modes of --split-by.
+const (
+	splitNone  = ""
+	splitAlias = "alias" // Aliases/<local part>
+	splitTag   = "tag"   // Personal/<local part>, Business/…, Disposable/…
+)
+
+// router files messages by the alias they were sent to, as the plan says.
+type router struct {
+	by      string
+	aliases map[string]classify.Row // by full address
+	user    *classify.User
+}
+
+func newRouter(by string, plan *classify.Plan) (*router, error) {
+	switch by {
+	case splitNone:
+		return nil, nil
+	case splitAlias, splitTag:
+	default:
+		return nil, fmt.Errorf("split by %q: want alias or tag", by)
+	}
+	if plan == nil {
+		return nil, fmt.Errorf("split by %s needs a plan", by)
+	}
+	r := &router{by: by, aliases: map[string]classify.Row{}, user: &classify.User{Domains: map[string]bool{}}}
+	for _, row := range plan.Rows {
+		a := strings.ToLower(row.Alias())
+		r.aliases[a] = row
+		if d := classify.Domain(a); d != "" {
+			r.user.Domains[d] = true
+		}
+	}
+	return r, nil
+}
+
+// folderFor returns the archive-style folder for a message whose raw header
+// is head, or "" when it was sent to no alias of the plan. It is the
+// imapsync.PushOptions.Route of --split-by.
+func (r *router) folderFor(head []byte) string {
+	fields := classify.ParseHeader(head)
+	u := *r.user
+	for range 2 {
+		rc := u.Recipient(fields)
+		for _, addr := range rc.Addrs {
+			base, _ := classify.SplitSubaddress(strings.ToLower(addr))
+			row, ok := r.aliases[base]
+			if !ok {
+				continue
+			}
+			local, _, _ := strings.Cut(base, "@")
+			local = strings.ReplaceAll(local, "/", "_")
+			if r.by == splitAlias {
+				return "Aliases/" + local
+			}
+			tag := strings.ToLower(row["tag"])
+			if tag == "" {
+				return "Aliases/" + local
+			}
+			return strings.ToUpper(tag[:1]) + tag[1:] + "/" + local
+		}
+		// A Delivered-To naming the final mailbox (not an alias): ask again
+		// with it known, so that the original recipient further down counts.
+		if rc.By != classify.ByDeliveredTo || len(rc.Addrs) == 0 || u.FinalMailbox != "" {
+			break
+		}
+		u.FinalMailbox = strings.ToLower(rc.Addrs[0])
+	}
+	return ""
+}
+
+// readSplitPlan checks --split-by and --plan and returns the route they
+// mean (nil without --split-by).
+func readSplitPlan(splitBy, planFile string) (func([]byte) string, error) {
+	switch splitBy {
+	case splitNone:
+		if planFile != "" {
+			return nil, cli.Usagef("--plan is only used with --split-by alias or tag")
+		}
+		return nil, nil
+	case splitAlias, splitTag:
+	default:
+		return nil, cli.Usagef("--split-by must be alias or tag, not %q", splitBy)
+	}
+	if planFile == "" {
+		return nil, cli.Usagef("--split-by %s needs --plan FILE (written by classify)", splitBy)
+	}
+	plan, err := classify.ReadPlan(planFile)
+	if err != nil {
+		return nil, cli.Exit(cli.ExitUsage, err)
+	}
+	r, err := newRouter(splitBy, plan)
+	if err != nil {
+		return nil, cli.Exit(cli.ExitUsage, err)
+	}
+	return r.folderFor, nil
+}
+
+// openArchive opens an existing archive for push or verify.
+func openArchive(dir string) (*archive.Archive, error) {
+	if dir == "" {
+		return nil, cli.Usagef("--archive is required")
+	}
+	if _, err := os.Stat(filepath.Join(dir, archive.IndexFile)); err != nil {
+		return nil, cli.Usagef("%s is not an archive (no %s): run fetch first", dir, archive.IndexFile)
+	}
+	arc, err := archive.Open(dir)
+	if err != nil {
+		return nil, cli.Exit(cli.ExitUsage, err)
+	}
+	return arc, nil
+}
+
+func pushCommand(g *globals) *cobra.Command {
+	var (
+		dest        destFlags
+		archiveDir  string
+		splitBy     string
+		planFile    string
+		connections int
+		dryRun      bool
+		tlsCA       string
+		timeout     time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "push --archive DIR --to URL",
+		Short: "Upload the archived history into the new account",
+		Long: `Append every archived message to the destination account, with its exact
+bytes, flags, keywords (where the destination keeps them) and INTERNALDATE.
+
+Folders keep their names, created with the destination's namespace prefix and
+delimiter ("Archive/2019" is "INBOX.Archive.2019" on a Courier-style server);
+a name component holding the destination's delimiter or a character it cannot
+store is renamed ("_" instead) and reported. A folder the old server marked
+\Sent, \Drafts, \Junk, \Trash or \Archive goes to the destination's folder
+with that role, when it announces one.
+
+--split-by alias files each message sent to an alias of the plan under
+Aliases/<local part>; --split-by tag under Personal/, Business/ or
+Disposable/<local part> by the plan's tag. Messages sent to no alias of the
+plan keep their folder.
+
+Run it again at any time: a journal in the archive's index records every
+message appended (with its UID, from APPENDUID) and every APPEND in flight,
+so an interrupted run, even kill -9, neither appends a message twice nor
+misses one; messages of unknown outcome are looked for on the destination
+(Message-ID, size, then SHA-256 of the bytes) before being appended again.
+A second run appends nothing.
+
+Messages the destination refuses (too big, account full) are listed on
+stderr with the reason and the exit code is 1; everything else is appended.
+Password: env CATCHALL_DEST_PASSWORD, --dest-password-file or
+--dest-password-command.`,
+		Example: `  CATCHALL_DEST_PASSWORD=... catchall push --archive ~/mail-archive --to imaps://me%40new-host.example@imap.new-host.example
+  catchall push --archive arch --to imaps://me@imap.new.example --split-by tag --plan plan.csv --dry-run`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if connections < 1 || connections > 32 {
+				return cli.Usagef("--connections must be between 1 and 32")
+			}
+			route, err := readSplitPlan(splitBy, planFile)
+			if err != nil {
+				return err
+			}
+			if archiveDir == "" {
+				return cli.Usagef("--archive is required")
+			}
+			server, err := dest.server(cmd.Context(), g, tlsCA, timeout)
+			if err != nil {
+				return err
+			}
+			arc, err := openArchive(archiveDir)
+			if err != nil {
+				return err
+			}
+			defer arc.Close()
+			opts := &imapsync.PushOptions{Route: route, Connections: connections, DryRun: dryRun, Logger: server.Logger}
+			var bar *imapsync.Bar
+			if !g.quiet && !dryRun && cli.IsTerminal(os.Stderr) && g.stderr == os.Stderr {
+				bar = imapsync.NewBar(g.stderr, "pushing")
+				opts.Progress = bar
+			}
+			rep, err := imapsync.Push(cmd.Context(), server, arc, opts)
+			if bar != nil {
+				bar.Finish()
+			}
+			if rep != nil {
+				rep.WriteText(g.stdout, dryRun)
+				for _, n := range rep.Notes {
+					fmt.Fprintf(g.stderr, "catchall: push: note: %s\n", n)
+				}
+				for _, f := range rep.Failures {
+					fmt.Fprintf(g.stderr, "catchall: push: %s\n", f)
+				}
+			}
+			if err != nil {
+				return err
+			}
+			if len(rep.Failures) > 0 {
+				return cli.Exit(cli.ExitPartial, fmt.Errorf("%d messages were not appended (listed above); run push again to retry them", len(rep.Failures)))
+			}
+			return nil
+		},
+	}
+	fs := cmd.Flags()
+	dest.register(fs, "the account to upload into,")
+	fs.StringVar(&archiveDir, "archive", "", "the archive `DIR` written by fetch")
+	fs.StringVar(&splitBy, "split-by", "", "file messages by the alias they were sent to: alias or tag (needs --plan)")
+	fs.StringVar(&planFile, "plan", "", "the plan `FILE` (CSV or JSON) for --split-by")
+	fs.IntVar(&connections, "connections", 4, "parallel IMAP connections")
+	fs.BoolVar(&dryRun, "dry-run", false, "show which folders would be created and what would be appended; change nothing")
+	fs.StringVar(&tlsCA, "tls-ca", "", "trust the CA certificates in PEM `FILE` (a private CA) instead of the system's")
+	fs.DurationVar(&timeout, "timeout", time.Minute, "give up on a connection when the server sends nothing for this long")
+	return cmd
+}

@@ -1,0 +1,1098 @@
+package imapsync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+
+	"github.com/catchall/catchall/internal/archive"
+)
+
+// # Push
+//
+// Push is the inverse of Fetch: every archived message is appended (APPEND,
+// RFC 3501 §6.3.11) to the destination account with its exact bytes, its
+// flags and keywords (as far as the destination's PERMANENTFLAGS allow) and
+// its INTERNALDATE. Folders are created with the destination's namespace
+// prefix and delimiter; a folder whose source had a special-use role (RFC
+// 6154) goes to the destination's folder with that role.
+//
+// Nothing is appended twice. Before a batch of APPENDs is sent, one row per
+// message is committed to the archive's push journal as "in flight"; when the
+// server answers OK, the row becomes "done" with the UID from APPENDUID. A
+// later run skips done rows whose folder still has the same UIDVALIDITY, and
+// searches the destination for the messages of in-flight rows (and of done
+// rows whose UIDVALIDITY changed): UID SEARCH HEADER Message-ID (or LARGER/
+// SMALLER by size for messages without one), then the candidates' bytes are
+// compared by SHA-256. Only messages not found are appended.
+
+// PushOptions configures Push. The zero value pushes every archived message
+// into the folder of the same name with the defaults documented below.
+type PushOptions struct {
+	// Route, when not nil, files messages elsewhere than in their folder
+	// (catchall push --split-by): it is given the start of each message (at
+	// least its header, up to 64 KiB) and returns the archive-style folder
+	// name ("Aliases/adobe") the message goes to, or "" to keep its folder.
+	// It is called from one goroutine.
+	Route func(head []byte) string
+	// Connections is the number of parallel IMAP connections; zero means 4.
+	// No more are opened than there are batches to send.
+	Connections int
+	// BatchMessages and BatchBytes bound one pipelined run of APPENDs; zero
+	// means 100 messages and 16 MiB.
+	BatchMessages int
+	BatchBytes    int64
+	// Retries is how often a message is tried again after a transient error
+	// (a dropped connection, BYE, [UNAVAILABLE], [INUSE]); zero means 5.
+	Retries int
+	// Backoff is the first wait before a retry; it doubles up to 30 s. Zero
+	// means one second.
+	Backoff time.Duration
+	// Settle is how long the destination is given, after an interrupted
+	// run's last APPEND, to finish storing what it had already received
+	// before the messages of unknown outcome are searched for: a server goes
+	// on saving a message whose client was killed after sending it, and a
+	// search that comes first would miss it and append it again. Only a
+	// re-run started within Settle of the interruption waits. Zero means 3 s.
+	Settle time.Duration
+	// DryRun works out what would be created and appended and changes
+	// nothing, neither on the server nor in the archive.
+	DryRun bool
+	// Logger receives diagnostics; nil discards.
+	Logger *slog.Logger
+	// Progress, when not nil, is told about the work.
+	Progress Progress
+}
+
+// PushFolder says what a push did (or, dry, would do) in one destination
+// folder.
+type PushFolder struct {
+	Name     string // the destination's name (decoded)
+	Create   bool   // the folder did not exist and was (would be) created
+	Messages int    // messages appended (dry run: to append)
+	Bytes    int64  // their size
+	Already  int    // already on the destination (journal, or found by search)
+	Check    int    // dry run: messages of unknown outcome a real run searches for first
+	Failed   int
+}
+
+// PushReport is the outcome of Push.
+type PushReport struct {
+	Folders     []*PushFolder
+	Messages    int
+	Bytes       int64
+	Already     int
+	Created     int
+	Notes       []string  // renamed folders, dropped keywords
+	Failures    []Failure // archive folder and UID of each message not appended
+	Connections int       // connections opened
+	Elapsed     time.Duration
+}
+
+// DestKey names a destination account in the push journal: the login and the
+// server's address, lower case.
+func DestKey(srv *Server) string {
+	return strings.ToLower(srv.URL.User) + "@" + strings.ToLower(srv.URL.Addr())
+}
+
+// Push appends every archived message that is not on the destination yet to
+// the account on srv. It returns an error only when it cannot work at all
+// (cannot connect, wrong password, unreadable archive); messages the server
+// refuses are listed in the report with the reason, and everything else goes
+// on.
+func Push(ctx context.Context, srv *Server, arc *archive.Archive, opts *PushOptions) (*PushReport, error) {
+	if opts == nil {
+		opts = &PushOptions{}
+	}
+	p := &pusher{srv: srv, arc: arc, opts: *opts, start: time.Now(), dest: DestKey(srv)}
+	o := &p.opts
+	if o.Connections <= 0 {
+		o.Connections = 4
+	}
+	if o.BatchMessages <= 0 {
+		o.BatchMessages = 100
+	}
+	if o.BatchBytes <= 0 {
+		o.BatchBytes = 16 << 20
+	}
+	if o.Retries <= 0 {
+		o.Retries = 5
+	}
+	if o.Backoff <= 0 {
+		o.Backoff = time.Second
+	}
+	p.log = o.Logger
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	p.conns = map[*conn]bool{}
+	p.route = o.Route
+	return p.run(ctx)
+}
+
+type pusher struct {
+	srv   *Server
+	arc   *archive.Archive
+	opts  PushOptions
+	log   *slog.Logger
+	start time.Time
+	dest  string
+	route func([]byte) string
+
+	uidPlus bool
+	limit   int64 // APPENDLIMIT, 0 if none
+
+	mu       sync.Mutex
+	folders  map[string]*destFolder // by destination name
+	order    []*destFolder
+	queue    []*pushBatch
+	report   PushReport
+	conns    map[*conn]bool
+	notes    map[string]bool
+	dropped  map[string]map[string]bool // folder → keywords left out
+	fatalErr error
+	// lastInFlight is when the newest in-flight journal row was written.
+	lastInFlight time.Time
+}
+
+// destFolder is one destination folder during a run.
+type destFolder struct {
+	remote      string
+	exists      bool
+	uidValidity uint32
+	perm        []imap.Flag
+	permKnown   bool
+	claimed     map[uint32]bool // UIDs known to hold archived messages
+	report      *PushFolder
+	unknown     []*pushMsg // outcome unknown: search before appending
+	todo        []*pushMsg
+}
+
+// pushMsg is one archived message to push.
+type pushMsg struct {
+	e        *archive.Entry
+	dest     *destFolder // where it goes
+	check    *destFolder // where an earlier attempt may have put it
+	attempts int
+}
+
+// pushBatch is one pipelined run of APPENDs into one folder.
+type pushBatch struct {
+	dest *destFolder
+	msgs []*pushMsg
+}
+
+func (p *pusher) settle() time.Duration {
+	if p.opts.Settle > 0 {
+		return p.opts.Settle
+	}
+	return 3 * time.Second
+}
+
+func (p *pusher) folder(remote string) *destFolder {
+	if df := p.folders[remote]; df != nil {
+		return df
+	}
+	df := &destFolder{remote: remote, claimed: map[uint32]bool{}, report: &PushFolder{Name: remote}}
+	p.folders[remote] = df
+	p.order = append(p.order, df)
+	return df
+}
+
+func (p *pusher) note(s string) {
+	if !p.notes[s] {
+		p.notes[s] = true
+		p.report.Notes = append(p.report.Notes, s)
+	}
+}
+
+func (p *pusher) fail(m *pushMsg, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.report.Failures = append(p.report.Failures, Failure{Folder: m.e.Folder, UID: m.e.UID, Err: err})
+	m.dest.report.Failed++
+}
+
+func (p *pusher) dial(ctx context.Context) (*conn, error) {
+	c, err := p.srv.dial(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	p.conns[c] = true
+	p.report.Connections++
+	p.mu.Unlock()
+	if ctx.Err() != nil {
+		c.raw.Conn.Close()
+	}
+	return c, nil
+}
+
+func (p *pusher) hangUp(c *conn) {
+	p.mu.Lock()
+	delete(p.conns, c)
+	p.mu.Unlock()
+	closeConn(c)
+}
+
+func (p *pusher) run(ctx context.Context) (*PushReport, error) {
+	p.folders = map[string]*destFolder{}
+	p.notes = map[string]bool{}
+	p.dropped = map[string]map[string]bool{}
+	c, err := p.dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	stop := context.AfterFunc(ctx, func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		for c := range p.conns {
+			c.raw.Conn.Close()
+		}
+	})
+	defer stop()
+	fail := func(what string, err error) (*PushReport, error) {
+		p.hangUp(c)
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, startErr(what, err)
+	}
+	mapper, err := p.discover(c)
+	if err != nil {
+		return fail("listing folders", err)
+	}
+	if err := p.plan(mapper); err != nil {
+		p.hangUp(c)
+		return nil, err
+	}
+	if p.opts.DryRun {
+		c.Logout().Wait()
+		p.hangUp(c)
+		return p.finish(), nil
+	}
+	if err := p.arc.InitJournal(); err != nil {
+		p.hangUp(c)
+		return nil, err
+	}
+	// Messages whose earlier APPEND has an unknown outcome are looked for
+	// first, on this connection, once the server has had time to finish
+	// storing what an interrupted run had sent it.
+	if wait := p.settle() - time.Since(p.lastInFlight); !p.lastInFlight.IsZero() && wait > 0 {
+		p.log.Info("waiting for the destination to finish storing the interrupted run's last messages", "wait", wait.Round(time.Millisecond))
+		select {
+		case <-ctx.Done():
+			p.hangUp(c)
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+	for _, df := range p.order {
+		if len(df.unknown) == 0 {
+			continue
+		}
+		notFound, err := p.reconcile(ctx, c, df, df.unknown)
+		if err != nil {
+			if errors.Is(err, errLocal) {
+				p.hangUp(c)
+				return nil, err
+			}
+			return fail("searching the destination", err)
+		}
+		for _, m := range notFound {
+			m.dest.todo = append(m.dest.todo, m)
+		}
+		df.unknown = nil
+	}
+	if err := p.createFolders(c); err != nil {
+		return fail("creating folders", err)
+	}
+	if err := p.permanentFlags(c); err != nil {
+		return fail("reading permanent flags", err)
+	}
+	p.batches()
+	if len(p.queue) == 0 {
+		c.Logout().Wait()
+		p.hangUp(c)
+		return p.finish(), ctx.Err()
+	}
+	n := min(p.opts.Connections, len(p.queue))
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		var first *conn
+		if i == 0 {
+			first = c
+		}
+		wg.Add(1)
+		go func(c *conn) {
+			defer wg.Done()
+			p.worker(ctx, c)
+		}(first)
+	}
+	wg.Wait()
+	rep := p.finish()
+	if p.fatalErr != nil {
+		return rep, p.fatalErr
+	}
+	return rep, ctx.Err()
+}
+
+func (p *pusher) finish() *PushReport {
+	r := &p.report
+	for _, df := range p.order {
+		f := df.report
+		if f.Messages+f.Already+f.Failed+f.Check == 0 && !f.Create {
+			continue
+		}
+		r.Folders = append(r.Folders, f)
+		r.Messages += f.Messages
+		r.Bytes += f.Bytes
+		r.Already += f.Already
+		if f.Create {
+			r.Created++
+		}
+	}
+	slices.SortFunc(r.Folders, func(a, b *PushFolder) int { return strings.Compare(a.Name, b.Name) })
+	for _, name := range sortedKeys(p.dropped) {
+		r.Notes = append(r.Notes, fmt.Sprintf("%s: keywords %s dropped: the destination's PERMANENTFLAGS do not allow them",
+			name, strings.Join(sortedKeys(p.dropped[name]), " ")))
+	}
+	r.Elapsed = time.Since(p.start)
+	return r
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// discover learns the destination's namespace, delimiter, special-use
+// folders and the UIDVALIDITY of its folders.
+func (p *pusher) discover(c *conn) (*folderMapper, error) {
+	caps := c.Caps()
+	p.uidPlus = caps.Has(imap.CapUIDPlus)
+	if l, ok := caps.AppendLimit(); ok && l != nil {
+		p.limit = int64(*l)
+	}
+	m := &folderMapper{roles: map[imap.MailboxAttr]string{}}
+	haveDelim := false
+	if caps.Has(imap.CapNamespace) || caps.Has(imap.CapIMAP4rev2) {
+		ns, err := c.Namespace().Wait()
+		if err != nil {
+			return nil, fmt.Errorf("NAMESPACE: %w", err)
+		}
+		if len(ns.Personal) > 0 {
+			m.prefix, m.delim, haveDelim = ns.Personal[0].Prefix, delimString(ns.Personal[0].Delim), true
+		}
+	}
+	if !haveDelim {
+		// RFC 3501 §6.3.8: LIST "" "" returns the delimiter.
+		data, err := c.List("", "", nil).Collect()
+		if err != nil {
+			return nil, fmt.Errorf("LIST: %w", err)
+		}
+		if len(data) > 0 {
+			m.delim = delimString(data[0].Delim)
+		}
+	}
+	opts := &imap.ListOptions{}
+	if caps.Has(imap.CapSpecialUse) {
+		opts.ReturnSpecialUse = true
+	}
+	if caps.Has(imap.CapListStatus) || caps.Has(imap.CapIMAP4rev2) {
+		opts.ReturnStatus = &imap.StatusOptions{UIDValidity: true}
+	}
+	data, err := c.List("", "*", opts).Collect()
+	if err != nil {
+		return nil, fmt.Errorf("LIST: %w", err)
+	}
+	var status []*destFolder
+	for _, d := range data {
+		if slices.Contains(d.Attrs, imap.MailboxAttrNonExistent) {
+			continue
+		}
+		name := d.Mailbox
+		if strings.EqualFold(name, "INBOX") {
+			name = "INBOX"
+		}
+		df := p.folder(name)
+		if slices.Contains(d.Attrs, imap.MailboxAttrNoSelect) {
+			continue // a parent only: appending creates nothing there
+		}
+		df.exists = true
+		if d.Status != nil && d.Status.UIDValidity != 0 {
+			df.uidValidity = d.Status.UIDValidity
+		} else {
+			status = append(status, df)
+		}
+		for _, r := range specialUses {
+			if slices.Contains(d.Attrs, r) && m.roles[r] == "" {
+				m.roles[r] = name
+			}
+		}
+	}
+	return m, p.statusAll(c, status)
+}
+
+// statusAll reads the UIDVALIDITY of folders with pipelined STATUS commands.
+func (p *pusher) statusAll(c *conn, folders []*destFolder) error {
+	type pending struct {
+		df  *destFolder
+		cmd interface {
+			Wait() (*imap.StatusData, error)
+		}
+	}
+	var cmds []pending
+	for _, df := range folders {
+		cmds = append(cmds, pending{df, c.Status(df.remote, &imap.StatusOptions{UIDValidity: true})})
+	}
+	for _, pc := range cmds {
+		st, err := pc.cmd.Wait()
+		if err != nil {
+			var imapErr *imap.Error
+			if errors.As(err, &imapErr) {
+				pc.df.exists = false // \NoSelect without saying so, or gone
+				continue
+			}
+			return fmt.Errorf("STATUS %q: %w", pc.df.remote, err)
+		}
+		pc.df.uidValidity = st.UIDValidity
+	}
+	return nil
+}
+
+// plan decides for every archived message where it goes and whether it is
+// there already, is to be looked for, or is to be appended.
+func (p *pusher) plan(mapper *folderMapper) error {
+	folders, err := p.arc.Folders()
+	if err != nil {
+		return err
+	}
+	journal, err := p.arc.Journal(p.dest)
+	if err != nil {
+		return fmt.Errorf("reading push journal: %w", err)
+	}
+	for _, f := range folders {
+		mapper.addRole(f.Name, f.Attrs)
+	}
+	// UIDs the journal says are taken, so that a search never takes one
+	// message for another identical one.
+	for _, j := range journal {
+		if j.State == archive.JournalDone && j.UID != 0 {
+			if df := p.folders[j.Folder]; df != nil && df.exists && df.uidValidity == j.UIDValidity {
+				df.claimed[j.UID] = true
+			}
+		}
+	}
+	remoteOf := map[string]string{}
+	mapName := func(name string) string {
+		if r, ok := remoteOf[name]; ok {
+			return r
+		}
+		r, note := mapper.remote(name)
+		if note != "" {
+			p.note(fmt.Sprintf("folder %q is %q on the destination: %s", name, r, note))
+		}
+		remoteOf[name] = r
+		return r
+	}
+	for _, f := range folders {
+		var entries []*archive.Entry
+		if err := p.arc.Entries(f.Name, 0, func(e *archive.Entry) error {
+			entries = append(entries, e)
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, e := range entries {
+			target := f.Name
+			if p.route != nil {
+				head, err := readHead(p.arc.Dir(), e.Path)
+				if err != nil {
+					p.report.Failures = append(p.report.Failures, Failure{Folder: e.Folder, UID: e.UID, Err: fmt.Errorf("reading archived file: %w", err)})
+					continue
+				}
+				if t := p.route(head); t != "" {
+					target = t
+				}
+			}
+			m := &pushMsg{e: e, dest: p.folder(mapName(target))}
+			if j := journal[e.ID]; j != nil && j.SHA256 == e.SHA256 {
+				prev := p.folders[j.Folder]
+				switch {
+				case prev == nil || !prev.exists:
+					// The folder it went to is gone: so is the message.
+				case j.State == archive.JournalDone && j.UIDValidity != 0 && prev.uidValidity == j.UIDValidity:
+					prev.report.Already++
+					continue
+				default:
+					m.check = prev
+					if j.State == archive.JournalInFlight && j.Updated.After(p.lastInFlight) {
+						p.lastInFlight = j.Updated
+					}
+				}
+			}
+			if p.limit > 0 && e.Size > p.limit {
+				m.dest.report.Failed++
+				p.report.Failures = append(p.report.Failures, Failure{Folder: e.Folder, UID: e.UID,
+					Err: fmt.Errorf("not appended: %s is more than the destination accepts (APPENDLIMIT %s)", sizeText(e.Size), sizeText(p.limit))})
+				continue
+			}
+			if m.check != nil {
+				m.check.unknown = append(m.check.unknown, m)
+				m.dest.report.Check++
+				continue
+			}
+			m.dest.todo = append(m.dest.todo, m)
+			m.dest.report.Messages++
+			m.dest.report.Bytes += e.Size
+		}
+	}
+	for _, df := range p.order {
+		if !df.exists && len(df.todo) > 0 {
+			df.report.Create = true
+		}
+	}
+	if p.opts.DryRun {
+		return nil
+	}
+	// A real run counts appended messages as they go.
+	for _, df := range p.order {
+		df.report.Messages, df.report.Bytes, df.report.Check = 0, 0, 0
+		if p.opts.Progress != nil {
+			var n int
+			var b int64
+			for _, m := range df.todo {
+				n++
+				b += m.e.Size
+			}
+			for _, m := range df.unknown {
+				n++
+				b += m.e.Size
+			}
+			p.opts.Progress.AddTotal(n, b)
+		}
+	}
+	return nil
+}
+
+func sizeText(n int64) string {
+	if n < 1<<20 {
+		return fmt.Sprintf("%d bytes", n)
+	}
+	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+}
+
+// createFolders creates the destination folders that have messages coming
+// and do not exist yet, subscribes them, and reads their UIDVALIDITY.
+func (p *pusher) createFolders(c *conn) error {
+	var created []*destFolder
+	for _, df := range p.order {
+		if df.exists || len(df.todo) == 0 && len(df.unknown) == 0 {
+			continue
+		}
+		if err := c.Create(df.remote, nil).Wait(); err != nil {
+			var imapErr *imap.Error
+			if !errors.As(err, &imapErr) {
+				return fmt.Errorf("CREATE %q: %w", df.remote, err)
+			}
+			if imapErr.Code != imap.ResponseCodeAlreadyExists {
+				// The folder cannot be made: its messages fail, others go on.
+				for _, m := range df.todo {
+					p.fail(m, fmt.Errorf("cannot create folder %q on the destination: %s", df.remote, imapErr.Text))
+				}
+				df.todo = nil
+				continue
+			}
+		}
+		df.exists, df.report.Create = true, true
+		c.Subscribe(df.remote).Wait() // for mail clients that show subscribed folders only; best effort
+		created = append(created, df)
+	}
+	return p.statusAll(c, created)
+}
+
+// permanentFlags reads PERMANENTFLAGS (SELECT) of every folder with
+// messages to append.
+func (p *pusher) permanentFlags(c *conn) error {
+	for _, df := range p.order {
+		if len(df.todo) == 0 {
+			continue
+		}
+		// SELECT, not EXAMINE: a read-only folder has no permanent flags.
+		sel, err := c.Select(df.remote, nil).Wait()
+		if err != nil {
+			var imapErr *imap.Error
+			if errors.As(err, &imapErr) {
+				continue // APPEND will say what is wrong
+			}
+			return fmt.Errorf("EXAMINE %q: %w", df.remote, err)
+		}
+		df.perm, df.permKnown = sel.PermanentFlags, len(sel.PermanentFlags) > 0
+		if !df.permKnown {
+			df.perm = sel.Flags // RFC 3501 §7.1: without PERMANENTFLAGS, FLAGS are permanent
+		}
+		df.permKnown = true
+		if sel.UIDValidity != 0 {
+			df.uidValidity = sel.UIDValidity
+		}
+	}
+	if c.Caps().Has(imap.CapUnselect) || c.Caps().Has(imap.CapIMAP4rev2) {
+		c.Unselect().Wait()
+	}
+	return nil
+}
+
+// batches cuts the messages to append into batches.
+func (p *pusher) batches() {
+	for _, df := range p.order {
+		var cur *pushBatch
+		var bytes int64
+		for _, m := range df.todo {
+			if cur == nil || len(cur.msgs) >= p.opts.BatchMessages || bytes+m.e.Size > p.opts.BatchBytes && len(cur.msgs) > 0 {
+				cur = &pushBatch{dest: df}
+				p.queue = append(p.queue, cur)
+				bytes = 0
+			}
+			cur.msgs = append(cur.msgs, m)
+			bytes += m.e.Size
+		}
+		df.todo = nil
+	}
+}
+
+func (p *pusher) next() *pushBatch {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.queue) == 0 || p.fatalErr != nil {
+		return nil
+	}
+	b := p.queue[0]
+	p.queue = p.queue[1:]
+	return b
+}
+
+func (p *pusher) setFatal(err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.fatalErr == nil {
+		p.fatalErr = err
+	}
+}
+
+// errLocal marks failures of this machine (the archive), which end the run.
+var errLocal = errors.New("local error")
+
+// worker sends batches until none are left. c is an open connection or nil
+// (dialled when there is work).
+func (p *pusher) worker(ctx context.Context, c *conn) {
+	defer func() {
+		if c != nil {
+			c.Logout().Wait()
+			p.hangUp(c)
+		}
+	}()
+	for b := p.next(); b != nil; b = p.next() {
+		pending := b.msgs
+		unsure := false // pending may have arrived: search before appending again
+		failures := 0
+		var lastErr error
+		for len(pending) > 0 {
+			if failures > 0 {
+				select {
+				case <-ctx.Done():
+				case <-time.After(min(p.opts.Backoff<<min(failures-1, 10), 30*time.Second)):
+				}
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			if c == nil {
+				var err error
+				if c, err = p.dial(ctx); err != nil {
+					if ctx.Err() != nil {
+						return
+					}
+					failures++
+					lastErr = err
+					p.log.Warn("reconnecting", "err", err, "attempt", failures)
+					if failures > p.opts.Retries+1 {
+						p.setFatal(err)
+						return
+					}
+					continue
+				}
+			}
+			if unsure {
+				notFound, err := p.reconcile(ctx, c, b.dest, pending)
+				if err != nil {
+					if errors.Is(err, errLocal) {
+						p.setFatal(err)
+						return
+					}
+					p.hangUp(c)
+					c, lastErr = nil, err
+					failures++
+					continue
+				}
+				pending, unsure = nil, false
+				for _, m := range notFound {
+					if m.attempts > p.opts.Retries {
+						p.fail(m, fmt.Errorf("the destination broke off each of the %d times this message was sent: %s", m.attempts, netErrText(lastErr)))
+						continue
+					}
+					pending = append(pending, m)
+				}
+				continue
+			}
+			rest, retry, err := p.send(ctx, c, b.dest, pending)
+			if errors.Is(err, errLocal) {
+				p.setFatal(err)
+				return
+			}
+			pending = append(retry, rest...)
+			if err != nil {
+				// The connection broke: the outcome of rest is unknown.
+				p.hangUp(c)
+				c, lastErr = nil, err
+				if ctx.Err() != nil {
+					return
+				}
+				p.log.Warn("connection lost while appending", "folder", b.dest.remote, "err", err)
+				failures++
+				if len(rest) > 0 {
+					rest[0].attempts++ // the first unanswered one may be what the server cannot take
+				}
+				unsure = true
+				continue
+			}
+			if len(retry) > 0 {
+				failures++ // transient refusals: wait, then try those again
+			} else {
+				failures = 0
+			}
+		}
+	}
+}
+
+// appendResult is the answer to one APPEND.
+type appendResult struct {
+	m   *pushMsg
+	cmd interface {
+		Wait() (*imap.AppendData, error)
+	}
+	sendErr error
+}
+
+// send appends msgs to df, pipelined, with journal rows in flight first. It
+// returns the messages not answered when the connection broke (err set), and
+// those refused for a transient reason (to try again later).
+func (p *pusher) send(ctx context.Context, c *conn, df *destFolder, msgs []*pushMsg) (rest, retry []*pushMsg, err error) {
+	rows := make([]archive.JournalEntry, 0, len(msgs))
+	for _, m := range msgs {
+		rows = append(rows, archive.JournalEntry{Message: m.e.ID, SHA256: m.e.SHA256, Folder: df.remote, UIDValidity: df.uidValidity, State: archive.JournalInFlight})
+	}
+	if err := p.arc.JournalPut(ctx, p.dest, rows); err != nil {
+		return msgs, nil, fmt.Errorf("%w: %v", errLocal, err)
+	}
+	var results []appendResult
+	var local []*pushMsg // could not be read here: never sent
+	for _, m := range msgs {
+		f, err := os.Open(filepath.Join(p.arc.Dir(), m.e.Path))
+		if err == nil {
+			var st os.FileInfo
+			if st, err = f.Stat(); err == nil && st.Size() != m.e.Size {
+				err = fmt.Errorf("has %d bytes, the index says %d: changed after it was fetched", st.Size(), m.e.Size)
+			}
+			if err != nil {
+				f.Close()
+			}
+		}
+		if err != nil {
+			p.fail(m, fmt.Errorf("archived file %s: %w", m.e.Path, err))
+			local = append(local, m)
+			continue
+		}
+		flags, dropped := allowedFlags(m.e.Flags, df.perm, df.permKnown)
+		if len(dropped) > 0 {
+			p.mu.Lock()
+			if p.dropped[df.remote] == nil {
+				p.dropped[df.remote] = map[string]bool{}
+			}
+			for _, d := range dropped {
+				p.dropped[df.remote][d] = true
+			}
+			p.mu.Unlock()
+		}
+		cmd := c.Append(df.remote, m.e.Size, &imap.AppendOptions{Flags: flags, Time: m.e.InternalDate})
+		_, werr := io.Copy(cmd, f)
+		f.Close()
+		cerr := cmd.Close()
+		results = append(results, appendResult{m: m, cmd: cmd, sendErr: errors.Join(werr, cerr)})
+		if werr != nil || cerr != nil {
+			break // refused before the literal, or the connection broke
+		}
+	}
+	sent := map[*pushMsg]bool{}
+	var done []archive.JournalEntry
+	var forget []int64
+	for _, m := range local {
+		forget = append(forget, m.e.ID)
+	}
+	var broken error
+	for _, r := range results {
+		sent[r.m] = true
+		if broken != nil {
+			rest = append(rest, r.m)
+			continue
+		}
+		data, werr := waitAppend(c, r.cmd)
+		var imapErr *imap.Error
+		switch {
+		case werr == nil && r.sendErr == nil:
+			uv, uid := df.uidValidity, uint32(0)
+			if data != nil && data.UID != 0 && (p.uidPlus || data.UIDValidity != 0) {
+				uid = uint32(data.UID)
+				if data.UIDValidity != 0 {
+					uv = data.UIDValidity
+				}
+			}
+			done = append(done, archive.JournalEntry{Message: r.m.e.ID, SHA256: r.m.e.SHA256, Folder: df.remote, UIDValidity: uv, UID: uid, State: archive.JournalDone})
+			p.mu.Lock()
+			df.report.Messages++
+			df.report.Bytes += r.m.e.Size
+			if uid != 0 {
+				df.claimed[uid] = true
+			}
+			p.mu.Unlock()
+			if p.opts.Progress != nil {
+				p.opts.Progress.Add(1, r.m.e.Size)
+			}
+		case errors.As(werr, &imapErr) && imapErr.Type != imap.StatusResponseTypeBye:
+			// The server answered NO or BAD: the message is not there.
+			forget = append(forget, r.m.e.ID)
+			if transient(imapErr) && r.m.attempts < p.opts.Retries {
+				r.m.attempts++
+				retry = append(retry, r.m)
+				continue
+			}
+			p.fail(r.m, refusal(imapErr))
+			if p.opts.Progress != nil {
+				p.opts.Progress.Add(1, r.m.e.Size)
+			}
+		default:
+			broken = errors.Join(werr, r.sendErr)
+			rest = append(rest, r.m)
+		}
+	}
+	for _, m := range msgs {
+		if !sent[m] && !slices.Contains(local, m) {
+			rest = append(rest, m)
+			if broken == nil {
+				broken = errors.New("connection closed")
+			}
+		}
+	}
+	if err := p.arc.JournalPut(ctx, p.dest, done); err != nil {
+		return rest, retry, fmt.Errorf("%w: %v", errLocal, err)
+	}
+	if err := p.arc.JournalForget(ctx, p.dest, forget); err != nil {
+		return rest, retry, fmt.Errorf("%w: %v", errLocal, err)
+	}
+	if broken != nil {
+		if isClosed(c) || !errors.As(broken, new(*imap.Error)) {
+			return rest, retry, broken
+		}
+	}
+	return rest, retry, nil
+}
+
+// waitAppend waits for the answer to an APPEND. go-imap never completes a
+// command begun after the connection closed (beta.8), so a closed connection
+// ends the wait.
+func waitAppend(c *conn, cmd interface {
+	Wait() (*imap.AppendData, error)
+}) (*imap.AppendData, error) {
+	type result struct {
+		data *imap.AppendData
+		err  error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		d, err := cmd.Wait()
+		ch <- result{d, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.data, r.err
+	case <-c.Closed():
+		select {
+		case r := <-ch:
+			return r.data, r.err
+		case <-time.After(2 * time.Second):
+			return nil, errors.New("the server closed the connection")
+		}
+	}
+}
+
+// transient reports whether a refusal may go away by itself (RFC 5530).
+func transient(e *imap.Error) bool {
+	switch e.Code {
+	case imap.ResponseCodeUnavailable, imap.ResponseCodeInUse, imap.ResponseCodeServerBug:
+		return true
+	}
+	t := strings.ToLower(e.Text)
+	return strings.Contains(t, "throttl") || strings.Contains(t, "try again")
+}
+
+// refusal explains a NO or BAD answer to APPEND.
+func refusal(e *imap.Error) error {
+	why := ""
+	switch e.Code {
+	case imap.ResponseCodeTooBig:
+		why = "the message is too big for the destination: "
+	case imap.ResponseCodeOverQuota:
+		why = "the destination account is full: "
+	case imap.ResponseCodeLimit:
+		why = "the destination hit a limit: "
+	case imap.ResponseCodeTryCreate:
+		why = "the destination folder does not exist: "
+	}
+	code := ""
+	if e.Code != "" {
+		code = "[" + string(e.Code) + "] "
+	}
+	return fmt.Errorf("refused by the destination: %s%s%s", why, code, e.Text)
+}
+
+// reconcile looks for msgs in df (whose APPEND may or may not have
+// happened): it searches by Message-ID (or by size for messages without
+// one), compares the candidates' SHA-256, and records each message found as
+// done and already there. It returns the messages not found, which are to
+// be appended.
+func (p *pusher) reconcile(ctx context.Context, c *conn, df *destFolder, msgs []*pushMsg) (notFound []*pushMsg, err error) {
+	sel, err := c.Select(df.remote, &imap.SelectOptions{ReadOnly: true}).Wait()
+	if err != nil {
+		var imapErr *imap.Error
+		if errors.As(err, &imapErr) {
+			return msgs, nil // the folder is gone: so is everything in it
+		}
+		return nil, fmt.Errorf("EXAMINE %q: %w", df.remote, err)
+	}
+	if df.uidValidity != sel.UIDValidity {
+		p.mu.Lock()
+		df.uidValidity, df.claimed = sel.UIDValidity, map[uint32]bool{}
+		p.mu.Unlock()
+	}
+	cands := make([][]imap.UID, len(msgs))
+	switch {
+	case sel.NumMessages == 0:
+	case len(msgs) > 16:
+		// Many to look for: one FETCH of every Message-ID and size beats a
+		// SEARCH each.
+		list, err := destListing(c, &DestVerifyOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("UID FETCH in %q: %w", df.remote, err)
+		}
+		byID := map[string][]imap.UID{}
+		bySize := map[int64][]imap.UID{}
+		for _, d := range list {
+			byID[d.msgID] = append(byID[d.msgID], d.uid)
+			if d.msgID == "" {
+				bySize[d.size] = append(bySize[d.size], d.uid)
+			}
+		}
+		for i, m := range msgs {
+			if m.e.MessageID != "" {
+				cands[i] = byID[m.e.MessageID]
+			} else {
+				cands[i] = bySize[m.e.Size]
+			}
+		}
+	default:
+		// One SEARCH at a time: untagged SEARCH results of pipelined
+		// commands cannot be told apart, and Dovecot does run them in
+		// parallel (RFC 3501 §5.5).
+		for i, m := range msgs {
+			crit := &imap.SearchCriteria{}
+			if m.e.MessageID != "" && isSearchable(m.e.MessageID) {
+				crit.Header = []imap.SearchCriteriaHeaderField{{Key: "Message-ID", Value: m.e.MessageID}}
+			} else {
+				crit.Larger, crit.Smaller = m.e.Size-1, m.e.Size+1
+			}
+			data, err := c.UIDSearch(crit, nil).Wait()
+			if err != nil {
+				var imapErr *imap.Error
+				if errors.As(err, &imapErr) {
+					continue // the server cannot search for this one: it is appended again
+				}
+				return nil, fmt.Errorf("UID SEARCH in %q: %w", df.remote, err)
+			}
+			cands[i] = data.AllUIDs()
+		}
+	}
+	var all []imap.UID
+	for _, cs := range cands {
+		for _, u := range cs {
+			if !df.claimed[uint32(u)] && !slices.Contains(all, u) {
+				all = append(all, u)
+			}
+		}
+	}
+	var sums map[imap.UID]string
+	if len(all) > 0 {
+		slices.Sort(all)
+		if sums, err = bodyHashes(c, all); err != nil {
+			return nil, fmt.Errorf("UID FETCH in %q: %w", df.remote, err)
+		}
+	}
+	var done []archive.JournalEntry
+	for i, m := range msgs {
+		found := imap.UID(0)
+		for _, u := range cands[i] {
+			if !df.claimed[uint32(u)] && sums[u] == m.e.SHA256 {
+				found = u
+				break
+			}
+		}
+		if found == 0 {
+			notFound = append(notFound, m)
+			continue
+		}
+		p.mu.Lock()
+		df.claimed[uint32(found)] = true
+		df.report.Already++
+		p.mu.Unlock()
+		done = append(done, archive.JournalEntry{Message: m.e.ID, SHA256: m.e.SHA256, Folder: df.remote, UIDValidity: sel.UIDValidity, UID: uint32(found), State: archive.JournalDone})
+		if p.opts.Progress != nil {
+			p.opts.Progress.Add(1, m.e.Size)
+		}
+	}
+	if c.Caps().Has(imap.CapUnselect) || c.Caps().Has(imap.CapIMAP4rev2) {
+		c.Unselect().Wait()
+	}
+	if err := p.arc.JournalPut(ctx, p.dest, done); err != nil {
+		return nil, fmt.Errorf("%w: %v", errLocal, err)
+	}
+	return notFound, nil
+}
+
+// isSearchable reports whether a Message-ID can be sent as a search string
+// (an astring without CR, LF or NUL).
+func isSearchable(s string) bool {
+	return !strings.ContainsAny(s, "\r\n\x00") && len(s) < 900
+}

@@ -1,0 +1,613 @@
+package imapsync
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"log"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/emersion/go-imap/v2/imapserver"
+	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
+
+	"github.com/catchall/catchall/classify"
+	"github.com/catchall/catchall/internal/archive"
+	"github.com/catchall/catchall/internal/serverurl"
+)
+
+// destServer is an in-memory destination that records every APPEND.
+type destServer struct {
+	Addr string
+	User *imapmemserver.User
+	opts destOptions
+
+	mu       sync.Mutex
+	appended map[string]int // SHA-256 of the bytes received → APPENDs accepted
+	appends  int
+}
+
+type destOptions struct {
+	noUIDPlus   bool                  // no UIDPLUS: no APPENDUID
+	appendLimit uint32                // announce APPENDLIMIT (and refuse bigger literals)
+	refuse      func(raw []byte) bool // answer NO [TOOBIG] to these
+}
+
+type destSession struct {
+	imapserver.Session
+	d *destServer
+}
+
+func (s *destSession) Namespace() (*imap.NamespaceData, error) {
+	return s.Session.(imapserver.SessionNamespace).Namespace()
+}
+
+func (s *destSession) Append(mbox string, r imap.LiteralReader, o *imap.AppendOptions) (*imap.AppendData, error) {
+	raw, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	if s.d.opts.refuse != nil && s.d.opts.refuse(raw) {
+		return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeTooBig, Text: "Message too large"}
+	}
+	data, err := s.Session.Append(mbox, literal{bytes.NewReader(raw), int64(len(raw))}, o)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(raw)
+	s.d.mu.Lock()
+	s.d.appended[hex.EncodeToString(sum[:])]++
+	s.d.appends++
+	s.d.mu.Unlock()
+	if s.d.opts.noUIDPlus {
+		return nil, nil
+	}
+	return data, nil
+}
+
+type limitSession struct{ *destSession }
+
+func (s limitSession) AppendLimit() uint32 { return s.d.opts.appendLimit }
+
+type literal struct {
+	*bytes.Reader
+	size int64
+}
+
+func (l literal) Size() int64 { return l.size }
+
+func startDest(t *testing.T, o destOptions) *destServer {
+	t.Helper()
+	d := &destServer{opts: o, appended: map[string]int{}}
+	mem := imapmemserver.New()
+	d.User = imapmemserver.NewUser("bob", "secret")
+	if err := d.User.Create("INBOX", nil); err != nil {
+		t.Fatal(err)
+	}
+	mem.AddUser(d.User)
+	caps := imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapNamespace: {}, imap.CapListStatus: {}}
+	if !o.noUIDPlus {
+		caps[imap.CapUIDPlus] = struct{}{}
+	}
+	srv := imapserver.New(&imapserver.Options{
+		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
+			s := &destSession{Session: mem.NewSession(), d: d}
+			if o.appendLimit > 0 {
+				return limitSession{s}, nil, nil
+			}
+			return s, nil, nil
+		},
+		Caps:         caps,
+		InsecureAuth: true,
+		Logger:       log.New(io.Discard, "", 0),
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Addr = ln.Addr().String()
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return d
+}
+
+func (d *destServer) server(t *testing.T) *Server {
+	u, err := serverurl.Parse("imap+plain://bob@"+d.Addr, "imap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Server{URL: u, Password: "secret", IdleTimeout: 5 * time.Second}
+}
+
+func (d *destServer) appendCount() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.appends
+}
+
+// destMessage is a message read back from the destination.
+type destMessage struct {
+	uid   imap.UID
+	flags []string
+	date  time.Time
+	body  []byte
+}
+
+// readDest lists every folder of the destination and its messages.
+func readDest(t *testing.T, d *destServer) map[string][]destMessage {
+	t.Helper()
+	c, err := imapclient.DialInsecure(d.Addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Login("bob", "secret").Wait(); err != nil {
+		t.Fatal(err)
+	}
+	list, err := c.List("", "*", nil).Collect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]destMessage{}
+	for _, l := range list {
+		sel, err := c.Select(l.Mailbox, &imap.SelectOptions{ReadOnly: true}).Wait()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[l.Mailbox] = nil
+		if sel.NumMessages == 0 {
+			continue
+		}
+		var seq imap.SeqSet
+		seq.AddRange(1, sel.NumMessages)
+		msgs, err := c.Fetch(seq, &imap.FetchOptions{
+			UID: true, Flags: true, InternalDate: true, BodySection: []*imap.FetchItemBodySection{{Peek: true}},
+		}).Collect()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range msgs {
+			dm := destMessage{uid: m.UID, date: m.InternalDate, flags: flagStrings(m.Flags)}
+			for _, b := range m.BodySection {
+				dm.body = b.Bytes
+			}
+			out[l.Mailbox] = append(out[l.Mailbox], dm)
+		}
+	}
+	return out
+}
+
+func pushMessages() []testMessage {
+	d := time.Date(2018, 7, 8, 9, 10, 11, 0, time.FixedZone("", -5*3600))
+	return []testMessage{
+		{"INBOX", []byte("From: a@example.com\r\nTo: adobe@catchall.test\r\nMessage-ID: <p1@x>\r\nSubject: one\r\n\r\nhello\r\n"), []string{`\Seen`}, d},
+		{"INBOX", []byte("From: b@example.com\r\nTo: linkedin@catchall.test\r\nMessage-ID: <p2@x>\r\nSubject: two\r\n\r\nhello again\r\n"), []string{`\Flagged`, "$label1", "Work"}, d.Add(time.Hour)},
+		{"INBOX", []byte("From: c@example.com\r\nSubject: no message-id\r\n\r\nbody\r\n"), nil, d.Add(2 * time.Hour)},
+		{"INBOX", []byte("Message-ID: <twin@x>\r\nSubject: twin\r\n\r\nsame\r\n"), nil, d},
+		{"INBOX", []byte("Message-ID: <twin@x>\r\nSubject: twin\r\n\r\nsame\r\n"), nil, d},
+		{"Sent", []byte("From: adobe@catchall.test\r\nTo: b@example.com\r\nMessage-ID: <s1@x>\r\n\r\nsent\r\n"), []string{`\Seen`, `\Answered`}, d},
+		{"Archive/2019", []byte("Message-ID: <a1@x>\r\nTo: adobe@catchall.test\r\nSubject: nested\r\n\r\nx\r\n"), []string{`\Seen`, `\Deleted`}, d},
+		{"Réception/Factures", []byte("Message-ID: <r1@x>\r\nSubject: non-ascii folder\r\n\r\nx\r\n"), nil, d},
+		{"日本語 フォルダ", []byte("Message-ID: <j1@x>\r\nSubject: cjk\r\n\r\nx\r\n"), []string{`\Draft`}, d},
+		{"Q&A", []byte("Message-ID: <q1@x>\r\nSubject: ampersand\r\n\r\nx\r\n"), nil, d},
+	}
+}
+
+// pushFixture fetches msgs from a source server into a fresh archive.
+func pushFixture(t *testing.T, msgs []testMessage) *fixture {
+	t.Helper()
+	fx := newFixture(t, msgs)
+	fx.fetch(nil)
+	return fx
+}
+
+func doPush(t *testing.T, d *destServer, arc *archive.Archive, opts *PushOptions) *PushReport {
+	t.Helper()
+	if opts == nil {
+		opts = &PushOptions{}
+	}
+	opts.Backoff = 10 * time.Millisecond
+	rep, err := Push(context.Background(), d.server(t), arc, opts)
+	if err != nil {
+		t.Fatalf("push: %v", err)
+	}
+	return rep
+}
+
+func archivedCount(t *testing.T, arc *archive.Archive) int {
+	t.Helper()
+	var n int
+	if err := arc.DB().QueryRow(`SELECT count(*) FROM messages`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// checkDest checks that every archived message is in its folder on the
+// destination exactly once, with its bytes, flags and INTERNALDATE.
+func checkDest(t *testing.T, d *destServer, arc *archive.Archive, folderOf func(*archive.Entry) string) {
+	t.Helper()
+	got := readDest(t, d)
+	folders, _ := arc.Folders()
+	want := map[string][]*archive.Entry{}
+	for _, f := range folders {
+		arc.Entries(f.Name, 0, func(e *archive.Entry) error {
+			want[folderOf(e)] = append(want[folderOf(e)], e)
+			return nil
+		})
+	}
+	total := 0
+	for folder, es := range want {
+		have := got[folder]
+		total += len(have)
+		if len(have) != len(es) {
+			t.Errorf("%s: %d messages on the destination, want %d", folder, len(have), len(es))
+		}
+		used := map[imap.UID]bool{}
+		for _, e := range es {
+			raw, err := os.ReadFile(filepath.Join(arc.Dir(), e.Path))
+			if err != nil {
+				t.Fatal(err)
+			}
+			i := slices.IndexFunc(have, func(m destMessage) bool { return !used[m.uid] && bytes.Equal(m.body, served(raw)) })
+			if i < 0 {
+				t.Errorf("%s: archived %s uid %d not on the destination", folder, e.Folder, e.UID)
+				continue
+			}
+			m := have[i]
+			used[m.uid] = true
+			if !slices.Equal(archive.NormalizeFlags(m.flags), archive.NormalizeFlags(e.Flags)) {
+				t.Errorf("%s uid %d: flags %q, want %q", folder, m.uid, m.flags, e.Flags)
+			}
+			if !m.date.Equal(e.InternalDate) {
+				t.Errorf("%s uid %d: internal date %v, want %v", folder, m.uid, m.date, e.InternalDate)
+			}
+		}
+	}
+	// Exactly the bytes were appended, each once per archived copy.
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	sums := map[string]int{}
+	for _, es := range want {
+		for _, e := range es {
+			sums[e.SHA256]++
+		}
+	}
+	for sum, n := range sums {
+		if d.appended[sum] != n {
+			t.Errorf("message %s appended %d times, want %d", sum[:12], d.appended[sum], n)
+		}
+	}
+}
+
+func sameFolder(e *archive.Entry) string { return e.Folder }
+
+func TestPushRoundTrip(t *testing.T) {
+	fx := pushFixture(t, pushMessages())
+	d := startDest(t, destOptions{})
+	rep := doPush(t, d, fx.arc, nil)
+	if len(rep.Failures) > 0 {
+		t.Fatalf("failures: %v", rep.Failures)
+	}
+	n := archivedCount(t, fx.arc)
+	if rep.Messages != n || rep.Already != 0 {
+		t.Fatalf("pushed %d (already %d), want %d", rep.Messages, rep.Already, n)
+	}
+	checkDest(t, d, fx.arc, sameFolder)
+
+	// Second run: nothing appended, one connection.
+	before := d.appendCount()
+	rep = doPush(t, d, fx.arc, &PushOptions{Connections: 4})
+	if rep.Messages != 0 || rep.Already != n || d.appendCount() != before || rep.Connections != 1 {
+		t.Fatalf("second run: pushed %d, already %d, %d new APPENDs, %d connections", rep.Messages, rep.Already, d.appendCount()-before, rep.Connections)
+	}
+
+	vr, err := VerifyDest(context.Background(), d.server(t), fx.arc, &DestVerifyOptions{Hashes: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !vr.OK() || vr.Total.Verified != n {
+		t.Fatalf("verify --to: %+v %v", vr.Total, vr.Problems)
+	}
+}
+
+// setJournal rewrites every journal row of the destination with fn.
+func setJournal(t *testing.T, arc *archive.Archive, d *destServer, fn func(*archive.JournalEntry)) {
+	t.Helper()
+	key := DestKey(d.server(t))
+	j, err := arc.Journal(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []archive.JournalEntry
+	for _, e := range j {
+		fn(e)
+		rows = append(rows, *e)
+	}
+	if err := arc.JournalPut(context.Background(), key, rows); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestPushCrashRecovery(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		opts  destOptions
+		crash func(*archive.JournalEntry)
+	}{
+		// kill -9 after the APPENDs were sent, before their answers were recorded.
+		{"in flight, UIDPLUS", destOptions{}, func(e *archive.JournalEntry) { e.State, e.UID = archive.JournalInFlight, 0 }},
+		{"in flight, no UIDPLUS", destOptions{noUIDPlus: true}, func(e *archive.JournalEntry) { e.State, e.UID = archive.JournalInFlight, 0 }},
+		// The destination renumbered its folders.
+		{"UIDVALIDITY changed", destOptions{}, func(e *archive.JournalEntry) { e.UIDValidity += 1000 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fx := pushFixture(t, pushMessages())
+			d := startDest(t, tc.opts)
+			rep := doPush(t, d, fx.arc, nil)
+			if len(rep.Failures) > 0 {
+				t.Fatalf("failures: %v", rep.Failures)
+			}
+			setJournal(t, fx.arc, d, tc.crash)
+			before := d.appendCount()
+			rep = doPush(t, d, fx.arc, nil)
+			if len(rep.Failures) > 0 {
+				t.Fatalf("failures: %v", rep.Failures)
+			}
+			if d.appendCount() != before || rep.Messages != 0 || rep.Already != archivedCount(t, fx.arc) {
+				t.Errorf("after the crash: %d appended again, report %d pushed %d already", d.appendCount()-before, rep.Messages, rep.Already)
+			}
+			checkDest(t, d, fx.arc, sameFolder)
+			// The journal is whole again: a third run needs no search.
+			j, _ := fx.arc.Journal(DestKey(d.server(t)))
+			for _, e := range j {
+				if e.State != archive.JournalDone {
+					t.Errorf("journal row %d still %s", e.Message, e.State)
+				}
+			}
+		})
+	}
+}
+
+// TestPushCrashBeforeAppend: rows in flight for messages that never reached
+// the server (killed between the journal commit and the APPEND) are appended.
+func TestPushCrashBeforeAppend(t *testing.T) {
+	fx := pushFixture(t, pushMessages())
+	d := startDest(t, destOptions{})
+	key := DestKey(d.server(t))
+	if err := fx.arc.InitJournal(); err != nil {
+		t.Fatal(err)
+	}
+	var rows []archive.JournalEntry
+	fx.arc.Entries("INBOX", 0, func(e *archive.Entry) error {
+		rows = append(rows, archive.JournalEntry{Message: e.ID, SHA256: e.SHA256, Folder: "INBOX", UIDValidity: 1, State: archive.JournalInFlight})
+		return nil
+	})
+	if err := fx.arc.JournalPut(context.Background(), key, rows); err != nil {
+		t.Fatal(err)
+	}
+	rep := doPush(t, d, fx.arc, nil)
+	if len(rep.Failures) > 0 || rep.Messages != archivedCount(t, fx.arc) {
+		t.Fatalf("pushed %d, failures %v", rep.Messages, rep.Failures)
+	}
+	checkDest(t, d, fx.arc, sameFolder)
+}
+
+func TestPushRefusals(t *testing.T) {
+	big := append([]byte("Message-ID: <big@x>\r\nSubject: big\r\n\r\n"), bytes.Repeat([]byte("0123456789\r\n"), 2000)...)
+	msgs := append(pushMessages(), testMessage{"INBOX", big, nil, time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)})
+	for _, tc := range []struct {
+		name string
+		opts destOptions
+		want string
+	}{
+		{"TOOBIG", destOptions{refuse: func(raw []byte) bool { return len(raw) > 10000 }}, "[TOOBIG]"},
+		{"APPENDLIMIT", destOptions{appendLimit: 10000}, "APPENDLIMIT"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fx := pushFixture(t, msgs)
+			d := startDest(t, tc.opts)
+			rep := doPush(t, d, fx.arc, &PushOptions{Connections: 2})
+			if len(rep.Failures) != 1 || !strings.Contains(rep.Failures[0].Err.Error(), tc.want) {
+				t.Fatalf("failures %v, want one mentioning %s", rep.Failures, tc.want)
+			}
+			n := archivedCount(t, fx.arc)
+			if rep.Messages != n-1 {
+				t.Errorf("pushed %d, want %d", rep.Messages, n-1)
+			}
+			got := readDest(t, d)
+			total := 0
+			for _, ms := range got {
+				total += len(ms)
+			}
+			if total != n-1 {
+				t.Errorf("destination holds %d messages, want %d", total, n-1)
+			}
+			// Again: the refused one is tried again (and refused), nothing else.
+			before := d.appendCount()
+			rep = doPush(t, d, fx.arc, nil)
+			if len(rep.Failures) != 1 || d.appendCount() != before {
+				t.Errorf("second run: failures %v, %d appended", rep.Failures, d.appendCount()-before)
+			}
+		})
+	}
+}
+
+func TestPushDryRunChangesNothing(t *testing.T) {
+	fx := pushFixture(t, pushMessages())
+	d := startDest(t, destOptions{})
+	rep := doPush(t, d, fx.arc, &PushOptions{DryRun: true})
+	n := archivedCount(t, fx.arc)
+	var msgs, created int
+	for _, f := range rep.Folders {
+		msgs += f.Messages
+		if f.Create {
+			created++
+		}
+	}
+	if msgs != n || created != 5 {
+		t.Errorf("dry run: %d messages, %d folders to create; want %d, 5", msgs, created, n)
+	}
+	var out bytes.Buffer
+	rep.WriteText(&out, true)
+	for _, want := range []string{"Réception/Factures", "日本語 フォルダ", "nothing was changed"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("dry-run output lacks %q:\n%s", want, out.String())
+		}
+	}
+	if got := readDest(t, d); len(got) != 1 || len(got["INBOX"]) != 0 {
+		t.Errorf("destination changed: %v", got)
+	}
+	var tables int
+	fx.arc.DB().QueryRow(`SELECT count(*) FROM sqlite_master WHERE name = 'push_journal'`).Scan(&tables)
+	if tables != 0 {
+		t.Error("dry run created the push journal")
+	}
+}
+
+// TestPushRoute: with a Route (catchall push --split-by), messages go where
+// it says, the others keep their folder, and verify finds them there.
+func TestPushRoute(t *testing.T) {
+	fx := pushFixture(t, pushMessages())
+	route := func(head []byte) string {
+		for _, f := range classify.ParseHeader(head) {
+			if f.Is("To") && strings.HasSuffix(f.Value, "@catchall.test") {
+				return "Aliases/" + strings.TrimSuffix(f.Value, "@catchall.test")
+			}
+		}
+		return ""
+	}
+	want := map[string]string{"p1@x": "Aliases/adobe", "p2@x": "Aliases/linkedin", "a1@x": "Aliases/adobe"}
+	d := startDest(t, destOptions{})
+	rep := doPush(t, d, fx.arc, &PushOptions{Route: route})
+	if len(rep.Failures) > 0 {
+		t.Fatal(rep.Failures)
+	}
+	folderOf := func(e *archive.Entry) string {
+		if f, ok := want[e.MessageID]; ok {
+			return f
+		}
+		return e.Folder
+	}
+	checkDest(t, d, fx.arc, folderOf)
+	// verify --to finds them through the journal, and through the route.
+	for _, r := range []func([]byte) string{nil, route} {
+		if r != nil {
+			// A journal lost: the route alone says where they went.
+			j, _ := fx.arc.Journal(DestKey(d.server(t)))
+			var ids []int64
+			for id := range j {
+				ids = append(ids, id)
+			}
+			if err := fx.arc.JournalForget(context.Background(), DestKey(d.server(t)), ids); err != nil {
+				t.Fatal(err)
+			}
+		}
+		vr, err := VerifyDest(context.Background(), d.server(t), fx.arc, &DestVerifyOptions{Route: r})
+		if err != nil || !vr.OK() {
+			t.Fatalf("verify --to: %v %+v %v", err, vr.Total, vr.Problems)
+		}
+	}
+}
+
+func TestVerifyDestFindsMissing(t *testing.T) {
+	fx := pushFixture(t, pushMessages())
+	d := startDest(t, destOptions{})
+	doPush(t, d, fx.arc, nil)
+	// Somebody deletes a message on the destination.
+	c, err := imapclient.DialInsecure(d.Addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Login("bob", "secret").Wait()
+	c.Select("Sent", nil).Wait()
+	c.Store(imap.SeqSetNum(1), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close()
+	if err := c.Expunge().Close(); err != nil {
+		t.Fatal(err)
+	}
+	vr, err := VerifyDest(context.Background(), d.server(t), fx.arc, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vr.OK() || vr.Total.Missing != 1 || len(vr.Problems) != 1 || vr.Problems[0].Folder != "Sent" {
+		t.Fatalf("verify: %+v %v", vr.Total, vr.Problems)
+	}
+	var out bytes.Buffer
+	vr.WriteText(&out)
+	if !strings.Contains(out.String(), "Sent: 0/1 verified, 1 missing") {
+		t.Errorf("output:\n%s", out.String())
+	}
+	// push does not know (its journal says done): verify is what tells.
+	// After the journal is told otherwise, push searches and puts it back.
+	setJournal(t, fx.arc, d, func(e *archive.JournalEntry) { e.State = archive.JournalInFlight })
+	rep := doPush(t, d, fx.arc, nil)
+	if rep.Messages != 1 || len(rep.Failures) > 0 {
+		t.Fatalf("push after the loss: %d appended, failures %v", rep.Messages, rep.Failures)
+	}
+	if vr, err := VerifyDest(context.Background(), d.server(t), fx.arc, &DestVerifyOptions{Hashes: true}); err != nil || !vr.OK() {
+		t.Fatalf("verify after repair: %v %+v", err, vr)
+	}
+}
+
+func TestFolderMapper(t *testing.T) {
+	courier := &folderMapper{prefix: "INBOX.", delim: "."}
+	plain := &folderMapper{delim: "/"}
+	roles := &folderMapper{delim: "/", roles: map[imap.MailboxAttr]string{imap.MailboxAttrSent: "Sent Messages", imap.MailboxAttrTrash: "Deleted"}}
+	roles.addRole("Sent", `\HasChildren \Sent`)
+	roles.addRole("Trash", `\Trash`)
+	roles.addRole("Junk", `\Junk`) // the destination has no \Junk folder
+	cases := []struct {
+		m          *folderMapper
+		name, want string
+		renamed    bool
+	}{
+		{courier, "INBOX", "INBOX", false},
+		{courier, "Archive/2019", "INBOX.Archive.2019", false},
+		{courier, "Réception/Factures", "INBOX.Réception.Factures", false},
+		{courier, "john.doe", "INBOX.john_doe", true},
+		{courier, "a%2Fb", "INBOX.a/b", false},
+		{plain, "a%2Fb", "a_b", true},
+		{plain, "Archive/2019", "Archive/2019", false},
+		{plain, "john.doe", "john.doe", false},
+		{plain, "50% off", "50_ off", true},
+		{roles, "Sent", "Sent Messages", false},
+		{roles, "Sent/2019", "Sent Messages/2019", false},
+		{roles, "Trash", "Deleted", false},
+		{roles, "Junk", "Junk", false},
+	}
+	for _, tc := range cases {
+		got, note := tc.m.remote(tc.name)
+		if got != tc.want || (note != "") != tc.renamed {
+			t.Errorf("remote(%q) with prefix %q delim %q = %q, note %q; want %q (renamed %v)", tc.name, tc.m.prefix, tc.m.delim, got, note, tc.want, tc.renamed)
+		}
+	}
+}
+
+func TestAllowedFlags(t *testing.T) {
+	all := []imap.Flag{imap.FlagSeen, imap.FlagFlagged, imap.FlagWildcard}
+	only := []imap.Flag{imap.FlagSeen, "Work"}
+	cases := []struct {
+		perm          []imap.Flag
+		keep, dropped string
+	}{
+		{all, `\Seen \Flagged $label1 Work`, ``},
+		{only, `\Seen \Flagged Work`, `$label1`},
+	}
+	for _, tc := range cases {
+		keep, dropped := allowedFlags([]string{`\Seen`, `\Flagged`, `\Recent`, "$label1", "Work"}, tc.perm, true)
+		if got := strings.Join(flagStrings(keep), " "); got != tc.keep || strings.Join(dropped, " ") != tc.dropped {
+			t.Errorf("perm %v: keep %q dropped %q; want %q, %q", tc.perm, got, dropped, tc.keep, tc.dropped)
+		}
+	}
+}

@@ -1,0 +1,140 @@
+package archive
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// # Push journal
+//
+// catchall push uploads archived messages to another account and must never
+// upload one twice, even after kill -9. The journal table records, per
+// destination account and archived message, where the message went:
+//
+//	push_journal(dest, message, sha256, folder, uidvalidity, uid, state, updated_at)
+//
+// A row is written in state JournalInFlight, and committed, before the APPEND
+// is sent; once the server answers OK it becomes JournalDone with the UID from
+// APPENDUID (RFC 4315 §3), or UID 0 when the server has no UIDPLUS. An
+// in-flight row found by a later run means the outcome is unknown: the
+// message may or may not be on the server, and push searches for it before
+// appending it again. A done row whose folder's UIDVALIDITY has changed since
+// is just as unknown.
+
+// JournalSchema creates the push journal. Columns are documented inline.
+const JournalSchema = `
+CREATE TABLE IF NOT EXISTS push_journal (
+	dest        TEXT NOT NULL,               -- destination account, e.g. 'me@imap.example.com:993'
+	message     INTEGER NOT NULL,            -- messages.id of the archived message
+	sha256      TEXT NOT NULL,               -- hex SHA-256 of the bytes appended
+	folder      TEXT NOT NULL,               -- destination folder as the server names it (decoded)
+	uidvalidity INTEGER NOT NULL DEFAULT 0,  -- the folder's UIDVALIDITY when appended (0 unknown)
+	uid         INTEGER NOT NULL DEFAULT 0,  -- UID from APPENDUID, 0 if the server gave none
+	state       TEXT NOT NULL,               -- 'inflight' (APPEND sent, no answer yet) or 'done'
+	updated_at  TEXT NOT NULL,               -- RFC 3339
+	PRIMARY KEY (dest, message)
+);
+`
+
+// Journal states.
+const (
+	JournalInFlight = "inflight"
+	JournalDone     = "done"
+)
+
+// JournalEntry is one row of the push journal.
+type JournalEntry struct {
+	Message     int64 // Entry.ID of the archived message
+	SHA256      string
+	Folder      string // destination folder (server name, decoded)
+	UIDValidity uint32
+	UID         uint32
+	State       string    // JournalInFlight or JournalDone
+	Updated     time.Time // when the row was last written (second precision); zero when writing
+}
+
+// InitJournal creates the push journal if the index has none yet.
+func (a *Archive) InitJournal() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if _, err := a.db.Exec(JournalSchema); err != nil {
+		return fmt.Errorf("creating push journal: %w", err)
+	}
+	return nil
+}
+
+// Journal returns the journal rows of dest by message ID. An index without a
+// journal (nothing was ever pushed) gives an empty map and creates nothing.
+func (a *Archive) Journal(dest string) (map[int64]*JournalEntry, error) {
+	out := map[int64]*JournalEntry{}
+	var n int
+	if err := a.db.QueryRow(`SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'push_journal'`).Scan(&n); err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		return out, nil
+	}
+	rows, err := a.db.Query(`SELECT message, sha256, folder, uidvalidity, uid, state, updated_at FROM push_journal WHERE dest = ?`, dest)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var e JournalEntry
+		var updated string
+		if err := rows.Scan(&e.Message, &e.SHA256, &e.Folder, &e.UIDValidity, &e.UID, &e.State, &updated); err != nil {
+			return nil, err
+		}
+		e.Updated, _ = time.Parse(time.RFC3339Nano, updated)
+		out[e.Message] = &e
+	}
+	return out, rows.Err()
+}
+
+// JournalPut writes rows for dest in one transaction, replacing earlier rows
+// of the same messages. Call it with state JournalInFlight before sending the
+// APPENDs and with JournalDone after the server accepted them; it returns only
+// once the rows are committed.
+func (a *Archive) JournalPut(ctx context.Context, dest string, rows []JournalEntry) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	now := time.Now().UTC().Format(time.RFC3339Nano)
+	return a.inTx(ctx, func(tx *sql.Tx) error {
+		st, err := tx.PrepareContext(ctx, `INSERT INTO push_journal (dest, message, sha256, folder, uidvalidity, uid, state, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (dest, message) DO UPDATE SET sha256 = excluded.sha256, folder = excluded.folder,
+			uidvalidity = excluded.uidvalidity, uid = excluded.uid, state = excluded.state, updated_at = excluded.updated_at`)
+		if err != nil {
+			return fmt.Errorf("writing push journal: %w", err)
+		}
+		defer st.Close()
+		for _, r := range rows {
+			if r.State != JournalInFlight && r.State != JournalDone {
+				return fmt.Errorf("writing push journal: bad state %q", r.State)
+			}
+			if _, err := st.ExecContext(ctx, dest, r.Message, r.SHA256, r.Folder, r.UIDValidity, r.UID, r.State, now); err != nil {
+				return fmt.Errorf("writing push journal: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// JournalForget removes the rows of dest for these messages: the server
+// refused them, or a search proved they never arrived.
+func (a *Archive) JournalForget(ctx context.Context, dest string, messages []int64) error {
+	if len(messages) == 0 {
+		return nil
+	}
+	return a.inTx(ctx, func(tx *sql.Tx) error {
+		for _, id := range messages {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM push_journal WHERE dest = ? AND message = ?`, dest, id); err != nil {
+				return fmt.Errorf("writing push journal: %w", err)
+			}
+		}
+		return nil
+	})
+}
