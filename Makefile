@@ -3,9 +3,10 @@
 
 GO          ?= go
 BIN         := bin/catchall
+BENCH_MESSAGES ?= 2000
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build test unit-test acceptance-test check fuzz bench-fetch bench-classify demo clean
+.PHONY: all build test unit-test check fuzz bench-fetch bench-classify bench-relay bench-push docs demo clean
 
 all: build
 
@@ -45,7 +46,19 @@ bench-fetch: build
 bench-classify: build
 	CATCHALL=$(BIN) scripts/bench-classify.sh
 
-## demo: fetch a generated catch-all mailbox from an embedded IMAP server
+## bench-relay: catchall relay vs Postfix (virtual alias map), smtp-source/smtpload → forwarder → smtp-sink, to BENCHMARKS.md
+bench-relay: build
+	CATCHALL=$(BIN) scripts/bench-relay.sh
+
+## bench-push: catchall push vs mbsync uploading the same archive into Dovecot, to BENCHMARKS.md (root)
+bench-push:
+	scripts/bench-push.sh $(BENCH_MESSAGES)
+
+## docs: regenerate docs/REFERENCE.md from the commands' --help (a test fails when it is stale)
+docs:
+	$(GO) test ./cmd/catchall -run '^TestReference$$' -update
+
+## demo: the whole migration of a generated catch-all mailbox served by an embedded IMAP server
 demo: build
 	$(GO) run ./scripts/demo -catchall $(BIN) -out demo-out
 

@@ -34,6 +34,7 @@ type Stats struct {
 	Services     map[string]int     // organisation domains from From, DKIM d=, Feedback-ID (not ESPs)
 	SentToFree   int                // messages sent from it to freemail addresses
 	Signed       int                // received with a DKIM signature of the From domain's organisation
+	Months       map[string]int     // received messages per month ("2006-01", UTC); nil until the first dated one
 }
 
 // Sender is one correspondent domain of an alias.
@@ -456,6 +457,12 @@ func (inv *Inventory) add(user *User, o *observation) {
 			s.Subaddress[tag]++
 		}
 		s.Received++
+		if !o.date.IsZero() {
+			if s.Months == nil {
+				s.Months = map[string]int{}
+			}
+			s.Months[o.date.UTC().Format("2006-01")]++
+		}
 		s.Folders[o.folder]++
 		s.RevealedBy[o.recipient.By]++
 		if o.recipient.Ambiguous {

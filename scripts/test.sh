@@ -34,6 +34,11 @@ for user in alice courier; do
 done
 
 $GO build -o "$D/catchall" ./cmd/catchall
-export CATCHALL_TEST_LISTINGS="$D" CATCHALL_TEST_CORPUS="$D/corpus" CATCHALL_BIN="$D/catchall" CATCHALL_TEST_TOOLS=1
-$GO test -race -count=1 -timeout 20m -run 'Dovecot|Postmap|SieveTools|Postsrsd|ToolsRelay' -v ./imapsync/ ./classify/ ./forwards/ ./forwards/srs/ ./forwards/relay/ 2>&1 | grep -v '^=== ' 
-exit "${PIPESTATUS[0]}"
+ART=${CATCHALL_TEST_ARTIFACTS:-$PWD/test-artifacts}
+mkdir -p "$ART"
+export CATCHALL_TEST_LISTINGS="$D" CATCHALL_TEST_CORPUS="$D/corpus" CATCHALL_BIN="$D/catchall" CATCHALL_TEST_TOOLS=1 CATCHALL_TEST_ARTIFACTS="$ART"
+$GO test -race -count=1 -timeout 25m -run 'Dovecot|Postmap|SieveTools|Postsrsd|ToolsRelay|Chromium|Demo' -v \
+  ./imapsync/ ./classify/ ./classify/report/ ./forwards/ ./forwards/srs/ ./forwards/relay/ ./cmd/catchall/ ./scripts/demo/ 2>&1 | grep -v '^=== '
+status=${PIPESTATUS[0]}
+echo "== screenshots and pages of the browser test: $ART"
+exit "$status"

@@ -108,8 +108,35 @@ host can; only catchall relay can check their signature.`,
 	fs.StringVar(&catchAll, "catch-all", "", "mail to addresses the plan does not name goes to `ADDR` (default: refused)")
 	fs.BoolVar(&burners, "burners", false, "accept signed-burner-shaped addresses SERVICE.TAG@domain (postfix: virtual.pcre) for --to, else the plan's most common target")
 	fs.IntVar(&burnerLen, "burner-length", 6, "characters in a burner's tag (catchall burner new --length)")
+	cmd.RegisterFlagCompletionFunc("format", formatCompletion(all))
 	cmd.AddCommand(forwardsImportCommand(g))
 	return cmd
+}
+
+// formatCompletion completes --format from the format names, after a comma too.
+func formatCompletion(m map[string]forwards.Format) cobra.CompletionFunc {
+	return func(_ *cobra.Command, _ []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		done, _ := cutLast(toComplete, ",")
+		var out []cobra.Completion
+		for name := range m {
+			if done != "" {
+				name = done + "," + name
+			}
+			if strings.HasPrefix(name, toComplete) {
+				out = append(out, name)
+			}
+		}
+		slices.Sort(out)
+		return out, cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveNoSpace
+	}
+}
+
+// cutLast splits s at the last sep: the part before it (or "") and after.
+func cutLast(s, sep string) (before, after string) {
+	if i := strings.LastIndex(s, sep); i >= 0 {
+		return s[:i], s[i+len(sep):]
+	}
+	return "", s
 }
 
 // writeOutput writes a format's files and INSTALL.txt (with the limits).

@@ -117,6 +117,6 @@ the run was interrupted or stopped by a local error such as a full disk,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return cli.Exit(cli.ExitUsage, err) })
 
 	root.AddCommand(fetchCommand(g), verifyCommand(g), aliasesCommand(g), classifyCommand(g), breachCommand(g), forwardsCommand(g),
-		relayCommand(g), burnerCommand(g), pushCommand(g)))
+		relayCommand(g), burnerCommand(g), pushCommand(g), reportCommand(g), migrateCommand(g))
 	return root
 }

@@ -1,0 +1,419 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/catchall/catchall/classify"
+	"github.com/catchall/catchall/classify/breach"
+	"github.com/catchall/catchall/internal/cli"
+	"github.com/catchall/catchall/internal/pipeline"
+)
+
+// migrateFlags are migrate's settings; every step's arguments are made
+// from them.
+type migrateFlags struct {
+	from, archive, out, to    string
+	domains                   []string
+	forwardTo, businessTo     string
+	formats                   string
+	catchAll                  string
+	breaches                  string
+	online, noFetch           bool
+	splitBy                   string
+	passwordFile, passwordCmd string
+	destPasswordFile, destCmd string
+	tlsCA                     string
+	folders, exclude          []string
+	connections               int
+}
+
+const migrateStateFile = ".catchall-migrate.json"
+
+func migrateCommand(g *globals) *cobra.Command {
+	var f migrateFlags
+	cmd := &cobra.Command{
+		Use:   "migrate --from URL --archive DIR [--domain D]... [--to URL] [--out DIR]",
+		Short: "The whole migration in one command: fetch, classify, breach, forwards, report, push",
+		Long: `Run every step of the migration in order, each one resumable, skipping what
+is already done:
+
+  1 fetch     download the account into the archive (only what is new)
+  2 classify  the plan OUT/plan.csv: every alias, tagged (your edits are kept)
+  3 breach    check the plan against breach data (offline list; --online asks
+              haveibeenpwned.com with HIBP_API_KEY)
+  4 forwards  configs for the new host in OUT/configs/<format>/ (--formats)
+  5 report    OUT/report.html, one self-contained page to review the plan
+  6 push      upload the archive to the new account (only with --to)
+
+A step runs only when something it depends on changed since it last
+finished (the record is OUT/` + migrateStateFile + `): after you edit the plan, a
+re-run regenerates the breach columns, the configs and the report and leaves
+the rest alone; new mail in the account re-runs everything after fetch.
+--no-fetch works offline from the archive as it is.
+
+Each step's own output is kept in OUT/logs/<step>.log; the end is a summary:
+aliases and their tags, how many are breached or leaked, what was written
+where, and what to do next. Exit code 1 when a step finished with failures
+(the later steps still run on what there is), 2 or 3 when a step could not
+run at all (the migration stops there; run it again once fixed).`,
+		Example: "  CATCHALL_PASSWORD=... catchall migrate --from imaps://me%40example.org@imap.old-host.example \\\n" +
+			"      --archive ~/mail-archive --out ~/catchall-out --forward-to me@new-host.example",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if f.archive == "" || f.out == "" {
+				return cli.Usagef("--archive and --out are required")
+			}
+			if f.from == "" && !f.noFetch {
+				return cli.Usagef("--from is required (or --no-fetch to work from the archive as it is)")
+			}
+			if f.splitBy != "" && f.to == "" {
+				return cli.Usagef("--split-by applies to push: give --to too")
+			}
+			if err := os.MkdirAll(f.out, 0o700); err != nil {
+				return cli.Exit(cli.ExitUsage, err)
+			}
+			m := &migration{g: g, cmd: cmd, f: &f, plan: filepath.Join(f.out, "plan.csv")}
+			return m.run()
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&f.from, "from", "", "the old account `URL` (as for fetch)")
+	fs.StringVar(&f.archive, "archive", "", "the archive `DIR` (created if missing)")
+	fs.StringVar(&f.out, "out", "catchall-out", "write the plan, configs, report and logs into `DIR`")
+	fs.StringVar(&f.to, "to", "", "upload the archive to this new account `URL` at the end (as for push)")
+	fs.StringArrayVar(&f.domains, "domain", nil, "the catch-all `DOMAIN` (repeatable; default: detected from the mail)")
+	fs.StringVar(&f.forwardTo, "forward-to", "", "where forwarded aliases go: your new `ADDR` (classify's --main-mailbox, forwards' --to)")
+	fs.StringVar(&f.businessTo, "business-to", "", "where business aliases go (default: --forward-to)")
+	fs.StringVar(&f.formats, "formats", "postfix,sieve,csv", "forwarding config `FORMATS` to write (see catchall forwards --help)")
+	fs.StringVar(&f.catchAll, "catch-all", "", "in the configs, mail to unknown addresses goes to `ADDR` (default: refused)")
+	fs.StringVar(&f.breaches, "breaches", "", "breach list `FILE` (default: the one \"catchall breach update\" saved)")
+	fs.BoolVar(&f.online, "online", false, "breach step: ask haveibeenpwned.com too (API key in env HIBP_API_KEY)")
+	fs.BoolVar(&f.noFetch, "no-fetch", false, "skip fetch: work from the archive as it is")
+	fs.StringVar(&f.splitBy, "split-by", "", "push: file mail by `alias` or `tag` instead of the original folders")
+	fs.StringVar(&f.passwordFile, "password-file", "", "the old account's password from the first line of `FILE` (default: env CATCHALL_PASSWORD)")
+	fs.StringVar(&f.passwordCmd, "password-command", "", "the old account's password from the first line `CMD` prints")
+	fs.StringVar(&f.destPasswordFile, "dest-password-file", "", "the new account's password from `FILE` (default: env CATCHALL_DEST_PASSWORD)")
+	fs.StringVar(&f.destCmd, "dest-password-command", "", "the new account's password from the first line `CMD` prints")
+	fs.StringVar(&f.tlsCA, "tls-ca", "", "trust the CA certificates in PEM `FILE` for the old account")
+	fs.StringArrayVar(&f.folders, "folder", nil, "fetch only folders matching `GLOB` (repeatable)")
+	fs.StringArrayVar(&f.exclude, "exclude", nil, "fetch: leave out folders matching `GLOB` (repeatable)")
+	fs.IntVar(&f.connections, "connections", 4, "parallel IMAP connections for fetch and push")
+	return cmd
+}
+
+// migration is one run of migrate.
+type migration struct {
+	g       *globals
+	cmd     *cobra.Command
+	f       *migrateFlags
+	plan    string
+	state   *pipeline.State
+	partial []string // steps that finished with failures
+	ran     []string
+	skipped []string
+	notes   []string
+}
+
+// step is one stage: its arguments, what it depends on, whether it writes
+// the plan (then its record is taken after it ran).
+type step struct {
+	name       string
+	args       []string
+	inputs     func() *pipeline.Hasher
+	always     bool   // run whatever the record says (fetch)
+	output     string // must exist for the record to count
+	writesPlan bool
+}
+
+func (m *migration) run() error {
+	var err error
+	m.state, err = pipeline.Load(filepath.Join(m.f.out, migrateStateFile))
+	if err != nil {
+		return cli.Exit(cli.ExitUsage, err)
+	}
+	if err := os.MkdirAll(filepath.Join(m.f.out, "logs"), 0o700); err != nil {
+		return cli.Exit(cli.ExitUsage, err)
+	}
+	steps := m.steps()
+	for i, s := range steps {
+		if err := m.cmd.Context().Err(); err != nil {
+			return err
+		}
+		if s.args == nil {
+			continue
+		}
+		in, err := s.inputs().Sum()
+		if err != nil {
+			return cli.Exit(cli.ExitPartial, fmt.Errorf("%s: %w", s.name, err))
+		}
+		if !s.always && m.state.Current(s.name, in) && (s.output == "" || exists(s.output)) {
+			m.skipped = append(m.skipped, s.name)
+			m.progress("[%d/%d] %s: up to date", i+1, len(steps), s.name)
+			continue
+		}
+		m.progress("[%d/%d] %s", i+1, len(steps), s.name)
+		code := m.exec(s)
+		switch code {
+		case cli.ExitOK:
+		case cli.ExitPartial:
+			m.partial = append(m.partial, s.name)
+		default:
+			m.state.Forget(s.name)
+			return cli.Exit(code, fmt.Errorf("migrate stopped at %s (its error is above; log in %s); run migrate again once it is fixed",
+				s.name, filepath.Join(m.f.out, "logs", s.name+".log")))
+		}
+		m.ran = append(m.ran, s.name)
+		if code == cli.ExitOK {
+			if s.writesPlan {
+				// The record is of the plan as this step left it, so that the
+				// next run skips it unless the plan changed since.
+				if in, err = s.inputs().Sum(); err != nil {
+					return err
+				}
+			}
+			if err := m.state.Mark(s.name, in, time.Now()); err != nil {
+				return err
+			}
+		} else {
+			m.state.Forget(s.name)
+		}
+	}
+	m.summary()
+	if len(m.partial) > 0 {
+		return cli.Exit(cli.ExitPartial, fmt.Errorf("finished, but %s had failures (listed above)", strings.Join(m.partial, ", ")))
+	}
+	return nil
+}
+
+func (m *migration) steps() []step {
+	f := m.f
+	arch := func() *pipeline.Hasher { return pipeline.NewHasher().Archive("archive", f.archive) }
+	var out []step
+
+	fetch := step{name: "fetch", always: true, inputs: pipeline.NewHasher}
+	if !f.noFetch {
+		fetch.args = []string{"fetch", "--from", f.from, "--archive", f.archive, "--connections", fmt.Sprint(f.connections)}
+		fetch.args = appendOpt(fetch.args, "--password-file", f.passwordFile)
+		fetch.args = appendOpt(fetch.args, "--password-command", f.passwordCmd)
+		fetch.args = appendOpt(fetch.args, "--tls-ca", f.tlsCA)
+		for _, g := range f.folders {
+			fetch.args = append(fetch.args, "--folder", g)
+		}
+		for _, g := range f.exclude {
+			fetch.args = append(fetch.args, "--exclude", g)
+		}
+	}
+	out = append(out, fetch)
+
+	cl := []string{"classify", "--archive", f.archive, "--plan", m.plan}
+	for _, d := range f.domains {
+		cl = append(cl, "--domain", d)
+	}
+	cl = appendOpt(cl, "--main-mailbox", f.forwardTo)
+	cl = appendOpt(cl, "--business-mailbox", f.businessTo)
+	out = append(out, step{name: "classify", args: cl, output: m.plan, inputs: func() *pipeline.Hasher {
+		return arch().String("domains", strings.Join(f.domains, " ")).String("to", f.forwardTo+" "+f.businessTo)
+	}})
+
+	br := []string{"breach", "--plan", m.plan}
+	list := f.breaches
+	if list == "" {
+		if c, err := breach.DefaultCache(); err == nil {
+			list = c.ListPath()
+		}
+	}
+	switch {
+	case f.online:
+		br = append(br, "--online")
+		br = appendOpt(br, "--breaches", f.breaches)
+	case list != "" && exists(list):
+		br = append(br, "--breaches", list)
+	default:
+		br = nil
+		m.notes = append(m.notes, `breach: skipped — no breach list yet. Run "catchall breach update" (downloads the public list), or give --breaches FILE, then migrate again.`)
+	}
+	out = append(out, step{name: "breach", args: br, writesPlan: true, inputs: func() *pipeline.Hasher {
+		return pipeline.NewHasher().File("plan", m.plan).File("list", list).String("online", fmt.Sprint(f.online))
+	}})
+
+	configs := filepath.Join(f.out, "configs")
+	fw := []string{"forwards", "--plan", m.plan, "--format", f.formats, "--out", configs}
+	fw = appendOpt(fw, "--to", f.forwardTo)
+	fw = appendOpt(fw, "--catch-all", f.catchAll)
+	out = append(out, step{name: "forwards", args: fw, output: configs, inputs: func() *pipeline.Hasher {
+		return pipeline.NewHasher().File("plan", m.plan).String("formats", f.formats).String("to", f.forwardTo+" "+f.catchAll)
+	}})
+
+	report := filepath.Join(f.out, "report.html")
+	out = append(out, step{name: "report", args: []string{"report", "--plan", m.plan, "--archive", f.archive, "--out", report}, output: report,
+		inputs: func() *pipeline.Hasher { return arch().File("plan", m.plan) }})
+
+	push := step{name: "push", inputs: func() *pipeline.Hasher {
+		h := arch().String("to", f.to).String("split", f.splitBy)
+		if f.splitBy != "" {
+			h.File("plan", m.plan)
+		}
+		return h
+	}}
+	if f.to != "" {
+		push.args = []string{"push", "--archive", f.archive, "--to", f.to}
+		push.args = appendOpt(push.args, "--dest-password-file", f.destPasswordFile)
+		push.args = appendOpt(push.args, "--dest-password-command", f.destCmd)
+		if f.splitBy != "" {
+			push.args = append(push.args, "--split-by", f.splitBy, "--plan", m.plan)
+		}
+	}
+	out = append(out, push)
+	return out
+}
+
+func appendOpt(args []string, flag, v string) []string {
+	if v == "" {
+		return args
+	}
+	return append(args, flag, v)
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// exec runs one step as the catchall command it is, with its output kept in
+// OUT/logs/STEP.log; errors go to stderr as they happen.
+func (m *migration) exec(s step) int {
+	args := append([]string(nil), s.args...)
+	if m.g.quiet {
+		args = append(args, "--quiet")
+	}
+	args = append(args, "--log-format", m.g.logFormat)
+	if m.g.verbose {
+		args = append(args, "--verbose")
+	}
+	var buf bytes.Buffer
+	code := run(m.cmd.Context(), args, os.Stdin, &buf, m.g.stderr)
+	logPath := filepath.Join(m.f.out, "logs", s.name+".log")
+	if err := os.WriteFile(logPath, buf.Bytes(), 0o600); err != nil {
+		fmt.Fprintf(m.g.stderr, "catchall: migrate: writing %s: %v\n", logPath, err)
+	}
+	if !m.g.quiet {
+		for _, l := range summaryLines(s.name, buf.String()) {
+			fmt.Fprintf(m.g.stdout, "    %s\n", l)
+		}
+	}
+	return code
+}
+
+// summaryLines picks a step's summary from its output: one line per
+// format for forwards, else the last line (the attribution aside).
+func summaryLines(step, out string) []string {
+	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
+	if step == "forwards" {
+		var sum []string
+		for _, l := range lines {
+			if strings.Contains(l, " rules (") && !strings.HasPrefix(l, " ") {
+				sum = append(sum, l)
+			}
+		}
+		return sum
+	}
+	for i := len(lines) - 1; i >= 0; i-- {
+		if l := strings.TrimSpace(lines[i]); l != "" && l != breach.Attribution {
+			return []string{l}
+		}
+	}
+	return nil
+}
+
+func (m *migration) progress(format string, args ...any) {
+	if !m.g.quiet {
+		fmt.Fprintf(m.g.stdout, format+"\n", args...)
+	}
+}
+
+// summary says what the migration found and wrote, and what to do next.
+func (m *migration) summary() {
+	w := m.g.stdout
+	fmt.Fprintln(w)
+	plan, err := classify.ReadPlan(m.plan)
+	if err != nil {
+		fmt.Fprintf(w, "no plan yet (%v)\n", err)
+		return
+	}
+	tags, blocked := plan.Counts()
+	fmt.Fprintf(w, "%d aliases: %d personal, %d business, %d disposable; %d to forward, %d to block\n",
+		len(plan.Rows), tags["personal"], tags["business"], tags["disposable"], len(plan.Rows)-blocked, blocked)
+	verdicts := map[string]int{}
+	hasBreach := false
+	for _, r := range plan.Rows {
+		if v := r["breach_verdict"]; v != "" {
+			verdicts[v]++
+			hasBreach = true
+		}
+	}
+	if hasBreach {
+		fmt.Fprintf(w, "breach check: %d breached, %d leaked, %d only in aggregate lists, %d clean\n",
+			verdicts["breached"], verdicts["leaked"], verdicts["aggregate"], verdicts["clean"])
+	}
+	top := topAliases(plan, 10)
+	if len(top) > 0 {
+		fmt.Fprintln(w, "busiest aliases:")
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "  ALIAS\tTAG\tACTION\tMESSAGES\tBREACH")
+		for _, r := range top {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", r["alias"], r["tag"], r["action"], r["messages"], r["breach_verdict"])
+		}
+		tw.Flush()
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "written:\n  %s\tthe archive (Maildir per folder + index.db)\n  %s\tthe plan: review tag, action, forward_to\n", m.f.archive, m.plan)
+	if exists(filepath.Join(m.f.out, "configs")) {
+		fmt.Fprintf(w, "  %s\tconfigs, one directory per format, each with INSTALL.txt\n", filepath.Join(m.f.out, "configs"))
+	}
+	if exists(filepath.Join(m.f.out, "report.html")) {
+		fmt.Fprintf(w, "  %s\topen it in a browser\n", filepath.Join(m.f.out, "report.html"))
+	}
+	fmt.Fprintf(w, "  %s\teach step's full output\n", filepath.Join(m.f.out, "logs"))
+	if len(m.skipped) > 0 {
+		fmt.Fprintf(w, "up to date, not run again: %s\n", strings.Join(m.skipped, ", "))
+	}
+	for _, n := range m.notes {
+		fmt.Fprintln(w, n)
+	}
+	if hasBreach {
+		fmt.Fprintln(w, breach.Attribution)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "next:")
+	fmt.Fprintf(w, "  1. review %s (or the report); edit tag, action, forward_to — your edits are kept\n", m.plan)
+	fmt.Fprintf(w, "  2. run this command again: only what depends on the plan is regenerated\n")
+	fmt.Fprintf(w, "  3. install the configs (see %s)\n", filepath.Join(m.f.out, "configs", "*", "INSTALL.txt"))
+	fmt.Fprintf(w, "  4. or point your MX at \"catchall relay --plan %s\" to keep burner addresses alive\n", m.plan)
+	if m.f.to == "" {
+		fmt.Fprintln(w, "  5. upload the history to the new account: migrate again with --to URL (or catchall push)")
+	}
+}
+
+// topAliases returns the n rows with the most messages.
+func topAliases(plan *classify.Plan, n int) []classify.Row {
+	rows := append([]classify.Row(nil), plan.Rows...)
+	num := func(r classify.Row) int {
+		var v int
+		fmt.Sscan(r["messages"], &v)
+		return v
+	}
+	sort.SliceStable(rows, func(i, j int) bool { return num(rows[i]) > num(rows[j]) })
+	if len(rows) > n {
+		rows = rows[:n]
+	}
+	return rows
+}

@@ -1,0 +1,176 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/catchall/catchall/classify"
+	"github.com/catchall/catchall/internal/corpus"
+	"github.com/catchall/catchall/internal/imaptest"
+)
+
+func TestMigrateCLI(t *testing.T) {
+	c := corpus.Generate(&corpus.Options{Seed: 3, Messages: 300})
+	srv, err := imaptest.Start(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	if err := srv.Seed(c); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	arch, out := filepath.Join(dir, "archive"), filepath.Join(dir, "out")
+	env := map[string]string{"CATCHALL_PASSWORD": srv.Password, "HOME": dir}
+	breaches, _ := filepath.Abs("../../classify/breach/testdata/breaches.json")
+	args := []string{"migrate", "--from", srv.URL(), "--archive", arch, "--out", out,
+		"--forward-to", "me@new.test", "--breaches", breaches}
+
+	code, stdout, stderr := runCLI(t, env, args...)
+	if code != 0 {
+		t.Fatalf("migrate exit %d\n%s%s", code, stdout, stderr)
+	}
+	for _, want := range []string{"[1/6] fetch", "[2/6] classify", "[3/6] breach", "[4/6] forwards", "[5/6] report",
+		"aliases:", "breach check:", "busiest aliases:", "next:", "Have I Been Pwned"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("first run: no %q in\n%s", want, stdout)
+		}
+	}
+	plan := filepath.Join(out, "plan.csv")
+	for _, p := range []string{plan, filepath.Join(out, "report.html"), filepath.Join(out, "configs", "postfix", "virtual"),
+		filepath.Join(out, "configs", "sieve"), filepath.Join(out, "configs", "csv"), filepath.Join(out, "logs", "classify.log")} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatalf("not written: %v", err)
+		}
+		if !fi.IsDir() && fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s has mode %04o", p, fi.Mode().Perm())
+		}
+	}
+	p, err := classify.ReadPlan(plan)
+	if err != nil || len(p.Rows) == 0 {
+		t.Fatalf("plan: %v", err)
+	}
+	if p.Rows[0]["breach_verdict"] == "" {
+		t.Error("the breach step did not fill breach_verdict")
+	}
+
+	// Nothing changed: every step after fetch is up to date.
+	code, stdout, stderr = runCLI(t, env, append(args, "--no-fetch")...)
+	if code != 0 {
+		t.Fatalf("second run exit %d\n%s%s", code, stdout, stderr)
+	}
+	for _, s := range []string{"classify", "breach", "forwards", "report"} {
+		if !strings.Contains(stdout, s+": up to date") {
+			t.Errorf("second run: %s ran again\n%s", s, stdout)
+		}
+	}
+
+	// The user edits the plan: classify stays, the rest follows the edit, and
+	// the edit is kept.
+	var edited string
+	for _, r := range p.Rows {
+		if r["action"] == "forward" {
+			edited = r.Alias()
+			r["action"], r["forward_to"] = "block", ""
+			break
+		}
+	}
+	if err := p.Write(plan); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr = runCLI(t, env, append(args, "--no-fetch")...)
+	if code != 0 {
+		t.Fatalf("after the edit: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "classify: up to date") || strings.Contains(stdout, "forwards: up to date") ||
+		strings.Contains(stdout, "report: up to date") || strings.Contains(stdout, "breach: up to date") {
+		t.Errorf("after the edit, wrong steps ran:\n%s", stdout)
+	}
+	access, _ := os.ReadFile(filepath.Join(out, "configs", "postfix", "access"))
+	if !strings.Contains(string(access), edited) {
+		t.Errorf("the edited alias %s is not blocked in the regenerated postfix access map", edited)
+	}
+
+	// New mail re-runs classify and what follows.
+	if _, err := srv.Append("INBOX", []byte("To: brandnew@"+c.Domain+"\r\nFrom: x@y.test\r\nSubject: new\r\n\r\nhi\r\n"), nil, c.Messages[0].Date); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr = runCLI(t, env, args...)
+	if code != 0 || strings.Contains(stdout, "classify: up to date") {
+		t.Fatalf("after new mail: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if p, _ = classify.ReadPlan(plan); !hasAlias(p, "brandnew@"+c.Domain) {
+		t.Error("the new alias is not in the plan")
+	}
+	if p, _ = classify.ReadPlan(plan); !hasAction(p, edited, "block") {
+		t.Error("the user's edit was lost")
+	}
+}
+
+func hasAlias(p *classify.Plan, alias string) bool {
+	for _, r := range p.Rows {
+		if r.Alias() == alias {
+			return true
+		}
+	}
+	return false
+}
+
+func hasAction(p *classify.Plan, alias, action string) bool {
+	for _, r := range p.Rows {
+		if r.Alias() == alias {
+			return r["action"] == action
+		}
+	}
+	return false
+}
+
+func TestMigrateStops(t *testing.T) {
+	dir := t.TempDir()
+	if code, _, _ := runCLI(t, nil, "migrate", "--from", "imap+plain://x@127.0.0.1:1", "--out", dir); code != 2 {
+		t.Errorf("no --archive: exit %d, want 2", code)
+	}
+	srv := startServer(t)
+	code, stdout, stderr := runCLI(t, map[string]string{"CATCHALL_PASSWORD": "wrong"},
+		"migrate", "--from", srv.URL(), "--archive", filepath.Join(dir, "a"), "--out", filepath.Join(dir, "o"))
+	if code != 3 || !strings.Contains(stderr, "migrate stopped at fetch") || strings.Contains(stdout, "[2/6]") {
+		t.Errorf("wrong password: exit %d, want 3 and a stop at fetch\n%s%s", code, stdout, stderr)
+	}
+}
+
+func TestMigratePush(t *testing.T) {
+	c := corpus.Generate(&corpus.Options{Seed: 5, Messages: 120})
+	src, err := imaptest.Start(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { src.Close() })
+	if err := src.Seed(c); err != nil {
+		t.Fatal(err)
+	}
+	dst, err := imaptest.Start(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dst.Close() })
+	dir := t.TempDir()
+	env := map[string]string{"CATCHALL_PASSWORD": src.Password, "CATCHALL_DEST_PASSWORD": dst.Password, "HOME": dir}
+	breaches, _ := filepath.Abs("../../classify/breach/testdata/breaches.json")
+	args := []string{"migrate", "--from", src.URL(), "--archive", filepath.Join(dir, "a"), "--out", filepath.Join(dir, "o"),
+		"--forward-to", "me@new.test", "--breaches", breaches, "--to", dst.URL()}
+	code, stdout, stderr := runCLI(t, env, args...)
+	if code != 0 || !strings.Contains(stdout, "[6/6] push") || !strings.Contains(stdout, "pushed ") {
+		t.Fatalf("migrate --to: exit %d\n%s%s", code, stdout, stderr)
+	}
+	code, stdout, stderr = runCLI(t, env, "verify", "--to", dst.URL(), "--archive", filepath.Join(dir, "a"))
+	if code != 0 || !strings.Contains(stdout, "total: ") {
+		t.Fatalf("verify --to after migrate: exit %d\n%s%s", code, stdout, stderr)
+	}
+	code, stdout, _ = runCLI(t, env, args...)
+	if code != 0 || !strings.Contains(stdout, "push: up to date") {
+		t.Errorf("second run pushed again:\n%s", stdout)
+	}
+}
