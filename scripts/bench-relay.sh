@@ -38,6 +38,8 @@
 set -euo pipefail
 
 PROG=bench-relay
+# shellcheck source=scripts/testenv/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/testenv/lib.sh"
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
@@ -58,7 +60,6 @@ WARMUP=200
 # smtp-source adds From/To/Date/Message-Id (about 145 bytes) to its -l payload.
 SOURCE_HEADERS=145
 
-die() { echo "$PROG: error: $*" >&2; exit 1; }
 note() { echo "$PROG: $*" >&2; }
 
 for v in N:BENCH_MESSAGES SESSIONS:BENCH_SESSIONS SIZE:BENCH_SIZE BENCH_ALIASES:BENCH_ALIASES BENCH_TIMEOUT:BENCH_TIMEOUT; do
@@ -80,23 +81,6 @@ if [ "$SKIP_CATCHALL" = 0 ]; then
 fi
 command -v go >/dev/null 2>&1 || die "go is not on PATH (needed to build scripts/smtpload)"
 
-# ------------------------------------------------------------------ packages
-apt_install() {
-	export DEBIAN_FRONTEND=noninteractive
-	# A temporary policy-rc.d keeps Debian from starting the system-wide Postfix.
-	local policy=/usr/sbin/policy-rc.d own_policy=0 ok=0
-	if [ ! -e "$policy" ]; then
-		printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 0755 "$policy" && own_policy=1
-	fi
-	if apt-get install -y -q "$@" >/tmp/catchall-apt.log 2>&1; then
-		ok=1
-	else
-		apt-get update -q >>/tmp/catchall-apt.log 2>&1 || true
-		apt-get install -y -q "$@" >>/tmp/catchall-apt.log 2>&1 && ok=1
-	fi
-	[ "$own_policy" = 0 ] || rm -f "$policy"
-	[ "$ok" = 1 ] || die "apt-get install $* failed (see /tmp/catchall-apt.log)"
-}
 pkgs=()
 if ! command -v smtp-source >/dev/null 2>&1 || ! command -v smtp-sink >/dev/null 2>&1 || ! command -v postfix >/dev/null 2>&1; then
 	echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections 2>/dev/null || true

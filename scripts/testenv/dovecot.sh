@@ -21,6 +21,8 @@
 set -euo pipefail
 
 PROG=dovecot.sh
+# shellcheck source=scripts/testenv/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 TEST_USER=catchalltest
 DEFAULT_IMAP_PORT=14143
 DEFAULT_IMAPS_PORT=14993
@@ -29,7 +31,6 @@ STOP_TIMEOUT=20
 LOCK_TIMEOUT=600
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
-die() { echo "$PROG: error: $*" >&2; exit 1; }
 
 usage() {
 	cat >&2 <<EOF
@@ -38,32 +39,7 @@ EOF
 	exit 2
 }
 
-# abs PATH: absolute path without requiring it to exist.
-abs() {
-	case $1 in
-	/*) printf '%s\n' "$1" ;;
-	*) printf '%s/%s\n' "$(pwd)" "$1" ;;
-	esac
-}
 
-apt_install() {
-	[ "$(id -u)" -eq 0 ] || die "need root to install missing packages: $*"
-	export DEBIAN_FRONTEND=noninteractive
-	# Keep the package's own system-wide dovecot service from being started (it would listen
-	# on all interfaces): a temporary policy-rc.d, unless the machine already has one.
-	local policy=/usr/sbin/policy-rc.d own_policy=0 ok=0
-	if [ ! -e "$policy" ]; then
-		printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 0755 "$policy" && own_policy=1
-	fi
-	if apt-get install -y -q "$@" >/tmp/catchall-apt.log 2>&1; then
-		ok=1
-	else
-		apt-get update -q >>/tmp/catchall-apt.log 2>&1 || true
-		apt-get install -y -q "$@" >>/tmp/catchall-apt.log 2>&1 && ok=1
-	fi
-	[ "$own_policy" = 0 ] || rm -f "$policy"
-	[ "$ok" = 1 ] || die "apt-get install $* failed (see /tmp/catchall-apt.log)"
-}
 
 ensure_packages() {
 	local pkgs=()

@@ -1,0 +1,35 @@
+# shellcheck shell=bash
+# lib.sh: helpers shared by the test-environment and benchmark scripts.
+# Source it after setting PROG (the script's name, for messages).
+
+die() { echo "$PROG: error: $*" >&2; exit 1; }
+
+# abs PATH: absolute path without requiring it to exist.
+abs() {
+	case $1 in
+	/*) printf '%s\n' "$1" ;;
+	*) printf '%s/%s\n' "$(pwd)" "$1" ;;
+	esac
+}
+
+# apt_install PKG...: install Debian packages (root only) without letting
+# them start their system-wide services (Dovecot, Postfix, postsrsd would
+# listen on all interfaces): a temporary policy-rc.d that refuses every
+# start, unless the machine already has one. Retries once after apt-get
+# update. The log is /tmp/catchall-apt.log.
+apt_install() {
+	[ "$(id -u)" -eq 0 ] || die "need root to install missing packages: $*"
+	export DEBIAN_FRONTEND=noninteractive
+	local policy=/usr/sbin/policy-rc.d own_policy=0 ok=0
+	if [ ! -e "$policy" ]; then
+		printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 0755 "$policy" && own_policy=1
+	fi
+	if apt-get install -y -q "$@" >/tmp/catchall-apt.log 2>&1; then
+		ok=1
+	else
+		apt-get update -q >>/tmp/catchall-apt.log 2>&1 || true
+		apt-get install -y -q "$@" >>/tmp/catchall-apt.log 2>&1 && ok=1
+	fi
+	[ "$own_policy" = 0 ] || rm -f "$policy"
+	[ "$ok" = 1 ] || die "apt-get install $* failed (see /tmp/catchall-apt.log)"
+}
