@@ -179,11 +179,39 @@ func (s *Server) dial(ctx context.Context, handler *imapclient.UnilateralDataHan
 // watchdogConn gives every Read a fresh deadline of idle, and ignores the
 // read deadlines imapclient sets itself: those are fixed per response (30 s)
 // or per literal (5 min), so they either kill a slow but moving 50 MB message
-// or, while no command is pending, never fire (go-imap #726, #762).
+// or, while no command is pending, never fire (go-imap #726, #762). Writes
+// get the same treatment: imapclient gives a whole literal 5 minutes, which
+// a big message on a slow uplink does not make; here each chunk of at most
+// writeChunk bytes must go out within idle, so only a link that stops
+// moving times out.
 type watchdogConn struct {
 	net.Conn
 	idle time.Duration
 }
+
+// writeChunk bounds the bytes one write deadline covers.
+const writeChunk = 16 << 10
+
+func (c *watchdogConn) Write(p []byte) (int, error) {
+	var n int
+	for len(p) > 0 {
+		chunk := p[:min(len(p), writeChunk)]
+		c.Conn.SetWriteDeadline(time.Now().Add(c.idle))
+		m, err := c.Conn.Write(chunk)
+		n += m
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				err = fmt.Errorf("server took nothing for %s: %w", c.idle, err)
+			}
+			return n, err
+		}
+		p = p[m:]
+	}
+	return n, nil
+}
+
+func (c *watchdogConn) SetWriteDeadline(time.Time) error { return nil }
 
 func (c *watchdogConn) Read(p []byte) (int, error) {
 	c.Conn.SetReadDeadline(time.Now().Add(c.idle))

@@ -62,8 +62,10 @@ type PushOptions struct {
 	// run's last APPEND, to finish storing what it had already received
 	// before the messages of unknown outcome are searched for: a server goes
 	// on saving a message whose client was killed after sending it, and a
-	// search that comes first would miss it and append it again. Only a
-	// re-run started within Settle of the interruption waits. Zero means 3 s.
+	// search that comes first would miss it and append it again. A run
+	// that finds in-flight rows of an interrupted run waits Settle before
+	// its first search, and a worker whose connection broke during APPENDs
+	// waits at least Settle before searching for them. Zero means 3 s.
 	Settle time.Duration
 	// DryRun works out what would be created and appended and changes
 	// nothing, neither on the server nor in the archive.
@@ -161,21 +163,34 @@ type pusher struct {
 	notes    map[string]bool
 	dropped  map[string]map[string]bool // folder → keywords left out
 	fatalErr error
-	// lastInFlight is when the newest in-flight journal row was written.
-	lastInFlight time.Time
+	// interrupted is set when the journal holds in-flight rows of an
+	// earlier run: their APPENDs may still be being stored.
+	interrupted bool
 }
 
 // destFolder is one destination folder during a run.
+//
+// Once workers run, sends into the folder hold excl for reading and searches
+// (reconcile) hold it for writing: a search never runs while an APPEND into
+// the folder is unanswered, so it cannot take a copy about to be claimed
+// by that APPEND's answer for another message. uidValidity is written, and
+// claimed replaced, only under excl held for writing; claimed and anon are
+// written under p.mu too (sends run in parallel).
 type destFolder struct {
+	excl        sync.RWMutex
 	remote      string
 	exists      bool
 	uidValidity uint32
 	perm        []imap.Flag
 	permKnown   bool
 	claimed     map[uint32]bool // UIDs known to hold archived messages
-	report      *PushFolder
-	unknown     []*pushMsg // outcome unknown: search before appending
-	todo        []*pushMsg
+	// anon counts, by SHA-256, the messages known to be in the folder whose
+	// UID is unknown (done without APPENDUID): a search skips that many
+	// unclaimed copies, which are theirs.
+	anon    map[string]int
+	report  *PushFolder
+	unknown []*pushMsg // outcome unknown: search before appending
+	todo    []*pushMsg
 }
 
 // pushMsg is one archived message to push.
@@ -203,10 +218,30 @@ func (p *pusher) folder(remote string) *destFolder {
 	if df := p.folders[remote]; df != nil {
 		return df
 	}
-	df := &destFolder{remote: remote, claimed: map[uint32]bool{}, report: &PushFolder{Name: remote}}
+	df := &destFolder{remote: remote, claimed: map[uint32]bool{}, anon: map[string]int{}, report: &PushFolder{Name: remote}}
 	p.folders[remote] = df
 	p.order = append(p.order, df)
 	return df
+}
+
+// existingFolder returns the destination folder called name as LIST showed
+// it: by its exact name or else, for servers whose names ignore case, the
+// only existing folder whose name differs from it in case alone; nil if
+// there is none.
+func (p *pusher) existingFolder(name string) *destFolder {
+	if df := p.folders[name]; df != nil && df.exists {
+		return df
+	}
+	var found *destFolder
+	for _, df := range p.order {
+		if df.exists && strings.EqualFold(df.remote, name) {
+			if found != nil {
+				return nil // several: the server tells case apart
+			}
+			found = df
+		}
+	}
+	return found
 }
 
 func (p *pusher) note(s string) {
@@ -287,8 +322,10 @@ func (p *pusher) run(ctx context.Context) (*PushReport, error) {
 	}
 	// Messages whose earlier APPEND has an unknown outcome are looked for
 	// first, on this connection, once the server has had time to finish
-	// storing what an interrupted run had sent it.
-	if wait := p.settle() - time.Since(p.lastInFlight); !p.lastInFlight.IsZero() && wait > 0 {
+	// storing what an interrupted run had sent it. The wait is not cut by
+	// the age of the in-flight rows: those of a batch are all written before
+	// its first APPEND, which may have been sent long after.
+	if wait := p.settle(); p.interrupted {
 		p.log.Info("waiting for the destination to finish storing the interrupted run's last messages", "wait", wait.Round(time.Millisecond))
 		select {
 		case <-ctx.Done():
@@ -465,7 +502,15 @@ func (p *pusher) statusAll(c *conn, folders []*destFolder) error {
 		if err != nil {
 			var imapErr *imap.Error
 			if errors.As(err, &imapErr) {
-				pc.df.exists = false // \NoSelect without saying so, or gone
+				if folderGone(imapErr) {
+					pc.df.exists = false
+					continue
+				}
+				// LIST shows it, STATUS is refused: its UIDVALIDITY is
+				// unknown, so what the journal says of it is checked by a
+				// search (which fails the run if the folder stays unreadable).
+				p.log.Warn("STATUS refused", "folder", pc.df.remote, "err", err)
+				pc.df.uidValidity = 0
 				continue
 			}
 			return fmt.Errorf("STATUS %q: %w", pc.df.remote, err)
@@ -473,6 +518,13 @@ func (p *pusher) statusAll(c *conn, folders []*destFolder) error {
 		pc.df.uidValidity = st.UIDValidity
 	}
 	return nil
+}
+
+// folderGone reports whether a refusal to open or inspect a folder says that
+// it does not exist (RFC 5530 NONEXISTENT, RFC 3501 TRYCREATE); any other NO
+// says nothing about the folder's messages.
+func folderGone(e *imap.Error) bool {
+	return e.Code == imap.ResponseCodeNonExistent || e.Code == imap.ResponseCodeTryCreate
 }
 
 // plan decides for every archived message where it goes and whether it is
@@ -490,10 +542,11 @@ func (p *pusher) plan(mapper *folderMapper) error {
 		mapper.addRole(f.Name, f.Attrs)
 	}
 	// UIDs the journal says are taken, so that a search never takes one
-	// message for another identical one.
+	// message for another identical one; done rows without a UID are
+	// counted in anon instead (below).
 	for _, j := range journal {
 		if j.State == archive.JournalDone && j.UID != 0 {
-			if df := p.folders[j.Folder]; df != nil && df.exists && df.uidValidity == j.UIDValidity {
+			if df := p.existingFolder(j.Folder); df != nil && df.uidValidity == j.UIDValidity {
 				df.claimed[j.UID] = true
 			}
 		}
@@ -532,18 +585,26 @@ func (p *pusher) plan(mapper *folderMapper) error {
 			}
 			m := &pushMsg{e: e, dest: p.folder(mapName(target))}
 			if j := journal[e.ID]; j != nil && j.SHA256 == e.SHA256 {
-				prev := p.folders[j.Folder]
+				// The server's spelling of the folder may differ in case
+				// from the journal's (rows of older versions).
+				prev := p.existingFolder(j.Folder)
 				switch {
-				case prev == nil || !prev.exists:
-					// The folder it went to is gone: so is the message.
+				case prev == nil:
+					// LIST does not show the folder it went to: look where
+					// it goes now rather than take it for lost (a search in
+					// a folder that does not exist finds nothing at no cost).
+					m.check = m.dest
 				case j.State == archive.JournalDone && j.UIDValidity != 0 && prev.uidValidity == j.UIDValidity:
 					prev.report.Already++
+					if j.UID == 0 {
+						prev.anon[j.SHA256]++
+					}
 					continue
 				default:
 					m.check = prev
-					if j.State == archive.JournalInFlight && j.Updated.After(p.lastInFlight) {
-						p.lastInFlight = j.Updated
-					}
+				}
+				if j.State == archive.JournalInFlight {
+					p.interrupted = true
 				}
 			}
 			if p.limit > 0 && e.Size > p.limit {
@@ -599,12 +660,17 @@ func sizeText(n int64) string {
 
 // createFolders creates the destination folders that have messages coming
 // and do not exist yet, subscribes them, and reads their UIDVALIDITY.
+//
+// A server whose folder names ignore case may hold the folder under another
+// spelling: then the messages go to that folder, named as the server names
+// it (in the journal too), so that the next run finds them.
 func (p *pusher) createFolders(c *conn) error {
 	var created []*destFolder
-	for _, df := range p.order {
+	for _, df := range slices.Clone(p.order) {
 		if df.exists || len(df.todo) == 0 && len(df.unknown) == 0 {
 			continue
 		}
+		already := false
 		if err := c.Create(df.remote, nil).Wait(); err != nil {
 			var imapErr *imap.Error
 			if !errors.As(err, &imapErr) {
@@ -618,12 +684,63 @@ func (p *pusher) createFolders(c *conn) error {
 				df.todo = nil
 				continue
 			}
+			already = true
+			if other := p.existingFolder(df.remote); other != nil {
+				p.moveTo(df, other) // LIST showed it in another spelling
+				continue
+			}
 		}
-		df.exists, df.report.Create = true, true
-		c.Subscribe(df.remote).Wait() // for mail clients that show subscribed folders only; best effort
+		// Ask for the server's spelling of what it created or has.
+		name := df.remote
+		list, err := c.List("", df.remote, nil).Collect()
+		if err != nil {
+			var imapErr *imap.Error
+			if !errors.As(err, &imapErr) {
+				return fmt.Errorf("LIST %q: %w", df.remote, err)
+			}
+		}
+		for _, l := range list {
+			if l.Mailbox != df.remote && strings.EqualFold(l.Mailbox, df.remote) && !strings.EqualFold(l.Mailbox, "INBOX") {
+				name = l.Mailbox
+			}
+		}
+		if name != df.remote {
+			if other := p.folders[name]; other != nil {
+				if !already {
+					other.report.Create = true
+				}
+				if !other.exists {
+					other.exists = true
+					created = append(created, other)
+				}
+				p.moveTo(df, other)
+				continue
+			}
+			p.note(fmt.Sprintf("folder %q is %q on the destination: its folder names ignore case", df.remote, name))
+			delete(p.folders, df.remote)
+			df.remote, df.report.Name = name, name
+			p.folders[name] = df
+		}
+		df.exists, df.report.Create = true, !already
+		if !already {
+			c.Subscribe(df.remote).Wait() // for mail clients that show subscribed folders only; best effort
+		}
 		created = append(created, df)
 	}
 	return p.statusAll(c, created)
+}
+
+// moveTo sends the messages planned for df, a folder the server has under
+// another spelling, to that folder.
+func (p *pusher) moveTo(df, other *destFolder) {
+	df.report.Create = false
+	for _, m := range df.todo {
+		m.dest = other
+	}
+	other.todo = append(other.todo, df.todo...)
+	other.report.Messages += df.report.Messages
+	other.report.Bytes += df.report.Bytes
+	df.todo, df.report.Messages, df.report.Bytes = nil, 0, 0
 }
 
 // permanentFlags reads PERMANENTFLAGS (SELECT) of every folder with
@@ -710,12 +827,19 @@ func (p *pusher) worker(ctx context.Context, c *conn) {
 		pending := b.msgs
 		unsure := false // pending may have arrived: search before appending again
 		failures := 0
+		searchFailures := 0 // consecutive failed searches
 		var lastErr error
 		for len(pending) > 0 {
 			if failures > 0 {
+				wait := min(p.opts.Backoff<<min(failures-1, 10), 30*time.Second)
+				if unsure {
+					// The server may still be storing what it received
+					// before the connection broke.
+					wait = max(wait, p.settle())
+				}
 				select {
 				case <-ctx.Done():
-				case <-time.After(min(p.opts.Backoff<<min(failures-1, 10), 30*time.Second)):
+				case <-time.After(wait):
 				}
 			}
 			if ctx.Err() != nil {
@@ -746,9 +870,25 @@ func (p *pusher) worker(ctx context.Context, c *conn) {
 					}
 					p.hangUp(c)
 					c, lastErr = nil, err
+					if ctx.Err() != nil {
+						return
+					}
+					p.log.Warn("searching the destination failed", "folder", b.dest.remote, "err", err)
 					failures++
+					if searchFailures++; searchFailures > p.opts.Retries {
+						// Give up on this batch; the journal keeps the rows in
+						// flight, so the next run searches for them again.
+						for _, m := range pending {
+							p.fail(m, fmt.Errorf("not appended: an earlier APPEND may have stored it and the destination could not be searched for it: %s", netErrText(err)))
+							if p.opts.Progress != nil {
+								p.opts.Progress.Add(1, m.e.Size)
+							}
+						}
+						pending = nil
+					}
 					continue
 				}
+				searchFailures = 0
 				pending, unsure = nil, false
 				for _, m := range notFound {
 					if m.attempts > p.opts.Retries {
@@ -774,9 +914,6 @@ func (p *pusher) worker(ctx context.Context, c *conn) {
 				}
 				p.log.Warn("connection lost while appending", "folder", b.dest.remote, "err", err)
 				failures++
-				if len(rest) > 0 {
-					rest[0].attempts++ // the first unanswered one may be what the server cannot take
-				}
 				unsure = true
 				continue
 			}
@@ -800,8 +937,12 @@ type appendResult struct {
 
 // send appends msgs to df, pipelined, with journal rows in flight first. It
 // returns the messages not answered when the connection broke (err set), and
-// those refused for a transient reason (to try again later).
+// those refused for a transient reason (to try again later). The first
+// unanswered message whose literal was sent counts an attempt: it may be
+// what breaks the connection.
 func (p *pusher) send(ctx context.Context, c *conn, df *destFolder, msgs []*pushMsg) (rest, retry []*pushMsg, err error) {
+	df.excl.RLock()
+	defer df.excl.RUnlock()
 	rows := make([]archive.JournalEntry, 0, len(msgs))
 	for _, m := range msgs {
 		rows = append(rows, archive.JournalEntry{Message: m.e.ID, SHA256: m.e.SHA256, Folder: df.remote, UIDValidity: df.uidValidity, State: archive.JournalInFlight})
@@ -853,16 +994,36 @@ func (p *pusher) send(ctx context.Context, c *conn, df *destFolder, msgs []*push
 	for _, m := range local {
 		forget = append(forget, m.e.ID)
 	}
+	// When the server refuses a synchronizing literal (NO instead of "+"),
+	// go-imap ends the connection and completes every APPEND still waiting
+	// for its answer with that very error value: for those it tells
+	// nothing, they may have been stored. Only the last APPEND sent can be
+	// the refused one: sending stops there.
+	var refused *imap.Error
+	if n := len(results); n > 0 && errors.As(results[n-1].sendErr, &refused) && refused.Type == imap.StatusResponseTypeBye {
+		refused = nil
+	}
 	var broken error
-	for _, r := range results {
+	counted := false
+	for i, r := range results {
 		sent[r.m] = true
-		if broken != nil {
+		last := i == len(results)-1
+		if broken != nil && !(last && refused != nil) {
 			rest = append(rest, r.m)
 			continue
 		}
 		data, werr := waitAppend(c, r.cmd)
 		var imapErr *imap.Error
+		if last && refused != nil {
+			werr = refused // the server answered NO before the literal
+		}
 		switch {
+		case !last && refused != nil && errors.As(werr, &imapErr) && imapErr == refused:
+			// Not this message's answer: its outcome is unknown.
+			if broken == nil {
+				broken = fmt.Errorf("the connection was closed after the destination refused a message: %s", refused.Text)
+			}
+			rest = append(rest, r.m)
 		case werr == nil && r.sendErr == nil:
 			uv, uid := df.uidValidity, uint32(0)
 			if data != nil && data.UID != 0 && (p.uidPlus || data.UIDValidity != 0) {
@@ -877,6 +1038,8 @@ func (p *pusher) send(ctx context.Context, c *conn, df *destFolder, msgs []*push
 			df.report.Bytes += r.m.e.Size
 			if uid != 0 {
 				df.claimed[uid] = true
+			} else {
+				df.anon[r.m.e.SHA256]++
 			}
 			p.mu.Unlock()
 			if p.opts.Progress != nil {
@@ -897,6 +1060,13 @@ func (p *pusher) send(ctx context.Context, c *conn, df *destFolder, msgs []*push
 		default:
 			broken = errors.Join(werr, r.sendErr)
 			rest = append(rest, r.m)
+			if !counted && refused == nil {
+				// The first unanswered one may be what the server cannot
+				// take (after a refusal, the refusal ended the connection,
+				// and go-imap may report that as a network error).
+				r.m.attempts++
+				counted = true
+			}
 		}
 	}
 	for _, m := range msgs {
@@ -907,10 +1077,13 @@ func (p *pusher) send(ctx context.Context, c *conn, df *destFolder, msgs []*push
 			}
 		}
 	}
-	if err := p.arc.JournalPut(ctx, p.dest, done); err != nil {
+	// The server has answered: record it even when the run is being
+	// interrupted, or answered messages would stay in flight.
+	jctx := context.WithoutCancel(ctx)
+	if err := p.arc.JournalPut(jctx, p.dest, done); err != nil {
 		return rest, retry, fmt.Errorf("%w: %v", errLocal, err)
 	}
-	if err := p.arc.JournalForget(ctx, p.dest, forget); err != nil {
+	if err := p.arc.JournalForget(jctx, p.dest, forget); err != nil {
 		return rest, retry, fmt.Errorf("%w: %v", errLocal, err)
 	}
 	if broken != nil {
@@ -985,12 +1158,19 @@ func refusal(e *imap.Error) error {
 // done and already there. It returns the messages not found, which are to
 // be appended.
 func (p *pusher) reconcile(ctx context.Context, c *conn, df *destFolder, msgs []*pushMsg) (notFound []*pushMsg, err error) {
+	// No APPEND into df is unanswered while this runs (see destFolder).
+	df.excl.Lock()
+	defer df.excl.Unlock()
+	if !df.exists {
+		return msgs, nil // LIST does not show it: nothing can be in it
+	}
 	sel, err := c.Select(df.remote, &imap.SelectOptions{ReadOnly: true}).Wait()
 	if err != nil {
 		var imapErr *imap.Error
-		if errors.As(err, &imapErr) {
+		if errors.As(err, &imapErr) && folderGone(imapErr) {
 			return msgs, nil // the folder is gone: so is everything in it
 		}
+		// Any other refusal says nothing about what is in the folder.
 		return nil, fmt.Errorf("EXAMINE %q: %w", df.remote, err)
 	}
 	if df.uidValidity != sel.UIDValidity {
@@ -999,11 +1179,40 @@ func (p *pusher) reconcile(ctx context.Context, c *conn, df *destFolder, msgs []
 		p.mu.Unlock()
 	}
 	cands := make([][]imap.UID, len(msgs))
-	switch {
-	case sel.NumMessages == 0:
-	case len(msgs) > 16:
-		// Many to look for: one FETCH of every Message-ID and size beats a
-		// SEARCH each.
+	// Many to look for: one FETCH of every Message-ID and size beats a
+	// SEARCH each. It is also the way out when the server refuses to
+	// search.
+	listing := len(msgs) > 16
+	if sel.NumMessages > 0 && !listing {
+		// One SEARCH at a time: untagged SEARCH results of pipelined
+		// commands cannot be told apart, and Dovecot does run them in
+		// parallel (RFC 3501 §5.5).
+		for i, m := range msgs {
+			bySize := &imap.SearchCriteria{Larger: m.e.Size - 1, Smaller: m.e.Size + 1}
+			crit := bySize
+			if m.e.MessageID != "" && isSearchable(m.e.MessageID) {
+				crit = &imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Message-ID", Value: m.e.MessageID}}}
+			}
+			data, err := c.UIDSearch(crit, nil).Wait()
+			var imapErr *imap.Error
+			if errors.As(err, &imapErr) && crit != bySize {
+				// Refused (e.g. [BADCHARSET] for a Message-ID that is not
+				// ASCII): a NO is no "not there". Search by size instead.
+				p.log.Debug("SEARCH HEADER refused, searching by size", "folder", df.remote, "err", err)
+				data, err = c.UIDSearch(bySize, nil).Wait()
+			}
+			if errors.As(err, &imapErr) {
+				p.log.Debug("SEARCH refused, listing the folder", "folder", df.remote, "err", err)
+				listing = true
+				break
+			}
+			if err != nil {
+				return nil, fmt.Errorf("UID SEARCH in %q: %w", df.remote, err)
+			}
+			cands[i] = data.AllUIDs()
+		}
+	}
+	if sel.NumMessages > 0 && listing {
 		list, err := destListing(c, &DestVerifyOptions{})
 		if err != nil {
 			return nil, fmt.Errorf("UID FETCH in %q: %w", df.remote, err)
@@ -1012,37 +1221,17 @@ func (p *pusher) reconcile(ctx context.Context, c *conn, df *destFolder, msgs []
 		bySize := map[int64][]imap.UID{}
 		for _, d := range list {
 			byID[d.msgID] = append(byID[d.msgID], d.uid)
-			if d.msgID == "" {
-				bySize[d.size] = append(bySize[d.size], d.uid)
-			}
+			bySize[d.size] = append(bySize[d.size], d.uid)
 		}
 		for i, m := range msgs {
 			if m.e.MessageID != "" {
 				cands[i] = byID[m.e.MessageID]
-			} else {
+			}
+			if len(cands[i]) == 0 {
+				// No Message-ID, or one read differently from what fetch
+				// stored: the size finds it too, the hash decides.
 				cands[i] = bySize[m.e.Size]
 			}
-		}
-	default:
-		// One SEARCH at a time: untagged SEARCH results of pipelined
-		// commands cannot be told apart, and Dovecot does run them in
-		// parallel (RFC 3501 §5.5).
-		for i, m := range msgs {
-			crit := &imap.SearchCriteria{}
-			if m.e.MessageID != "" && isSearchable(m.e.MessageID) {
-				crit.Header = []imap.SearchCriteriaHeaderField{{Key: "Message-ID", Value: m.e.MessageID}}
-			} else {
-				crit.Larger, crit.Smaller = m.e.Size-1, m.e.Size+1
-			}
-			data, err := c.UIDSearch(crit, nil).Wait()
-			if err != nil {
-				var imapErr *imap.Error
-				if errors.As(err, &imapErr) {
-					continue // the server cannot search for this one: it is appended again
-				}
-				return nil, fmt.Errorf("UID SEARCH in %q: %w", df.remote, err)
-			}
-			cands[i] = data.AllUIDs()
 		}
 	}
 	var all []imap.UID
@@ -1063,11 +1252,21 @@ func (p *pusher) reconcile(ctx context.Context, c *conn, df *destFolder, msgs []
 	var done []archive.JournalEntry
 	for i, m := range msgs {
 		found := imap.UID(0)
-		for _, u := range cands[i] {
-			if !df.claimed[uint32(u)] && sums[u] == m.e.SHA256 {
-				found = u
-				break
+		// Copies of these bytes whose UID is unknown belong to messages
+		// already done: leave that many unclaimed copies to them.
+		skip := df.anon[m.e.SHA256]
+		cs := slices.Clone(cands[i])
+		slices.Sort(cs)
+		for _, u := range cs {
+			if df.claimed[uint32(u)] || sums[u] != m.e.SHA256 {
+				continue
 			}
+			if skip > 0 {
+				skip--
+				continue
+			}
+			found = u
+			break
 		}
 		if found == 0 {
 			notFound = append(notFound, m)
@@ -1085,7 +1284,7 @@ func (p *pusher) reconcile(ctx context.Context, c *conn, df *destFolder, msgs []
 	if c.Caps().Has(imap.CapUnselect) || c.Caps().Has(imap.CapIMAP4rev2) {
 		c.Unselect().Wait()
 	}
-	if err := p.arc.JournalPut(ctx, p.dest, done); err != nil {
+	if err := p.arc.JournalPut(context.WithoutCancel(ctx), p.dest, done); err != nil {
 		return nil, fmt.Errorf("%w: %v", errLocal, err)
 	}
 	return notFound, nil

@@ -185,7 +185,12 @@ func TestDovecotPushKill9Resume(t *testing.T) {
 				arc.DB().QueryRow(`SELECT count(*) FROM push_journal WHERE dest LIKE ?`, user+"@%").Scan(&c)
 				return c
 			}
-			kills := 0
+			inFlight := func() int {
+				var c int
+				arc.DB().QueryRow(`SELECT count(*) FROM push_journal WHERE dest LIKE ? AND state = ?`, user+"@%", archive.JournalInFlight).Scan(&c)
+				return c
+			}
+			kills, killsInFlight := 0, 0
 			for i := 0; i < 10 && kills < 5; i++ {
 				before := journalled()
 				if before >= n {
@@ -218,11 +223,18 @@ func TestDovecotPushKill9Resume(t *testing.T) {
 				}
 				if killed {
 					kills++
-					t.Logf("run %d killed with %d of %d messages journalled", i, journalled(), n)
+					f := inFlight()
+					if f > 0 {
+						killsInFlight++
+					}
+					t.Logf("run %d killed with %d of %d messages journalled, %d in flight", i, journalled(), n, f)
 				}
 			}
 			if kills == 0 {
 				t.Fatal("every run finished before it could be killed")
+			}
+			if killsInFlight == 0 {
+				t.Fatal("no kill left journal rows in flight: the resume path was not exercised")
 			}
 			out, err := run().CombinedOutput()
 			if err != nil {

@@ -1,16 +1,21 @@
 package imapsync
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"log"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -35,17 +40,84 @@ type destServer struct {
 	mu       sync.Mutex
 	appended map[string]int // SHA-256 of the bytes received → APPENDs accepted
 	appends  int
+	names    map[string]string // lower case → folder name (for caseInsensitive)
 }
 
 type destOptions struct {
 	noUIDPlus   bool                  // no UIDPLUS: no APPENDUID
 	appendLimit uint32                // announce APPENDLIMIT (and refuse bigger literals)
 	refuse      func(raw []byte) bool // answer NO [TOOBIG] to these
+	// Fault injection.
+	noListStatus   bool           // no LIST-STATUS: UIDVALIDITY comes from STATUS
+	statusNo       bool           // answer NO (no response code) to STATUS
+	searchHeaderNo bool           // answer NO [BADCHARSET] to SEARCH HEADER
+	dropAfter      func(int) bool // close the connection after storing the nth APPEND (from 1), before its OK
+	dropOnExamine  bool           // close the connection on EXAMINE
+	// caseInsensitive makes folder names ignore case, as on servers whose
+	// mail store lives on a case-insensitive file system.
+	caseInsensitive bool
 }
 
 type destSession struct {
 	imapserver.Session
-	d *destServer
+	d    *destServer
+	conn *imapserver.Conn
+}
+
+// canon returns the name of the existing folder that name means on a
+// case-insensitive server, or name.
+func (s *destSession) canon(name string) string {
+	if !s.d.opts.caseInsensitive {
+		return name
+	}
+	s.d.mu.Lock()
+	defer s.d.mu.Unlock()
+	if real, ok := s.d.names[strings.ToLower(name)]; ok {
+		return real
+	}
+	return name
+}
+
+func (s *destSession) Create(name string, o *imap.CreateOptions) error {
+	if c := s.canon(name); c != name || s.d.opts.caseInsensitive && s.hasFolder(name) {
+		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeAlreadyExists, Text: "Mailbox already exists"}
+	}
+	if err := s.Session.Create(name, o); err != nil {
+		return err
+	}
+	s.d.mu.Lock()
+	s.d.names[strings.ToLower(name)] = name
+	s.d.mu.Unlock()
+	return nil
+}
+
+func (s *destSession) hasFolder(name string) bool {
+	s.d.mu.Lock()
+	defer s.d.mu.Unlock()
+	_, ok := s.d.names[strings.ToLower(name)]
+	return ok
+}
+
+func (s *destSession) Select(name string, o *imap.SelectOptions) (*imap.SelectData, error) {
+	if o != nil && o.ReadOnly && s.d.opts.dropOnExamine {
+		s.conn.NetConn().Close()
+		return nil, io.EOF
+	}
+	return s.Session.Select(s.canon(name), o)
+}
+
+func (s *destSession) Status(name string, o *imap.StatusOptions) (*imap.StatusData, error) {
+	if s.d.opts.statusNo {
+		return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Text: "Internal error occurred. Refer to server log for more information."}
+	}
+	return s.Session.Status(s.canon(name), o)
+}
+
+func (s *destSession) Search(kind imapserver.NumKind, crit *imap.SearchCriteria, o *imap.SearchOptions) (*imap.SearchData, error) {
+	if s.d.opts.searchHeaderNo && len(crit.Header) > 0 {
+		return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeBadCharset, Text: "Unsupported charset"}
+	}
+	return s.Session.Search(kind, crit, o)
 }
 
 func (s *destSession) Namespace() (*imap.NamespaceData, error) {
@@ -60,7 +132,7 @@ func (s *destSession) Append(mbox string, r imap.LiteralReader, o *imap.AppendOp
 	if s.d.opts.refuse != nil && s.d.opts.refuse(raw) {
 		return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeTooBig, Text: "Message too large"}
 	}
-	data, err := s.Session.Append(mbox, literal{bytes.NewReader(raw), int64(len(raw))}, o)
+	data, err := s.Session.Append(s.canon(mbox), literal{bytes.NewReader(raw), int64(len(raw))}, o)
 	if err != nil {
 		return nil, err
 	}
@@ -68,7 +140,13 @@ func (s *destSession) Append(mbox string, r imap.LiteralReader, o *imap.AppendOp
 	s.d.mu.Lock()
 	s.d.appended[hex.EncodeToString(sum[:])]++
 	s.d.appends++
+	n := s.d.appends
 	s.d.mu.Unlock()
+	if s.d.opts.dropAfter != nil && s.d.opts.dropAfter(n) {
+		// Stored, but the client never hears so.
+		s.conn.NetConn().Close()
+		return nil, io.EOF
+	}
 	if s.d.opts.noUIDPlus {
 		return nil, nil
 	}
@@ -88,20 +166,23 @@ func (l literal) Size() int64 { return l.size }
 
 func startDest(t *testing.T, o destOptions) *destServer {
 	t.Helper()
-	d := &destServer{opts: o, appended: map[string]int{}}
+	d := &destServer{opts: o, appended: map[string]int{}, names: map[string]string{"inbox": "INBOX"}}
 	mem := imapmemserver.New()
 	d.User = imapmemserver.NewUser("bob", "secret")
 	if err := d.User.Create("INBOX", nil); err != nil {
 		t.Fatal(err)
 	}
 	mem.AddUser(d.User)
-	caps := imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapNamespace: {}, imap.CapListStatus: {}}
+	caps := imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapNamespace: {}}
+	if !o.noListStatus {
+		caps[imap.CapListStatus] = struct{}{}
+	}
 	if !o.noUIDPlus {
 		caps[imap.CapUIDPlus] = struct{}{}
 	}
 	srv := imapserver.New(&imapserver.Options{
-		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
-			s := &destSession{Session: mem.NewSession(), d: d}
+		NewSession: func(conn *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
+			s := &destSession{Session: mem.NewSession(), d: d, conn: conn}
 			if o.appendLimit > 0 {
 				return limitSession{s}, nil, nil
 			}
@@ -217,6 +298,9 @@ func doPush(t *testing.T, d *destServer, arc *archive.Archive, opts *PushOptions
 		opts = &PushOptions{}
 	}
 	opts.Backoff = 10 * time.Millisecond
+	if opts.Settle == 0 {
+		opts.Settle = 20 * time.Millisecond
+	}
 	rep, err := Push(context.Background(), d.server(t), arc, opts)
 	if err != nil {
 		t.Fatalf("push: %v", err)
@@ -609,5 +693,353 @@ func TestAllowedFlags(t *testing.T) {
 		if got := strings.Join(flagStrings(keep), " "); got != tc.keep || strings.Join(dropped, " ") != tc.dropped {
 			t.Errorf("perm %v: keep %q dropped %q; want %q, %q", tc.perm, got, dropped, tc.keep, tc.dropped)
 		}
+	}
+}
+
+// deleteDest deletes, in folder, the first message whose Message-ID is id.
+func deleteDest(t *testing.T, d *destServer, folder, id string) {
+	t.Helper()
+	c, err := imapclient.DialInsecure(d.Addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Login("bob", "secret").Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Select(folder, nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	data, err := c.UIDSearch(&imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Message-ID", Value: id}}}, nil).Wait()
+	if err != nil || len(data.AllUIDs()) == 0 {
+		t.Fatalf("search %s: %v %v", id, data, err)
+	}
+	uids := data.AllUIDs()
+	if err := c.Store(imap.UIDSetNum(uids[0]), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{imap.FlagDeleted}, Silent: true}, nil).Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Expunge().Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPushTwinsNoUIDPlus: two archived messages with the same bytes, a
+// server without UIDPLUS (done rows have no UID). One copy disappears and
+// the journal says twin B is in flight: the copy left is twin A's, so B
+// must be appended again, not taken for found.
+func TestPushTwinsNoUIDPlus(t *testing.T) {
+	fx := pushFixture(t, pushMessages())
+	d := startDest(t, destOptions{noUIDPlus: true})
+	if rep := doPush(t, d, fx.arc, nil); len(rep.Failures) > 0 {
+		t.Fatal(rep.Failures)
+	}
+	deleteDest(t, d, "INBOX", "<twin@x>")
+	var twinB int64
+	fx.arc.Entries("INBOX", 0, func(e *archive.Entry) error {
+		if e.MessageID == "twin@x" || e.MessageID == "<twin@x>" {
+			twinB = max(twinB, e.ID)
+		}
+		return nil
+	})
+	if twinB == 0 {
+		t.Fatal("no twin in the archive")
+	}
+	setJournal(t, fx.arc, d, func(e *archive.JournalEntry) {
+		if e.Message == twinB {
+			e.State = archive.JournalInFlight
+		}
+	})
+	rep := doPush(t, d, fx.arc, nil)
+	if len(rep.Failures) > 0 || rep.Messages != 1 {
+		t.Errorf("re-push: %d appended, failures %v; want 1", rep.Messages, rep.Failures)
+	}
+	vr, err := VerifyDest(context.Background(), d.server(t), fx.arc, &DestVerifyOptions{Hashes: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !vr.OK() {
+		t.Errorf("verify --to --hashes: %+v %v", vr.Total, vr.Problems)
+	}
+	if got := readDest(t, d)["INBOX"]; len(got) != 5 {
+		t.Errorf("INBOX holds %d messages, want 5", len(got))
+	}
+}
+
+// TestPushReadRefusals: a NO to STATUS or to SEARCH HEADER says nothing
+// about what is in a folder: a re-run after a crash must search (another
+// way) rather than append again.
+func TestPushReadRefusals(t *testing.T) {
+	inFlight := func(e *archive.JournalEntry) { e.State, e.UID = archive.JournalInFlight, 0 }
+	for _, tc := range []struct {
+		name  string
+		opts  destOptions
+		crash func(*archive.JournalEntry)
+	}{
+		{"SEARCH HEADER refused", destOptions{searchHeaderNo: true}, inFlight},
+		{"SEARCH HEADER refused, no UIDPLUS", destOptions{searchHeaderNo: true, noUIDPlus: true}, inFlight},
+		{"STATUS refused, done rows", destOptions{noListStatus: true, statusNo: true}, func(*archive.JournalEntry) {}},
+		{"STATUS refused, in flight", destOptions{noListStatus: true, statusNo: true}, inFlight},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fx := pushFixture(t, pushMessages())
+			d := startDest(t, tc.opts)
+			if rep := doPush(t, d, fx.arc, nil); len(rep.Failures) > 0 {
+				t.Fatal(rep.Failures)
+			}
+			setJournal(t, fx.arc, d, tc.crash)
+			before := d.appendCount()
+			rep := doPush(t, d, fx.arc, nil)
+			if len(rep.Failures) > 0 {
+				t.Fatalf("failures: %v", rep.Failures)
+			}
+			if d.appendCount() != before || rep.Already != archivedCount(t, fx.arc) {
+				t.Errorf("%d appended again; %d already there", d.appendCount()-before, rep.Already)
+			}
+			checkDest(t, d, fx.arc, sameFolder)
+		})
+	}
+}
+
+// TestPushCaseInsensitiveFolders: the destination has "archive", the
+// archive "Archive", and the server's folder names ignore case. The
+// messages go to "archive", journalled as such; a second run appends
+// nothing.
+func TestPushCaseInsensitiveFolders(t *testing.T) {
+	d0 := time.Date(2021, 3, 4, 5, 6, 7, 0, time.UTC)
+	msgs := []testMessage{
+		{"INBOX", []byte("Message-ID: <i1@x>\r\nSubject: inbox\r\n\r\nx\r\n"), nil, d0},
+		{"Archive", []byte("Message-ID: <c1@x>\r\nSubject: one\r\n\r\nx\r\n"), nil, d0},
+		{"Archive", []byte("Message-ID: <c2@x>\r\nSubject: two\r\n\r\ny\r\n"), nil, d0},
+	}
+	fx := pushFixture(t, msgs)
+	d := startDest(t, destOptions{caseInsensitive: true})
+	if err := d.User.Create("archive", nil); err != nil {
+		t.Fatal(err)
+	}
+	d.names["archive"] = "archive"
+	rep := doPush(t, d, fx.arc, nil)
+	if len(rep.Failures) > 0 || rep.Messages != 3 || rep.Created != 0 {
+		t.Fatalf("push: %d appended, %d created, failures %v", rep.Messages, rep.Created, rep.Failures)
+	}
+	j, _ := fx.arc.Journal(DestKey(d.server(t)))
+	for _, e := range j {
+		if e.Folder == "Archive" {
+			t.Errorf("journal row %d names %q, not the server's spelling", e.Message, e.Folder)
+		}
+	}
+	before := d.appendCount()
+	rep = doPush(t, d, fx.arc, nil)
+	if d.appendCount() != before || rep.Already != 3 || len(rep.Failures) > 0 {
+		t.Errorf("second run: %d appended, %d already, failures %v", d.appendCount()-before, rep.Already, rep.Failures)
+	}
+	if got := readDest(t, d); len(got["archive"]) != 2 {
+		t.Errorf("archive holds %d messages, want 2", len(got["archive"]))
+	}
+}
+
+// TestPushReconnectNoDuplicate: the server stores a message and the
+// connection drops before its OK. The worker reconnects, finds the message
+// and appends only what is missing.
+func TestPushReconnectNoDuplicate(t *testing.T) {
+	for _, noUIDPlus := range []bool{false, true} {
+		for _, at := range []int{1, 3, 4, 5} { // 4 and 5 are INBOX's twins
+			t.Run(fmt.Sprintf("UIDPLUS=%v/drop at %d", !noUIDPlus, at), func(t *testing.T) {
+				fx := pushFixture(t, pushMessages())
+				d := startDest(t, destOptions{noUIDPlus: noUIDPlus, dropAfter: func(n int) bool { return n == at }})
+				rep := doPush(t, d, fx.arc, &PushOptions{Connections: 1})
+				if len(rep.Failures) > 0 {
+					t.Fatal(rep.Failures)
+				}
+				// The dropped one at least is found (the server may also
+				// have stored what was pipelined after it).
+				if n := archivedCount(t, fx.arc); rep.Messages+rep.Already != n || rep.Already < 1 || rep.Connections < 2 {
+					t.Errorf("%d appended, %d found, %d connections; want %d in all, 1+ found, 2+ connections", rep.Messages, rep.Already, rep.Connections, n)
+				}
+				checkDest(t, d, fx.arc, sameFolder)
+			})
+		}
+	}
+}
+
+// TestPushParallelDrops: a folder of many messages sent in several batches
+// over parallel connections, some of which drop in the middle of a batch
+// (run with -race: searches and sends share the folder's state).
+func TestPushParallelDrops(t *testing.T) {
+	d0 := time.Date(2022, 1, 2, 3, 4, 5, 0, time.UTC)
+	var msgs []testMessage
+	for i := 0; i < 150; i++ {
+		body := fmt.Sprintf("Message-ID: <m%d@x>\r\nSubject: %d\r\n\r\nbody %d\r\n", i, i, i)
+		if i%25 == 0 {
+			body = "Message-ID: <same@x>\r\nSubject: twin\r\n\r\nsame\r\n" // identical twins
+		}
+		date := d0.Add(time.Duration(i) * time.Minute)
+		if i%25 == 0 {
+			date = d0
+		}
+		msgs = append(msgs, testMessage{"INBOX", []byte(body), nil, date})
+	}
+	for _, noUIDPlus := range []bool{false, true} {
+		t.Run(fmt.Sprintf("UIDPLUS=%v", !noUIDPlus), func(t *testing.T) {
+			fx := pushFixture(t, msgs)
+			d := startDest(t, destOptions{noUIDPlus: noUIDPlus, dropAfter: func(n int) bool { return n == 30 || n == 77 || n == 78 || n == 121 }})
+			rep := doPush(t, d, fx.arc, &PushOptions{Connections: 3, BatchMessages: 20})
+			if len(rep.Failures) > 0 {
+				t.Fatal(rep.Failures)
+			}
+			if rep.Messages+rep.Already != len(msgs) {
+				t.Errorf("%d appended + %d found, want %d", rep.Messages, rep.Already, len(msgs))
+			}
+			checkDest(t, d, fx.arc, sameFolder)
+		})
+	}
+}
+
+// TestPushSearchFailuresEnd: when the destination cannot be searched after
+// a broken batch, the worker gives up on the batch after Retries+1 tries
+// (its messages listed as failed, still in flight in the journal) instead of
+// trying forever.
+func TestPushSearchFailuresEnd(t *testing.T) {
+	fx := pushFixture(t, pushMessages())
+	d := startDest(t, destOptions{dropOnExamine: true, dropAfter: func(n int) bool { return n == 2 }})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	rep, err := Push(ctx, d.server(t), fx.arc, &PushOptions{Connections: 1, Retries: 2, Backoff: time.Millisecond, Settle: time.Millisecond})
+	if err != nil {
+		t.Fatalf("push: %v", err)
+	}
+	if len(rep.Failures) == 0 {
+		t.Fatal("no failures")
+	}
+	for _, f := range rep.Failures {
+		if !strings.Contains(f.Err.Error(), "could not be searched") {
+			t.Errorf("failure %v", f)
+		}
+	}
+	j, _ := fx.arc.Journal(DestKey(d.server(t)))
+	inFlight := 0
+	for _, e := range j {
+		if e.State == archive.JournalInFlight {
+			inFlight++
+		}
+	}
+	if inFlight != len(rep.Failures) {
+		t.Errorf("%d rows in flight, %d failures", inFlight, len(rep.Failures))
+	}
+	if archivedCount(t, fx.arc) != rep.Messages+len(rep.Failures) {
+		t.Errorf("%d appended, %d failed, of %d", rep.Messages, len(rep.Failures), archivedCount(t, fx.arc))
+	}
+}
+
+// TestPushRefusedLiteralPipelined: the server answers NO to a synchronizing
+// literal while an earlier APPEND of the pipeline is unanswered. go-imap
+// completes that earlier APPEND with the same error: its outcome is unknown,
+// not refused, and its journal row stays in flight.
+func TestPushRefusedLiteralPipelined(t *testing.T) {
+	d0 := time.Date(2021, 3, 4, 5, 6, 7, 0, time.UTC)
+	big := append([]byte("Message-ID: <big@x>\r\n\r\n"), bytes.Repeat([]byte("0123456789\r\n"), 1000)...)
+	fx := pushFixture(t, []testMessage{
+		{"INBOX", []byte("Message-ID: <small@x>\r\n\r\nsmall\r\n"), nil, d0},
+		{"INBOX", big, nil, d0},
+	})
+	if err := fx.arc.InitJournal(); err != nil {
+		t.Fatal(err)
+	}
+	var entries []*archive.Entry
+	fx.arc.Entries("INBOX", 0, func(e *archive.Entry) error { entries = append(entries, e); return nil })
+	slices.SortFunc(entries, func(a, b *archive.Entry) int { return int(a.Size - b.Size) })
+
+	cli, srvSide := net.Pipe()
+	defer cli.Close()
+	go func() {
+		defer srvSide.Close()
+		br := bufio.NewReader(srvSide)
+		lit := regexp.MustCompile(`^(\S+) APPEND .*\{(\d+)\}\r\n$`)
+		io.WriteString(srvSide, "* OK [CAPABILITY IMAP4rev1] ready\r\n")
+		for i := 0; ; i++ {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				return
+			}
+			m := lit.FindStringSubmatch(line)
+			if m == nil {
+				return
+			}
+			if i == 1 {
+				// Refuse the second literal, the first still unanswered.
+				io.WriteString(srvSide, m[1]+" NO [TOOBIG] Message too large\r\n")
+				io.Copy(io.Discard, br)
+				return
+			}
+			n, _ := strconv.Atoi(m[2])
+			io.WriteString(srvSide, "+ go ahead\r\n")
+			if _, err := io.CopyN(io.Discard, br, int64(n)+2); err != nil {
+				return
+			}
+		}
+	}()
+	wd := &watchdogConn{Conn: cli, idle: 5 * time.Second}
+	c := &conn{Client: imapclient.New(wd, nil), raw: wd}
+	if err := c.WaitGreeting(); err != nil {
+		t.Fatal(err)
+	}
+	p := &pusher{arc: fx.arc, dest: "test", log: slog.New(slog.DiscardHandler), opts: PushOptions{Retries: 5},
+		folders: map[string]*destFolder{}, notes: map[string]bool{}, dropped: map[string]map[string]bool{}, conns: map[*conn]bool{}}
+	df := p.folder("INBOX")
+	df.exists, df.uidValidity = true, 1
+	small, bigMsg := &pushMsg{e: entries[0], dest: df}, &pushMsg{e: entries[1], dest: df}
+	rest, retry, err := p.send(context.Background(), c, df, []*pushMsg{small, bigMsg})
+	if err == nil {
+		t.Error("send: no error, but the connection is gone")
+	}
+	if len(rest) != 1 || rest[0] != small || len(retry) != 0 {
+		t.Errorf("rest %d, retry %d; want the small message's outcome unknown", len(rest), len(retry))
+	}
+	if len(p.report.Failures) != 1 || p.report.Failures[0].UID != bigMsg.e.UID || !strings.Contains(p.report.Failures[0].Err.Error(), "TOOBIG") {
+		t.Errorf("failures %v; want the big message refused", p.report.Failures)
+	}
+	if small.attempts != 0 {
+		t.Errorf("small message: %d attempts counted", small.attempts)
+	}
+	j, _ := fx.arc.Journal("test")
+	if r := j[small.e.ID]; r == nil || r.State != archive.JournalInFlight {
+		t.Errorf("journal row of the small message: %+v, want in flight", r)
+	}
+}
+
+// TestWatchdogSlowWrites: a write that keeps moving outlives the fixed
+// write deadline go-imap sets for a literal; one that stops times out after
+// the idle time.
+func TestWatchdogSlowWrites(t *testing.T) {
+	cli, srv := net.Pipe()
+	defer cli.Close()
+	defer srv.Close()
+	wd := &watchdogConn{Conn: cli, idle: 300 * time.Millisecond}
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			time.Sleep(10 * time.Millisecond)
+			if _, err := srv.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
+	// What imapclient does before a literal (here a short one).
+	wd.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+	start := time.Now()
+	if _, err := wd.Write(make([]byte, 256<<10)); err != nil { // 64 reads, ≥ 640 ms
+		t.Fatalf("slow but moving write failed after %v: %v", time.Since(start), err)
+	}
+	if time.Since(start) < 200*time.Millisecond {
+		t.Fatalf("the write did not wait for the reader (%v): the test proves nothing", time.Since(start))
+	}
+
+	cli2, srv2 := net.Pipe()
+	defer cli2.Close()
+	defer srv2.Close()
+	wd2 := &watchdogConn{Conn: cli2, idle: 100 * time.Millisecond}
+	start = time.Now()
+	_, err := wd2.Write(make([]byte, 1024)) // nobody reads
+	if err == nil || time.Since(start) > 2*time.Second {
+		t.Fatalf("stalled write: err %v after %v", err, time.Since(start))
 	}
 }

@@ -39,7 +39,7 @@ func (d *destFlags) server(ctx context.Context, g *globals, tlsCA string, timeou
 	if d.url == "" {
 		return nil, cli.Usagef("--to is required")
 	}
-	u, err := serverurl.Parse(d.url, "imap")
+	u, err := serverurl.ParseFor(d.url, "imap", "CATCHALL_DEST_PASSWORD, --dest-password-file or --dest-password-command")
 	if err != nil {
 		return nil, cli.Exit(cli.ExitUsage, err)
 	}

@@ -62,6 +62,14 @@ var schemes = map[string]scheme{
 // Parse parses s, which must use one of the schemes of protocol ("imap" or
 // "smtp"), or any scheme when protocol is empty.
 func Parse(s, protocol string) (*URL, error) {
+	return ParseFor(s, protocol, "CATCHALL_PASSWORD, --password-file or --password-command")
+}
+
+// ParseFor is Parse for a command whose password comes from elsewhere than
+// fetch's: passwordFrom names those sources in the error about a password
+// in the URL (e.g. "CATCHALL_DEST_PASSWORD, --dest-password-file or
+// --dest-password-command").
+func ParseFor(s, protocol, passwordFrom string) (*URL, error) {
 	u, err := url.Parse(s)
 	if err != nil {
 		return nil, fmt.Errorf("%w %q: %v", ErrInvalid, redact(s), errors.Unwrap(err))
@@ -81,7 +89,7 @@ func Parse(s, protocol string) (*URL, error) {
 		return nil, fmt.Errorf("%w %q: expected %s://USER@HOST[:PORT]", ErrInvalid, redact(s), u.Scheme)
 	}
 	if _, set := u.User.Password(); set {
-		return nil, fmt.Errorf("%w %q: a password in the URL would end up in shell history; use CATCHALL_PASSWORD, --password-file or --password-command", ErrInvalid, redact(s))
+		return nil, fmt.Errorf("%w %q: a password in the URL would end up in shell history; use %s", ErrInvalid, redact(s), passwordFrom)
 	}
 	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
 		return nil, fmt.Errorf("%w %q: unexpected path, query or fragment", ErrInvalid, redact(s))

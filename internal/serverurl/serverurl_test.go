@@ -67,3 +67,16 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestParseForPasswordSources: the error about a password in the URL names
+// the command's own password sources (push: CATCHALL_DEST_PASSWORD).
+func TestParseForPasswordSources(t *testing.T) {
+	_, err := Parse("imaps://me:hunter2@imap.example.com", "imap")
+	if err == nil || !strings.Contains(err.Error(), "use CATCHALL_PASSWORD, --password-file or --password-command") {
+		t.Errorf("Parse: %v", err)
+	}
+	_, err = ParseFor("imaps://me:hunter2@imap.example.com", "imap", "CATCHALL_DEST_PASSWORD, --dest-password-file or --dest-password-command")
+	if err == nil || !strings.Contains(err.Error(), "use CATCHALL_DEST_PASSWORD,") || strings.Contains(err.Error(), "hunter2") || !errors.Is(err, ErrInvalid) {
+		t.Errorf("ParseFor: %v", err)
+	}
+}
