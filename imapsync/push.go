@@ -767,9 +767,12 @@ func (p *pusher) permanentFlags(c *conn) error {
 		if sel.UIDValidity != 0 {
 			df.uidValidity = sel.UIDValidity
 		}
+		c.selected = df.remote
 	}
 	if c.Caps().Has(imap.CapUnselect) || c.Caps().Has(imap.CapIMAP4rev2) {
-		c.Unselect().Wait()
+		if c.Unselect().Wait() == nil {
+			c.selected = ""
+		}
 	}
 	return nil
 }
@@ -814,6 +817,10 @@ func (p *pusher) setFatal(err error) {
 // errLocal marks failures of this machine (the archive), which end the run.
 var errLocal = errors.New("local error")
 
+// errNotSent marks a send that failed before any APPEND went out: its
+// messages are exactly as unsure as they were before.
+var errNotSent = errors.New("nothing sent")
+
 // worker sends batches until none are left. c is an open connection or nil
 // (dialled when there is work).
 func (p *pusher) worker(ctx context.Context, c *conn) {
@@ -828,6 +835,7 @@ func (p *pusher) worker(ctx context.Context, c *conn) {
 		unsure := false // pending may have arrived: search before appending again
 		failures := 0
 		searchFailures := 0 // consecutive failed searches
+		notSent := 0        // consecutive connections lost before anything was sent
 		var lastErr error
 		for len(pending) > 0 {
 			if failures > 0 {
@@ -914,7 +922,21 @@ func (p *pusher) worker(ctx context.Context, c *conn) {
 				}
 				p.log.Warn("connection lost while appending", "folder", b.dest.remote, "err", err)
 				failures++
-				unsure = true
+				if !errors.Is(err, errNotSent) {
+					unsure = true
+					notSent = 0
+				} else if notSent++; notSent > p.opts.Retries {
+					// The destination keeps breaking off before anything
+					// is sent: give up on the batch (journal rows of earlier
+					// attempts, if any, stay in flight for the next run).
+					for _, m := range pending {
+						p.fail(m, fmt.Errorf("not appended: the destination broke off %d times before it could be sent: %s", notSent, netErrText(err)))
+						if p.opts.Progress != nil {
+							p.opts.Progress.Add(1, m.e.Size)
+						}
+					}
+					pending = nil
+				}
 				continue
 			}
 			if len(retry) > 0 {
@@ -943,6 +965,19 @@ type appendResult struct {
 func (p *pusher) send(ctx context.Context, c *conn, df *destFolder, msgs []*pushMsg) (rest, retry []*pushMsg, err error) {
 	df.excl.RLock()
 	defer df.excl.RUnlock()
+	if c.selected != df.remote {
+		// Servers append much faster into the selected mailbox: Dovecot keeps
+		// it and its index open instead of opening them for every APPEND
+		// (measured: 3 to 5 times the messages per second). Read-only is
+		// enough, and changes nothing on the server.
+		c.selected = ""
+		if _, err := c.Select(df.remote, &imap.SelectOptions{ReadOnly: true}).Wait(); err == nil {
+			c.selected = df.remote
+		} else if !errors.As(err, new(*imap.Error)) {
+			// The connection broke before anything was sent.
+			return msgs, nil, fmt.Errorf("%w: %w", errNotSent, err)
+		}
+	}
 	rows := make([]archive.JournalEntry, 0, len(msgs))
 	for _, m := range msgs {
 		rows = append(rows, archive.JournalEntry{Message: m.e.ID, SHA256: m.e.SHA256, Folder: df.remote, UIDValidity: df.uidValidity, State: archive.JournalInFlight})
@@ -1164,6 +1199,7 @@ func (p *pusher) reconcile(ctx context.Context, c *conn, df *destFolder, msgs []
 	if !df.exists {
 		return msgs, nil // LIST does not show it: nothing can be in it
 	}
+	c.selected = "" // a failed SELECT leaves nothing selected (RFC 3501 §6.3.1)
 	sel, err := c.Select(df.remote, &imap.SelectOptions{ReadOnly: true}).Wait()
 	if err != nil {
 		var imapErr *imap.Error
@@ -1281,8 +1317,11 @@ func (p *pusher) reconcile(ctx context.Context, c *conn, df *destFolder, msgs []
 			p.opts.Progress.Add(1, m.e.Size)
 		}
 	}
+	c.selected = df.remote
 	if c.Caps().Has(imap.CapUnselect) || c.Caps().Has(imap.CapIMAP4rev2) {
-		c.Unselect().Wait()
+		if c.Unselect().Wait() == nil {
+			c.selected = ""
+		}
 	}
 	if err := p.arc.JournalPut(context.WithoutCancel(ctx), p.dest, done); err != nil {
 		return nil, fmt.Errorf("%w: %v", errLocal, err)

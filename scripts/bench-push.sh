@@ -86,9 +86,10 @@ measure() {
   local rss secs
   rss=$(sed -n 's/^\s*Maximum resident set size (kbytes): //p' "$D/time.$name")
   secs=$(echo "$end - $start" | bc -l)
-  local n
+  local n cpu
   n=$(count "$user")
-  printf '| %s | %d | %.1f | %.0f | %.1f |\n' "$name" "$n" "$secs" "$(echo "$n / $secs" | bc -l)" "$(echo "$rss / 1024" | bc -l)"
+  cpu=$(awk -F': ' '/User time|System time/ {s += $2} END {printf "%.2f", s}' "$D/time.$name")
+  printf '| %s | %d | %.1f | %.0f | %s | %.1f |\n' "$name" "$n" "$secs" "$(echo "$n / $secs" | bc -l)" "$cpu" "$(echo "$rss / 1024" | bc -l)"
 }
 
 empty dest
@@ -132,11 +133,16 @@ echo "Upload of $msgs messages ($((bytes / 1024 / 1024)) MiB, the generated corp
 echo "catchall push appends into user dest, mbsync (Sync Push, Create Far, CopyArrivalDate) into user destcourier; each account is empty before its run."
 echo "\"messages on the account after\" is counted on the server; mbsync 1.4 cannot create the non-ASCII folders (it sends UTF-8 names), so they are left out of its run."
 echo
-echo "| tool | messages on the account after | seconds | msgs/s | peak RSS (MiB) |"
-echo "|---|---:|---:|---:|---:|"
-CATCHALL_DEST_PASSWORD=secret measure "catchall push (4 connections)" dest "$D/catchall" push --quiet --archive "$D/archive" --to "imap+plain://dest@$CATCHALL_TEST_IMAP_ADDR"
-measure "mbsync $(mbsync --version | awk '{print $2}') (ASCII folders only)" destcourier mbsync -c "$D/mbsyncrc" -q push
+echo "| tool | messages on the account after | seconds | msgs/s | client CPU s | peak RSS (MiB) |"
+echo "|---|---:|---:|---:|---:|---:|"
+CATCHALL_DEST_PASSWORD=secret measure "catchall push (4 connections, the default)" dest "$D/catchall" push --quiet --archive "$D/archive" --to "imap+plain://dest@$CATCHALL_TEST_IMAP_ADDR"
 CATCHALL_DEST_PASSWORD=secret measure "catchall push, second run (nothing to do)" dest "$D/catchall" push --quiet --archive "$D/archive" --to "imap+plain://dest@$CATCHALL_TEST_IMAP_ADDR"
+# Again from scratch with one connection: account emptied, its journal rows dropped.
+empty dest
+python3 -c 'import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute("DELETE FROM push_journal WHERE dest LIKE ?", ("dest@%",)); c.commit()' "$D/archive/index.db"
+CATCHALL_DEST_PASSWORD=secret measure "catchall push --connections 1" dest "$D/catchall" push --quiet --connections 1 --archive "$D/archive" --to "imap+plain://dest@$CATCHALL_TEST_IMAP_ADDR"
+# mbsync last: it renames the archive's files (its UIDs go into the names).
+measure "mbsync $(mbsync --version | awk '{print $2}') (ASCII folders only)" destcourier mbsync -c "$D/mbsyncrc" -q push
 } >"$SECTION"
 python3 scripts/benchmd.py "${BENCH_OUTPUT:-BENCHMARKS.md}" "$SECTION"
 cat "$SECTION"
