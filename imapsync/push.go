@@ -67,6 +67,10 @@ type PushOptions struct {
 	// its first search, and a worker whose connection broke during APPENDs
 	// waits at least Settle before searching for them. Zero means 3 s.
 	Settle time.Duration
+	// Recheck looks for every journalled message on the destination again
+	// instead of trusting the journal, and appends those no longer there
+	// (deleted on the destination since): one listing per folder.
+	Recheck bool
 	// DryRun works out what would be created and appended and changes
 	// nothing, neither on the server nor in the archive.
 	DryRun bool
@@ -545,7 +549,7 @@ func (p *pusher) plan(mapper *folderMapper) error {
 	// message for another identical one; done rows without a UID are
 	// counted in anon instead (below).
 	for _, j := range journal {
-		if j.State == archive.JournalDone && j.UID != 0 {
+		if j.State == archive.JournalDone && j.UID != 0 && !p.opts.Recheck {
 			if df := p.existingFolder(j.Folder); df != nil && df.uidValidity == j.UIDValidity {
 				df.claimed[j.UID] = true
 			}
@@ -594,7 +598,7 @@ func (p *pusher) plan(mapper *folderMapper) error {
 					// it goes now rather than take it for lost (a search in
 					// a folder that does not exist finds nothing at no cost).
 					m.check = m.dest
-				case j.State == archive.JournalDone && j.UIDValidity != 0 && prev.uidValidity == j.UIDValidity:
+				case j.State == archive.JournalDone && j.UIDValidity != 0 && prev.uidValidity == j.UIDValidity && !p.opts.Recheck:
 					prev.report.Already++
 					if j.UID == 0 {
 						prev.anon[j.SHA256]++

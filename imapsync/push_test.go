@@ -1060,3 +1060,39 @@ func TestWatchdogSlowWrites(t *testing.T) {
 		t.Fatalf("stalled write: err %v after %v", err, time.Since(start))
 	}
 }
+
+// TestPushRecheck: a message deleted on the destination after it was
+// pushed stays deleted on a normal re-run (the journal says it is there)
+// and comes back with Recheck, which appends nothing else.
+func TestPushRecheck(t *testing.T) {
+	for _, noUIDPlus := range []bool{false, true} {
+		t.Run(fmt.Sprintf("UIDPLUS=%v", !noUIDPlus), func(t *testing.T) {
+			fx := pushFixture(t, pushMessages())
+			d := startDest(t, destOptions{noUIDPlus: noUIDPlus})
+			if rep := doPush(t, d, fx.arc, nil); len(rep.Failures) > 0 {
+				t.Fatal(rep.Failures)
+			}
+			deleteDest(t, d, "INBOX", "<twin@x>") // one of two identical copies
+			if rep := doPush(t, d, fx.arc, nil); rep.Messages != 0 {
+				t.Errorf("plain re-run appended %d", rep.Messages)
+			}
+			rep := doPush(t, d, fx.arc, &PushOptions{Recheck: true})
+			if len(rep.Failures) > 0 || rep.Messages != 1 {
+				t.Errorf("recheck: %d appended, failures %v; want 1", rep.Messages, rep.Failures)
+			}
+			vr, err := VerifyDest(context.Background(), d.server(t), fx.arc, &DestVerifyOptions{Hashes: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !vr.OK() {
+				t.Errorf("verify --to --hashes: %+v %v", vr.Total, vr.Problems)
+			}
+			if got := readDest(t, d)["INBOX"]; len(got) != 5 {
+				t.Errorf("INBOX holds %d messages, want 5", len(got))
+			}
+			if rep := doPush(t, d, fx.arc, &PushOptions{Recheck: true}); rep.Messages != 0 {
+				t.Errorf("second recheck appended %d", rep.Messages)
+			}
+		})
+	}
+}

@@ -183,6 +183,7 @@ func pushCommand(g *globals) *cobra.Command {
 		planFile    string
 		connections int
 		dryRun      bool
+		recheck     bool
 		tlsCA       string
 		timeout     time.Duration
 	)
@@ -209,7 +210,9 @@ message appended (with its UID, from APPENDUID) and every APPEND in flight,
 so an interrupted run, even kill -9, neither appends a message twice nor
 misses one; messages of unknown outcome are looked for on the destination
 (Message-ID, size, then SHA-256 of the bytes) before being appended again.
-A second run appends nothing.
+A second run appends nothing. A message deleted on the destination after it
+was pushed stays deleted; --recheck looks for every message again (one
+listing per folder) and appends the ones missing, as verify --to reports them.
 
 Messages the destination refuses (too big, account full) are listed on
 stderr with the reason and the exit code is 1; everything else is appended.
@@ -238,7 +241,7 @@ Password: env CATCHALL_DEST_PASSWORD, --dest-password-file or
 				return err
 			}
 			defer arc.Close()
-			opts := &imapsync.PushOptions{Route: route, Connections: connections, DryRun: dryRun, Logger: server.Logger}
+			opts := &imapsync.PushOptions{Route: route, Connections: connections, DryRun: dryRun, Recheck: recheck, Logger: server.Logger}
 			var bar *imapsync.Bar
 			if !g.quiet && !dryRun && cli.IsTerminal(os.Stderr) && g.stderr == os.Stderr {
 				bar = imapsync.NewBar(g.stderr, "pushing")
@@ -272,6 +275,7 @@ Password: env CATCHALL_DEST_PASSWORD, --dest-password-file or
 	fs.StringVar(&splitBy, "split-by", "", "file messages by the alias they were sent to: alias or tag (needs --plan)")
 	fs.StringVar(&planFile, "plan", "", "the plan `FILE` (CSV or JSON) for --split-by")
 	fs.IntVar(&connections, "connections", 4, "parallel IMAP connections")
+	fs.BoolVar(&recheck, "recheck", false, "do not trust the journal: look for every message on the destination and append those missing (deleted there since)")
 	fs.BoolVar(&dryRun, "dry-run", false, "show which folders would be created and what would be appended; change nothing")
 	fs.StringVar(&tlsCA, "tls-ca", "", "trust the CA certificates in PEM `FILE` (a private CA) instead of the system's")
 	fs.DurationVar(&timeout, "timeout", time.Minute, "give up on a connection when the server sends nothing for this long")
