@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/catchall/catchall/internal/safeio"
 )
 
 // # Plan file
@@ -264,40 +266,9 @@ func (p *Plan) Encode(isJSON bool) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// WriteFileAtomic writes data to path through a temporary file in the same
-// directory that is fsynced and renamed over path, so that a crash leaves
-// either the old or the new file, never half of one.
-func WriteFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
-}
+// WriteFileAtomic writes data to path so that a crash leaves either the old
+// or the new file, never half of one (mode 0600; see safeio.WriteFile).
+func WriteFileAtomic(path string, data []byte) error { return safeio.WriteFile(path, data) }
 
 // MergeResult counts what Merge did.
 type MergeResult struct {

@@ -28,6 +28,8 @@ import (
 	"time"
 
 	_ "modernc.org/sqlite" // the archive index
+
+	"github.com/catchall/catchall/internal/safeio"
 )
 
 // State is the record of done steps, loaded from and saved to one file.
@@ -86,24 +88,7 @@ func (s *State) save() error {
 	if err != nil {
 		return err
 	}
-	dir := filepath.Dir(s.path)
-	f, err := os.CreateTemp(dir, ".state-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(append(data, '\n')); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), s.path)
+	return safeio.WriteFile(s.path, append(data, '\n'))
 }
 
 // Hasher builds an inputs fingerprint from labelled parts.

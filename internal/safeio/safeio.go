@@ -1,0 +1,43 @@
+// Package safeio writes files so that a crash leaves either the old or the
+// new content, never half of one (as chasquid's internal/safeio does).
+package safeio
+
+import (
+	"os"
+	"path/filepath"
+)
+
+// WriteFile writes data to path through a temporary file in the same
+// directory, created with mode 0600, fsynced and renamed over path; the
+// directory is fsynced too, so the rename survives a power loss.
+func WriteFile(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return err
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
