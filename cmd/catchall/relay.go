@@ -52,6 +52,7 @@ func relayCommand(g *globals) *cobra.Command {
 		domains, forwardTo                                                  []string
 		catchAll, noSRS                                                     bool
 		burnerLen, maxRcpt, maxConns, ratePerMin, workers                   int
+		srsHashLen                                                          int
 		maxSize                                                             int64
 		idle, retryMin, retryMax, maxAge                                    time.Duration
 	)
@@ -78,6 +79,9 @@ with SRS (compatible with postsrsd) so that SPF passes at the destination;
 bounces to SRS addresses go back to the original sender.
 
 DATA with a bare LF, a bare CR or CR CR LF is refused (SMTP smuggling).
+After 10 refused recipients a session gets 421 to everything (guessing of
+burner tags and SRS hashes); SRS addresses take bounces (null sender) only.
+A failed message nobody can be told about is kept in SPOOL/failed.
 Every forwarded message gets a Received: line and X-Catchall-Alias: <alias>.
 
 The plan (--plan) is imported at start, on SIGHUP and when the file changes;
@@ -123,6 +127,15 @@ finish and exits; whatever is queued is delivered after the next start.`,
 					cfg.DefaultTargets = append(cfg.DefaultTargets, n)
 				}
 			}
+			if u.User != "" && u.Security == serverurl.SecurityNone && !isLoopback(u.Host) {
+				return cli.Usagef("smarthost %s: a password is never sent unencrypted to another machine; use smtp:// (STARTTLS) or smtps://", u.Addr())
+			}
+			if burnerLen < relay.MinTagLen || burnerLen > relay.MaxTagLen {
+				return cli.Usagef("--burner-length must be between %d and %d (shorter tags can be guessed)", relay.MinTagLen, relay.MaxTagLen)
+			}
+			if srsHashLen < srs.DefaultHashLen || srsHashLen > 20 {
+				return cli.Usagef("--srs-hash-length must be between %d and 20", srs.DefaultHashLen)
+			}
 			if u.User != "" {
 				pw, err := secret.Source{Env: "CATCHALL_DEST_PASSWORD", File: passFile, Command: passCmd}.Get(cmd.Context())
 				if err != nil {
@@ -154,7 +167,7 @@ finish and exits; whatever is queued is delivered after the next start.`,
 				if err != nil {
 					return cli.Exit(cli.ExitUsage, err)
 				}
-				cfg.SRS = &srs.Codec{Secrets: secs}
+				cfg.SRS = &srs.Codec{Secrets: secs, HashLen: srsHashLen}
 			}
 			if (tlsCert == "") != (tlsKey == "") {
 				return cli.Usagef("give both --tls-cert and --tls-key, or neither")
@@ -209,6 +222,7 @@ finish and exits; whatever is queued is delivered after the next start.`,
 	fs.StringVar(&tlsCA, "tls-ca", "", "trust the CA certificates in PEM `FILE` for the smarthost")
 	fs.StringVar(&burnerSecret, "burner-secret-file", "", "accept signed burners made with the secret in `FILE` (see burner new)")
 	fs.IntVar(&burnerLen, "burner-length", relay.DefaultTagLen, "characters in a burner's tag")
+	fs.IntVar(&srsHashLen, "srs-hash-length", 8, "characters of the SRS hash (postsrsd's default is 4; longer cannot be guessed by trying)")
 	fs.StringVar(&srsSecret, "srs-secret-file", "", "SRS secrets, one per line, the first signs (postsrsd's format; default SPOOL/srs.secret, created if missing)")
 	fs.BoolVar(&noSRS, "no-srs", false, "do not rewrite envelope senders (SPF will fail at the destination for most senders)")
 	fs.BoolVar(&catchAll, "catch-all", false, "accept unknown aliases of the domains too, for --forward-to")
@@ -391,6 +405,9 @@ Make a secret once: head -c 32 /dev/urandom | base64 > burner.secret`,
 			if domain == "" || secretFile == "" {
 				return cli.Usagef("--domain and --burner-secret-file are required")
 			}
+			if length < relay.MinTagLen || length > relay.MaxTagLen {
+				return cli.Usagef("--length must be between %d and %d", relay.MinTagLen, relay.MaxTagLen)
+			}
 			d, err := forwards.CheckAddress("x@" + domain)
 			if err != nil {
 				return cli.Usagef("--domain %s: not a domain name", domain)
@@ -413,4 +430,13 @@ Make a secret once: head -c 32 /dev/urandom | base64 > burner.secret`,
 	newCmd.Flags().IntVar(&length, "length", relay.DefaultTagLen, "characters in the tag (the relay's --burner-length)")
 	cmd.AddCommand(newCmd)
 	return cmd
+}
+
+// isLoopback reports whether host is a loopback address or localhost.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(host, "[]"))
+	return ip != nil && ip.IsLoopback()
 }

@@ -24,6 +24,7 @@ func TestBurnerNewCLI(t *testing.T) {
 		{"burner", "new", "adobe", "--domain", "example.org"},
 		{"burner", "new", "ad.obe", "--domain", "example.org", "--burner-secret-file", secret},
 		{"burner", "new", "adobe", "--domain", "example.org", "--burner-secret-file", filepath.Join(dir, "missing")},
+		{"burner", "new", "adobe", "--domain", "example.org", "--burner-secret-file", secret, "--length", "3"},
 	} {
 		if code, _, errOut := runCLI(t, nil, args...); code != 2 || errOut == "" {
 			t.Errorf("%v: exit %d, want 2 with a message", args, code)
@@ -76,6 +77,9 @@ func TestRelayUsageCLI(t *testing.T) {
 		{[]string{"relay", "--spool", dir, "--domain", "example.org", "--smarthost", "smtp+plain://127.0.0.1:9", "--admin", "0.0.0.0:9125"}, "loopback"},
 		{[]string{"relay", "--spool", dir, "--domain", "example.org", "--smarthost", "smtp://me@127.0.0.1:9"}, "smarthost password"},
 		{[]string{"relay", "--spool", dir, "--smarthost", "smtp+plain://127.0.0.1:9"}, "no domains"},
+		{[]string{"relay", "--spool", dir, "--domain", "example.org", "--smarthost", "smtp+plain://me@mx.example.net:25"}, "never sent unencrypted"},
+		{[]string{"relay", "--spool", dir, "--domain", "example.org", "--smarthost", "smtp+plain://127.0.0.1:9", "--burner-length", "4"}, "--burner-length must be"},
+		{[]string{"relay", "--spool", dir, "--domain", "example.org", "--smarthost", "smtp+plain://127.0.0.1:9", "--srs-hash-length", "2"}, "--srs-hash-length must be"},
 		// The sample configuration parses: it stops only at the secret file it names.
 		{[]string{"relay", "--config", "../../forwards/relay/systemd/relay.toml", "--spool", dir, "--burner-secret-file", filepath.Join(dir, "missing")}, "burner secret"},
 	} {

@@ -46,30 +46,35 @@ func (r *Relay) trusted(env *Envelope) (bool, string) {
 // bounce queues a delivery status notification (RFC 3464) to the sender of
 // env about failed, when the sender can be trusted; otherwise it only logs.
 // The report names the aliases, never where they forward to.
-func (r *Relay) bounce(env *Envelope, failed []Failure, f *os.File, start int64) error {
+func (r *Relay) bounce(env *Envelope, failed []Failure, f *os.File, start int64) (queued bool, err error) {
 	ok, why := r.trusted(env)
+	if !ok && strings.HasPrefix(why, "SPF "+string(spf.TempError)) && time.Since(env.Received) < r.cfg.MaxAge+24*time.Hour {
+		// The sender's DNS did not answer: ask again later rather than
+		// decide now that the sender cannot be trusted.
+		return false, fmt.Errorf("checking the sender's SPF: %s", why)
+	}
 	if !ok {
 		r.metrics.dsn.WithLabelValues("suppressed").Inc()
 		r.log.Warn("no failure report to the sender: it cannot be trusted", "id", env.ID, "from", env.From, "why", why)
-		return nil
+		return false, nil
 	}
 	dsn := &Envelope{ID: NewID(), Received: time.Now().UTC(), From: "", DSN: true,
 		Groups: []Group{{Alias: "", Targets: []string{env.From}, Kind: KindDSN}}}
 	w, err := r.spool.Create(dsn)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if err := r.writeDSN(w, env, failed, f, start); err != nil {
 		w.Abort()
-		return err
+		return false, err
 	}
 	if err := w.Commit(); err != nil {
-		return err
+		return false, err
 	}
 	r.metrics.dsn.WithLabelValues("sent").Inc()
 	r.log.Info("failure report queued", "id", dsn.ID, "about", env.ID, "to", env.From)
 	r.queue.add(dsn.ID, time.Time{})
-	return nil
+	return true, nil
 }
 
 func (r *Relay) writeDSN(w io.Writer, env *Envelope, failed []Failure, f *os.File, start int64) error {

@@ -10,8 +10,17 @@ import (
 	"strings"
 )
 
-// DefaultTagLen is the number of base32 characters in a burner's tag.
+// DefaultTagLen is the number of base32 characters in a burner's tag
+// (30 bits; with DefaultMaxBadRcpts and the per-client rate limit, trying
+// them all takes years from one address).
 const DefaultTagLen = 6
+
+// MinTagLen and MaxTagLen bound a tag's length: shorter can be guessed, and
+// an HMAC-SHA256 has 51 base32 characters, more than an address wants.
+const (
+	MinTagLen = 6
+	MaxTagLen = 26
+)
 
 // Signer makes and checks signed burner addresses: SERVICE.TAG@domain, where
 // TAG is the first Len characters of the lower-case base32 (RFC 4648) form

@@ -127,6 +127,11 @@ func (w *worker) deliver(id string) (next time.Time, finished bool) {
 	if errors.Is(err, os.ErrNotExist) {
 		return time.Time{}, true
 	}
+	if err != nil && !errors.Is(err, errCorrupt) {
+		// Out of file descriptors, an I/O error: the file may be fine.
+		r.log.Error("cannot read a spool file, trying again later", "id", id, "err", err)
+		return time.Now().Add(r.cfg.RetryMin), false
+	}
 	if err != nil {
 		r.log.Error("unreadable spool file moved to SPOOL/corrupt", "id", id, "err", err)
 		if qerr := r.spool.Quarantine(id); qerr != nil {
@@ -217,8 +222,10 @@ func (w *worker) deliver(id string) (next time.Time, finished bool) {
 			}
 		}
 	}
+	reported := false
 	if len(st.Failed) > 0 && !env.DSN && env.From != "" {
-		if err := r.bounce(env, st.Failed, f, start); err != nil {
+		var err error
+		if reported, err = r.bounce(env, st.Failed, f, start); err != nil {
 			// Keep the message and its state; the next attempt only reports.
 			r.log.Error("cannot queue the failure report", "id", id, "err", err)
 			next = time.Now().Add(r.cfg.RetryMin)
@@ -226,6 +233,19 @@ func (w *worker) deliver(id string) (next time.Time, finished bool) {
 			r.spool.SaveState(id, &st)
 			return next, false
 		}
+	}
+	if len(st.Failed) > 0 && !reported {
+		// Nobody was told: keep it, with its reasons, for the operator.
+		f.Close()
+		if err := r.spool.SaveState(id, &st); err != nil {
+			r.log.Error("saving delivery state", "id", id, "err", err)
+		}
+		if err := r.spool.Keep(id); err != nil {
+			r.log.Error("moving a failed message to SPOOL/failed", "id", id, "err", err)
+			return time.Now().Add(r.cfg.RetryMax), false
+		}
+		r.log.Warn("failed message kept in SPOOL/failed", "id", id, "from", env.From)
+		return time.Time{}, true
 	}
 	if err := r.spool.Remove(id); err != nil {
 		r.log.Error("removing a delivered message", "id", id, "err", err)
@@ -302,9 +322,12 @@ func (w *worker) transaction(c *smtp.Client, env *Envelope, g *Group, targets []
 	}
 	opts := &smtp.MailOptions{UTF8: env.UTF8}
 	if err := c.Mail(r.sender(env, g), opts); err != nil {
-		for _, t := range targets {
-			fail(t, err)
-		}
+		// A refusal of MAIL FROM is about the relay's account at the
+		// smarthost (sending quota, sender not allowed), not about this
+		// message: always temporary, so that the message waits in the spool
+		// (until MaxAge) instead of failing with everything else.
+		o.temp = append(o.temp, targets...)
+		o.tempErr = "smarthost refused MAIL FROM: " + oneLine(err)
 		if isNet(err) {
 			return o, err
 		}

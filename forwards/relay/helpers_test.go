@@ -29,6 +29,7 @@ type sink struct {
 	msgs []sinkMsg
 	// rcptErr, when set, answers RCPT for an address.
 	rcptErr func(to string) error
+	mailErr func(from string) error
 	dataErr func() error
 	srv     *smtp.Server
 	ln      net.Listener
@@ -89,6 +90,14 @@ type sinkSession struct {
 func (ss *sinkSession) Reset()        { ss.from, ss.to = "", nil }
 func (ss *sinkSession) Logout() error { return nil }
 func (ss *sinkSession) Mail(from string, _ *smtp.MailOptions) error {
+	ss.s.mu.Lock()
+	f := ss.s.mailErr
+	ss.s.mu.Unlock()
+	if f != nil {
+		if err := f(from); err != nil {
+			return err
+		}
+	}
 	ss.from = from
 	return nil
 }

@@ -51,8 +51,12 @@ type Config struct {
 	Hostname      string      // for the greeting and Received:; "" means os.Hostname
 	MaxSize       int64       // bytes; default 50 MB
 	MaxRecipients int         // per message; default 100
-	MaxConnsPerIP int         // default 20; negative: no limit
-	RatePerMinute int         // messages per minute per client address; 0: no limit
+	// MaxBadRcpts is how many refused recipients a session may have before
+	// every further command is refused unexamined (guessing of burner tags
+	// and SRS hashes); 0 means DefaultMaxBadRcpts, -1 no limit.
+	MaxBadRcpts   int
+	MaxConnsPerIP int // default 20; negative: no limit
+	RatePerMinute int // messages per minute per client address; 0: no limit
 	IdleTimeout   time.Duration
 
 	Workers  int           // concurrent deliveries; default 4
@@ -67,6 +71,9 @@ type Config struct {
 func (c *Config) defaults() {
 	if c.MaxSize == 0 {
 		c.MaxSize = 50 << 20
+	}
+	if c.MaxBadRcpts == 0 {
+		c.MaxBadRcpts = DefaultMaxBadRcpts
 	}
 	if c.MaxRecipients == 0 {
 		c.MaxRecipients = 100

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -74,6 +75,7 @@ func TestForwardHeadersAndSRS(t *testing.T) {
 func TestRecipientDecisions(t *testing.T) {
 	sk := newSink(t)
 	cfg := testConfig(t, sk.addr)
+	cfg.MaxBadRcpts = -1 // the matrix refuses many in one session (TestGuessing covers the cap)
 	tr := startRelay(t, cfg)
 	burner, _ := cfg.Burner.Address("adobe", "example.org")
 	fwd, err := tr.srs.Forward("alice@far.test")
@@ -93,7 +95,7 @@ func TestRecipientDecisions(t *testing.T) {
 		{strings.ToUpper(burner), 250},
 		{"adobe.aaaaaa@example.org", 550},                // a guessed tag
 		{"adobe.x@example.org", 550},                     // wrong length
-		{fwd, 250},                                       // a bounce to an address we rewrote
+		{fwd, 0},                                         // a bounce to an address we rewrote: 250 from <> only
 		{"SRS0=AAAA=AA=far.test=alice@example.org", 550}, // a forged one
 		// An open relay must not exist in any spelling.
 		{"victim@elsewhere.test", 554},
@@ -114,8 +116,15 @@ func TestRecipientDecisions(t *testing.T) {
 			t.Fatalf("MAIL FROM:<%s>: %d", sender, code)
 		}
 		for _, tt := range tests {
-			if code := c.cmd("RCPT TO:<" + tt.rcpt + ">"); code != tt.code {
-				t.Errorf("from <%s> RCPT TO:<%s> = %d, want %d", sender, tt.rcpt, code, tt.code)
+			want := tt.code
+			if want == 0 { // SRS: only bounces may use it (RFC 3464 reports come from <>)
+				want = 550
+				if sender == "" {
+					want = 250
+				}
+			}
+			if code := c.cmd("RCPT TO:<" + tt.rcpt + ">"); code != want {
+				t.Errorf("from <%s> RCPT TO:<%s> = %d, want %d", sender, tt.rcpt, code, want)
 			}
 		}
 		c.cmd("RSET")
@@ -439,6 +448,111 @@ func TestFailureReports(t *testing.T) {
 		t.Error("suppressed reports not logged")
 	}
 	waitQueueEmpty(t, tr.Relay)
+	// The two that nobody could be told about are kept, with their reasons.
+	if kept := keptFailed(t, cfg.Spool); kept != 2 {
+		t.Errorf("%d messages in SPOOL/failed, want 2 (forged sender, null sender)", kept)
+	}
+}
+
+// keptFailed counts the messages in SPOOL/failed, each with its state.
+func keptFailed(t *testing.T, spool string) int {
+	t.Helper()
+	msgs, _ := filepath.Glob(filepath.Join(spool, "failed", "*"))
+	n := 0
+	for _, m := range msgs {
+		if strings.HasSuffix(m, ".state") {
+			continue
+		}
+		n++
+		if b, err := os.ReadFile(m + ".state"); err != nil || !strings.Contains(string(b), "Failed") && !strings.Contains(string(b), "failed") {
+			t.Errorf("%s kept without its reasons: %v %s", m, err, b)
+		}
+	}
+	return n
+}
+
+// TestSmarthostRefusesSender: a 5xx to MAIL FROM is about the relay's
+// account at the smarthost (a sending quota), not the message: it waits in
+// the spool and goes out once the smarthost takes it again; nothing fails.
+func TestSmarthostRefusesSender(t *testing.T) {
+	sk := newSink(t)
+	refusals := 3
+	sk.mailErr = func(string) error {
+		if refusals > 0 {
+			refusals--
+			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 4, 5}, Message: "daily sending quota exceeded"}
+		}
+		return nil
+	}
+	cfg := testConfig(t, sk.addr)
+	tr := startRelay(t, cfg)
+	if err := sendMail(t, tr.addr, "a@far.test", []string{"bank@example.org"}, simpleMessage); err != nil {
+		t.Fatal(err)
+	}
+	msgs := sk.wait(1)
+	if len(msgs) != 1 || msgs[0].From == "" {
+		t.Fatalf("delivered %+v, want the message itself (no report)", msgs)
+	}
+	waitQueueEmpty(t, tr.Relay)
+	if kept := keptFailed(t, cfg.Spool); kept != 0 {
+		t.Errorf("%d messages failed", kept)
+	}
+}
+
+// TestSpoolReadErrorIsNotCorruption: a spool file that cannot be read just
+// now (here: an I/O error, EISDIR) stays in the queue; only one whose
+// content is not ours goes to SPOOL/corrupt.
+func TestSpoolReadErrorIsNotCorruption(t *testing.T) {
+	sk := newSink(t)
+	sk.dataErr = func() error {
+		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "later"}
+	}
+	cfg := testConfig(t, sk.addr)
+	tr := startRelay(t, cfg)
+	if err := sendMail(t, tr.addr, "a@far.test", []string{"bank@example.org"}, simpleMessage); err != nil {
+		t.Fatal(err)
+	}
+	ids, _ := tr.spool.List()
+	if len(ids) != 1 {
+		t.Fatalf("spool: %v", ids)
+	}
+	p := filepath.Join(cfg.Spool, "queue", ids[0])
+	saved := filepath.Join(cfg.Spool, "saved")
+	if err := os.Rename(p, saved); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(p, 0o700); err != nil { // opens, but reading it fails
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // several attempts
+	if fi, err := os.Stat(p); err != nil || !fi.IsDir() {
+		t.Fatalf("the unreadable entry left the queue: %v", err)
+	}
+	if c, _ := filepath.Glob(filepath.Join(cfg.Spool, "corrupt", "*")); len(c) != 0 {
+		t.Errorf("quarantined: %v", c)
+	}
+	os.Remove(p)
+	if err := os.Rename(saved, p); err != nil {
+		t.Fatal(err)
+	}
+	sk.mu.Lock()
+	sk.dataErr = nil
+	sk.mu.Unlock()
+	sk.wait(1)
+	waitQueueEmpty(t, tr.Relay)
+	// And a file that is not a spool file at all is quarantined.
+	junk := filepath.Join(cfg.Spool, "queue", NewID())
+	if err := os.WriteFile(junk, []byte("not a spool file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tr.queue.add(filepath.Base(junk), time.Time{})
+	for i := 0; i < 100; i++ {
+		if c, _ := filepath.Glob(filepath.Join(cfg.Spool, "corrupt", "*")); len(c) == 1 {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Error("a file that is not ours was not quarantined")
 }
 
 func TestExpiry(t *testing.T) {
@@ -604,6 +718,54 @@ func TestGracefulShutdown(t *testing.T) {
 		ids, _ := tr.spool.List()
 		if len(ids) != 1 {
 			t.Errorf("the message is neither delivered nor queued: %d delivered, %d queued", len(m), len(ids))
+		}
+	}
+}
+
+// TestGuessing: a session that has had DefaultMaxBadRcpts recipients
+// refused gets nothing more looked at, not even a valid burner or a valid
+// SRS address; each refusal costs a token of the client's rate limit; and
+// MAIL FROM with characters that could not be sent on is refused.
+func TestGuessing(t *testing.T) {
+	sk := newSink(t)
+	cfg := testConfig(t, sk.addr)
+	cfg.RatePerMinute = 30 // burst 10
+	tr := startRelay(t, cfg)
+	burner, _ := cfg.Burner.Address("adobe", "example.org")
+	c := dialRelay(t, tr.addr)
+	if code := c.cmd("MAIL FROM:<>"); code != 250 {
+		t.Fatalf("MAIL: %d", code)
+	}
+	for i := 0; i < DefaultMaxBadRcpts-1; i++ {
+		if code := c.cmd(fmt.Sprintf("RCPT TO:<adobe.aaaa%02d@example.org>", i)); code != 550 {
+			t.Fatalf("guess %d: %d", i, code)
+		}
+	}
+	if code := c.cmd("RCPT TO:<adobe.zzzzzz@example.org>"); code != 421 {
+		t.Errorf("the %dth refusal: %d, want 421", DefaultMaxBadRcpts, code)
+	}
+	if code := c.cmd("RCPT TO:<" + burner + ">"); code != 421 {
+		t.Errorf("a valid burner after the cap: %d, want 421", code)
+	}
+	fwd, _ := tr.srs.Forward("alice@far.test")
+	if code := c.cmd("RCPT TO:<" + fwd + ">"); code != 421 {
+		t.Errorf("a valid SRS address after the cap: %d, want 421", code)
+	}
+	if _, ok := tr.store.Lookup(burner); ok {
+		t.Error("the burner was registered after the cap")
+	}
+	// A new session starts afresh, but the refusals used up rate tokens.
+	c2 := dialRelay(t, tr.addr)
+	if code := c2.cmd("MAIL FROM:<>"); code != 250 && code != 450 {
+		t.Errorf("new session MAIL: %d", code)
+	}
+	if lim := tr.limiter("127.0.0.1"); lim != nil && lim.Tokens() > float64(lim.Burst())-float64(DefaultMaxBadRcpts)/2 {
+		t.Errorf("refusals did not cost rate tokens: %.1f of %d left", lim.Tokens(), lim.Burst())
+	}
+	for _, from := range []string{"john doe@far.test", `a"b@far.test`, "a\\b@far.test"} {
+		c3 := dialRelay(t, tr.addr)
+		if code := c3.cmd("MAIL FROM:<" + from + ">"); code != 553 && code != 501 {
+			t.Errorf("MAIL FROM:<%s>: %d, want 553 or 501", from, code)
 		}
 	}
 }

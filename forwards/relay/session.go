@@ -34,7 +34,15 @@ var (
 	errTimeout     = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 4, 2}, Message: "timeout reading the message"}
 	errLoop        = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 4, 6}, Message: "too many Received: lines, the message is looping"}
 	errRegister    = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "cannot register this address now, try again later"}
+	errSRSSender   = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "this address takes only delivery status notifications (null sender)"}
+	errTooManyBad  = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "too many refused recipients, closing"}
 )
+
+// DefaultMaxBadRcpts is how many recipients one session may have refused;
+// after that every command is refused without being looked at, so that
+// signed burner tags and SRS hashes cannot be guessed by trying (each
+// refusal also costs a token of the client's rate limit, across sessions).
+const DefaultMaxBadRcpts = 10
 
 // bareEOLError refuses a message whose DATA has a line ending other than
 // CRLF: the ambiguity SMTP smuggling exploits.
@@ -53,6 +61,7 @@ type session struct {
 	ip   string
 	log  *slog.Logger
 
+	bad    int // refused recipients in this session (not reset by RSET)
 	from   string
 	mailOK bool
 	opts   smtp.MailOptions
@@ -84,6 +93,10 @@ func (s *session) Reset() {
 
 func (s *session) Logout() error { return nil }
 
+func (s *session) tooManyBad() bool {
+	return s.r.cfg.MaxBadRcpts > 0 && s.bad >= s.r.cfg.MaxBadRcpts
+}
+
 func (s *session) refuse(rcpt, reason string, err *smtp.SMTPError) error {
 	s.r.metrics.refused.WithLabelValues(reason).Inc()
 	s.log.Info("refused", "from", s.from, "rcpt", rcpt, "reason", reason, "reply", fmt.Sprintf("%d %d.%d.%d", err.Code, err.EnhancedCode[0], err.EnhancedCode[1], err.EnhancedCode[2]))
@@ -92,8 +105,16 @@ func (s *session) refuse(rcpt, reason string, err *smtp.SMTPError) error {
 
 func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	s.Reset()
+	if s.tooManyBad() {
+		return errTooManyBad
+	}
 	if lim := s.r.limiter(s.ip); lim != nil && !lim.Allow() {
 		return s.refuse("", "rate", errRateLimited)
+	}
+	// go-smtp unquotes quoted local parts: a space, quote, backslash or
+	// control character left here could not be sent on in MAIL FROM.
+	if strings.ContainsFunc(from, func(r rune) bool { return r <= ' ' || r == 0x7f || r == '"' || r == '\\' }) {
+		return s.refuse("", "sender syntax", &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 1, 7}, Message: "sender address not accepted here"})
 	}
 	if from != "" && !strings.Contains(from, "@") {
 		return s.refuse("", "sender syntax", &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 1, 7}, Message: "sender address must be user@domain or <>"})
@@ -106,10 +127,28 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 }
 
 func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	if s.tooManyBad() {
+		return errTooManyBad
+	}
 	g, reason, err := s.r.route(to)
+	if err == nil && g.Kind == KindSRS && s.from != "" {
+		// Only bounces go back through an SRS address: anyone else could
+		// use it to send to the address it stands for.
+		g, reason, err = nil, "srs sender", errSRSSender
+	}
 	if err != nil {
 		var se *smtp.SMTPError
 		if errors.As(err, &se) {
+			if se.Code >= 500 {
+				s.bad++
+				if lim := s.r.limiter(s.ip); lim != nil {
+					lim.Allow() // guessing costs what sending does
+				}
+				if s.tooManyBad() {
+					s.refuse(to, reason, se)
+					return errTooManyBad
+				}
+			}
 			return s.refuse(to, reason, se)
 		}
 		s.log.Error("routing failed", "rcpt", to, "err", err)

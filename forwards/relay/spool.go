@@ -195,8 +195,10 @@ func (w *SpoolWriter) Commit() error {
 		return fmt.Errorf("spool: %w", err)
 	}
 	if err := w.sp.dirSync.Sync(); err != nil {
-		// The rename may or may not survive a crash: the message stays
-		// queued (it will be delivered), but the client must retry.
+		// The rename may or may not survive a crash, and the client will
+		// send the message again: take this copy back so that it is not
+		// delivered twice.
+		os.Remove(filepath.Join(w.sp.queue, w.id))
 		return fmt.Errorf("spool: syncing the queue directory: %w", err)
 	}
 	return nil
@@ -254,6 +256,10 @@ func (sp *Spool) Open(id string) (*Envelope, *os.File, error) {
 	return env, f, nil
 }
 
+// errCorrupt marks a spool file whose content cannot be a message of ours
+// (as opposed to one that could not be read just now).
+var errCorrupt = errors.New("corrupt spool file")
+
 // readEnvelope parses the first line of a spool file.
 func readEnvelope(r io.Reader) (*Envelope, int64, error) {
 	br := bufio.NewReaderSize(r, 4096)
@@ -263,19 +269,22 @@ func readEnvelope(r io.Reader) (*Envelope, int64, error) {
 		more, err = br.ReadBytes('\n')
 		line = append(bytes.Clone(line), more...)
 	}
+	if err == io.EOF {
+		return nil, 0, fmt.Errorf("%w: no envelope line", errCorrupt)
+	}
 	if err != nil {
-		return nil, 0, errors.New("no envelope line")
+		return nil, 0, err // a read error: the file may be fine
 	}
 	rest, ok := bytes.CutPrefix(line, []byte(spoolMagic))
 	if !ok {
-		return nil, 0, errors.New("not a catchall spool file")
+		return nil, 0, fmt.Errorf("%w: not a catchall spool file", errCorrupt)
 	}
 	var env Envelope
 	if err := json.Unmarshal(rest, &env); err != nil {
-		return nil, 0, fmt.Errorf("envelope: %w", err)
+		return nil, 0, fmt.Errorf("%w: envelope: %v", errCorrupt, err)
 	}
 	if !validID(env.ID) || len(env.Groups) == 0 {
-		return nil, 0, errors.New("envelope: no ID or no recipients")
+		return nil, 0, fmt.Errorf("%w: envelope without ID or recipients", errCorrupt)
 	}
 	return &env, int64(len(line)), nil
 }
@@ -335,12 +344,19 @@ func (sp *Spool) Remove(id string) error {
 
 // Quarantine moves an unreadable spool file to SPOOL/corrupt, where an
 // operator can look at it; nothing is ever deleted unread.
-func (sp *Spool) Quarantine(id string) error {
-	if err := os.MkdirAll(sp.corrupt, 0o700); err != nil {
+func (sp *Spool) Quarantine(id string) error { return sp.moveOut(id, sp.corrupt) }
+
+// Keep moves a message that failed for good and could not be reported to
+// its sender (null or untrusted sender) to SPOOL/failed, with its state
+// (the reasons): a message that was answered 250 never just disappears.
+func (sp *Spool) Keep(id string) error { return sp.moveOut(id, filepath.Join(sp.dir, "failed")) }
+
+func (sp *Spool) moveOut(id, dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	os.Rename(filepath.Join(sp.queue, id+".state"), filepath.Join(sp.corrupt, id+".state"))
-	return os.Rename(filepath.Join(sp.queue, id), filepath.Join(sp.corrupt, id))
+	os.Rename(filepath.Join(sp.queue, id+".state"), filepath.Join(dir, id+".state"))
+	return os.Rename(filepath.Join(sp.queue, id), filepath.Join(dir, id))
 }
 
 // dirSyncer fsyncs a directory on behalf of many writers at once: a caller
