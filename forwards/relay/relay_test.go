@@ -170,6 +170,27 @@ func TestCatchAll(t *testing.T) {
 	if _, ok := tr.store.Lookup("anything@example.org"); ok {
 		t.Error("the catch-all registered an alias")
 	}
+	// A message sprayed at made-up names is not multiplied: MaxCatchAllRcpts
+	// of them, then 452 (known aliases still go through).
+	c = dialRelay(t, tr.addr)
+	c.cmd("MAIL FROM:<a@far.test>")
+	for i := 0; i < MaxCatchAllRcpts+3; i++ {
+		want := 250
+		if i >= MaxCatchAllRcpts {
+			want = 452
+		}
+		if code := c.cmd(fmt.Sprintf("RCPT TO:<made-up-%d@example.org>", i)); code != want {
+			t.Errorf("catch-all recipient %d: %d, want %d", i, code, want)
+		}
+	}
+	if code := c.cmd("RCPT TO:<shop@example.org>"); code != 250 {
+		t.Errorf("a known alias after the catch-all limit: %d", code)
+	}
+	c.cmd("RSET")
+	c.cmd("MAIL FROM:<a@far.test>")
+	if code := c.cmd("RCPT TO:<made-up-again@example.org>"); code != 250 {
+		t.Errorf("the limit is per message: %d after RSET", code)
+	}
 }
 
 // TestSmuggling sends the payloads of SMTP smuggling: each must be refused,
@@ -767,5 +788,27 @@ func TestGuessing(t *testing.T) {
 		if code := c3.cmd("MAIL FROM:<" + from + ">"); code != 553 && code != 501 {
 			t.Errorf("MAIL FROM:<%s>: %d, want 553 or 501", from, code)
 		}
+	}
+}
+
+// TestBDATReset: RSET while a BDAT transfer is open (go-smtp runs Data in a
+// goroutine of its own for BDAT) must not race with the session's state
+// (run with -race), and the aborted message is not accepted.
+func TestBDATReset(t *testing.T) {
+	sk := newSink(t)
+	tr := startRelay(t, testConfig(t, sk.addr))
+	for i := 0; i < 20; i++ {
+		c := dialRelay(t, tr.addr)
+		c.cmd("MAIL FROM:<a@far.test>")
+		c.cmd("RCPT TO:<shop@example.org>")
+		c.cmd("BDAT 0")
+		c.cmd("RSET")
+		c.cmd("MAIL FROM:<b@far.test>")
+		c.cmd("RCPT TO:<bank@example.org>")
+		c.cmd("QUIT")
+	}
+	time.Sleep(200 * time.Millisecond)
+	if n := len(sk.messages()); n != 0 {
+		t.Errorf("%d aborted messages delivered", n)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -38,6 +39,16 @@ var (
 	errTooManyBad  = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "too many refused recipients, closing"}
 )
 
+// MaxCatchAllRcpts is how many catch-all recipients one message may have:
+// each is its own delivery to the same mailbox, so a message sprayed at
+// many made-up names would otherwise be multiplied by the relay (452 for
+// the rest: a real sender tries them again later).
+const MaxCatchAllRcpts = 5
+
+const reasonCatchAll = "catch-all"
+
+var errTooManyCatchAll = &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 5, 3}, Message: "too many recipients at unknown addresses in one message, send the rest later"}
+
 // DefaultMaxBadRcpts is how many recipients one session may have refused;
 // after that every command is refused without being looked at, so that
 // signed burner tags and SRS hashes cannot be guessed by trying (each
@@ -61,12 +72,16 @@ type session struct {
 	ip   string
 	log  *slog.Logger
 
-	bad    int // refused recipients in this session (not reset by RSET)
-	from   string
-	mailOK bool
-	opts   smtp.MailOptions
-	groups []Group
-	rcpts  []string
+	// mu guards the fields below: go-smtp runs Data for BDAT in a goroutine
+	// of its own, which a RSET can overlap.
+	mu       sync.Mutex
+	bad      int // refused recipients in this session (not reset by RSET)
+	catchAll int // catch-all recipients of the current message
+	from     string
+	mailOK   bool
+	opts     smtp.MailOptions
+	groups   []Group
+	rcpts    []string
 }
 
 func (r *Relay) newSession(c *smtp.Conn) (smtp.Session, error) {
@@ -87,7 +102,13 @@ func remoteIP(a net.Addr) string {
 }
 
 func (s *session) Reset() {
-	s.from, s.mailOK, s.groups, s.rcpts = "", false, nil, nil
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.reset()
+}
+
+func (s *session) reset() {
+	s.from, s.mailOK, s.groups, s.rcpts, s.catchAll = "", false, nil, nil, 0
 	s.opts = smtp.MailOptions{}
 }
 
@@ -97,14 +118,21 @@ func (s *session) tooManyBad() bool {
 	return s.r.cfg.MaxBadRcpts > 0 && s.bad >= s.r.cfg.MaxBadRcpts
 }
 
+// refuse logs and counts a refusal; the caller holds s.mu.
 func (s *session) refuse(rcpt, reason string, err *smtp.SMTPError) error {
+	return s.refuseFrom(s.from, rcpt, reason, err)
+}
+
+func (s *session) refuseFrom(from, rcpt, reason string, err *smtp.SMTPError) error {
 	s.r.metrics.refused.WithLabelValues(reason).Inc()
-	s.log.Info("refused", "from", s.from, "rcpt", rcpt, "reason", reason, "reply", fmt.Sprintf("%d %d.%d.%d", err.Code, err.EnhancedCode[0], err.EnhancedCode[1], err.EnhancedCode[2]))
+	s.log.Info("refused", "from", from, "rcpt", rcpt, "reason", reason, "reply", fmt.Sprintf("%d %d.%d.%d", err.Code, err.EnhancedCode[0], err.EnhancedCode[1], err.EnhancedCode[2]))
 	return err
 }
 
 func (s *session) Mail(from string, opts *smtp.MailOptions) error {
-	s.Reset()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.reset()
 	if s.tooManyBad() {
 		return errTooManyBad
 	}
@@ -127,6 +155,8 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 }
 
 func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.tooManyBad() {
 		return errTooManyBad
 	}
@@ -158,6 +188,12 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 		if s.groups[i].Alias == g.Alias {
 			return nil // the same alias twice: one copy
 		}
+	}
+	if reason == reasonCatchAll {
+		if s.catchAll >= MaxCatchAllRcpts {
+			return s.refuse(to, "catch-all limit", errTooManyCatchAll)
+		}
+		s.catchAll++
 	}
 	s.groups = append(s.groups, *g)
 	s.rcpts = append(s.rcpts, to)
@@ -223,19 +259,23 @@ func (r *Relay) route(to string) (*Group, string, error) {
 		}
 	}
 	if r.cfg.CatchAll && len(rt.defaults) > 0 {
-		return &Group{Alias: addr, Targets: slices.Clone(rt.defaults)}, "", nil
+		return &Group{Alias: addr, Targets: slices.Clone(rt.defaults)}, reasonCatchAll, nil
 	}
 	return nil, "unknown", errNoSuchUser
 }
 
 func (s *session) Data(rd io.Reader) error {
-	if !s.mailOK || len(s.groups) == 0 {
+	s.mu.Lock()
+	mailOK, from, opts := s.mailOK, s.from, s.opts
+	groups, rcpts := slices.Clone(s.groups), strings.Join(s.rcpts, " ")
+	s.mu.Unlock()
+	if !mailOK || len(groups) == 0 {
 		return &smtp.SMTPError{Code: 503, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "no valid recipients"}
 	}
 	start := time.Now()
 	env := &Envelope{
 		ID: NewID(), Received: start.UTC(), ClientIP: s.ip, Helo: s.conn.Hostname(),
-		From: s.from, UTF8: s.opts.UTF8, Body: string(s.opts.Body), Groups: s.groups,
+		From: from, UTF8: opts.UTF8, Body: string(opts.Body), Groups: groups,
 	}
 	if _, ok := s.conn.TLSConnectionState(); ok {
 		env.TLS = true
@@ -256,7 +296,7 @@ func (s *session) Data(rd io.Reader) error {
 		w.Abort()
 	}
 	if err != nil {
-		return s.dataError(env, err)
+		return s.dataError(env, rcpts, err)
 	}
 	s.r.metrics.accepted.Inc()
 	s.r.metrics.acceptedBytes.Add(float64(w.Size()))
@@ -270,19 +310,19 @@ func (s *session) Data(rd io.Reader) error {
 	return nil
 }
 
-func (s *session) dataError(env *Envelope, err error) error {
+func (s *session) dataError(env *Envelope, rcpts string, err error) error {
 	var be bareEOLError
 	var se *smtp.SMTPError
 	var ne net.Error
 	switch {
 	case errors.As(err, &be):
-		return s.refuse(strings.Join(s.rcpts, " "), "bare line ending", errBareEOL(string(be)))
+		return s.refuseFrom(env.From, rcpts, "bare line ending", errBareEOL(string(be)))
 	case errors.Is(err, smtp.ErrTooLongLine):
-		return s.refuse(strings.Join(s.rcpts, " "), "line length", &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: "message refused: a line longer than 1 MiB"})
+		return s.refuseFrom(env.From, rcpts, "line length", &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: "message refused: a line longer than 1 MiB"})
 	case err == smtp.ErrDataTooLarge:
-		return s.refuse(strings.Join(s.rcpts, " "), "size", err.(*smtp.SMTPError))
+		return s.refuseFrom(env.From, rcpts, "size", err.(*smtp.SMTPError))
 	case errors.As(err, &se):
-		return s.refuse(strings.Join(s.rcpts, " "), "loop", se)
+		return s.refuseFrom(env.From, rcpts, "loop", se)
 	case errors.As(err, &ne) && ne.Timeout():
 		s.log.Info("timeout in DATA", "from", env.From)
 		return errTimeout
