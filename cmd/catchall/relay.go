@@ -52,7 +52,7 @@ func relayCommand(g *globals) *cobra.Command {
 		domains, forwardTo                                                  []string
 		catchAll, noSRS                                                     bool
 		burnerLen, maxRcpt, maxConns, ratePerMin, workers                   int
-		srsHashLen                                                          int
+		srsHashLen, maxTotal                                                int
 		maxSize                                                             int64
 		idle, retryMin, retryMax, maxAge                                    time.Duration
 	)
@@ -109,7 +109,7 @@ finish and exits; whatever is queued is delivered after the next start.`,
 			cfg := relay.Config{
 				Listen: listen, Admin: admin, Domains: domains, Spool: spool, Plan: planPath, Smarthost: u,
 				CatchAll: catchAll, Hostname: hostname, MaxSize: maxSize, MaxRecipients: maxRcpt,
-				MaxConnsPerIP: maxConns, RatePerMinute: ratePerMin, IdleTimeout: idle, Workers: workers,
+				MaxConnsPerIP: maxConns, MaxConns: maxTotal, RatePerMinute: ratePerMin, IdleTimeout: idle, Workers: workers,
 				RetryMin: retryMin, RetryMax: retryMax, MaxAge: maxAge, Logger: logger,
 			}
 			if admin != "" {
@@ -233,7 +233,8 @@ finish and exits; whatever is queued is delivered after the next start.`,
 	fs.StringVar(&hostname, "hostname", "", "name in the greeting and Received: lines (default: the host name)")
 	fs.Int64Var(&maxSize, "max-size", 50<<20, "largest message in `BYTES` (552 beyond)")
 	fs.IntVar(&maxRcpt, "max-recipients", 100, "recipients per message")
-	fs.IntVar(&maxConns, "max-connections-per-ip", 20, "simultaneous connections from one address (-1: no limit)")
+	fs.IntVar(&maxConns, "max-connections-per-ip", 20, "simultaneous connections from one address, an IPv6 /64 counting as one (-1: no limit)")
+	fs.IntVar(&maxTotal, "max-connections", relay.DefaultMaxConns, "simultaneous connections in all (-1: no limit)")
 	fs.IntVar(&ratePerMin, "rate-limit", 600, "messages per minute from one address, 450 beyond (0: no limit)")
 	fs.DurationVar(&idle, "idle-timeout", 5*time.Minute, "drop a connection that sends nothing for this long (a slow DATA that moves is never cut)")
 	fs.IntVar(&workers, "workers", 4, "simultaneous deliveries to the smarthost")

@@ -9,18 +9,24 @@ import (
 	"golang.org/x/time/rate"
 )
 
+// DefaultMaxConns is the default bound on all connections at once.
+const DefaultMaxConns = 1000
+
 // listener wraps the SMTP listener: at most perIP connections from one
-// address (more are told 421 and closed), and every connection gets an
+// address (an IPv6 /64 counts as one) and total in all (more are told 421
+// and closed), and every connection gets an
 // idle timeout that restarts with each read and write, so a slow DATA that
 // keeps moving is never cut while a silent client is.
 type listener struct {
 	net.Listener
 	r     *Relay
 	perIP int
+	total int
 	idle  time.Duration
 
 	mu    sync.Mutex
 	count map[string]int
+	open  int
 }
 
 func (l *listener) Accept() (net.Conn, error) {
@@ -29,18 +35,26 @@ func (l *listener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		ip := remoteIP(c.RemoteAddr())
+		ip := clientKey(c.RemoteAddr())
 		l.mu.Lock()
-		if l.perIP > 0 && l.count[ip] >= l.perIP {
+		busy := ""
+		switch {
+		case l.total > 0 && l.open >= l.total:
+			busy = "421 4.3.2 too many connections, try again later\r\n"
+		case l.perIP > 0 && l.count[ip] >= l.perIP:
+			busy = "421 4.7.0 too many connections from your address, try again later\r\n"
+		}
+		if busy != "" {
 			l.mu.Unlock()
 			l.r.metrics.refused.WithLabelValues("connections").Inc()
 			l.r.log.Info("refused", "client", ip, "reason", "too many connections")
 			c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-			c.Write([]byte("421 4.7.0 too many connections from your address, try again later\r\n"))
+			c.Write([]byte(busy))
 			c.Close()
 			continue
 		}
 		l.count[ip]++
+		l.open++
 		l.mu.Unlock()
 		l.r.metrics.connections.Inc()
 		return &idleConn{Conn: c, idle: l.idle, release: func() {
@@ -48,6 +62,7 @@ func (l *listener) Accept() (net.Conn, error) {
 			if l.count[ip]--; l.count[ip] <= 0 {
 				delete(l.count, ip)
 			}
+			l.open--
 			l.mu.Unlock()
 			l.r.metrics.connections.Dec()
 		}}, nil
@@ -127,4 +142,17 @@ func (r *Relay) limiter(ip string) *rate.Limiter {
 type limEntry struct {
 	*rate.Limiter
 	last time.Time
+}
+
+// clientKey is what per-client limits count by: the IPv4 address, or the
+// /64 of an IPv6 address (one customer's network hands out many).
+func clientKey(a net.Addr) string {
+	ip := net.ParseIP(remoteIP(a))
+	if ip == nil {
+		return remoteIP(a)
+	}
+	if ip.To4() == nil {
+		return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
+	}
+	return ip.String()
 }

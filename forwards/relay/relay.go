@@ -55,7 +55,10 @@ type Config struct {
 	// every further command is refused unexamined (guessing of burner tags
 	// and SRS hashes); 0 means DefaultMaxBadRcpts, -1 no limit.
 	MaxBadRcpts   int
-	MaxConnsPerIP int // default 20; negative: no limit
+	MaxConnsPerIP int // default 20; negative: no limit (IPv6 clients count per /64)
+	// MaxConns bounds all connections at once (421 beyond); 0 means
+	// DefaultMaxConns, negative no limit.
+	MaxConns      int
 	RatePerMinute int // messages per minute per client address; 0: no limit
 	IdleTimeout   time.Duration
 
@@ -77,6 +80,9 @@ func (c *Config) defaults() {
 	}
 	if c.MaxRecipients == 0 {
 		c.MaxRecipients = 100
+	}
+	if c.MaxConns == 0 {
+		c.MaxConns = DefaultMaxConns
 	}
 	if c.MaxConnsPerIP == 0 {
 		c.MaxConnsPerIP = 20
@@ -311,7 +317,7 @@ func (r *Relay) Serve(ctx context.Context, ln net.Listener) error {
 	s.EnableSMTPUTF8 = true
 	s.TLSConfig = r.cfg.TLS
 	s.ErrorLog = slogErrorLog{r.log}
-	wrapped := &listener{Listener: ln, r: r, perIP: r.cfg.MaxConnsPerIP, idle: r.cfg.IdleTimeout, count: map[string]int{}}
+	wrapped := &listener{Listener: ln, r: r, perIP: r.cfg.MaxConnsPerIP, total: r.cfg.MaxConns, idle: r.cfg.IdleTimeout, count: map[string]int{}}
 
 	dctx, stopDeliveries := context.WithCancel(context.Background())
 	var wg sync.WaitGroup

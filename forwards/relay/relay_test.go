@@ -556,6 +556,10 @@ func TestSpoolReadErrorIsNotCorruption(t *testing.T) {
 	if err := os.Rename(saved, p); err != nil {
 		t.Fatal(err)
 	}
+	// An attempt in the instant the path did not exist took the message as
+	// gone (delivered by another worker) and dropped it from the queue in
+	// memory: queue it again, as a restart would.
+	tr.queue.add(ids[0], time.Time{})
 	sk.mu.Lock()
 	sk.dataErr = nil
 	sk.mu.Unlock()
@@ -810,5 +814,43 @@ func TestBDATReset(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	if n := len(sk.messages()); n != 0 {
 		t.Errorf("%d aborted messages delivered", n)
+	}
+}
+
+// TestConnectionLimits: the bound on all connections at once, and IPv6
+// clients counted per /64.
+func TestConnectionLimits(t *testing.T) {
+	sk := newSink(t)
+	cfg := testConfig(t, sk.addr)
+	cfg.MaxConns, cfg.MaxConnsPerIP = 2, -1
+	tr := startRelay(t, cfg)
+	a, b := dialRelay(t, tr.addr), dialRelay(t, tr.addr)
+	conn, err := net.Dial("tcp", tr.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	line, _ := io.ReadAll(conn)
+	if !strings.HasPrefix(string(line), "421 4.3.2") {
+		t.Errorf("third connection got %q, want 421 4.3.2", line)
+	}
+	a.conn.Close()
+	b.conn.Close()
+
+	for addr, want := range map[string]string{
+		"192.0.2.7:25":              "192.0.2.7",
+		"[2001:db8:1:2:aaaa::1]:25": "2001:db8:1:2::/64",
+		"[2001:db8:1:2:ffff::9]:25": "2001:db8:1:2::/64",
+		"[::ffff:192.0.2.7]:25":     "192.0.2.7",
+		"[2001:db8:1:3::1]:25":      "2001:db8:1:3::/64",
+	} {
+		ta, err := net.ResolveTCPAddr("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := clientKey(ta); got != want {
+			t.Errorf("clientKey(%s) = %s, want %s", addr, got, want)
+		}
 	}
 }

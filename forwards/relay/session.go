@@ -69,7 +69,8 @@ func errBareEOL(what string) *smtp.SMTPError {
 type session struct {
 	r    *Relay
 	conn *smtp.Conn
-	ip   string
+	ip   string // the client's address
+	key  string // what per-client limits count by (clientKey)
 	log  *slog.Logger
 
 	// mu guards the fields below: go-smtp runs Data for BDAT in a goroutine
@@ -87,7 +88,7 @@ type session struct {
 func (r *Relay) newSession(c *smtp.Conn) (smtp.Session, error) {
 	ip := remoteIP(c.Conn().RemoteAddr())
 	r.metrics.sessions.Inc()
-	return &session{r: r, conn: c, ip: ip, log: r.log.With("client", ip)}, nil
+	return &session{r: r, conn: c, ip: ip, key: clientKey(c.Conn().RemoteAddr()), log: r.log.With("client", ip)}, nil
 }
 
 func remoteIP(a net.Addr) string {
@@ -136,7 +137,7 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	if s.tooManyBad() {
 		return errTooManyBad
 	}
-	if lim := s.r.limiter(s.ip); lim != nil && !lim.Allow() {
+	if lim := s.r.limiter(s.key); lim != nil && !lim.Allow() {
 		return s.refuse("", "rate", errRateLimited)
 	}
 	// go-smtp unquotes quoted local parts: a space, quote, backslash or
@@ -171,7 +172,7 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 		if errors.As(err, &se) {
 			if se.Code >= 500 {
 				s.bad++
-				if lim := s.r.limiter(s.ip); lim != nil {
+				if lim := s.r.limiter(s.key); lim != nil {
 					lim.Allow() // guessing costs what sending does
 				}
 				if s.tooManyBad() {
