@@ -321,6 +321,16 @@ func (w *worker) transaction(c *smtp.Client, env *Envelope, g *Group, targets []
 		return !errors.As(err, &se)
 	}
 	opts := &smtp.MailOptions{UTF8: env.UTF8}
+	if env.UTF8 {
+		if ok, _ := c.Extension("SMTPUTF8"); !ok {
+			// RFC 6531 section 3.5: it cannot be sent on, now or later.
+			for _, t := range targets {
+				o.failed = append(o.failed, Failure{Alias: g.Alias, Target: t, Status: "5.6.7",
+					Reason: "the message needs SMTPUTF8 (non-ASCII addresses) and the smarthost does not offer it"})
+			}
+			return o, nil
+		}
+	}
 	if err := c.Mail(r.sender(env, g), opts); err != nil {
 		// A refusal of MAIL FROM is about the relay's account at the
 		// smarthost (sending quota, sender not allowed), not about this

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 func sendMail(t *testing.T, addr, from string, to []string, data string) error {
@@ -265,6 +266,7 @@ func TestLimits(t *testing.T) {
 		}
 	})
 	t.Run("connections", func(t *testing.T) {
+		waitNoConnections(t, tr.Relay) // the subtests above have hung up
 		a, b := dialRelay(t, tr.addr), dialRelay(t, tr.addr)
 		conn, err := net.Dial("tcp", tr.addr)
 		if err != nil {
@@ -280,7 +282,7 @@ func TestLimits(t *testing.T) {
 		b.conn.Close()
 	})
 	t.Run("slow but moving DATA", func(t *testing.T) {
-		time.Sleep(100 * time.Millisecond) // the connections above are released
+		waitNoConnections(t, tr.Relay) // the connections above are released
 		c := dialRelay(t, tr.addr)
 		c.cmd("MAIL FROM:<a@far.test>")
 		c.cmd("RCPT TO:<bank@example.org>")
@@ -853,4 +855,46 @@ func TestConnectionLimits(t *testing.T) {
 			t.Errorf("clientKey(%s) = %s, want %s", addr, got, want)
 		}
 	}
+}
+
+// TestSMTPUTF8ToPlainSmarthost: a message that needs SMTPUTF8 cannot go to a
+// smarthost without it (RFC 6531): it fails at once (5.6.7) instead of
+// being retried for days, and is kept since its null sender gets no report.
+func TestSMTPUTF8ToPlainSmarthost(t *testing.T) {
+	sk := newSink(t) // go-smtp's server does not offer SMTPUTF8 unless told
+	cfg := testConfig(t, sk.addr)
+	tr := startRelay(t, cfg)
+	c := dialRelay(t, tr.addr)
+	if code := c.cmd("MAIL FROM:<> SMTPUTF8"); code != 250 {
+		t.Fatalf("MAIL SMTPUTF8: %d", code)
+	}
+	c.cmd("RCPT TO:<shop@example.org>")
+	c.cmd("DATA")
+	c.send("Subject: ünïcode\r\n\r\nhi\r\n.\r\n")
+	if code := c.reply(); code != 250 {
+		t.Fatalf("DATA: %d", code)
+	}
+	waitQueueEmpty(t, tr.Relay)
+	if kept := keptFailed(t, cfg.Spool); kept != 1 {
+		t.Errorf("%d kept in SPOOL/failed, want 1", kept)
+	}
+	if len(sk.messages()) != 0 {
+		t.Error("delivered without SMTPUTF8")
+	}
+	if !strings.Contains(tr.logs.String(), "SMTPUTF8") {
+		t.Error("the reason is not logged")
+	}
+}
+
+// waitNoConnections waits until the relay has released every connection
+// its clients hung up (the server notices a close asynchronously).
+func waitNoConnections(t *testing.T, r *Relay) {
+	t.Helper()
+	for i := 0; i < 250; i++ {
+		if testutil.ToFloat64(r.metrics.connections) == 0 {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%v connections still open", testutil.ToFloat64(r.metrics.connections))
 }
