@@ -54,7 +54,7 @@ func relayCommand(g *globals) *cobra.Command {
 		burnerLen, maxRcpt, maxConns, ratePerMin, workers                   int
 		srsHashLen, maxTotal                                                int
 		maxSize                                                             int64
-		idle, retryMin, retryMax, maxAge                                    time.Duration
+		idle, retryMin, retryMax, maxAge, maxSession                        time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "relay --domain D --smarthost URL [--plan FILE]",
@@ -109,7 +109,7 @@ finish and exits; whatever is queued is delivered after the next start.`,
 			cfg := relay.Config{
 				Listen: listen, Admin: admin, Domains: domains, Spool: spool, Plan: planPath, Smarthost: u,
 				CatchAll: catchAll, Hostname: hostname, MaxSize: maxSize, MaxRecipients: maxRcpt,
-				MaxConnsPerIP: maxConns, MaxConns: maxTotal, RatePerMinute: ratePerMin, IdleTimeout: idle, Workers: workers,
+				MaxConnsPerIP: maxConns, MaxConns: maxTotal, MaxSession: maxSession, RatePerMinute: ratePerMin, IdleTimeout: idle, Workers: workers,
 				RetryMin: retryMin, RetryMax: retryMax, MaxAge: maxAge, Logger: logger,
 			}
 			if admin != "" {
@@ -237,6 +237,7 @@ finish and exits; whatever is queued is delivered after the next start.`,
 	fs.IntVar(&maxTotal, "max-connections", relay.DefaultMaxConns, "simultaneous connections in all (-1: no limit)")
 	fs.IntVar(&ratePerMin, "rate-limit", 600, "messages per minute from one address, 450 beyond (0: no limit)")
 	fs.DurationVar(&idle, "idle-timeout", 5*time.Minute, "drop a connection that sends nothing for this long (a slow DATA that moves is never cut)")
+	fs.DurationVar(&maxSession, "max-session", relay.DefaultMaxSession, "longest a connection may last, however busy (-1s: no bound)")
 	fs.IntVar(&workers, "workers", 4, "simultaneous deliveries to the smarthost")
 	fs.DurationVar(&retryMin, "retry-min", time.Minute, "first retry after a temporary failure")
 	fs.DurationVar(&retryMax, "retry-max", time.Hour, "longest wait between retries")

@@ -12,6 +12,10 @@ import (
 // DefaultMaxConns is the default bound on all connections at once.
 const DefaultMaxConns = 1000
 
+// DefaultMaxSession is the default bound on one connection's life: a 50 MB
+// message at 20 KB/s takes 45 minutes.
+const DefaultMaxSession = 2 * time.Hour
+
 // listener wraps the SMTP listener: at most perIP connections from one
 // address (an IPv6 /64 counts as one) and total in all (more are told 421
 // and closed), and every connection gets an
@@ -19,10 +23,11 @@ const DefaultMaxConns = 1000
 // keeps moving is never cut while a silent client is.
 type listener struct {
 	net.Listener
-	r     *Relay
-	perIP int
-	total int
-	idle  time.Duration
+	r          *Relay
+	perIP      int
+	total      int
+	idle       time.Duration
+	maxSession time.Duration
 
 	mu    sync.Mutex
 	count map[string]int
@@ -57,7 +62,11 @@ func (l *listener) Accept() (net.Conn, error) {
 		l.open++
 		l.mu.Unlock()
 		l.r.metrics.connections.Inc()
-		return &idleConn{Conn: c, idle: l.idle, release: func() {
+		var end time.Time
+		if l.maxSession > 0 {
+			end = time.Now().Add(l.maxSession)
+		}
+		return &idleConn{Conn: c, idle: l.idle, end: end, release: func() {
 			l.mu.Lock()
 			if l.count[ip]--; l.count[ip] <= 0 {
 				delete(l.count, ip)
@@ -69,12 +78,13 @@ func (l *listener) Accept() (net.Conn, error) {
 	}
 }
 
-// idleConn times out when nothing moves for idle. After a timeout every
+// idleConn times out when nothing moves for idle, and at the latest at end. After a timeout every
 // further read fails at once, so a client that went silent in DATA does
 // not have its leftovers read as commands.
 type idleConn struct {
 	net.Conn
 	idle     time.Duration
+	end      time.Time // no reads or writes after this; zero: no bound
 	release  func()
 	once     sync.Once
 	timedOut atomic.Bool
@@ -90,9 +100,7 @@ func (c *idleConn) Read(p []byte) (int, error) {
 	if c.timedOut.Load() {
 		return 0, timeoutError{}
 	}
-	if c.idle > 0 {
-		c.Conn.SetReadDeadline(time.Now().Add(c.idle))
-	}
+	c.Conn.SetReadDeadline(c.deadline())
 	n, err := c.Conn.Read(p)
 	if ne, ok := err.(net.Error); ok && ne.Timeout() {
 		c.timedOut.Store(true)
@@ -101,10 +109,21 @@ func (c *idleConn) Read(p []byte) (int, error) {
 }
 
 func (c *idleConn) Write(p []byte) (int, error) {
-	if c.idle > 0 {
-		c.Conn.SetWriteDeadline(time.Now().Add(c.idle))
-	}
+	c.Conn.SetWriteDeadline(c.deadline())
 	return c.Conn.Write(p)
+}
+
+// deadline is the idle timeout from now, but never past the session's end
+// (a client trickling a byte now and then cannot hold a connection for ever).
+func (c *idleConn) deadline() time.Time {
+	var d time.Time
+	if c.idle > 0 {
+		d = time.Now().Add(c.idle)
+	}
+	if !c.end.IsZero() && (d.IsZero() || c.end.Before(d)) {
+		d = c.end
+	}
+	return d
 }
 
 func (c *idleConn) Close() error {

@@ -56,6 +56,9 @@ type Config struct {
 	// and SRS hashes); 0 means DefaultMaxBadRcpts, -1 no limit.
 	MaxBadRcpts   int
 	MaxConnsPerIP int // default 20; negative: no limit (IPv6 clients count per /64)
+	// MaxSession bounds how long one connection may last, however busy;
+	// 0 means DefaultMaxSession, negative no bound.
+	MaxSession time.Duration
 	// MaxConns bounds all connections at once (421 beyond); 0 means
 	// DefaultMaxConns, negative no limit.
 	MaxConns      int
@@ -83,6 +86,9 @@ func (c *Config) defaults() {
 	}
 	if c.MaxConns == 0 {
 		c.MaxConns = DefaultMaxConns
+	}
+	if c.MaxSession == 0 {
+		c.MaxSession = DefaultMaxSession
 	}
 	if c.MaxConnsPerIP == 0 {
 		c.MaxConnsPerIP = 20
@@ -317,7 +323,7 @@ func (r *Relay) Serve(ctx context.Context, ln net.Listener) error {
 	s.EnableSMTPUTF8 = true
 	s.TLSConfig = r.cfg.TLS
 	s.ErrorLog = slogErrorLog{r.log}
-	wrapped := &listener{Listener: ln, r: r, perIP: r.cfg.MaxConnsPerIP, total: r.cfg.MaxConns, idle: r.cfg.IdleTimeout, count: map[string]int{}}
+	wrapped := &listener{Listener: ln, r: r, perIP: r.cfg.MaxConnsPerIP, total: r.cfg.MaxConns, maxSession: r.cfg.MaxSession, idle: r.cfg.IdleTimeout, count: map[string]int{}}
 
 	dctx, stopDeliveries := context.WithCancel(context.Background())
 	var wg sync.WaitGroup

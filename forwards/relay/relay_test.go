@@ -898,3 +898,24 @@ func waitNoConnections(t *testing.T, r *Relay) {
 	}
 	t.Fatalf("%v connections still open", testutil.ToFloat64(r.metrics.connections))
 }
+
+// TestMaxSession: a client that keeps trickling bytes (so the idle timeout
+// never fires) is still cut at MaxSession.
+func TestMaxSession(t *testing.T) {
+	sk := newSink(t)
+	cfg := testConfig(t, sk.addr)
+	cfg.IdleTimeout, cfg.MaxSession = 300*time.Millisecond, 800*time.Millisecond
+	tr := startRelay(t, cfg)
+	c := dialRelay(t, tr.addr)
+	start := time.Now()
+	for time.Since(start) < 3*time.Second {
+		time.Sleep(100 * time.Millisecond)
+		if _, err := c.conn.Write([]byte("N")); err != nil {
+			break // the relay hung up
+		}
+	}
+	waitNoConnections(t, tr.Relay)
+	if d := time.Since(start); d > 2500*time.Millisecond {
+		t.Errorf("the trickling client was held for %v", d)
+	}
+}
