@@ -760,16 +760,7 @@ func TestPushTwinsNoUIDPlus(t *testing.T) {
 	if len(rep.Failures) > 0 || rep.Messages != 1 {
 		t.Errorf("re-push: %d appended, failures %v; want 1", rep.Messages, rep.Failures)
 	}
-	vr, err := VerifyDest(context.Background(), d.server(t), fx.arc, &DestVerifyOptions{Hashes: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !vr.OK() {
-		t.Errorf("verify --to --hashes: %+v %v", vr.Total, vr.Problems)
-	}
-	if got := readDest(t, d)["INBOX"]; len(got) != 5 {
-		t.Errorf("INBOX holds %d messages, want 5", len(got))
-	}
+	checkTwinsThere(t, d, fx.arc)
 }
 
 // TestPushReadRefusals: a NO to STATUS or to SEARCH HEADER says nothing
@@ -1080,19 +1071,27 @@ func TestPushRecheck(t *testing.T) {
 			if len(rep.Failures) > 0 || rep.Messages != 1 {
 				t.Errorf("recheck: %d appended, failures %v; want 1", rep.Messages, rep.Failures)
 			}
-			vr, err := VerifyDest(context.Background(), d.server(t), fx.arc, &DestVerifyOptions{Hashes: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !vr.OK() {
-				t.Errorf("verify --to --hashes: %+v %v", vr.Total, vr.Problems)
-			}
-			if got := readDest(t, d)["INBOX"]; len(got) != 5 {
-				t.Errorf("INBOX holds %d messages, want 5", len(got))
-			}
+			checkTwinsThere(t, d, fx.arc)
 			if rep := doPush(t, d, fx.arc, &PushOptions{Recheck: true}); rep.Messages != 0 {
 				t.Errorf("second recheck appended %d", rep.Messages)
 			}
 		})
+	}
+}
+
+// checkTwinsThere checks, after a twin of pushMessages was deleted on the
+// destination and pushed again, that verify --to --hashes passes and INBOX
+// holds its 5 messages (both twins).
+func checkTwinsThere(t *testing.T, d *destServer, arc *archive.Archive) {
+	t.Helper()
+	vr, err := VerifyDest(context.Background(), d.server(t), arc, &DestVerifyOptions{Hashes: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !vr.OK() {
+		t.Errorf("verify --to --hashes: %+v %v", vr.Total, vr.Problems)
+	}
+	if got := readDest(t, d)["INBOX"]; len(got) != 5 {
+		t.Errorf("INBOX holds %d messages, want 5", len(got))
 	}
 }

@@ -157,10 +157,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
 # wait_banner PORT TIMEOUT: wait until 127.0.0.1:PORT greets with "220".
 wait_banner() {
 	local port=$1 deadline=$((SECONDS + $2)) line

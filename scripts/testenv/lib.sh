@@ -33,3 +33,13 @@ apt_install() {
 	[ "$own_policy" = 0 ] || rm -f "$policy"
 	[ "$ok" = 1 ] || die "apt-get install $* failed (see /tmp/catchall-apt.log)"
 }
+
+# port_busy PORT: true when something accepts connections on 127.0.0.1:PORT.
+port_busy() {
+	timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null
+}
+
+# free_port: a TCP port on 127.0.0.1 that nothing listens on right now.
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}

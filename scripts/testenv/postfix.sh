@@ -59,15 +59,6 @@ ensure_packages() {
 	[ -x "$DAEMON_DIR/master" ] || die "$DAEMON_DIR/master missing (postfix install broken?)"
 }
 
-# port_busy PORT: true when something accepts connections on 127.0.0.1:PORT.
-port_busy() {
-	timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null
-}
-
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
 # load_ports DIR: sets SMTP_PORT/RELAY_PORT from DIR/ports.
 load_ports() {
 	[ -f "$1/ports" ] || die "$1/ports missing: run '$PROG start $1' first"

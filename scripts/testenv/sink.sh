@@ -43,11 +43,6 @@ ensure_packages() {
 	command -v smtp-sink >/dev/null 2>&1 || die "smtp-sink missing after installing postfix"
 }
 
-# port_busy PORT: true when something accepts connections on 127.0.0.1:PORT.
-port_busy() {
-	timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null
-}
-
 # sink_pid DIR: prints the pid of a live smtp-sink started for DIR, or fails.
 sink_pid() {
 	local pidfile=$1/sink.pid pid comm
