@@ -52,7 +52,7 @@ func relayCommand(g *globals) *cobra.Command {
 		domains, forwardTo                                                  []string
 		catchAll, noSRS                                                     bool
 		burnerLen, maxRcpt, maxConns, ratePerMin, workers                   int
-		srsHashLen, maxTotal                                                int
+		srsHashLen, maxTotal, maxBad                                        int
 		maxSize                                                             int64
 		idle, retryMin, retryMax, maxAge, maxSession                        time.Duration
 	)
@@ -79,8 +79,9 @@ with SRS (compatible with postsrsd) so that SPF passes at the destination;
 bounces to SRS addresses go back to the original sender.
 
 DATA with a bare LF, a bare CR or CR CR LF is refused (SMTP smuggling).
-After 10 refused recipients a session gets 421 to everything (guessing of
-burner tags and SRS hashes); SRS addresses take bounces (null sender) only.
+After --max-bad-recipients (10) refused recipients a session gets 421 to
+everything (guessing of burner tags and SRS hashes); SRS addresses take
+bounces (null sender) only.
 A failed message nobody can be told about is kept in SPOOL/failed.
 Every forwarded message gets a Received: line and X-Catchall-Alias: <alias>.
 
@@ -102,13 +103,13 @@ finish and exits; whatever is queued is delivered after the next start.`,
 			if smarthost == "" {
 				return cli.Usagef("--smarthost is required: the relay delivers everything there")
 			}
-			u, err := serverurl.Parse(smarthost, "smtp")
+			u, err := serverurl.ParseFor(smarthost, "smtp", "CATCHALL_DEST_PASSWORD, --dest-password-file or --dest-password-command")
 			if err != nil {
 				return cli.Exit(cli.ExitUsage, err)
 			}
 			cfg := relay.Config{
 				Listen: listen, Admin: admin, Domains: domains, Spool: spool, Plan: planPath, Smarthost: u,
-				CatchAll: catchAll, Hostname: hostname, MaxSize: maxSize, MaxRecipients: maxRcpt,
+				CatchAll: catchAll, Hostname: hostname, MaxSize: maxSize, MaxRecipients: maxRcpt, MaxBadRcpts: maxBad,
 				MaxConnsPerIP: maxConns, MaxConns: maxTotal, MaxSession: maxSession, RatePerMinute: ratePerMin, IdleTimeout: idle, Workers: workers,
 				RetryMin: retryMin, RetryMax: retryMax, MaxAge: maxAge, Logger: logger,
 			}
@@ -233,6 +234,7 @@ finish and exits; whatever is queued is delivered after the next start.`,
 	fs.StringVar(&hostname, "hostname", "", "name in the greeting and Received: lines (default: the host name)")
 	fs.Int64Var(&maxSize, "max-size", 50<<20, "largest message in `BYTES` (552 beyond)")
 	fs.IntVar(&maxRcpt, "max-recipients", 100, "recipients per message")
+	fs.IntVar(&maxBad, "max-bad-recipients", relay.DefaultMaxBadRcpts, "refused recipients after which a session gets 421 to everything (-1: no limit)")
 	fs.IntVar(&maxConns, "max-connections-per-ip", 20, "simultaneous connections from one address, an IPv6 /64 counting as one (-1: no limit)")
 	fs.IntVar(&maxTotal, "max-connections", relay.DefaultMaxConns, "simultaneous connections in all (-1: no limit)")
 	fs.IntVar(&ratePerMin, "rate-limit", 600, "messages per minute from one address, 450 beyond (0: no limit)")
@@ -281,6 +283,7 @@ the relay registered stay. A running relay picks the change up within seconds.`,
 			if planPath == "" {
 				return cli.Usagef("--plan is required")
 			}
+			_, statErr := os.Stat(filepath.Join(spool, "relay.db"))
 			st, err := relay.OpenStore(spool)
 			if err != nil {
 				return err
@@ -290,7 +293,11 @@ the relay registered stay. A running relay picks the change up within seconds.`,
 			if err != nil {
 				return cli.Exit(cli.ExitUsage, err)
 			}
-			fmt.Fprintf(g.stdout, "%s: %s; %d aliases in %s\n", planPath, res, st.Len(), spool)
+			where := spool
+			if statErr != nil {
+				where += " (a new store: give the relay this --spool)"
+			}
+			fmt.Fprintf(g.stdout, "%s: %s; %d aliases in %s\n", planPath, res, st.Len(), where)
 			return nil
 		},
 	}

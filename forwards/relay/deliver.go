@@ -71,7 +71,7 @@ func (r *Relay) dial() (*smtp.Client, error) {
 	u := r.cfg.Smarthost
 	raw, err := net.DialTimeout("tcp", u.Addr(), 30*time.Second)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("smarthost %s: %w", u.Addr(), err)
 	}
 	conn := net.Conn(&idleConn{Conn: raw, idle: r.cfg.IdleTimeout, release: func() {}})
 	tc := r.cfg.SmarthostTLS
@@ -100,7 +100,7 @@ func (r *Relay) dial() (*smtp.Client, error) {
 	c.SubmissionTimeout = r.cfg.IdleTimeout
 	if err := c.Hello(r.cfg.Hostname); err != nil {
 		c.Close()
-		return nil, err
+		return nil, fmt.Errorf("smarthost %s: EHLO: %w", u.Addr(), err)
 	}
 	if u.User != "" {
 		if err := c.Auth(sasl.NewPlainClient("", u.User, r.cfg.SmarthostPassword)); err != nil {

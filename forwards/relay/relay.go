@@ -194,15 +194,24 @@ func (r *Relay) Store() *Store { return r.store }
 // Reload re-imports the plan (when the relay has one) and recomputes the
 // domains and default targets. A plan with errors is not imported: the
 // relay keeps what it had and the error is returned.
-func (r *Relay) Reload() error {
+func (r *Relay) Reload() error { return r.reload(true) }
+
+// reload is Reload; without force, the plan file is imported again only
+// when it changed, so that an import by another process (catchall relay
+// import) is taken as it is rather than undone by this relay's plan.
+func (r *Relay) reload(force bool) error {
 	r.planMu.Lock()
 	defer r.planMu.Unlock()
+	var planChanged bool
 	if r.cfg.Plan != "" {
 		fi, err := os.Stat(r.cfg.Plan)
 		if err != nil {
 			return fmt.Errorf("plan: %w", err)
 		}
+		planChanged = force || !fi.ModTime().Equal(r.planMod)
 		r.planMod = fi.ModTime() // a broken plan is reported once per change
+	}
+	if planChanged {
 		res, err := ImportPlan(r.store, r.cfg.Plan)
 		if err != nil {
 			if g, gerr := r.store.Generation(); gerr == nil {
@@ -348,7 +357,7 @@ func (r *Relay) Serve(ctx context.Context, ln net.Listener) error {
 					r.log.Error("statistics", "err", err)
 				}
 				if r.changed() {
-					if err := r.Reload(); err != nil {
+					if err := r.reload(false); err != nil {
 						r.log.Error("plan changed but was not imported", "err", err)
 					}
 				}

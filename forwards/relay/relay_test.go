@@ -710,6 +710,35 @@ func TestImportWhileRunning(t *testing.T) {
 	}
 }
 
+// TestImportBesidesPlan: a relay started with --plan takes an import by
+// another process (catchall relay import) as it is, and does not undo it
+// by importing its own, unchanged plan file again.
+func TestImportBesidesPlan(t *testing.T) {
+	sk := newSink(t)
+	cfg := testConfig(t, sk.addr)
+	tr := startRelay(t, cfg)
+	other := filepath.Join(t.TempDir(), "other.csv")
+	writeFile(other, testPlan+"newone@example.org,personal,forward,me@dest.test\n")
+	st, err := OpenStore(cfg.Spool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ImportPlan(st, other); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	for i := 0; i < 60; i++ {
+		if _, ok := tr.store.Lookup("newone@example.org"); ok {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(2500 * time.Millisecond) // another poll of the plan file and the store
+	if _, ok := tr.store.Lookup("newone@example.org"); !ok {
+		t.Error("the running relay undid the import with its own plan")
+	}
+}
+
 // TestGracefulShutdown: a session in the middle of DATA when the relay is
 // told to stop still gets its 250, and the message is delivered.
 func TestGracefulShutdown(t *testing.T) {

@@ -251,6 +251,14 @@ const (
 
 // Count adds one event for a known alias; Flush writes the counts.
 func (s *Store) Count(alias string, stat int) {
+	// Only aliases of the store have statistics (relay stats lists those):
+	// catch-all mail to made-up names must not grow the table.
+	s.mu.RLock()
+	_, known := s.aliases[alias]
+	s.mu.RUnlock()
+	if !known {
+		return
+	}
 	s.statMu.Lock()
 	d := s.stats[alias]
 	if d == nil {
