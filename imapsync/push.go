@@ -567,15 +567,28 @@ func (p *pusher) plan(mapper *folderMapper) error {
 		remoteOf[name] = r
 		return r
 	}
-	for _, f := range folders {
-		var entries []*archive.Entry
+	entriesOf := make([][]*archive.Entry, len(folders))
+	ids := map[int64]bool{}
+	for i, f := range folders {
 		if err := p.arc.Entries(f.Name, 0, func(e *archive.Entry) error {
-			entries = append(entries, e)
+			entriesOf[i] = append(entriesOf[i], e)
+			ids[e.ID] = true
 			return nil
 		}); err != nil {
 			return err
 		}
-		for _, e := range entries {
+	}
+	// Journal rows of archive rows that are gone: the archive may hold the
+	// same message again under a new row (a file re-adopted by Reconcile, a
+	// message fetched again), which must be looked for, not appended again.
+	orphans := map[string][]*archive.JournalEntry{}
+	for id, j := range journal {
+		if !ids[id] {
+			orphans[j.SHA256] = append(orphans[j.SHA256], j)
+		}
+	}
+	for i, f := range folders {
+		for _, e := range entriesOf[i] {
 			target := f.Name
 			if p.route != nil {
 				head, err := readHead(p.arc.Dir(), e.Path)
@@ -610,6 +623,23 @@ func (p *pusher) plan(mapper *folderMapper) error {
 				if j.State == archive.JournalInFlight {
 					p.interrupted = true
 				}
+			} else if o := orphans[e.SHA256]; len(o) > 0 {
+				j := o[len(o)-1]
+				orphans[e.SHA256] = o[:len(o)-1]
+				m.check = m.dest
+				if prev := p.existingFolder(j.Folder); prev != nil {
+					m.check = prev
+					if prev.uidValidity == j.UIDValidity {
+						delete(prev.claimed, j.UID) // its copy is this message's to find
+					}
+				}
+				if j.State == archive.JournalInFlight {
+					p.interrupted = true
+				}
+			} else if p.opts.Recheck {
+				// Not in the journal at all (pushed under another address
+				// of the server, say): look before appending.
+				m.check = m.dest
 			}
 			if p.limit > 0 && e.Size > p.limit {
 				m.dest.report.Failed++
@@ -1336,5 +1366,7 @@ func (p *pusher) reconcile(ctx context.Context, c *conn, df *destFolder, msgs []
 // isSearchable reports whether a Message-ID can be sent as a search string
 // (an astring without CR, LF or NUL).
 func isSearchable(s string) bool {
-	return !strings.ContainsAny(s, "\r\n\x00") && len(s) < 900
+	// archive.MessageID stands in U+FFFD for bytes that are not UTF-8 and
+	// cuts very long IDs: neither can be found by what the server holds.
+	return !strings.ContainsAny(s, "\r\n\x00\uFFFD") && len(s) < 900
 }

@@ -1095,3 +1095,44 @@ func checkTwinsThere(t *testing.T, d *destServer, arc *archive.Archive) {
 		t.Errorf("INBOX holds %d messages, want 5", len(got))
 	}
 }
+
+// TestPushArchiveRowsRenumbered: the journal names archive rows; when the
+// archive holds the same messages under new rows (files re-adopted by
+// Reconcile, messages fetched again), a re-run looks for them instead of
+// appending them again.
+func TestPushArchiveRowsRenumbered(t *testing.T) {
+	fx := pushFixture(t, pushMessages())
+	d := startDest(t, destOptions{})
+	first := doPush(t, d, fx.arc, nil)
+	if len(first.Failures) > 0 {
+		t.Fatal(first.Failures)
+	}
+	if _, err := fx.arc.DB().Exec(`UPDATE messages SET id = id + 1000`); err != nil {
+		t.Fatal(err)
+	}
+	rep := doPush(t, d, fx.arc, nil)
+	if rep.Messages != 0 || rep.Already != first.Messages {
+		t.Errorf("after renumbering: %d appended, %d found; want 0 and %d", rep.Messages, rep.Already, first.Messages)
+	}
+	checkDest(t, d, fx.arc, sameFolder)
+}
+
+// TestPushRecheckWithoutJournal: with Recheck, messages the journal does
+// not know (it was lost, or the server was named differently) are looked
+// for before being appended.
+func TestPushRecheckWithoutJournal(t *testing.T) {
+	fx := pushFixture(t, pushMessages())
+	d := startDest(t, destOptions{})
+	first := doPush(t, d, fx.arc, nil)
+	if len(first.Failures) > 0 {
+		t.Fatal(first.Failures)
+	}
+	if _, err := fx.arc.DB().Exec(`DELETE FROM push_journal`); err != nil {
+		t.Fatal(err)
+	}
+	rep := doPush(t, d, fx.arc, &PushOptions{Recheck: true})
+	if rep.Messages != 0 || rep.Already != first.Messages {
+		t.Errorf("recheck without journal: %d appended, %d found; want 0 and %d", rep.Messages, rep.Already, first.Messages)
+	}
+	checkDest(t, d, fx.arc, sameFolder)
+}
