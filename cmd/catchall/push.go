@@ -229,18 +229,15 @@ Password: env CATCHALL_DEST_PASSWORD, --dest-password-file or
 			if err != nil {
 				return err
 			}
-			if archiveDir == "" {
-				return cli.Usagef("--archive is required")
-			}
-			server, err := dest.server(cmd.Context(), g, tlsCA, timeout)
-			if err != nil {
-				return err
-			}
 			arc, err := openArchive(archiveDir)
 			if err != nil {
 				return err
 			}
 			defer arc.Close()
+			server, err := dest.server(cmd.Context(), g, tlsCA, timeout)
+			if err != nil {
+				return err
+			}
 			opts := &imapsync.PushOptions{Route: route, Connections: connections, DryRun: dryRun, Recheck: recheck, Logger: server.Logger}
 			var bar *imapsync.Bar
 			if !g.quiet && !dryRun && cli.IsTerminal(os.Stderr) && g.stderr == os.Stderr {

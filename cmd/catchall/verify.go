@@ -2,14 +2,11 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/catchall/catchall/imapsync"
-	"github.com/catchall/catchall/internal/archive"
 	"github.com/catchall/catchall/internal/cli"
 )
 
@@ -61,21 +58,15 @@ and the exit code is 1. Password: env CATCHALL_DEST_PASSWORD,
 			if splitBy != "" || planFile != "" {
 				return cli.Usagef("--split-by and --plan go with --to only")
 			}
-			if archiveDir == "" {
-				return cli.Usagef("--archive is required")
+			arc, err := openArchive(archiveDir)
+			if err != nil {
+				return err
 			}
-			if _, err := os.Stat(filepath.Join(archiveDir, archive.IndexFile)); err != nil {
-				return cli.Usagef("%s is not an archive (no %s): run fetch first", archiveDir, archive.IndexFile)
-			}
+			defer arc.Close()
 			server, err := srv.server(cmd.Context(), g, "from")
 			if err != nil {
 				return err
 			}
-			arc, err := archive.Open(archiveDir)
-			if err != nil {
-				return cli.Exit(cli.ExitUsage, err)
-			}
-			defer arc.Close()
 			opts := &imapsync.VerifyOptions{Hashes: hashes, Include: folders, Exclude: exclude}
 			rep, err := imapsync.Verify(cmd.Context(), server, arc, opts)
 			if err != nil {
@@ -109,18 +100,15 @@ func verifyTo(cmd *cobra.Command, g *globals, dest *destFlags, tlsCA string, tim
 	if err != nil {
 		return err
 	}
-	if archiveDir == "" {
-		return cli.Usagef("--archive is required")
-	}
-	server, err := dest.server(cmd.Context(), g, tlsCA, timeout)
-	if err != nil {
-		return err
-	}
 	arc, err := openArchive(archiveDir)
 	if err != nil {
 		return err
 	}
 	defer arc.Close()
+	server, err := dest.server(cmd.Context(), g, tlsCA, timeout)
+	if err != nil {
+		return err
+	}
 	rep, err := imapsync.VerifyDest(cmd.Context(), server, arc, &imapsync.DestVerifyOptions{Hashes: hashes, Route: route})
 	if err != nil {
 		return err
