@@ -47,6 +47,20 @@ type Row map[string]string
 // Alias returns the row's alias.
 func (r Row) Alias() string { return r["alias"] }
 
+// Edited reports whether the user owns the row's tag, action and
+// forward_to: its source is manual, or they differ from what classify (or
+// breach) last proposed in the auto_* columns. Such values are kept by
+// every re-run of classify and breach.
+func (r Row) Edited() bool {
+	if r["source"] == SourceManual {
+		return true
+	}
+	if _, ok := r["auto_tag"]; !ok {
+		return false
+	}
+	return r["tag"] != r["auto_tag"] || r["action"] != r["auto_action"] || r["forward_to"] != r["auto_forward_to"]
+}
+
 // Plan is a plan file in memory.
 type Plan struct {
 	Columns []string // in file order; new columns are appended
@@ -299,15 +313,10 @@ func (p *Plan) Merge(fresh []Row) MergeResult {
 			res.New++
 			continue
 		}
-		edited := old["source"] == SourceManual
-		if !edited {
-			_, hasAuto := old["auto_tag"]
-			if !hasAuto {
-				// Written by hand or by another tool: its values are the user's.
-				edited = old["tag"] != f["tag"] || old["action"] != f["action"] || old["forward_to"] != f["forward_to"]
-			} else {
-				edited = old["tag"] != old["auto_tag"] || old["action"] != old["auto_action"] || old["forward_to"] != old["auto_forward_to"]
-			}
+		edited := old.Edited()
+		if _, hasAuto := old["auto_tag"]; !edited && !hasAuto {
+			// Written by hand or by another tool: its values are the user's.
+			edited = old["tag"] != f["tag"] || old["action"] != f["action"] || old["forward_to"] != f["forward_to"]
 		}
 		keep := map[string]string{"tag": old["tag"], "action": old["action"], "forward_to": old["forward_to"]}
 		for k, v := range f {

@@ -137,6 +137,20 @@ func TestDecide(t *testing.T) {
 			t.Errorf("after classify re-run: %v", r)
 		}
 	}
+
+	// The user unblocks it in the plan (source still auto): breach running
+	// again (catchall migrate after the edit) keeps the user's forward.
+	for _, r := range p.Rows {
+		if r.Alias() == "adobe2012@example.com" {
+			r["action"], r["forward_to"] = "forward", "me@new.example"
+		}
+	}
+	res = Decide(p, &Input{List: fixture(t)})
+	for i, r := range p.Rows {
+		if r.Alias() == "adobe2012@example.com" && (r["action"] != "forward" || !res[i].Pinned) {
+			t.Errorf("an edited row was blocked again: %v, pinned %v", r, res[i].Pinned)
+		}
+	}
 }
 
 // hibpServer mimics the HIBP API: key checks, 429 with Retry-After, 404.

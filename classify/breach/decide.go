@@ -89,7 +89,7 @@ func Decide(p *classify.Plan, in *Input) []Result {
 			row["breach_action"] = ""
 		}
 		if res.wantsBlock() {
-			if row["source"] == classify.SourceManual {
+			if row.Edited() {
 				res.Pinned = true
 			} else {
 				if row["action"] != string(classify.ActionBlock) {

@@ -36,7 +36,8 @@ write the columns breaches and breach_verdict:
   clean      none of these
 
 A breached or leaked disposable alias gets action block (forward_to
-emptied) unless you pinned its row (source manual). Personal and business
+emptied) unless the row is yours: source manual, or tag, action or
+forward_to changed by you since classify or breach proposed them. Personal and business
 aliases are flagged, never blocked automatically.
 
 Offline (the default) it uses the public breach list: download it once with
