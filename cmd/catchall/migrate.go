@@ -14,6 +14,7 @@ import (
 
 	"github.com/catchall/catchall/classify"
 	"github.com/catchall/catchall/classify/breach"
+	"github.com/catchall/catchall/internal/archive"
 	"github.com/catchall/catchall/internal/cli"
 	"github.com/catchall/catchall/internal/pipeline"
 )
@@ -77,6 +78,17 @@ run at all (the migration stops there; run it again once fixed).`,
 			}
 			if f.splitBy != "" && f.to == "" {
 				return cli.Usagef("--split-by applies to push: give --to too")
+			}
+			if f.splitBy != "" && f.splitBy != "alias" && f.splitBy != "tag" {
+				return cli.Usagef("--split-by must be alias or tag")
+			}
+			if f.online && os.Getenv("HIBP_API_KEY") == "" {
+				return cli.Usagef("--online needs the API key in env HIBP_API_KEY")
+			}
+			if f.noFetch {
+				if _, err := os.Stat(filepath.Join(f.archive, archive.IndexFile)); err != nil {
+					return cli.Usagef("--no-fetch: %s is not an archive (no %s): run migrate without --no-fetch first", f.archive, archive.IndexFile)
+				}
 			}
 			if err := os.MkdirAll(f.out, 0o700); err != nil {
 				return cli.Exit(cli.ExitUsage, err)
@@ -168,8 +180,12 @@ func (m *migration) run() error {
 			m.partial = append(m.partial, s.name)
 		default:
 			m.state.Forget(s.name)
-			return cli.Exit(code, fmt.Errorf("migrate stopped at %s (its error is above; log in %s); run migrate again once it is fixed",
-				s.name, filepath.Join(m.f.out, "logs", s.name+".log")))
+			hint := ""
+			if s.name == "fetch" && code == cli.ExitConnect && exists(filepath.Join(m.f.archive, archive.IndexFile)) {
+				hint = "; if the old account is gone, add --no-fetch to go on with the archive as it is"
+			}
+			return cli.Exit(code, fmt.Errorf("migrate stopped at %s (its error is above, its output in %s); run migrate again once it is fixed%s",
+				s.name, filepath.Join(m.f.out, "logs", s.name+".log"), hint))
 		}
 		m.ran = append(m.ran, s.name)
 		if code == cli.ExitOK {
@@ -235,7 +251,8 @@ func (m *migration) steps() []step {
 	case f.online:
 		br = append(br, "--online")
 		br = appendOpt(br, "--breaches", f.breaches)
-	case list != "" && exists(list):
+	case f.breaches != "" || exists(list):
+		// A --breaches FILE that is not there is breach's to refuse (exit 2).
 		br = append(br, "--breaches", list)
 	default:
 		br = nil
@@ -258,14 +275,12 @@ func (m *migration) steps() []step {
 		inputs: func() *pipeline.Hasher { return arch().File("plan", m.plan) }})
 
 	push := step{name: "push", inputs: func() *pipeline.Hasher {
-		h := arch().String("to", f.to).String("split", f.splitBy)
-		if f.splitBy != "" {
-			h.File("plan", m.plan)
-		}
-		return h
+		// Not the plan: the journal keeps pushed mail where it went, so a
+		// plan edit would only cost a run that appends nothing.
+		return arch().String("to", f.to).String("split", f.splitBy)
 	}}
 	if f.to != "" {
-		push.args = []string{"push", "--archive", f.archive, "--to", f.to}
+		push.args = []string{"push", "--archive", f.archive, "--to", f.to, "--connections", fmt.Sprint(f.connections)}
 		push.args = appendOpt(push.args, "--dest-password-file", f.destPasswordFile)
 		push.args = appendOpt(push.args, "--dest-password-command", f.destCmd)
 		if f.splitBy != "" {

@@ -133,6 +133,15 @@ func TestMigrateStops(t *testing.T) {
 	if code, _, _ := runCLI(t, nil, "migrate", "--from", "imap+plain://x@127.0.0.1:1", "--out", dir); code != 2 {
 		t.Errorf("no --archive: exit %d, want 2", code)
 	}
+	for _, args := range [][]string{
+		{"migrate", "--no-fetch", "--archive", filepath.Join(dir, "none"), "--out", filepath.Join(dir, "o")},
+		{"migrate", "--from", "imap+plain://x@127.0.0.1:1", "--archive", filepath.Join(dir, "a"), "--out", filepath.Join(dir, "o"),
+			"--to", "imap+plain://y@127.0.0.1:1", "--split-by", "folder"},
+	} {
+		if code, _, errOut := runCLI(t, nil, args...); code != 2 || errOut == "" {
+			t.Errorf("%v: exit %d, want 2 before any step runs", args, code)
+		}
+	}
 	srv := startServer(t)
 	code, stdout, stderr := runCLI(t, map[string]string{"CATCHALL_PASSWORD": "wrong"},
 		"migrate", "--from", srv.URL(), "--archive", filepath.Join(dir, "a"), "--out", filepath.Join(dir, "o"))

@@ -17,6 +17,7 @@ func TestReference(t *testing.T) {
 	// A fixed home so that defaults derived from it read the same everywhere.
 	t.Setenv("HOME", "/home/you")
 	t.Setenv("STATE_DIRECTORY", "")
+	t.Setenv("XDG_STATE_HOME", "")
 	writeReference(&buf, newRoot(&globals{}))
 	const path = "../../docs/REFERENCE.md"
 	if *update {
