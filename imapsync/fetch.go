@@ -530,14 +530,23 @@ func retryable(err error) bool {
 	}
 	var imapErr *imap.Error
 	if errors.As(err, &imapErr) {
-		switch imapErr.Code {
-		case imap.ResponseCodeUnavailable, imap.ResponseCodeLimit, imap.ResponseCodeInUse, "THROTTLED":
-			return true
-		}
-		text := strings.ToLower(imapErr.Text)
-		return imapErr.Type == imap.StatusResponseTypeBye || strings.Contains(text, "throttl") || strings.Contains(text, "try again")
+		// [LIMIT] on a read is a rate or bandwidth limit (on APPEND it is a
+		// size limit, which push does not retry).
+		return busy(imapErr) || imapErr.Code == imap.ResponseCodeLimit || imapErr.Type == imap.StatusResponseTypeBye
 	}
 	return true // I/O error: the connection is gone
+}
+
+// busy reports whether the server refused because it is busy or throttling
+// this client (RFC 5530 UNAVAILABLE, INUSE; THROTTLED; "try again"): the
+// same command may succeed later.
+func busy(e *imap.Error) bool {
+	switch e.Code {
+	case imap.ResponseCodeUnavailable, imap.ResponseCodeInUse, "THROTTLED":
+		return true
+	}
+	text := strings.ToLower(e.Text)
+	return strings.Contains(text, "throttl") || strings.Contains(text, "try again")
 }
 
 // ErrNoFolder means the include and exclude patterns left no folder.

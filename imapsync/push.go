@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -404,21 +405,12 @@ func (p *pusher) finish() *PushReport {
 		}
 	}
 	slices.SortFunc(r.Folders, func(a, b *PushFolder) int { return strings.Compare(a.Name, b.Name) })
-	for _, name := range sortedKeys(p.dropped) {
+	for _, name := range slices.Sorted(maps.Keys(p.dropped)) {
 		r.Notes = append(r.Notes, fmt.Sprintf("%s: keywords %s dropped: the destination's PERMANENTFLAGS do not allow them",
-			name, strings.Join(sortedKeys(p.dropped[name]), " ")))
+			name, strings.Join(slices.Sorted(maps.Keys(p.dropped[name])), " ")))
 	}
 	r.Elapsed = time.Since(p.start)
 	return r
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }
 
 // discover learns the destination's namespace, delimiter, special-use
@@ -589,6 +581,18 @@ func (p *pusher) plan(mapper *folderMapper) error {
 	}
 	for i, f := range folders {
 		for _, e := range entriesOf[i] {
+			j := journal[e.ID]
+			if j != nil && j.SHA256 == e.SHA256 && j.State == archive.JournalDone && j.UIDValidity != 0 && !p.opts.Recheck {
+				// The server's spelling of the folder may differ in case
+				// from the journal's (rows of older versions).
+				if prev := p.existingFolder(j.Folder); prev != nil && prev.uidValidity == j.UIDValidity {
+					prev.report.Already++
+					if j.UID == 0 {
+						prev.anon[j.SHA256]++
+					}
+					continue // there: no need to read it for --split-by
+				}
+			}
 			target := f.Name
 			if p.route != nil {
 				head, err := readHead(p.arc.Dir(), e.Path)
@@ -601,24 +605,14 @@ func (p *pusher) plan(mapper *folderMapper) error {
 				}
 			}
 			m := &pushMsg{e: e, dest: p.folder(mapName(target))}
-			if j := journal[e.ID]; j != nil && j.SHA256 == e.SHA256 {
-				// The server's spelling of the folder may differ in case
-				// from the journal's (rows of older versions).
-				prev := p.existingFolder(j.Folder)
-				switch {
-				case prev == nil:
+			if j != nil && j.SHA256 == e.SHA256 {
+				if prev := p.existingFolder(j.Folder); prev != nil {
+					m.check = prev
+				} else {
 					// LIST does not show the folder it went to: look where
 					// it goes now rather than take it for lost (a search in
 					// a folder that does not exist finds nothing at no cost).
 					m.check = m.dest
-				case j.State == archive.JournalDone && j.UIDValidity != 0 && prev.uidValidity == j.UIDValidity && !p.opts.Recheck:
-					prev.report.Already++
-					if j.UID == 0 {
-						prev.anon[j.SHA256]++
-					}
-					continue
-				default:
-					m.check = prev
 				}
 				if j.State == archive.JournalInFlight {
 					p.interrupted = true
@@ -644,7 +638,7 @@ func (p *pusher) plan(mapper *folderMapper) error {
 			if p.limit > 0 && e.Size > p.limit {
 				m.dest.report.Failed++
 				p.report.Failures = append(p.report.Failures, Failure{Folder: e.Folder, UID: e.UID,
-					Err: fmt.Errorf("not appended: %s is more than the destination accepts (APPENDLIMIT %s)", sizeText(e.Size), sizeText(p.limit))})
+					Err: fmt.Errorf("not appended: %d bytes is more than the destination accepts (APPENDLIMIT %d bytes)", e.Size, p.limit)})
 				continue
 			}
 			if m.check != nil {
@@ -683,13 +677,6 @@ func (p *pusher) plan(mapper *folderMapper) error {
 		}
 	}
 	return nil
-}
-
-func sizeText(n int64) string {
-	if n < 1<<20 {
-		return fmt.Sprintf("%d bytes", n)
-	}
-	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
 }
 
 // createFolders creates the destination folders that have messages coming
@@ -1193,12 +1180,7 @@ func waitAppend(c *conn, cmd interface {
 
 // transient reports whether a refusal may go away by itself (RFC 5530).
 func transient(e *imap.Error) bool {
-	switch e.Code {
-	case imap.ResponseCodeUnavailable, imap.ResponseCodeInUse, imap.ResponseCodeServerBug:
-		return true
-	}
-	t := strings.ToLower(e.Text)
-	return strings.Contains(t, "throttl") || strings.Contains(t, "try again")
+	return busy(e) || e.Code == imap.ResponseCodeServerBug
 }
 
 // refusal explains a NO or BAD answer to APPEND.

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 
 	"github.com/emersion/go-imap/v2"
@@ -63,7 +64,7 @@ func VerifyDest(ctx context.Context, srv *Server, arc *archive.Archive, opts *De
 		return nil, err
 	}
 	rep := &VerifyReport{}
-	for _, name := range sortedKeys(expected) {
+	for _, name := range slices.Sorted(maps.Keys(expected)) {
 		fv, err := verifyDestFolder(c, p.folders[name], expected[name], opts, rep)
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
