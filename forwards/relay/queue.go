@@ -18,8 +18,6 @@ type queue struct {
 type qitem struct {
 	id   string
 	next time.Time
-	busy bool
-	idx  int
 }
 
 func newQueue() *queue {
@@ -46,7 +44,7 @@ func (q *queue) add(id string, next time.Time) {
 	q.signal()
 }
 
-// take waits for a message that is due and marks it busy.
+// take waits for a message that is due and takes it off the heap until done.
 func (q *queue) take(ctx context.Context) (string, bool) {
 	for {
 		q.mu.Lock()
@@ -55,7 +53,6 @@ func (q *queue) take(ctx context.Context) (string, bool) {
 			it := q.h[0]
 			if d := time.Until(it.next); d <= 0 {
 				heap.Pop(&q.h)
-				it.busy = true
 				more := len(q.h) > 0 && !q.h[0].next.After(time.Now())
 				q.mu.Unlock()
 				if more {
@@ -88,7 +85,6 @@ func (q *queue) done(id string, next time.Time, finished bool) {
 		q.mu.Unlock()
 		return
 	}
-	it.busy = false
 	if finished {
 		delete(q.items, id)
 	} else {
@@ -109,15 +105,8 @@ type qheap []*qitem
 
 func (h qheap) Len() int           { return len(h) }
 func (h qheap) Less(i, j int) bool { return h[i].next.Before(h[j].next) }
-func (h qheap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].idx, h[j].idx = i, j
-}
-func (h *qheap) Push(x any) {
-	it := x.(*qitem)
-	it.idx = len(*h)
-	*h = append(*h, it)
-}
+func (h qheap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *qheap) Push(x any)        { *h = append(*h, x.(*qitem)) }
 func (h *qheap) Pop() any {
 	old := *h
 	it := old[len(old)-1]

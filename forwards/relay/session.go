@@ -348,18 +348,13 @@ type strictReader struct {
 	r      io.Reader
 	prevCR bool
 	// header state
-	inBody    bool
-	lineStart bool
-	line      []byte // the start of the current header line, up to 9 bytes
-	hops      int
-	started   bool
+	inBody bool
+	line   []byte // the start of the current header line, up to 9 bytes
+	hops   int
 }
 
 func (s *strictReader) Read(p []byte) (int, error) {
 	n, err := s.r.Read(p)
-	if !s.started {
-		s.started, s.lineStart = true, true
-	}
 	for i := 0; i < n; i++ {
 		c := p[i]
 		if s.prevCR && c != '\n' {
