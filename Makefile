@@ -51,8 +51,8 @@ bench-relay: build
 	CATCHALL=$(BIN) scripts/bench-relay.sh
 
 ## bench-push: catchall push vs mbsync uploading the same archive into Dovecot, to BENCHMARKS.md (root)
-bench-push:
-	scripts/bench-push.sh $(BENCH_MESSAGES)
+bench-push: build
+	CATCHALL=$(BIN) scripts/bench-push.sh $(BENCH_MESSAGES)
 
 ## docs: regenerate docs/REFERENCE.md from the commands' --help (a test fails when it is stale)
 docs:

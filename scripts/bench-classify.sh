@@ -60,9 +60,6 @@ nothing (Go benchmark \`BenchmarkReadHeaders\`); \`BenchmarkBuild\` is the inven
 Target ≥ 30,000 msgs/s warm on 2 cores. Memory grows with the number of aliases, not messages.
 MD
 )
-if [ -f "$OUT" ] && grep -q '^## classify' "$OUT"; then
-	awk -v s="$section" 'BEGIN{skip=0} /^## /{if(skip){skip=0}} /^## classify/{print s; print ""; skip=1; next} !skip' "$OUT" > "$OUT.tmp" && mv "$OUT.tmp" "$OUT"
-else
-	{ [ -f "$OUT" ] && cat "$OUT" || echo "# Benchmarks"; echo; echo "$section"; } > "$OUT.tmp" && mv "$OUT.tmp" "$OUT"
-fi
+printf '%s\n' "$section" > "$DIR/classify-section.md"
+python3 scripts/benchmd.py "$OUT" "$DIR/classify-section.md"
 echo "$section"

@@ -18,6 +18,8 @@
 set -euo pipefail
 
 PROG=bench-fetch
+# shellcheck source=scripts/testenv/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/testenv/lib.sh"
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
@@ -30,7 +32,6 @@ BENCH_OUTPUT=${BENCH_OUTPUT:-$ROOT/BENCHMARKS.md}
 DOVECOT_SH=$ROOT/scripts/testenv/dovecot.sh
 IMAPLIST=$ROOT/scripts/testenv/imaplist.py
 
-die() { echo "$PROG: error: $*" >&2; exit 1; }
 note() { echo "$PROG: $*" >&2; }
 
 [[ $BENCH_MESSAGES =~ ^[0-9]+$ ]] || die "BENCH_MESSAGES must be a number, got '$BENCH_MESSAGES'"
@@ -39,14 +40,6 @@ note() { echo "$PROG: $*" >&2; }
 [ "$(id -u)" -eq 0 ] || die "must run as root (installs packages, runs a private Dovecot)"
 
 # ------------------------------------------------------------------ packages
-apt_install() {
-	export DEBIAN_FRONTEND=noninteractive
-	if ! apt-get install -y -q "$@" >/tmp/catchall-apt.log 2>&1; then
-		apt-get update -q >>/tmp/catchall-apt.log 2>&1 || true
-		apt-get install -y -q "$@" >>/tmp/catchall-apt.log 2>&1 ||
-			die "apt-get install $* failed (see /tmp/catchall-apt.log)"
-	fi
-}
 pkgs=()
 command -v mbsync >/dev/null 2>&1 || pkgs+=(isync)
 command -v offlineimap >/dev/null 2>&1 || pkgs+=(offlineimap3)

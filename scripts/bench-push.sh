@@ -32,7 +32,11 @@ eval "$(scripts/testenv/dovecot.sh env "$D/dovecot")"
 host=${CATCHALL_TEST_IMAP_ADDR%:*} port=${CATCHALL_TEST_IMAP_ADDR##*:}
 $GO run ./scripts/gencorpus -out "$D/corpus" -messages "$N" -seed 7 >&2
 scripts/testenv/dovecot.sh seed "$D/dovecot" alice "$D/corpus" >&2
-$GO build -o "$D/catchall" ./cmd/catchall
+if [ -n "${CATCHALL:-}" ]; then
+  cp "$CATCHALL" "$D/catchall"
+else
+  $GO build -o "$D/catchall" ./cmd/catchall
+fi
 CATCHALL_PASSWORD=secret "$D/catchall" fetch --quiet --from "imap+plain://alice@$CATCHALL_TEST_IMAP_ADDR" --archive "$D/archive" >&2
 msgs=$(find "$D/archive" -path '*/cur/*' -type f | wc -l)
 bytes=$(find "$D/archive" -path '*/cur/*' -type f -printf '%s\n' | awk '{s+=$1} END {print s+0}')

@@ -43,9 +43,9 @@ PROG=bench-relay
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
-BENCH_MESSAGES=${N:-5000}
-BENCH_SESSIONS=${SESSIONS:-20}
-BENCH_SIZE=${SIZE:-4096}
+BENCH_MESSAGES=${BENCH_MESSAGES:-${N:-5000}}
+BENCH_SESSIONS=${BENCH_SESSIONS:-${SESSIONS:-20}}
+BENCH_SIZE=${BENCH_SIZE:-${SIZE:-4096}}
 BENCH_ALIASES=${BENCH_ALIASES:-1000}
 CATCHALL=${CATCHALL:-./bin/catchall}
 SKIP_CATCHALL=${SKIP_CATCHALL:-0}
@@ -83,7 +83,6 @@ command -v go >/dev/null 2>&1 || die "go is not on PATH (needed to build scripts
 
 pkgs=()
 if ! command -v smtp-source >/dev/null 2>&1 || ! command -v smtp-sink >/dev/null 2>&1 || ! command -v postfix >/dev/null 2>&1; then
-	echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections 2>/dev/null || true
 	pkgs+=(postfix)
 fi
 command -v jq >/dev/null 2>&1 || pkgs+=(jq)
@@ -156,17 +155,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-# wait_banner PORT TIMEOUT: wait until 127.0.0.1:PORT greets with "220".
-wait_banner() {
-	local port=$1 deadline=$((SECONDS + $2)) line
-	while [ "$SECONDS" -lt "$deadline" ]; do
-		line=$(timeout 3 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port && IFS= read -r -t 2 l <&3 && printf '%s' \"\$l\"" 2>/dev/null || true)
-		case $line in 220*) return 0 ;; esac
-		sleep 0.2
-	done
-	return 1
-}
 
 # ------------------------------------------------------------------ inputs
 note "building scripts/smtpload"

@@ -128,17 +128,6 @@ master_pid() {
 	printf '%s\n' "$pid"
 }
 
-# wait_banner PORT TIMEOUT: wait until 127.0.0.1:PORT greets with "* OK".
-wait_banner() {
-	local port=$1 deadline=$((SECONDS + $2)) line
-	while [ "$SECONDS" -lt "$deadline" ]; do
-		line=$(timeout 3 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port && IFS= read -r -t 2 l <&3 && printf '%s' \"\$l\"" 2>/dev/null || true)
-		case $line in "* OK"*) return 0 ;; esac
-		sleep 0.2
-	done
-	return 1
-}
-
 gen_certs() {
 	local dir=$1
 	if [ -s "$dir/ca.pem" ] && [ -s "$dir/ca.key" ] && [ -s "$dir/server.pem" ] && [ -s "$dir/server.key" ]; then
@@ -325,7 +314,7 @@ cmd_start() {
 	lock "$dir"
 	if pid=$(master_pid "$dir"); then
 		load_ports "$dir"
-		wait_banner "$IMAP_PORT" "$START_TIMEOUT" || die "dovecot (pid $pid) runs but 127.0.0.1:$IMAP_PORT does not answer '* OK'"
+		wait_banner "$IMAP_PORT" "$START_TIMEOUT" "* OK" || die "dovecot (pid $pid) runs but 127.0.0.1:$IMAP_PORT does not answer '* OK'"
 		return 0
 	fi
 	# Mail processes run as $TEST_USER and auth as "dovecot": DIR and its parents must be traversable.
@@ -348,7 +337,7 @@ cmd_start() {
 	# 9>&-: the daemon must not inherit (and so hold) our lock.
 	dovecot -c "$dir/dovecot.conf" 2>>"$dir/dovecot.log" 9>&- ||
 		die "dovecot failed to start: $(tail -n 5 "$dir/dovecot.log" | tr '\n' ' ')"
-	if ! wait_banner "$IMAP_PORT" "$START_TIMEOUT"; then
+	if ! wait_banner "$IMAP_PORT" "$START_TIMEOUT" "* OK"; then
 		die "dovecot did not greet on 127.0.0.1:$IMAP_PORT within ${START_TIMEOUT}s: $(tail -n 5 "$dir/dovecot.log" | tr '\n' ' ')"
 	fi
 	wait_banner_tls "$dir" || die "implicit TLS on 127.0.0.1:$IMAPS_PORT does not answer '* OK' with a certificate from $dir/ca.pem"

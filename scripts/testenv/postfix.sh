@@ -49,7 +49,6 @@ EOF
 ensure_packages() {
 	if ! command -v postfix >/dev/null 2>&1 || ! command -v postmap >/dev/null 2>&1; then
 		# "No configuration": the package asks nothing and sets up no mail system of its own.
-		echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections 2>/dev/null || true
 		apt_install postfix
 	fi
 	command -v python3 >/dev/null 2>&1 || apt_install python3
@@ -104,17 +103,6 @@ master_pid() {
 	# A pid file survives a crash; make sure that master is ours.
 	{ tr '\0' '\n' <"/proc/$pid/environ"; } 2>/dev/null | grep -qxF "MAIL_CONFIG=$1/etc" || return 1
 	printf '%s\n' "$pid"
-}
-
-# wait_banner PORT TIMEOUT: wait until 127.0.0.1:PORT greets with "220".
-wait_banner() {
-	local port=$1 deadline=$((SECONDS + $2)) line
-	while [ "$SECONDS" -lt "$deadline" ]; do
-		line=$(timeout 3 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port && IFS= read -r -t 2 l <&3 && printf '%s' \"\$l\"" 2>/dev/null || true)
-		case $line in 220*) return 0 ;; esac
-		sleep 0.2
-	done
-	return 1
 }
 
 # write_config DIR: writes DIR/etc/main.cf and master.cf; prints "changed" when either differs

@@ -37,7 +37,6 @@ EOF
 ensure_packages() {
 	if ! command -v smtp-sink >/dev/null 2>&1; then
 		# Preseed debconf so the install asks nothing and configures no mail system.
-		echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections 2>/dev/null || true
 		apt_install postfix
 	fi
 	command -v smtp-sink >/dev/null 2>&1 || die "smtp-sink missing after installing postfix"
@@ -52,17 +51,6 @@ sink_pid() {
 	comm=$(cat "/proc/$pid/comm" 2>/dev/null) || return 1
 	[ "$comm" = smtp-sink ] || return 1
 	printf '%s\n' "$pid"
-}
-
-# wait_banner PORT TIMEOUT: wait until 127.0.0.1:PORT greets with "220".
-wait_banner() {
-	local port=$1 deadline=$((SECONDS + $2)) line
-	while [ "$SECONDS" -lt "$deadline" ]; do
-		line=$(timeout 3 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port && IFS= read -r -t 2 l <&3 && printf '%s' \"\$l\"" 2>/dev/null || true)
-		case $line in 220*) return 0 ;; esac
-		sleep 0.1
-	done
-	return 1
 }
 
 cmd_start() {
