@@ -286,6 +286,15 @@ func (c *client) cmd(line string) int {
 	return c.reply()
 }
 
+// startData opens a transaction (MAIL, RCPT, DATA) without checking the
+// replies: the tests check what comes after.
+func (c *client) startData(from, rcpt string) {
+	c.t.Helper()
+	c.cmd("MAIL FROM:<" + from + ">")
+	c.cmd("RCPT TO:<" + rcpt + ">")
+	c.cmd("DATA")
+}
+
 // send sends raw bytes without waiting for a reply.
 func (c *client) send(raw string) {
 	c.t.Helper()

@@ -238,9 +238,7 @@ func TestLimits(t *testing.T) {
 		if code := c.cmd("MAIL FROM:<a@far.test> SIZE=5000"); code != 552 {
 			t.Errorf("MAIL SIZE=5000: %d, want 552", code)
 		}
-		c.cmd("MAIL FROM:<a@far.test>")
-		c.cmd("RCPT TO:<shop@example.org>")
-		c.cmd("DATA")
+		c.startData("a@far.test", "shop@example.org")
 		c.send("Subject: big\r\n\r\n" + strings.Repeat("xxxxxxxxxxxxxxxxxxx\r\n", 100) + ".\r\n")
 		if code := c.reply(); code != 552 {
 			t.Errorf("2 KB message: %d, want 552", code)
@@ -248,9 +246,7 @@ func TestLimits(t *testing.T) {
 	})
 	t.Run("long line", func(t *testing.T) {
 		c := dialRelay(t, tr.addr)
-		c.cmd("MAIL FROM:<a@far.test>")
-		c.cmd("RCPT TO:<shop@example.org>")
-		c.cmd("DATA")
+		c.startData("a@far.test", "shop@example.org")
 		c.send("Subject: long\r\n\r\n" + strings.Repeat("y", 900) + "\r\n.\r\n")
 		if code := c.reply(); code != 250 {
 			t.Errorf("a 900-byte line: %d, want 250", code)
@@ -284,9 +280,7 @@ func TestLimits(t *testing.T) {
 	t.Run("slow but moving DATA", func(t *testing.T) {
 		waitNoConnections(t, tr.Relay) // the connections above are released
 		c := dialRelay(t, tr.addr)
-		c.cmd("MAIL FROM:<a@far.test>")
-		c.cmd("RCPT TO:<bank@example.org>")
-		c.cmd("DATA")
+		c.startData("a@far.test", "bank@example.org")
 		c.send("Subject: slow\r\n\r\n")
 		for i := 0; i < 8; i++ { // 8 × 100 ms: longer than the 300 ms idle timeout in all
 			time.Sleep(100 * time.Millisecond)
@@ -299,9 +293,7 @@ func TestLimits(t *testing.T) {
 	})
 	t.Run("silent client", func(t *testing.T) {
 		c := dialRelay(t, tr.addr)
-		c.cmd("MAIL FROM:<a@far.test>")
-		c.cmd("RCPT TO:<bank@example.org>")
-		c.cmd("DATA")
+		c.startData("a@far.test", "bank@example.org")
 		c.send("Subject: stalled\r\n")
 		start := time.Now()
 		rest, _ := io.ReadAll(c.r) // the relay closes the connection
@@ -745,9 +737,7 @@ func TestGracefulShutdown(t *testing.T) {
 	sk := newSink(t)
 	tr := startRelay(t, testConfig(t, sk.addr))
 	c := dialRelay(t, tr.addr)
-	c.cmd("MAIL FROM:<a@far.test>")
-	c.cmd("RCPT TO:<bank@example.org>")
-	c.cmd("DATA")
+	c.startData("a@far.test", "bank@example.org")
 	c.send("Subject: in flight\r\n\r\nfirst half\r\n")
 	tr.cancel() // what SIGTERM does
 	time.Sleep(200 * time.Millisecond)
