@@ -8,6 +8,7 @@ package srs
 import (
 	"bufio"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/url"
 	"os"
@@ -134,6 +135,46 @@ func TestPostsrsd(t *testing.T) {
 			}
 		})
 	}
+	// Hundreds of generated senders, both directions, until every character
+	// of the hash alphabet has been seen in a hash postsrsd made.
+	seen := map[byte]bool{}
+	for i, sender := range generatedSenders(600) {
+		mine, err := ours.Forward(sender)
+		if err != nil {
+			t.Fatalf("Forward(%q): %v", sender, err)
+		}
+		code, theirs := p.get(t, p.fwd, sender)
+		if code != 200 {
+			t.Fatalf("postsrsd forward %q: %d %s", sender, code, theirs)
+		}
+		if mine != theirs {
+			t.Fatalf("Forward(%q):\n ours     %s\n postsrsd %s", sender, mine, theirs)
+		}
+		h := strings.SplitN(theirs, "=", 3)[1]
+		for j := 0; j < len(h); j++ {
+			seen[h[j]] = true
+		}
+		// Each reverses what the other made, with the case changed on every
+		// other address.
+		addr := theirs
+		if i%2 == 1 {
+			addr = strings.ToUpper(theirs)
+		}
+		code, back := p.get(t, p.rev, addr)
+		mineBack, err := ours.Reverse(addr)
+		if code != 200 || err != nil || !strings.EqualFold(back, mineBack) {
+			t.Fatalf("reverse %q: postsrsd %d %q, ours %q %v", addr, code, back, mineBack, err)
+		}
+	}
+	if len(seen) != len(hashChars) {
+		var missing []string
+		for j := 0; j < len(hashChars); j++ {
+			if !seen[hashChars[j]] {
+				missing = append(missing, string(hashChars[j]))
+			}
+		}
+		t.Errorf("postsrsd's hashes left out %v of the alphabet: the comparison did not cover them", missing)
+	}
 	// What postsrsd refuses, we refuse.
 	good, _ := ours.Forward("alice@far.test")
 	h := strings.Split(good, "=")[1]
@@ -150,4 +191,48 @@ func TestPostsrsd(t *testing.T) {
 			t.Errorf("%q: postsrsd %d %q, ours %v; both must refuse", bad, code, v, err)
 		}
 	}
+}
+
+// generatedSenders makes n senders of every shape the relay forwards: plain,
+// mixed case, long local parts, punctuation, SRS0 from another forwarder
+// (which becomes SRS1) and SRS1 (which is re-signed).
+func generatedSenders(n int) []string {
+	r := rand.New(rand.NewPCG(7, uint64(time.Now().UnixNano())))
+	const letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+	word := func(min, max int) string {
+		b := make([]byte, min+r.IntN(max-min+1))
+		for i := range b {
+			b[i] = letters[r.IntN(len(letters))]
+		}
+		return string(b)
+	}
+	hash := func() string {
+		b := make([]byte, 4)
+		for i := range b {
+			b[i] = hashChars[r.IntN(len(hashChars))]
+		}
+		return string(b)
+	}
+	stamp := func() string {
+		return string([]byte{timeChars[r.IntN(32)], timeChars[r.IntN(32)]})
+	}
+	out := make([]string, 0, n)
+	for i := 0; len(out) < n; i++ {
+		host := strings.ToLower(word(2, 12)) + "." + []string{"test", "example", "Example.ORG", "co.uk"}[r.IntN(4)]
+		switch i % 6 {
+		case 0:
+			out = append(out, word(1, 10)+"@"+host)
+		case 1:
+			out = append(out, word(40, 64)+"@"+strings.ToUpper(host))
+		case 2:
+			out = append(out, "bounce+"+word(3, 8)+"-"+word(2, 6)+"="+word(2, 6)+"@"+host)
+		case 3:
+			out = append(out, word(2, 8)+"."+word(2, 8)+"@"+host)
+		case 4:
+			out = append(out, "SRS0="+hash()+"="+stamp()+"="+strings.ToLower(word(3, 9))+".test="+word(2, 10)+"@"+host)
+		case 5:
+			out = append(out, "SRS1="+hash()+"=first-"+strings.ToLower(word(2, 6))+".test=="+hash()+"="+stamp()+"=orig.test="+word(2, 10)+"@"+host)
+		}
+	}
+	return out
 }

@@ -21,11 +21,20 @@
 // characters (A–Z, 2–7), high bits first. HHHH is the first HashLen
 // characters of the base64 encoding of HMAC-SHA1(secret, lower(data)),
 // where data is TT+orighost+origuser for SRS0 and firsthost+"=HHHH=TT=…"
-// for SRS1. The base64 alphabet is libsrs2's, which has 'm' and 'n'
-// swapped ("…klnmop…"); it is kept so that hashes agree with postsrsd.
-// Hashes are compared without regard to case (RFC 5321 §2.4: a relay may
-// change the case of a local part), and every secret is tried, so a
-// secret can be rotated by putting the new one first.
+// for SRS1. The base64 alphabet is the standard one (RFC 4648 §4), as in
+// libsrs2's srs2.c and Debian's postsrsd 1.10, which the tests start and
+// compare with over hundreds of senders and every character of the
+// alphabet. Hashes are compared without regard to case (RFC 5321 §2.4: a
+// relay may change the case of a local part), and every secret is tried,
+// so a secret can be rotated by putting the new one first.
+//
+// # Addresses issued by catchall before 2026-12
+//
+// Earlier versions used an alphabet with 'm' and 'n' swapped
+// ("…klnmop…"), so some of the addresses they issued carry a hash that
+// postsrsd does not make. Bounces to those addresses can arrive for up to
+// MaxAge days, so Reverse also accepts a hash in that old alphabet;
+// Forward issues only the standard one.
 //
 // An address that is already SRS0 is turned into SRS1 (the "guarded"
 // scheme) instead of growing with every hop, and an SRS1 address is only
@@ -65,8 +74,11 @@ const (
 	dayPrecison = 24 * 60 * 60
 	separators  = "=-+"
 
-	// hashChars is libsrs2's base64 alphabet, "m" and "n" swapped included.
-	hashChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklnmopqrstuvwxyz0123456789+/"
+	// hashChars is the base64 alphabet of libsrs2 and postsrsd (RFC 4648).
+	hashChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+	// legacyHashChars is the alphabet earlier catchall versions signed with
+	// ('m' and 'n' swapped); Reverse still accepts it, Forward never uses it.
+	legacyHashChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklnmopqrstuvwxyz0123456789+/"
 )
 
 // Defaults of a Codec's zero fields, those of libsrs2 and postsrsd.
@@ -254,6 +266,11 @@ func upper(b byte) byte {
 
 // hash signs the lower-cased concatenation of data with secret i.
 func (c *Codec) hash(i int, data ...string) string {
+	return c.hashIn(hashChars, i, data...)
+}
+
+// hashIn is hash written in the given base64 alphabet.
+func (c *Codec) hashIn(alphabet string, i int, data ...string) string {
 	m := hmac.New(sha1.New, c.Secrets[i])
 	for _, d := range data {
 		m.Write([]byte(lowerASCII(d)))
@@ -271,13 +288,13 @@ func (c *Codec) hash(i int, data ...string) string {
 		if bit/8+1 < len(sum) {
 			v |= uint(sum[bit/8+1])
 		}
-		out[j] = hashChars[(v>>(10-uint(bit%8)))&63]
+		out[j] = alphabet[(v>>(10-uint(bit%8)))&63]
 	}
 	return string(out)
 }
 
 // check compares hash with every secret's, ignoring case, in constant time
-// per secret.
+// per secret, in the standard alphabet and in the legacy one.
 func (c *Codec) check(hash string, data ...string) bool {
 	if len(hash) != c.hashLen() {
 		return false
@@ -285,9 +302,11 @@ func (c *Codec) check(hash string, data ...string) bool {
 	got := []byte(lowerASCII(hash))
 	ok := false
 	for i := range c.Secrets {
-		want := []byte(lowerASCII(c.hash(i, data...)))
-		if hmac.Equal(got, want) {
-			ok = true
+		for _, alphabet := range []string{hashChars, legacyHashChars} {
+			want := []byte(lowerASCII(c.hashIn(alphabet, i, data...)))
+			if hmac.Equal(got, want) {
+				ok = true
+			}
 		}
 	}
 	return ok

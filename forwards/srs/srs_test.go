@@ -1,7 +1,11 @@
 package srs
 
 import (
+	"crypto/hmac"
+	"crypto/sha1"
+	"encoding/base64"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -86,9 +90,9 @@ func TestStampAndHash(t *testing.T) {
 	if len(f) != 5 || f[2] != "JT" || f[3] != "far.test" || f[4] != "alice" || len(f[1]) != 4 {
 		t.Fatalf("Forward = %q", fwd)
 	}
-	// The hash alphabet is libsrs2's, with m and n swapped.
-	if hashChars[38] != 'n' || hashChars[39] != 'm' {
-		t.Fatal("hash alphabet changed; it must stay libsrs2's")
+	// The hash alphabet is libsrs2's and postsrsd's: standard base64.
+	if hashChars != "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/" {
+		t.Fatal("hash alphabet changed; it must stay libsrs2's (RFC 4648 base64)")
 	}
 	c.HashLen = 8
 	fwd8, _ := c.Forward("alice@far.test")
@@ -264,5 +268,71 @@ func TestReadSecrets(t *testing.T) {
 	}
 	if _, err := ReadSecrets(filepath.Join(dir, "missing")); err == nil {
 		t.Error("missing file accepted")
+	}
+}
+
+// TestHashIsStandardBase64 checks the hash against Go's own base64 of the
+// HMAC, for many inputs, so every character of the alphabet is covered.
+func TestHashIsStandardBase64(t *testing.T) {
+	c := codec(day0, "s3cret")
+	c.HashLen = 8
+	seen := map[byte]bool{}
+	for i := 0; i < 2000; i++ {
+		user := fmt.Sprintf("User%d", i)
+		mac := hmac.New(sha1.New, []byte("s3cret"))
+		mac.Write([]byte("jt" + "far.test" + strings.ToLower(user)))
+		want := base64.StdEncoding.EncodeToString(mac.Sum(nil))[:8]
+		fwd, err := c.Forward(user + "@far.test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := strings.Split(fwd, "=")[1]
+		if got != want {
+			t.Fatalf("Forward(%s@far.test) hash %q, want %q (base64 of HMAC-SHA1)", user, got, want)
+		}
+		for j := 0; j < len(got); j++ {
+			seen[got[j]] = true
+		}
+	}
+	if len(seen) != 64 {
+		t.Errorf("the hashes used %d of the 64 characters", len(seen))
+	}
+}
+
+// TestLegacyAlphabet: addresses issued by earlier versions (m and n
+// swapped) still reverse, but Forward never issues them.
+func TestLegacyAlphabet(t *testing.T) {
+	c := codec(day0, "s3cret")
+	n := 0
+	for i := 0; i < 500; i++ {
+		sender := fmt.Sprintf("u%d@far.test", i)
+		stamp := c.stamp()
+		std := c.hashIn(hashChars, 0, stamp, "far.test", fmt.Sprintf("u%d", i))
+		old := c.hashIn(legacyHashChars, 0, stamp, "far.test", fmt.Sprintf("u%d", i))
+		fwd, _ := c.Forward(sender)
+		if got := strings.Split(fwd, "=")[1]; got != std {
+			t.Fatalf("Forward(%s) hash %q, want the standard %q", sender, got, std)
+		}
+		if old == std {
+			continue
+		}
+		n++
+		legacy := "SRS0=" + old + "=" + stamp + "=far.test=" + fmt.Sprintf("u%d", i) + "@fwd.test"
+		if back, err := c.Reverse(legacy); err != nil || back != sender {
+			t.Errorf("Reverse(legacy %q) = %q, %v; want %q", legacy, back, err, sender)
+		}
+		// The swap is m↔n only: another wrong letter is still refused.
+		bad := "SRS0=" + strings.Map(func(r rune) rune {
+			if r == 'm' || r == 'n' {
+				return 'q'
+			}
+			return r
+		}, old) + "=" + stamp + "=far.test=" + fmt.Sprintf("u%d", i) + "@fwd.test"
+		if _, err := c.Reverse(bad); !errors.Is(err, ErrBadHash) {
+			t.Errorf("Reverse(%q) = %v, want ErrBadHash", bad, err)
+		}
+	}
+	if n == 0 {
+		t.Fatal("no hash held an m or n; the test checked nothing")
 	}
 }
