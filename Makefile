@@ -6,7 +6,7 @@ BIN         := bin/catchall
 BENCH_MESSAGES ?= 2000
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build test unit-test check fuzz bench-fetch bench-classify bench-relay bench-push docs demo clean
+.PHONY: all build test test-fresh unit-test check fuzz bench-fetch bench-classify bench-relay bench-push docs demo clean
 
 all: build
 
@@ -16,6 +16,10 @@ build:
 ## test: unit tests (race detector, shuffled) and the acceptance suite against a real Dovecot
 test:
 	scripts/test.sh
+
+## test-fresh: make test in a new Debian 12 root (debootstrap) where Postfix and Dovecot were never installed (root)
+test-fresh:
+	scripts/test-fresh.sh
 
 ## unit-test: only the in-process tests; no root, no system packages
 unit-test:

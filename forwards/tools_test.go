@@ -8,7 +8,6 @@ package forwards
 // tools refuse to run as root: they run as the test user.
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/catchall/catchall/classify"
+	"github.com/catchall/catchall/internal/testtools"
 )
 
 func needTools(t *testing.T, tools ...string) {
@@ -54,11 +54,12 @@ func TestPostmap(t *testing.T) {
 	in := awkwardInput(t)
 	out, _ := Postfix{}.Generate(in)
 	dir := writeOut(t, out)
-	if b, err := exec.Command("postmap", filepath.Join(dir, "virtual"), filepath.Join(dir, "access")).CombinedOutput(); err != nil {
+	pf := testtools.NewPostfix(t)
+	if b, err := pf.Postmap(filepath.Join(dir, "virtual"), filepath.Join(dir, "access")).CombinedOutput(); err != nil {
 		t.Fatalf("postmap: %v\n%s", err, b)
 	}
 	query := func(table, key string) (string, bool) {
-		b, err := exec.Command("postmap", "-q", key, "hash:"+filepath.Join(dir, table)).Output()
+		b, err := pf.Postmap("-q", key, "hash:"+filepath.Join(dir, table)).Output()
 		return strings.TrimSpace(string(b)), err == nil
 	}
 	for _, r := range in.Rules {
@@ -79,7 +80,7 @@ func TestPostmap(t *testing.T) {
 		t.Errorf("catch-all: %q %v", v, ok)
 	}
 	// The signed-burner shape, with Debian's postfix-pcre.
-	if b, _ := exec.Command("postconf", "-m").Output(); !strings.Contains(string(b), "pcre") {
+	if b, _ := pf.Postconf("-m").Output(); !strings.Contains(string(b), "pcre") {
 		t.Skip("postfix-pcre not installed: virtual.pcre not checked")
 	}
 	for key, want := range map[string]string{
@@ -93,7 +94,7 @@ func TestPostmap(t *testing.T) {
 		"adobe.abcdef@elsewhere.example":         "",
 		"adobe.abcdef@example.com.evil.example":  "",
 	} {
-		b, err := exec.Command("postmap", "-q", key, "pcre:"+filepath.Join(dir, "virtual.pcre")).Output()
+		b, err := pf.Postmap("-q", key, "pcre:"+filepath.Join(dir, "virtual.pcre")).Output()
 		if got := strings.TrimSpace(string(b)); got != want || (err == nil) != (want != "") {
 			t.Errorf("virtual.pcre %s = %q (%v), want %q", key, got, err, want)
 		}
@@ -114,16 +115,16 @@ func TestSieveTools(t *testing.T) {
 	script := filepath.Join(dir, "catchall.sieve")
 	msg := filepath.Join(dir, "message.eml")
 	os.WriteFile(msg, []byte("From: someone@sender.example\r\nTo: x@example.com\r\nSubject: test\r\n\r\nhello\r\n"), 0o644)
-	run := func(args ...string) string {
+	dc := testtools.NewDovecot(t, user)
+	run := func(tool string, args ...string) string {
 		t.Helper()
-		b, err := exec.Command("runuser", append([]string{"-u", user, "--"}, args...)...).CombinedOutput()
+		b, err := dc.Command(tool, args...).CombinedOutput()
 		if err != nil {
 			t.Fatalf("%v: %v\n%s", args, err, b)
 		}
 		return string(b)
 	}
-	run("sievec", script, filepath.Join(os.TempDir(), fmt.Sprintf("catchall-%d.svbin", os.Getpid())))
-	os.Remove(filepath.Join(os.TempDir(), fmt.Sprintf("catchall-%d.svbin", os.Getpid())))
+	run("sievec", script, filepath.Join(dc.Dir, "catchall.svbin"))
 	check := func(rcpt string, wantRedirects []string, wantReject bool) {
 		t.Helper()
 		res := run("sieve-test", "-r", rcpt, script, msg)

@@ -11,13 +11,13 @@ package main
 import (
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/catchall/catchall/classify"
 	"github.com/catchall/catchall/internal/corpus"
+	"github.com/catchall/catchall/internal/testtools"
 )
 
 func TestDovecotMigrate(t *testing.T) {
@@ -77,7 +77,8 @@ func TestDovecotMigrate(t *testing.T) {
 
 	// The Postfix maps, built and queried by postmap.
 	pf := filepath.Join(out, "configs", "postfix")
-	if b, err := exec.Command("postmap", filepath.Join(pf, "virtual"), filepath.Join(pf, "access")).CombinedOutput(); err != nil {
+	postfix := testtools.NewPostfix(t)
+	if b, err := postfix.Postmap(filepath.Join(pf, "virtual"), filepath.Join(pf, "access")).CombinedOutput(); err != nil {
 		t.Fatalf("postmap: %v\n%s", err, b)
 	}
 	for alias, r := range rows {
@@ -85,7 +86,7 @@ func TestDovecotMigrate(t *testing.T) {
 		if r["action"] == "block" {
 			table, want = "access", "REJECT"
 		}
-		got, _ := exec.Command("postmap", "-q", alias, "hash:"+filepath.Join(pf, table)).Output()
+		got, _ := postfix.Postmap("-q", alias, "hash:"+filepath.Join(pf, table)).Output()
 		if g := strings.ReplaceAll(strings.TrimSpace(string(got)), ", ", ","); !strings.HasPrefix(g, want) {
 			t.Errorf("postmap -q %s %s = %q, want %q", alias, table, g, want)
 		}
@@ -102,9 +103,8 @@ func TestDovecotMigrate(t *testing.T) {
 		os.Chmod(d, 0o755)
 	}
 	os.Chmod(script, 0o644)
-	bin := filepath.Join(os.TempDir(), "catchall-migrate-test.svbin")
-	defer os.Remove(bin)
-	if b, err := exec.Command("runuser", "-u", user, "--", "sievec", script, bin).CombinedOutput(); err != nil {
+	dc := testtools.NewDovecot(t, user)
+	if b, err := dc.Command("sievec", script, filepath.Join(dc.Dir, "catchall.svbin")).CombinedOutput(); err != nil {
 		t.Fatalf("sievec: %v\n%s", err, b)
 	}
 
