@@ -401,6 +401,12 @@ var subjects = map[string][]string{
 	"jobs/de":    {"Bewerbung als {position}", "Initiativbewerbung", "Bewerbung: {position}"},
 	"press/en":   {"Press inquiry: {topic}", "Interview request", "Request for comment"},
 	"press/de":   {"Presseanfrage: {topic}", "Interviewanfrage", "Bitte um Stellungnahme"},
+	// Messages the user writes to a person at a business service.
+	"ticket/en": {"Question about invoice {code}", "Account locked after password reset", "Cannot verify my domain {userdomain}",
+		"Refund for order {n}", "API rate limit question", "Please close my account", "Server {host} unreachable since this morning",
+		"Change of billing address"},
+	"ticket/de": {"Frage zur Rechnung {code}", "Kündigung Vertrag {code}", "Server {host} nicht erreichbar",
+		"Änderung der Rechnungsadresse", "Zugang gesperrt", "Rückfrage zu Ihrem Angebot"},
 	"biz/en": {"Meeting next week", "Contract draft", "Follow-up on our call", "Documents for signature", "Quarterly figures",
 		"Order {n}", "Project kickoff", "Updated proposal"},
 	"biz/de": {"Termin nächste Woche", "Vertragsentwurf", "Rückfrage zu unserem Telefonat", "Unterlagen zur Unterschrift",

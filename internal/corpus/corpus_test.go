@@ -68,6 +68,7 @@ func TestDeterminism(t *testing.T) {
 		{"other seed", func(o *Options) { o.Seed = 43 }, false},
 		{"seed zero", func(o *Options) { o.Seed = 0 }, false},
 		{"other domain", func(o *Options) { o.Domain = "example.org" }, false},
+		{"more messages", func(o *Options) { o.Messages = 700 }, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -88,9 +89,12 @@ func TestDeterminism(t *testing.T) {
 			}
 			if !slices.EqualFunc(a.Aliases, b.Aliases, func(x, y Alias) bool {
 				return x.Address == y.Address && x.Tag == y.Tag && x.Service == y.Service && x.Leaked.Equal(y.Leaked) &&
-					slices.Equal(x.Breaches, y.Breaches)
+					slices.Equal(x.Breaches, y.Breaches) && x.NeverGiven == y.NeverGiven && x.Action == y.Action
 			}) {
 				t.Fatal("aliases differ")
+			}
+			if !slices.Equal(a.Domains, b.Domains) || !slices.Equal(a.Folders, b.Folders) {
+				t.Fatal("domains or folders differ")
 			}
 			if (da == want) != tt.same {
 				t.Fatalf("digest equal to the base corpus: %v, want %v", da == want, tt.same)
@@ -117,7 +121,7 @@ func TestKinds(t *testing.T) {
 	for _, m := range c.Messages {
 		count[m.Kind]++
 	}
-	want := append(append(slices.Clone(styles), kindSent, kindDraft, kindHuge), oddKinds...)
+	want := append(append(slices.Clone(styles), kindSent, kindDraft, kindHuge, kindForwardedIn), oddKinds...)
 	for _, k := range want {
 		t.Run(k, func(t *testing.T) {
 			if count[k] == 0 {
@@ -156,8 +160,8 @@ func TestKinds(t *testing.T) {
 
 func TestFolders(t *testing.T) {
 	c := small()
-	required := []string{"INBOX", "Sent", "Drafts", "Trash", "Archive/2019", "Archive/2020", "Lists/golang-nuts",
-		"Réception/Factures", "Работа", "日本語 フォルダ", "Empty", "Q&A", "Old Mail"}
+	required := []string{"INBOX", "Sent", "Drafts", "Trash", "Junk", "Archive/2019", "Archive/2020", "Lists/golang-nuts",
+		"Newsletters", "Newsletters/Entwürfe", "Réception/Factures", "Работа", "日本語 フォルダ", "Empty", "Q&A", "Old Mail"}
 	for _, f := range required {
 		if !slices.Contains(c.Folders, f) {
 			t.Errorf("folder %q missing", f)
@@ -235,15 +239,32 @@ func TestAliases(t *testing.T) {
 		if !a.Leaked.IsZero() && a.Tag != "disposable" {
 			t.Errorf("%s alias %s leaked", a.Tag, a.Address)
 		}
+		wantAction := "forward"
+		if a.NeverGiven || a.Tag == "disposable" && (len(a.Breaches) > 0 || !a.Leaked.IsZero()) {
+			wantAction = "block"
+		}
+		if a.Action != wantAction {
+			t.Errorf("alias %s (%s, never given %v, leaked %v, breaches %v) has action %q, want %q", a.Address, a.Tag,
+				a.NeverGiven, a.Leaked, a.Breaches, a.Action, wantAction)
+		}
+		if a.NeverGiven && (a.Tag != "disposable" || a.Service != "") {
+			t.Errorf("never-given alias %+v", a)
+		}
+	}
+	if !slices.Equal(c.Domains, []string{c.Domain}) {
+		t.Errorf("Domains %v, want [%s]", c.Domains, c.Domain)
 	}
 	used := map[string]bool{}
 	spamAfterLeak := map[string]bool{}
 	for _, m := range c.Messages {
 		if m.Alias == "" {
-			if m.Kind != kindNoHeader && m.Kind != kindBinary {
+			if m.Kind != kindNoHeader && m.Kind != kindBinary && m.Kind != kindForwardedIn && m.Kind != kindForeign {
 				t.Errorf("%s message without alias", m.Kind)
 			}
 			continue
+		}
+		if m.Kind == kindForwardedIn || m.Kind == kindForeign {
+			t.Errorf("%s message with alias %s", m.Kind, m.Alias)
 		}
 		a, ok := byAddr[m.Alias]
 		if !ok {
@@ -869,12 +890,13 @@ func TestWriteMaildir(t *testing.T) {
 		if err := json.Unmarshal(b, &tr); err != nil {
 			t.Fatal(err)
 		}
-		if tr.Domain != c.Domain || tr.FinalMailbox != c.FinalMailbox || !slices.Equal(tr.Folders, c.Folders) ||
+		if tr.Domain != c.Domain || !slices.Equal(tr.Domains, c.Domains) || tr.FinalMailbox != c.FinalMailbox || !slices.Equal(tr.Folders, c.Folders) ||
 			len(tr.Aliases) != len(c.Aliases) || len(tr.Messages) != len(c.Messages) {
 			t.Fatalf("truth does not match the corpus")
 		}
 		for i, a := range tr.Aliases {
-			if a.Address != c.Aliases[i].Address || a.Tag != c.Aliases[i].Tag || !a.Leaked.Equal(c.Aliases[i].Leaked) {
+			if a.Address != c.Aliases[i].Address || a.Tag != c.Aliases[i].Tag || !a.Leaked.Equal(c.Aliases[i].Leaked) ||
+				a.NeverGiven != c.Aliases[i].NeverGiven || a.Action != c.Aliases[i].Action || a.Action == "" {
 				t.Errorf("alias %d: %+v vs %+v", i, a, c.Aliases[i])
 			}
 		}

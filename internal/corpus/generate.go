@@ -19,6 +19,7 @@ const (
 	catRole
 	catService
 	catList
+	catNeverGiven // guessed by spammers, never given to anyone
 )
 
 // aliasInfo is an alias with everything needed to write mail to it.
@@ -44,6 +45,15 @@ type aliasInfo struct {
 	welcomed  bool // catService: its welcome message (at created) is planned
 	leakSpam  int  // spam planned at or after leaked
 	fromSvc   int  // messages planned from the service
+	sent      int  // messages planned as sent from the alias
+	// corresponded marks a catService alias of a business service from which
+	// the user wrote to people at the service (its truth is "business");
+	// tickets is how many messages he sent them, ticketed whether that thread
+	// is planned.
+	corresponded bool
+	tickets      int
+	ticketed     bool
+	list         *mailingList // catList only
 }
 
 // person is someone who writes mail.
@@ -78,6 +88,8 @@ type generator struct {
 	start  time.Time
 	end    time.Time
 	seq    int
+	never  []*aliasInfo // catNeverGiven aliases, not in pool or active
+	old    oldAccount   // the user's old freemail account (forwarded-in mail)
 }
 
 func newGenerator(o Options) *generator {
@@ -201,7 +213,17 @@ func (g *generator) newBizPerson(lang string) *person {
 
 // ---------------------------------------------------------------- aliases
 
+// add puts a into the pool unless its address is taken.
 func (g *generator) add(a *aliasInfo) bool {
+	if !g.register(a) {
+		return false
+	}
+	g.pool = append(g.pool, a)
+	return true
+}
+
+// register reserves a's address unless it is taken or the final mailbox.
+func (g *generator) register(a *aliasInfo) bool {
 	a.addr = strings.ToLower(a.local + "@" + g.env.domain)
 	if a.addr == g.env.final || g.byAddr[a.addr] != nil {
 		return false
@@ -210,7 +232,6 @@ func (g *generator) add(a *aliasInfo) bool {
 		a.header = a.addr
 	}
 	g.byAddr[a.addr] = a
-	g.pool = append(g.pool, a)
 	return true
 }
 
@@ -333,10 +354,21 @@ func (g *generator) buildPool() {
 		g.setupService(a)
 		g.add(a)
 	}
-	// The mailing list.
-	lst := &aliasInfo{local: "lists+golang-nuts", tag: "disposable", service: "googlegroups.com", cat: catList,
-		weight: 6, created: randTime(r, yearStart(2013), yearStart(2016)), retired: g.end}
-	g.add(lst)
+	// The mailing lists: golang-nuts and, as a subaddress or as debian@,
+	// debian-user.
+	g.add(&aliasInfo{local: "lists+golang-nuts", tag: "disposable", service: listGoNuts.domain, cat: catList,
+		list: listGoNuts, weight: 6, created: randTime(r, yearStart(2013), yearStart(2016)), retired: g.end})
+	locals := []string{"debian", "lists+debian-user"}
+	if chance(r, 0.5) {
+		locals[0], locals[1] = locals[1], locals[0]
+	}
+	created := randTime(r, yearStart(2014), yearStart(2019))
+	for _, l := range locals {
+		if g.add(&aliasInfo{local: l, tag: "disposable", service: listDebianUser.domain, cat: catList,
+			list: listDebianUser, weight: 2.5, created: created, retired: g.end}) {
+			break
+		}
+	}
 }
 
 // addBreachPairs adds, for each of pairBreaches, a year-suffixed alias of the
@@ -480,6 +512,7 @@ func (g *generator) chooseActive() {
 		"lists+golang-nuts", "github", "news+heise"} {
 		want(func(a *aliasInfo) bool { return a.local == l })
 	}
+	want(func(a *aliasInfo) bool { return a.list == listDebianUser })
 	want(func(a *aliasInfo) bool { return a.header != a.addr })
 	want(func(a *aliasInfo) bool { return a.svc != nil && a.svc.lang == "ja" })
 	want(func(a *aliasInfo) bool { return a.svc != nil && a.svc.cat == "forum" })
@@ -511,6 +544,7 @@ func (g *generator) chooseActive() {
 			a.created = berlin(daytime(r, randTime(r, yearStart(yt.year), yearStart(yt.year).AddDate(0, 6, 0)))).Truncate(time.Second)
 		}
 	}
+	g.chooseCorresponded()
 	// Leaks: about one disposable service alias in seven, at least one. The
 	// breach pairs only leak through their breach.
 	var disp []*aliasInfo
@@ -554,6 +588,33 @@ func (g *generator) chooseActive() {
 	}
 }
 
+// chooseCorresponded decides which active aliases of business services the
+// user really corresponded from: about one in three, at least one. They keep
+// the tag "business" and get a thread in which the user writes one to three
+// times to a person at the service, who answers each time. The others were
+// mere signups and are "disposable".
+func (g *generator) chooseCorresponded() {
+	r := g.r
+	var biz []*aliasInfo
+	for _, a := range g.active {
+		if a.cat == catService && a.svc.tag == "business" {
+			biz = append(biz, a)
+		}
+	}
+	n := int(math.Round(float64(len(biz)) / 3))
+	if n == 0 && len(biz) > 0 {
+		n = 1
+	}
+	for i, a := range shuffled(r, biz) {
+		if i < n {
+			a.corresponded = true
+			a.tickets = between(r, 1, 3)
+		} else {
+			a.tag = "disposable"
+		}
+	}
+}
+
 // yearTarget is an alias planOrdinary files in the archive of a year.
 type yearTarget struct {
 	a    *aliasInfo
@@ -591,6 +652,9 @@ type uopt struct {
 	style  string
 	max    int  // at most this many messages
 	reply  bool // a thread must contain a reply from the user
+	// userFirst makes the user open a thread, and the other side answer each
+	// of his messages.
+	userFirst bool
 }
 
 func (g *generator) newSpec(a *aliasInfo, origin string, t time.Time) *spec {
@@ -599,6 +663,7 @@ func (g *generator) newSpec(a *aliasInfo, origin string, t time.Time) *spec {
 		date: berlin(t).Truncate(time.Second), incoming: true}
 	if a != nil {
 		s.rcpt = a.header
+		s.envRcpt = a.addr
 	}
 	s.delay = time.Duration(2+g.r.IntN(90)) * time.Second
 	return s
@@ -708,6 +773,7 @@ func (g *generator) fromUser(a *aliasInfo, p *person, t time.Time, kind string) 
 	s.delay = time.Duration(1+r.IntN(3)) * time.Second
 	if kind == kindSent {
 		s.forceFolder = folderSent
+		a.sent++
 	} else {
 		s.forceFolder = folderDrafts
 	}
@@ -777,6 +843,9 @@ func (g *generator) thread(a *aliasInfo, p *person, o uopt, family, origin strin
 			}
 		}
 		outgoing := i%2 == 1 && (o.reply || chance(r, 0.85))
+		if o.userFirst {
+			outgoing = i%2 == 0
+		}
 		var s *spec
 		if outgoing {
 			s = g.fromUser(a, p, t, kindSent)
@@ -802,7 +871,7 @@ func (g *generator) thread(a *aliasInfo, p *person, o uopt, family, origin strin
 		if len(refs) > 8 {
 			refs = refs[len(refs)-8:]
 		}
-		if i == 0 {
+		if i == 0 && !outgoing {
 			g.apply(s, o)
 		} else {
 			g.apply(s, uopt{})
@@ -886,6 +955,12 @@ func (g *generator) expand(t, lang string, a *aliasInfo, p *person) string {
 			t := pick(r, goTopics)
 			if strings.Contains(t, "%d") {
 				t = fmt.Sprintf(t, between(r, 1, 25))
+			}
+			b.WriteString(t)
+		case "debtopic":
+			t := pick(r, debTopics)
+			if strings.Contains(t, "%d") {
+				t = fmt.Sprintf(t, between(r, 9, 13))
 			}
 			b.WriteString(t)
 		case "repo":
@@ -981,6 +1056,8 @@ func (g *generator) unit(a *aliasInfo, o uopt) int {
 			return g.multiTo(a, o)
 		case x < 0.12:
 			return g.undisclosedCc(a, o)
+		case x < 0.15:
+			return g.bcc(a, o)
 		}
 		p := pick(r, a.contacts)
 		return g.thread(a, p, o, "personal", "person", bodyPersonal, threadLen(r))
@@ -995,6 +1072,9 @@ func (g *generator) unit(a *aliasInfo, o uopt) int {
 			if o.max > 0 {
 				o.max -= n
 			}
+		}
+		if a.corresponded && !a.ticketed && o.folder == "" && o.year == 0 && chance(r, 0.5) {
+			return n + g.ticketThread(a, o)
 		}
 		if !a.leaked.IsZero() && chance(r, 0.45) {
 			return n + g.spam(a, o)
@@ -1055,6 +1135,95 @@ func (g *generator) undisclosedCc(a *aliasInfo, o uopt) int {
 	s.to = nil
 	g.apply(s, o)
 	return 1
+}
+
+// bcc is a message from a contact who put the alias in Bcc: To is the
+// sender's own address or "undisclosed-recipients:;", and only the delivery
+// headers name the alias.
+func (g *generator) bcc(a *aliasInfo, o uopt) int {
+	r := g.r
+	p := pick(r, a.contacts)
+	s := g.fromPerson(a, p, g.when(a, o), "person")
+	s.subject = g.subject("personal", p.lang, a, p)
+	if chance(r, 0.5) {
+		s.to, s.toGroup = nil, "undisclosed-recipients:;"
+	} else {
+		s.to = []addr{{p.disp, p.addr}}
+	}
+	s.rcptVisible = false
+	g.apply(s, o)
+	return 1
+}
+
+// newOrgPerson makes someone working at service sv, writing from a mail
+// client.
+func (g *generator) newOrgPerson(sv *service) *person {
+	r := g.r
+	lang := sv.lang
+	if lang != "de" && lang != "fr" {
+		lang = "en"
+	}
+	f := pick(r, firstNames[lang])
+	l := pick(r, lastNames[lang])
+	p := &person{disp: f.disp + " " + l.disp, first: f.disp, lang: lang, zone: langZone(lang), org: sv.display}
+	local := f.ascii + "." + l.ascii
+	if chance(r, 0.3) {
+		local = f.ascii[:1] + l.ascii
+	}
+	p.addr = strings.ReplaceAll(local, " ", "") + "@" + sv.domain
+	if chance(r, 0.5) {
+		p.mailer = mailers["m365"]
+		p.client = "X-Mailer: Microsoft Outlook 16.0"
+	} else {
+		p.mailer = &mailer{key: "company", host: "mail." + sv.domain, ip: fill(r, "1##.##."), selector: "default", idStyle: "uuid"}
+		p.client = pick(r, clientHeaders)
+	}
+	return p
+}
+
+// ticketThread is the user writing from service alias a to a person at the
+// service (a support ticket, a question about an invoice) a.tickets times,
+// with the person's answer to each message.
+func (g *generator) ticketThread(a *aliasInfo, o uopt) int {
+	a.ticketed = true
+	p := g.newOrgPerson(a.svc)
+	o.userFirst = true
+	o.reply = false
+	return g.thread(a, p, o, "ticket", "business", bodyBiz, 2*a.tickets)
+}
+
+// roleCorrespondence is a thread between someone at an organisation (or an
+// applicant) and role alias a, which the user answers from a.
+func (g *generator) roleCorrespondence(a *aliasInfo, o uopt) int {
+	r := g.r
+	lang := pick(r, []string{"de", "de", "en"})
+	family, body := "biz", bodyBiz
+	var p *person
+	switch a.local {
+	case "invoices", "billing", "accounting", "orders":
+		family = "invoice"
+	case "support":
+		family = "support"
+	case "sales", "partners":
+		family = "sales"
+	case "jobs", "careers", "hr":
+		family, body = "jobs", bodyApplication
+		p = g.newPerson(pick(r, []string{"de", "de", "en", "fr"}), "")
+	case "press":
+		family = "press"
+	case "postmaster", "abuse", "webmaster", "admin":
+		family = "webmaster"
+		lang = "en"
+	}
+	if p == nil {
+		if len(a.contacts) > 0 && chance(r, 0.5) {
+			p = pick(r, a.contacts)
+		} else {
+			p = g.newBizPerson(lang)
+		}
+	}
+	o.reply = true
+	return g.thread(a, p, o, family, "business", body, between(r, 2, 4))
 }
 
 func (g *generator) roleUnit(a *aliasInfo, o uopt) int {
@@ -1172,6 +1341,7 @@ func (g *generator) serviceSpec(a *aliasInfo, t time.Time) *spec {
 	}
 	s.lang = sv.lang
 	s.msgID = g.newID(a.mailer.idStyle, sv.mailDom)
+	s.svcDKIM = a.dkimDom
 	s.rcptVisible = true
 	return s
 }
@@ -1230,6 +1400,9 @@ func (g *generator) serviceMsg(a *aliasInfo, o uopt) int {
 	case s.bulk && chance(r, 0.08):
 		s.toGroup = "undisclosed-recipients:;"
 		s.rcptVisible = false
+	case chance(r, 0.04): // sent Bcc, To the sender itself
+		s.to = []addr{s.from}
+		s.rcptVisible = false
 	case chance(r, 0.5):
 		s.to = []addr{{"", a.header}}
 	default:
@@ -1263,7 +1436,26 @@ func (g *generator) spam(a *aliasInfo, o uopt) int {
 	if o.year != 0 {
 		t = g.when(a, o)
 	}
-	dom := pick(r, spamWords) + "-" + pick(r, spamWords) + fill(r, "##") + "." + pick(r, spamTLDs)
+	s := g.spamSpec(a, t, g.spamDomain())
+	if a.cat == catService {
+		a.hadSpam = true
+		if !a.leaked.IsZero() && !t.Before(a.leaked) {
+			a.leakSpam++
+		}
+	}
+	g.apply(s, o)
+	return 1
+}
+
+// spamDomain is a made-up sender domain of spam.
+func (g *generator) spamDomain() string {
+	r := g.r
+	return pick(r, spamWords) + "-" + pick(r, spamWords) + fill(r, "##") + "." + pick(r, spamTLDs)
+}
+
+// spamSpec is a spam message to a at t from an unrelated sender at dom.
+func (g *generator) spamSpec(a *aliasInfo, t time.Time, dom string) *spec {
+	r := g.r
 	s := g.newSpec(a, "spam", t)
 	lang := pick(r, []string{"en", "en", "en", "de", "ru"})
 	s.from = addr{pick(r, []string{"Customer Service", "PayPaI Security", "Amazon Support Team", "Dr. Mary Johnson",
@@ -1287,74 +1479,7 @@ func (g *generator) spam(a *aliasInfo, o uopt) int {
 		s.rcptVisible = true
 	}
 	s.text = textInfo{seed: r.Uint64(), lang: lang}
-	if a.cat == catService {
-		a.hadSpam = true
-		if !a.leaked.IsZero() && !t.Before(a.leaked) {
-			a.leakSpam++
-		}
-	}
-	g.apply(s, o)
-	return 1
-}
-
-var listAddr = addr{"golang-nuts", "golang-nuts@googlegroups.com"}
-
-// listThread is a thread on golang-nuts.
-func (g *generator) listThread(a *aliasInfo, o uopt) int {
-	r := g.r
-	n := threadLen(r) + 1
-	if o.max > 0 {
-		n = min(n, o.max)
-	}
-	t := g.when(a, o)
-	subj := "[go-nuts] " + g.expand("{gotopic}", "en", a, nil)
-	var prev *spec
-	var refs []string
-	count := 0
-	for i := range n {
-		if i > 0 {
-			t = t.Add(time.Duration(10+r.IntN(2*24*60)) * time.Minute)
-			if t.After(g.end) {
-				break
-			}
-		}
-		var s *spec
-		p := g.newPerson(pick(r, []string{"en", "en", "de", "ru", "ja", "fr"}), "")
-		if i > 0 && chance(r, 0.08) {
-			s = g.fromUser(a, p, t, kindSent)
-			s.to = []addr{listAddr}
-			s.lang = "en"
-			s.text.to = "all"
-			s.text.lang = "en"
-		} else {
-			s = g.newSpec(a, "list", t)
-			s.from = addr{p.disp, p.addr}
-			s.to = []addr{listAddr}
-			s.mailer = mailers["groups"]
-			s.senderDomain = "googlegroups.com"
-			s.zone = p.zone
-			s.lang = "en"
-			s.msgID = g.newID(p.mailer.idStyle, domainOf(p.addr))
-			s.body = bodyList
-			s.text = textInfo{seed: r.Uint64(), lang: "en", to: "all", from: p.first}
-		}
-		s.subject = subj
-		if prev != nil {
-			s.subject = "Re: " + subj
-			s.inReplyTo = prev.msgID
-			s.refs = slices.Clone(refs)
-			s.quote = &quoteInfo{text: prev.text, who: prev.from.name, email: prev.from.email, date: prev.date.Add(-prev.delay)}
-		}
-		refs = append(refs, s.msgID)
-		if i == 0 {
-			g.apply(s, o)
-		} else {
-			g.apply(s, uopt{})
-		}
-		prev = s
-		count++
-	}
-	return count
+	return s
 }
 
 // ---------------------------------------------------------------- planning
@@ -1393,6 +1518,11 @@ func (g *generator) planOrdinary() {
 		}
 	}
 	run(local("news+heise"), uopt{folder: folderNews})
+	if a := local("news+heise"); a != nil && budget > 0 {
+		if budget -= g.welcome(a, uopt{}); budget > 0 {
+			budget -= g.serviceMsg(a, uopt{folder: folderNewsSub})
+		}
+	}
 	yt := g.yearTargets()
 	run(yt[0].a, uopt{folder: folderArch2019, year: yt[0].year})
 	run(yt[1].a, uopt{folder: folderArch2020, year: yt[1].year})
@@ -1402,6 +1532,13 @@ func (g *generator) planOrdinary() {
 	if a := local("anna"); a != nil && budget > 0 {
 		budget -= g.undisclosedCc(a, uopt{style: kindToOnly, folder: folderTrash})
 	}
+	if a := local("family"); a != nil && budget > 0 {
+		budget -= g.bcc(a, uopt{})
+	}
+	// Mail forwarded in from the old freemail account: about 1%.
+	budget -= g.planForwarded(min(budget, int(math.Round(float64(g.o.Messages)/100))))
+	// Spam to the never-given aliases.
+	budget -= g.planNeverGiven(budget)
 	// Every active alias once, then by weight.
 	for _, a := range shuffled(g.r, g.active) {
 		if budget <= 0 {
@@ -1422,6 +1559,22 @@ func (g *generator) planOrdinary() {
 				budget -= g.spam(a, uopt{})
 			} else {
 				budget -= g.serviceMsg(a, uopt{})
+			}
+		}
+	}
+	// Every role alias has real correspondence, a thread the user answered
+	// from it, and every corresponded service alias its thread with a person
+	// at the service.
+	for _, a := range g.active {
+		if budget <= 0 {
+			break
+		}
+		switch {
+		case a.cat == catRole && a.sent == 0:
+			budget -= g.roleCorrespondence(a, uopt{max: budget})
+		case a.corresponded && !a.ticketed:
+			if budget -= g.welcome(a, uopt{}); budget > 0 {
+				budget -= g.ticketThread(a, uopt{max: budget})
 			}
 		}
 	}
@@ -1533,8 +1686,8 @@ func (g *generator) folderFor(r *rand.Rand, s *spec) string {
 		return folderJunk
 	}
 	a := s.alias
-	if a != nil && a.cat == catList {
-		return folderGoNuts
+	if a != nil && a.cat == catList && a.list.folder != "" {
+		return a.list.folder
 	}
 	if chance(r, 0.03) {
 		return folderTrash
@@ -1545,6 +1698,9 @@ func (g *generator) folderFor(r *rand.Rand, s *spec) string {
 	case s.svc != nil && s.svc.cat == "forum" && chance(r, 0.6):
 		return folderQA
 	case s.body == bodyNewsletter && chance(r, 0.3):
+		if chance(r, 0.33) {
+			return folderNewsSub
+		}
 		return folderNews
 	case s.body == bodyInvoice && chance(r, 0.5):
 		return folderFactures
@@ -1637,9 +1793,10 @@ func (g *generator) finish() *Corpus {
 		}
 		return a.seq < b.seq
 	})
-	c := &Corpus{Domain: g.env.domain, FinalMailbox: g.env.final, Folders: slices.Clone(allFolders),
-		NoSelect: slices.Clone(noSelect)}
+	c := &Corpus{Domain: g.env.domain, Domains: []string{g.env.domain}, FinalMailbox: g.env.final,
+		Folders: slices.Clone(allFolders), NoSelect: slices.Clone(noSelect)}
 	used := map[*aliasInfo]bool{}
+	first := map[*aliasInfo]time.Time{}
 	var buf bytes.Buffer
 	for _, s := range g.specs {
 		m := &Message{Folder: s.folder, Flags: s.flags, Date: s.date, Alias: "", Kind: s.kind, Origin: s.origin,
@@ -1647,6 +1804,9 @@ func (g *generator) finish() *Corpus {
 		if s.alias != nil {
 			m.Alias = s.alias.addr
 			used[s.alias] = true
+			if _, ok := first[s.alias]; !ok {
+				first[s.alias] = s.date
+			}
 			for _, o := range s.others {
 				used[o] = true
 			}
@@ -1662,12 +1822,19 @@ func (g *generator) finish() *Corpus {
 		c.Messages = append(c.Messages, m)
 	}
 	for a := range used {
-		al := Alias{Address: a.addr, Tag: a.tag, Service: a.service}
+		al := Alias{Address: a.addr, Tag: a.tag, Service: a.service, NeverGiven: a.cat == catNeverGiven}
 		if a.cat == catService {
 			al.Breaches = breachesOf(a.service, a.created)
 		}
 		if a.hadSpam {
 			al.Leaked = berlin(a.leaked)
+		}
+		if al.NeverGiven {
+			al.Leaked = first[a] // all its mail is spam
+		}
+		al.Action = "forward"
+		if al.NeverGiven || al.Tag == "disposable" && (len(al.Breaches) > 0 || !al.Leaked.IsZero()) {
+			al.Action = "block"
 		}
 		c.Aliases = append(c.Aliases, al)
 	}

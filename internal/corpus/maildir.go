@@ -17,6 +17,7 @@ import (
 // Truth is the content of truth.json: the corpus without the message bodies.
 type Truth struct {
 	Domain       string         `json:"domain"`
+	Domains      []string       `json:"domains"` // the user's own domains, see [Corpus.Domains]
 	FinalMailbox string         `json:"final_mailbox"`
 	Folders      []string       `json:"folders"`
 	NoSelect     []string       `json:"noselect"`
@@ -95,10 +96,13 @@ func (c *Corpus) WriteMaildir(dir string) error {
 			}
 		}
 	}
-	t := Truth{Domain: c.Domain, FinalMailbox: c.FinalMailbox, Folders: c.Folders, NoSelect: c.NoSelect,
+	t := Truth{Domain: c.Domain, Domains: c.Domains, FinalMailbox: c.FinalMailbox, Folders: c.Folders, NoSelect: c.NoSelect,
 		Aliases: c.Aliases, Messages: make([]TruthMessage, 0, len(c.Messages)), Breaches: Breaches()}
 	if t.Aliases == nil {
 		t.Aliases = []Alias{}
+	}
+	if t.Domains == nil {
+		t.Domains = []string{c.Domain}
 	}
 	var kw strings.Builder
 	for i, m := range c.Messages {

@@ -46,6 +46,10 @@ func (g *generator) planOdd() {
 	r := g.r
 	n := 1 + g.o.Messages/1000
 	for _, k := range oddKinds {
+		if k == kindForeign {
+			g.planForeign(n + 2)
+			continue
+		}
 		for i := range n {
 			switch k {
 			case kindNoHeader, kindBinary:
@@ -79,7 +83,7 @@ func (g *generator) planOdd() {
 					}
 					s.from.name = pick(r, oddNames)
 				case kindRFC2047:
-					if s.toGroup != "" {
+					if !s.rcptVisible {
 						s.toGroup, s.to, s.rcptVisible = "", []addr{{"", s.alias.header}}, true
 					}
 					s.subject = pick(r, append(slices.Clone(utf8Subjects), "Grüße aus Köln 🎉 – Ihre Bestellung ist unterwegs"))

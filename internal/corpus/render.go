@@ -79,6 +79,8 @@ type spec struct {
 	alias        *aliasInfo
 	others       []*aliasInfo // further aliases in To
 	rcpt         string       // the alias as the sender wrote it
+	envRcpt      string       // envelope recipient at the sender's server: the alias, the old account (forwarded-in) or the foreign address
+	fwdVia       string       // forwarded-in: mailer key of the old account's provider
 	incoming     bool
 	rcptVisible  bool // To or Cc name the alias
 	answered     bool
@@ -95,7 +97,10 @@ type spec struct {
 	senderDomain string
 	client       string
 	svc          *service
-	welcome      bool // the first message to a service alias, at its creation
+	svcDKIM      string       // DKIM d= of service mail
+	list         *mailingList // list mail and the user's posts to a list
+	noDKIM       bool         // spam without any DKIM signature
+	welcome      bool         // the first message to a service alias, at its creation
 	text         textInfo
 	quote        *quoteInfo
 	attach       string
@@ -123,6 +128,9 @@ func (s *spec) render(b *bytes.Buffer) {
 		return
 	case kindBroken:
 		s.renderBroken(b, r)
+		return
+	case kindForeign:
+		s.renderForeign(b, r)
 		return
 	}
 	s.writeHead(b, r)
@@ -215,7 +223,7 @@ func (s *spec) senderHost(r *rand.Rand) (host, ip string) {
 func (s *spec) returnPath(r *rand.Rand) string {
 	switch s.origin {
 	case "list":
-		return "golang-nuts+bnc" + fill(r, "^^^***************************") + "@googlegroups.com"
+		return s.listReturnPath(r, s.envRcpt)
 	case "service":
 		if s.svc == nil {
 			return s.from.email
@@ -223,7 +231,7 @@ func (s *spec) returnPath(r *rand.Rand) string {
 	default:
 		return s.from.email
 	}
-	loc, dom, _ := strings.Cut(s.alias.addr, "@")
+	loc, dom, _ := strings.Cut(s.envRcpt, "@")
 	switch s.mailer.key {
 	case "ses":
 		return "0102" + fill(r, "%%%%%%%%%%%%-%%%%%%%%-%%%%-%%%%-%%%%-%%%%%%%%%%%%-000000") + "@eu-west-1.amazonses.com"
@@ -261,15 +269,18 @@ func (s *spec) dkim() (d, sel string) {
 	m := s.mailer
 	switch s.origin {
 	case "list":
-		return "googlegroups.com", googleSelector(y)
+		if s.list.mailer == "groups" {
+			return s.list.domain, googleSelector(y)
+		}
+		return "", "" // the list server does not sign
 	case "spam":
-		if s.seed%3 == 0 {
+		if s.seed%3 == 0 && !s.noDKIM {
 			return s.senderDomain, "default"
 		}
 		return "", ""
 	case "service":
 		if s.svc != nil {
-			return s.alias.dkimDom, m.selector
+			return s.svcDKIM, m.selector
 		}
 	}
 	if m.selector == "" || y < 2013 && m.key != "google" {
@@ -310,10 +321,22 @@ func qmailDate(t time.Time) string { return t.UTC().Format("2 Jan 2006 15:04:05 
 
 // writeTrace writes the fields the user's server and the sender's hops added.
 func (s *spec) writeTrace(b *bytes.Buffer, r *rand.Rand) {
-	e := s.env
 	host, ip := s.senderHost(r)
 	rp := s.returnPath(r)
 	recv := berlin(s.date.Add(-time.Duration(r.IntN(3)) * time.Second))
+	d, sel := s.dkim()
+	if s.style == kindForwardedIn {
+		s.writeForwardHops(b, r, host, ip, rp, recv, d)
+	} else {
+		s.writeDelivery(b, r, host, ip, rp, recv, d)
+	}
+	s.writeSenderHops(b, r, host, d, sel)
+}
+
+// writeDelivery writes the fields the user's server added when it received
+// the message from host, naming the alias in s.style.
+func (s *spec) writeDelivery(b *bytes.Buffer, r *rand.Rand, host, ip, rp string, recv time.Time, d string) {
+	e := s.env
 	y := s.date.Year()
 	qid := strings.ToUpper(fill(r, pick(r, []string{"%%%%%%%%%%", "4^^^^^#^^^^z^", "%%%%%%%%%%%"})))
 	tls := ""
@@ -358,7 +381,6 @@ func (s *spec) writeTrace(b *bytes.Buffer, r *rand.Rand) {
 		b.WriteString("Received: from " + host + " (" + host + " [" + ip + "])" + tls + "\r\n\tby mx." + e.domain +
 			" (Postfix) with " + with + " id " + qid + ";\r\n\t" + mailDate(recv) + "\r\n")
 	}
-	d, sel := s.dkim()
 	if y >= 2014 && s.style != kindQmail {
 		ar := "mx." + e.domain + ";\r\n\tspf=pass (sender IP is " + ip + ") smtp.mailfrom=" + domainOf(rp)
 		if s.origin == "spam" {
@@ -367,11 +389,16 @@ func (s *spec) writeTrace(b *bytes.Buffer, r *rand.Rand) {
 		if d != "" {
 			ar += ";\r\n\tdkim=pass (2048-bit key) header.d=" + d + " header.i=@" + d + " header.b=" + b64(r, 8)
 		}
-		if y >= 2017 && s.origin != "spam" {
+		if y >= 2017 && s.origin != "spam" && (s.origin != "list" || d != "") {
 			ar += ";\r\n\tdmarc=pass (p=" + pick(r, []string{"none", "reject", "quarantine"}) + " dis=none) header.from=" + domainOf(s.from.email)
 		}
 		b.WriteString("Authentication-Results: " + ar + "\r\n")
 	}
+}
+
+// writeSenderHops writes what the sender's own servers added: internal
+// Received lines and DKIM signatures.
+func (s *spec) writeSenderHops(b *bytes.Buffer, r *rand.Rand, host, d, sel string) {
 	sent := inZone(s.date.Add(-s.delay), s.zone)
 	hop := inZone(s.date.Add(-s.delay/2), s.zone)
 	if s.mailer.inner != "" {
@@ -382,9 +409,8 @@ func (s *spec) writeTrace(b *bytes.Buffer, r *rand.Rand) {
 		h(b, "X-Google-Smtp-Source", b64(r, 64))
 		b.WriteString("X-Received: by 2002:a17:906:" + fill(r, "%%%%:b0:%%%:%%%%") + " with SMTP id " +
 			fill(r, "?%%%%%%%%%%%##") + ".##.#;\r\n        " + mailDate(hop) + "\r\n")
-	case "groups":
-		b.WriteString("Received: by mail-sor-f" + fill(r, "##") + ".google.com with SMTP id " + fill(r, "?%%%%%%%%%%%") +
-			"\r\n        for <golang-nuts@googlegroups.com>; " + mailDate(hop) + "\r\n")
+	case "groups", "debian":
+		s.writeListHop(b, r, hop)
 	case "sg", "mc", "sfmc", "own", "company", "cr", "mg", "sp":
 		if chance(r, 0.6) {
 			b.WriteString("Received: from [127.0.0.1] (localhost [127.0.0.1])\r\n\tby " + host + " (" +
@@ -494,8 +520,8 @@ func (s *spec) writeHead(b *bytes.Buffer, r *rand.Rand) {
 		return
 	}
 	h(b, "From", s.fromField())
-	if s.origin == "list" {
-		h(b, "Sender", "golang-nuts@googlegroups.com")
+	if s.origin == "list" && s.list.mailer == "groups" {
+		h(b, "Sender", s.list.addr)
 	}
 	h(b, "To", s.toField())
 	if len(s.cc) > 0 {
@@ -563,23 +589,6 @@ func (s *spec) writeUserHeaders(b *bytes.Buffer, r *rand.Rand) {
 		h(b, "X-Mozilla-Draft-Info", "internal/draft; vcard=0; receipt=0; DSN=0; uuencode=0; attachmentreminder=0; deliveryformat=1")
 		h(b, "X-Identity-Key", "id"+itoa(1+int(s.seed%4)))
 	}
-}
-
-func (s *spec) writeListHeaders(b *bytes.Buffer, r *rand.Rand) {
-	h(b, "X-Original-Sender", s.from.email)
-	b.WriteString("X-Original-Authentication-Results: gmr-mx.google.com;\r\n       dkim=pass header.i=@" +
-		domainOf(s.from.email) + ";\r\n       spf=pass (google.com: domain of " + s.from.email + " designates " +
-		randIP(r, "209.85.") + " as permitted sender) smtp.mailfrom=" + s.from.email + "\r\n")
-	h(b, "Precedence", "list")
-	h(b, "Mailing-list", "list golang-nuts@googlegroups.com; contact golang-nuts+owners@googlegroups.com")
-	h(b, "List-ID", "<golang-nuts.googlegroups.com>")
-	h(b, "X-Spam-Checked-In-Group", "golang-nuts@googlegroups.com")
-	h(b, "X-Google-Group-Id", "332403668183")
-	h(b, "List-Post", "<https://groups.google.com/group/golang-nuts/post>, <mailto:golang-nuts@googlegroups.com>")
-	h(b, "List-Help", "<https://groups.google.com/support/>, <mailto:golang-nuts+help@googlegroups.com>")
-	h(b, "List-Archive", "<https://groups.google.com/group/golang-nuts")
-	h(b, "List-Subscribe", "<https://groups.google.com/group/golang-nuts/subscribe>, <mailto:golang-nuts+subscribe@googlegroups.com>")
-	h(b, "List-Unsubscribe", "<mailto:googlegroups-manage+332403668183+unsubscribe@googlegroups.com>, <https://groups.google.com/group/golang-nuts/subscribe>")
 }
 
 func (s *spec) writeBulkHeaders(b *bytes.Buffer, r *rand.Rand) {
@@ -787,17 +796,7 @@ func (s *spec) writeBody(b *bytes.Buffer, r *rand.Rand) {
 	case bodyTransactional, bodyNewsletter:
 		p = s.serviceBody(r)
 	case bodyList:
-		txt := wrap(personalText(s.text), 72)
-		if chance(r, 0.4) {
-			txt += "\n\n    func main() {\n        ch := make(chan int)\n        go func() { ch <- 42 }()\n        fmt.Println(<-ch)\n    }"
-		}
-		if s.quote != nil {
-			txt += "\n\n" + quoteBlock(s.quote, "en")
-		}
-		txt += "\n\n-- \nYou received this message because you are subscribed to the Google Groups \"golang-nuts\" group.\n" +
-			"To unsubscribe from this group and stop receiving emails from it, send an email to golang-nuts+unsubscribe@googlegroups.com.\n" +
-			"To view this discussion visit https://groups.google.com/d/msgid/golang-nuts/" + strings.Trim(s.msgID, "<>") + "."
-		p = textPart("plain", txt, "")
+		p = textPart("plain", s.listBody(r), "")
 	case bodySpam:
 		p = s.spamBody(r)
 	case bodyNUL:

@@ -274,6 +274,7 @@ var mailers = map[string]*mailer{
 	"mg":         {host: "m##-###.mailgun.net", ip: "198.61.254.", selector: "mailo", espDKIM: "mailgun.org", idStyle: "mg"},
 	"cr":         {host: "mta#.crsend.com", ip: "85.13.", selector: "crsend", espDKIM: "crsend.com", idStyle: "generic"},
 	"groups":     {host: "mail-sor-f##.google.com", ip: "209.85.220.", selector: "googlegroups", idStyle: "gmail"},
+	"debian":     {host: "bendel.debian.org", ip: "82.195.75.", idStyle: "uuid"},
 	"spam":       {host: "?????.?????.???", ip: "", idStyle: "spam"},
 }
 

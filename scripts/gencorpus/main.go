@@ -1,6 +1,11 @@
 // Command gencorpus writes a generated catch-all mailbox (see package
 // internal/corpus) as a Maildir tree with keywords.tsv and truth.json.
 //
+// truth.json is corpus.Truth: "domain", "domains" (the user's own domains),
+// "final_mailbox", "folders", "noselect", "aliases" (each with "address",
+// "tag", "service", "leaked", "breaches", "never_given" and "action"),
+// "messages" and "breaches".
+//
 // Usage:
 //
 //	go run ./scripts/gencorpus -out DIR [-messages N] [-seed S] [-domain D] [-huge N] [-huge-size BYTES] [-no-odd]
