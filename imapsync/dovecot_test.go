@@ -199,6 +199,13 @@ func TestDovecotFetchMatchesServer(t *testing.T) {
 					t.Errorf("folder %q missing from %q", n, names)
 				}
 			}
+			// The SPECIAL-USE roles the server announces are kept (RFC 6154).
+			for _, f := range folders {
+				want := map[string]string{"Sent": `\Sent`, "Drafts": `\Drafts`, "Junk": `\Junk`, "Trash": `\Trash`}[f.Name]
+				if want != "" && !slices.Contains(strings.Fields(f.Attrs), want) {
+					t.Errorf("folder %s: attrs %q, want %s recorded", f.Name, f.Attrs, want)
+				}
+			}
 
 			// Nothing new: CONDSTORE lets every folder be skipped after STATUS.
 			rep, err = Fetch(context.Background(), srv, arc, nil)

@@ -35,6 +35,10 @@ func listFolders(c *conn) ([]*remoteFolder, error) {
 	if c.Caps().Has(imap.CapListStatus) || c.Caps().Has(imap.CapIMAP4rev2) {
 		opts.ReturnStatus = statusOptions(c)
 	}
+	// The folders' roles (RFC 6154), kept in the archive index for classify.
+	if c.Caps().Has(imap.CapSpecialUse) {
+		opts.ReturnSpecialUse = true
+	}
 	data, err := c.List("", "*", opts).Collect()
 	if err != nil {
 		return nil, fmt.Errorf("LIST: %w", err)

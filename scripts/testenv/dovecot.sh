@@ -8,8 +8,8 @@
 #   dovecot.sh status DIR              exit 0 when running
 #
 # Everything listens on 127.0.0.1 only. Users (password "secret" for all):
-#   alice, dest              namespace prefix "" separator "/", maildir:~/Maildir:LAYOUT=fs
-#   courier, destcourier     namespace prefix "INBOX." separator ".", Maildir++ (maildir:~/Maildir)
+#   alice, alice2, alice3, pyemail, dest   namespace prefix "" separator "/", maildir:~/Maildir:LAYOUT=fs
+#   courier, courier2, courier3, destcourier   namespace prefix "INBOX." separator ".", Maildir++ (maildir:~/Maildir)
 #   destsmall                as alice, with a 1 MB maximum message size (quota plugin)
 # The per-user differences are userdb extra fields in DIR/users (namespace/inbox/prefix,
 # namespace/inbox/separator, mail).
@@ -162,10 +162,10 @@ write_users() {
 	local courier_extra="userdb_mail=maildir:~/Maildir userdb_namespace/inbox/prefix=INBOX. userdb_namespace/inbox/separator=."
 	local small_extra="$fs_extra userdb_mail_plugins=quota userdb_quota=count:small userdb_quota_vsizes=yes userdb_quota_max_mail_size=1M"
 	{
-		for u in alice dest; do
+		for u in alice alice2 alice3 pyemail dest; do
 			printf '%s:{PLAIN}secret:%s:%s::%s::%s\n' "$u" "$TEST_UID" "$TEST_GID" "$dir/mail/$u" "$fs_extra"
 		done
-		for u in courier destcourier; do
+		for u in courier courier2 courier3 destcourier; do
 			printf '%s:{PLAIN}secret:%s:%s::%s::%s\n' "$u" "$TEST_UID" "$TEST_GID" "$dir/mail/$u" "$courier_extra"
 		done
 		# A destination that refuses messages over 1 MB (push's size-limit test).
@@ -176,7 +176,7 @@ write_users() {
 	mv -f "$dir/users.tmp" "$dir/users"
 	mkdir -p "$dir/mail"
 	chmod 0755 "$dir/mail"
-	for u in alice dest courier destcourier destsmall; do
+	for u in alice alice2 alice3 pyemail dest courier courier2 courier3 destcourier destsmall; do
 		if [ ! -d "$dir/mail/$u" ]; then
 			mkdir -p "$dir/mail/$u"
 			chown "$TEST_UID:$TEST_GID" "$dir/mail/$u"
@@ -228,6 +228,20 @@ namespace inbox {
   inbox = yes
   prefix =
   separator = /
+  # RFC 6154 SPECIAL-USE, as Debian's 15-mailboxes.conf has it: fetch records
+  # the roles and classify uses them before any folder name.
+  mailbox Sent {
+    special_use = \\Sent
+  }
+  mailbox Drafts {
+    special_use = \\Drafts
+  }
+  mailbox Junk {
+    special_use = \\Junk
+  }
+  mailbox Trash {
+    special_use = \\Trash
+  }
 }
 
 passdb {
