@@ -130,18 +130,47 @@ type selftest struct {
 		AllBreached bool `json:"all_breached"`
 		Rendered    int
 	} `json:"verdict_filter"`
+	SortConfidence struct {
+		Dir       int
+		First     string
+		DomFirst  string `json:"dom_first"`
+		Ordered   bool
+		DomText   string   `json:"dom_text"`
+		DomCells  []string `json:"dom_cells"`
+		LowMarked bool     `json:"low_marked"`
+	} `json:"sort_confidence"`
 	Timeline struct {
 		Rows, Cells, Breaches, Spans, Years int
 		Width                               int
 		FirstAlias                          string `json:"first_alias"`
+	}
+	// Reasons: the first drawn row with reasons, opened by a click on its
+	// summary.
+	Reasons struct {
+		Found         bool
+		Alias         string
+		ClosedHeights bool    `json:"closed_heights"` // every drawn row RH high before
+		ClosedVisible bool    `json:"closed_visible"` // the list is in sight while closed
+		Remembered    bool    // the script saw the toggle
+		Extra         float64 // how much taller the row is open
+		Open          bool
+		OpenHeight    float64 `json:"open_height"`
+		Items, Want   []string
+		ListVisible   bool `json:"list_visible"`
+		BodyHeight    bool `json:"body_height"` // the table's body is the rows plus the extra
+		OpenRedrawn   bool `json:"open_redrawn"`
+		Last          string
+		LastDrawn     string `json:"last_drawn"`
+		LastVisible   bool   `json:"last_visible"`
+		BodyHeightEnd bool   `json:"body_height_end"`
 	}
 	Pwned  bool
 	Errors []string
 }
 
 // expectFilter counts the aliases the page's filter keeps for q: those with
-// q in the alias, its Unicode form, tag, action, forward_to, verdict or a
-// breach ("Name YYYY-MM-DD").
+// q in the alias, its Unicode form, tag, action, forward_to, verdict, a
+// breach ("Name YYYY-MM-DD") or a reason.
 func expectFilter(d *data, q string) []string {
 	q = strings.ToLower(q)
 	var out []string
@@ -150,6 +179,7 @@ func expectFilter(d *data, q string) []string {
 		for _, h := range a.Breaches {
 			parts = append(parts, strings.TrimSpace(h.Name+" "+h.Date))
 		}
+		parts = append(parts, a.Reasons...)
 		if strings.Contains(strings.ToLower(strings.Join(parts, "\n")), q) {
 			out = append(out, a.Alias)
 		}
@@ -187,8 +217,9 @@ func checkPage(t *testing.T, bin, name string, plan *classify.Plan, inv *classif
 	if len(st.Errors) > 0 || st.Pwned {
 		t.Errorf("%s: script errors %q, injected script ran: %v", name, st.Errors, st.Pwned)
 	}
-	if st.Rows != len(plan.Rows) || st.View != len(plan.Rows) || st.Rendered == 0 || st.Rendered > min(len(plan.Rows), 80) {
-		t.Errorf("%s: %d rows, %d in view, %d drawn; want %d rows, all in view, only those visible drawn", name, st.Rows, st.View, st.Rendered, len(plan.Rows))
+	n := len(d.Aliases) // the foreign rows are not in the table
+	if st.Rows != n || st.View != n || st.Rendered == 0 || st.Rendered > min(n, 80) {
+		t.Errorf("%s: %d rows, %d in view, %d drawn; want %d rows, all in view, only those visible drawn", name, st.Rows, st.View, st.Rendered, n)
 	}
 	byMessages := slices.Clone(d.Aliases)
 	slices.SortStableFunc(byMessages, func(a, b *alias) int { return cmp.Or(b.Messages-a.Messages, strings.Compare(a.Alias, b.Alias)) })
@@ -213,7 +244,7 @@ func checkPage(t *testing.T, bin, name string, plan *classify.Plan, inv *classif
 	f := st.Filter
 	if f.Q != q || f.Count != len(want) || len(want) == 0 || f.Rendered != min(len(want), f.Rendered) || f.Rendered == 0 ||
 		!f.AllMatch || !f.TextIntact || !slices.Equal(f.Aliases, want[:min(len(want), len(f.Aliases))]) ||
-		!strings.Contains(f.CountText, fmt.Sprintf("%d of %d aliases", len(want), len(plan.Rows))) {
+		!strings.Contains(f.CountText, fmt.Sprintf("%d of %d aliases", len(want), n)) {
 		t.Errorf("%s: filter %q: %+v; want %d aliases: %.300q", name, q, f, len(want), want)
 	}
 	breached := 0
@@ -224,6 +255,46 @@ func checkPage(t *testing.T, bin, name string, plan *classify.Plan, inv *classif
 	}
 	if vf := st.VerdictFilter; vf.Count != breached || !vf.AllBreached || vf.Rendered != min(breached, vf.Rendered) || vf.Rendered == 0 {
 		t.Errorf("%s: verdict filter: %+v; want %d breached aliases", name, vf, breached)
+	}
+	// Sorted by confidence: lowest first, rows without one last; a low one
+	// says so in words.
+	byConf := slices.Clone(d.Aliases)
+	crank := func(a *alias) float64 {
+		if a.Confidence == nil {
+			return 2
+		}
+		return *a.Confidence
+	}
+	slices.SortStableFunc(byConf, func(a, b *alias) int {
+		return cmp.Or(cmp.Compare(crank(a), crank(b)), strings.Compare(a.Alias, b.Alias))
+	})
+	sc := st.SortConfidence
+	wantText := byConf[0].Percent()
+	if wantText == "" {
+		wantText = "—"
+	}
+	if sc.Dir != 1 || !sc.Ordered || sc.First != byConf[0].Alias || sc.DomFirst != sc.First || !sc.LowMarked || sc.DomText != wantText {
+		t.Errorf("%s: sort by confidence: %+v; want %q (%s) first", name, sc, byConf[0].Alias, wantText)
+	}
+	for i, c := range sc.DomCells[:min(len(sc.DomCells), len(byConf))] {
+		want := byConf[i].Percent()
+		if byConf[i].Low() {
+			want += " low"
+		}
+		if want == "" {
+			want = "—"
+		}
+		if c != want {
+			t.Errorf("%s: confidence cell %d: %q, want %q", name, i, c, want)
+		}
+	}
+	// A row's reasons open (the browser's <details>), stay open when the
+	// table is drawn again, and the table still reaches its last row.
+	rs := st.Reasons
+	if !rs.Found || !rs.ClosedHeights || rs.ClosedVisible || !rs.Remembered || !rs.Open || rs.Extra <= 0 ||
+		rs.OpenHeight < 24+rs.Extra-1 || len(rs.Want) == 0 || !slices.Equal(rs.Items, rs.Want) || !rs.ListVisible ||
+		!rs.BodyHeight || !rs.OpenRedrawn || rs.Last == "" || rs.LastDrawn != rs.Last || !rs.LastVisible || !rs.BodyHeightEnd {
+		t.Errorf("%s: opening a row's reasons: %+v", name, rs)
 	}
 	tl := st.Timeline
 	if tl.Rows == 0 || tl.Rows > 80 || tl.Spans == 0 || tl.Breaches == 0 || tl.Years == 0 || tl.Width < 1000 ||
@@ -255,7 +326,7 @@ func noDataMarkup(t *testing.T, name string, doc *html.Node) {
 	t.Helper()
 	allowed := map[string]bool{}
 	for _, e := range strings.Fields(`html head meta title style body header h1 h2 p section div table thead tbody tr th td
-		a input select option span colgroup col button svg noscript script pre text rect path title`) {
+		a input select option span colgroup col button svg noscript script pre text rect path title details summary ul li`) {
 		allowed[e] = true
 	}
 	scripts := 0
@@ -327,7 +398,8 @@ func bigPlan(n int) (*classify.Plan, *classify.Inventory) {
 	r := rand.New(rand.NewPCG(8, 5000))
 	services := []string{"shop", "news", "bank", "travel", "game", "forum", "cloud", "mail", "store", "club"}
 	tags := []classify.Tag{classify.TagPersonal, classify.TagBusiness, classify.TagDisposable}
-	plan := &classify.Plan{Columns: []string{"alias", "tag", "action", "forward_to", "messages", "first_seen", "last_seen", "breaches", "breach_verdict"}}
+	plan := &classify.Plan{Columns: []string{"alias", "tag", "action", "forward_to", "confidence", "reasons", "messages", "first_seen",
+		"last_seen", "breaches", "breach_verdict", "domain_status"}}
 	inv := &classify.Inventory{Aliases: map[string]*classify.Stats{}}
 	epoch := time.Date(2010, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i := range n {
@@ -360,6 +432,22 @@ func bigPlan(n int) (*classify.Plan, *classify.Inventory) {
 		}
 		if tag == classify.TagDisposable && row["breach_verdict"] != "clean" {
 			row["action"], row["forward_to"] = "block", ""
+		}
+		if i%29 != 5 {
+			row["confidence"] = fmt.Sprintf("%.2f", 0.3+0.7*r.Float64())
+		}
+		if i%13 != 7 {
+			reasons := []string{fmt.Sprintf("%d of %d messages from %s.example", r.IntN(s.Received+1), s.Received, services[i%len(services)])}
+			if r.IntN(2) == 0 {
+				reasons = append(reasons, "no bulk mail", fmt.Sprintf("you replied from it %d times", 1+r.IntN(9)))
+			}
+			if i%1000 == 999 {
+				reasons = append(reasons, `<img src=x onerror="window.__pwned=true"> is a role name`)
+			}
+			row["reasons"] = strings.Join(reasons, "; ")
+		}
+		if i%700 == 3 {
+			row["domain_status"] = DomainForeign
 		}
 		plan.Rows = append(plan.Rows, row)
 	}

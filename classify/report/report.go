@@ -6,10 +6,17 @@
 //
 //   - a summary: aliases and messages, totals per tag (with how many of them
 //     forward and block) and per breach verdict;
-//   - a table of every alias (alias, tag, action, forward_to, messages,
-//     first and last seen, breach verdict and breach badges with their
-//     dates), sortable by any column and filterable by text, tag, action and
-//     verdict;
+//   - "check these first": the (up to CheckFirst) aliases classify is least
+//     sure of, lowest confidence first, with their reasons (rows the user
+//     edited are left out: their tag is the user's);
+//   - a table of every alias (alias, tag, confidence, action, forward_to,
+//     messages, first and last seen, breach verdict and breach badges with
+//     their dates, reasons in a <details> per row), sortable by any column
+//     but the reasons and filterable by text, tag, action and verdict. A
+//     confidence below LowConfidence is marked "low" (a class and the word);
+//   - rows of a domain that is no longer the user's (domain_status
+//     "foreign") apart, in "Not at your domains": they are in no config, so
+//     they are in neither the table, the timeline nor the totals;
 //   - a timeline in the table's order: one row per alias from first to last
 //     seen, a heat cell for each month that received mail (only with an
 //     inventory: the plan has no per-month counts) and a mark at each breach
@@ -17,7 +24,12 @@
 //   - the Have I Been Pwned attribution whenever the plan holds breach data.
 //
 // Both the table and the timeline draw only the rows in view (a single SVG
-// for the timeline), so a plan of thousands of aliases stays fast.
+// for the timeline), so a plan of thousands of aliases stays fast; a table
+// row whose reasons are open is taller, and the table measures it.
+//
+// The totals, "check these first" and "Not at your domains" are plain HTML
+// (their reasons open without script); the table and the timeline need
+// JavaScript.
 //
 // # Safety
 //
@@ -52,6 +64,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -74,6 +87,16 @@ type Options struct {
 
 // DefaultTitle is the title of a page whose Options give none.
 const DefaultTitle = "catchall report"
+
+// LowConfidence is the confidence below which a row is marked low.
+const LowConfidence = 0.7
+
+// CheckFirst is how many rows "check these first" lists at most.
+const CheckFirst = 10
+
+// DomainForeign is the domain_status of a row kept from a domain that is no
+// longer the user's (one the user edited): no config has it.
+const DomainForeign = "foreign"
 
 // AttributionURL is where the attribution links to (never fetched).
 const AttributionURL = "https://haveibeenpwned.com/"
@@ -144,6 +167,57 @@ type alias struct {
 	// Months holds month index (from data.Start) and count pairs, flat:
 	// [i0, n0, i1, n1, …], ascending.
 	Months []int `json:"months"`
+	// Confidence is the plan's confidence, 0..1; nil if the row has none
+	// (or not a number in 0..1).
+	Confidence *float64 `json:"confidence"`
+	Reasons    []string `json:"reasons"` // the reasons column split at "; "
+
+	edited bool // the user owns the row's tag, action and forward_to
+}
+
+// Percent is the confidence as the page shows it ("62 %"), "" if none. The
+// page's script computes the same.
+func (a *alias) Percent() string {
+	if a.Confidence == nil {
+		return ""
+	}
+	return strconv.Itoa(int(math.Floor(*a.Confidence*100+1e-9))) + " %"
+}
+
+// Low reports whether the row's confidence is below LowConfidence.
+func (a *alias) Low() bool { return a.Confidence != nil && *a.Confidence < LowConfidence }
+
+// ReasonText is the reasons as one line, "; "-separated.
+func (a *alias) ReasonText() string { return strings.Join(a.Reasons, "; ") }
+
+// ReasonCount is "1 reason" or "N reasons".
+func (a *alias) ReasonCount() string {
+	if len(a.Reasons) == 1 {
+		return "1 reason"
+	}
+	return strconv.Itoa(len(a.Reasons)) + " reasons"
+}
+
+// SplitReasons reads the plan's reasons column: short sentences joined by
+// "; ". Empty items are dropped.
+func SplitReasons(s string) []string {
+	out := []string{}
+	for item := range strings.SplitSeq(s, "; ") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
+// parseConfidence reads the confidence column; nil if it is not a number in
+// 0..1.
+func parseConfidence(s string) *float64 {
+	c, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil || math.IsNaN(c) || c < 0 || c > 1 {
+		return nil
+	}
+	return &c
 }
 
 // data is everything the page's script draws.
@@ -152,7 +226,9 @@ type data struct {
 	Months   int      `json:"months"`    // months in the timeline
 	MaxMonth int      `json:"max_month"` // the largest count of one month
 	Archive  bool     `json:"archive"`   // per-month counts are present
-	Aliases  []*alias `json:"aliases"`   // in plan order (sorted by alias)
+	LowBelow float64  `json:"low_below"` // LowConfidence
+	Aliases  []*alias `json:"aliases"`   // in plan order (sorted by alias), without Foreign
+	Foreign  []*alias `json:"-"`         // rows with domain_status "foreign", in plan order
 }
 
 // total is one line of a totals table.
@@ -170,6 +246,9 @@ type view struct {
 	Tags, Verdicts                  []total
 	AttrBefore, AttrLink, AttrAfter string
 	AttrURL                         string
+	CheckFirst, Foreign             []*alias
+	LowPercent                      string
+	CheckFirstMax                   int
 	Data                            template.JS
 	Script                          template.JS
 	Style                           template.CSS
@@ -201,6 +280,8 @@ func Write(w io.Writer, plan *classify.Plan, inv *classify.Inventory, opts *Opti
 	}
 	v.Generated = now.UTC().Format("2006-01-02 15:04 UTC")
 	v.Tags, v.Verdicts = totals(d.Aliases)
+	v.CheckFirst, v.Foreign, v.LowPercent = checkFirst(d.Aliases), d.Foreign, strconv.Itoa(int(LowConfidence*100))+" %"
+	v.CheckFirstMax = CheckFirst
 	for _, a := range d.Aliases {
 		v.Messages += a.Messages
 		if a.Verdict != "" || len(a.Breaches) > 0 {
@@ -231,7 +312,7 @@ func WriteFile(path string, plan *classify.Plan, inv *classify.Inventory, opts *
 
 // build turns the plan and inventory into the page's data.
 func build(plan *classify.Plan, inv *classify.Inventory) *data {
-	d := &data{Archive: inv != nil, Aliases: make([]*alias, 0, len(plan.Rows))}
+	d := &data{Archive: inv != nil, LowBelow: LowConfidence, Aliases: make([]*alias, 0, len(plan.Rows))}
 	monthsOf := make([]map[string]int, 0, len(plan.Rows))
 	var lo, hi string // month range, "2006-01"
 	widen := func(m string) {
@@ -248,7 +329,8 @@ func build(plan *classify.Plan, inv *classify.Inventory) *data {
 	for _, r := range plan.Rows {
 		a := &alias{Alias: r.Alias(), Tag: r["tag"], Action: r["action"], ForwardTo: r["forward_to"],
 			First: dateOnly(r["first_seen"]), Last: dateOnly(r["last_seen"]), Verdict: r["breach_verdict"],
-			Breaches: ParseBreaches(r["breaches"]), Months: []int{}}
+			Breaches: ParseBreaches(r["breaches"]), Months: []int{}, Confidence: parseConfidence(r["confidence"]),
+			Reasons: SplitReasons(r["reasons"]), edited: r.Edited()}
 		if a.Breaches == nil {
 			a.Breaches = []Hit{}
 		}
@@ -275,6 +357,10 @@ func build(plan *classify.Plan, inv *classify.Inventory) *data {
 		}
 		if err == nil {
 			a.Messages = n
+		}
+		if r["domain_status"] == DomainForeign {
+			d.Foreign = append(d.Foreign, a)
+			continue
 		}
 		widen(month(a.First))
 		widen(month(a.Last))
@@ -310,6 +396,20 @@ func build(plan *classify.Plan, inv *classify.Inventory) *data {
 		}
 	}
 	return d
+}
+
+// checkFirst returns the (up to CheckFirst) rows with the lowest
+// confidence, lowest first, ties in plan order; rows without a confidence
+// and rows the user edited are left out.
+func checkFirst(aliases []*alias) []*alias {
+	var out []*alias
+	for _, a := range aliases {
+		if a.Confidence != nil && !a.edited {
+			out = append(out, a)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b *alias) int { return cmp.Compare(*a.Confidence, *b.Confidence) })
+	return out[:min(len(out), CheckFirst)]
 }
 
 // dateOnly returns the YYYY-MM-DD date at the start of s, "" if there is none.

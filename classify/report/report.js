@@ -1,7 +1,9 @@
 
 // catchall report: the alias table and the timeline. The data comes from the
 // JSON block; every piece of it reaches the page through textContent or
-// setAttribute, never as markup. Only the rows in view are drawn.
+// setAttribute, never as markup. Only the rows in view are drawn. A row's
+// reasons are a <details>: the browser opens it, the script only remembers
+// which rows are open (and how much taller they are) across redraws.
 (function () {
   'use strict';
   var errors = [];
@@ -9,7 +11,8 @@
   var T0 = performance.now();
   var D = JSON.parse(document.getElementById('data').textContent);
   var A = D.aliases;
-  var RH = 24;     // table row height (px), kept by the CSS
+  var RH = 24;     // table row height (px), kept by the CSS; an open row is taller by its a.xh
+  var NCOL = 10;   // table columns
   var LH = 18;     // timeline row height
   var OVER = 12;   // rows drawn above and below the visible ones
   var LABEL = 250; // timeline label width
@@ -38,12 +41,18 @@
     return y + '-' + (m < 10 ? '0' : '') + m;
   }
   function hitText(h) { return h.date ? h.name + ' ' + h.date : h.name; }
+  // percent is a confidence as the page shows it; report.go's Percent computes the same.
+  function percent(c) { return Math.floor(c * 100 + 1e-9) + ' %'; }
+  function low(a) { return a.confidence !== null && a.confidence < D.low_below; }
 
   A.forEach(function (a) {
     var parts = [a.alias, a.unicode || '', a.tag, a.action, a.forward_to, a.verdict];
     a.breaches.forEach(function (h) { parts.push(hitText(h)); });
-    a.hay = parts.join('\n').toLowerCase();
+    a.hay = parts.concat(a.reasons).join('\n').toLowerCase();
     a.vrank = has(VERDICTS, a.verdict) ? VERDICTS[a.verdict] : 0;
+    a.crank = a.confidence === null ? 2 : a.confidence; // no confidence: after every one
+    a.open = false; // its reasons are open
+    a.xh = 0;       // how much taller than RH it is when open
     a.fpos = pos(a.first);
     a.lpos = pos(a.last);
   });
@@ -54,11 +63,14 @@
     alias: byStr('alias'), tag: byStr('tag'), action: byStr('action'), forward_to: byStr('forward_to'),
     first: byStr('first'), last: byStr('last'),
     messages: function (a, b) { return a.messages - b.messages; },
+    confidence: function (a, b) { return a.crank - b.crank; },
     breaches: function (a, b) { return a.vrank - b.vrank || a.breaches.length - b.breaches.length; }
   };
   var FIRST_DIR = { messages: -1, breaches: -1, last: -1 };
   var state = { key: 'alias', dir: 1 };
   var view = A.slice();
+  var nOpen = 0;               // rows of A whose reasons are open
+  var rowOf = new WeakMap();   // drawn <tr> → its alias
 
   function apply() {
     var q = qEl.value.trim().toLowerCase(), tag = chosen(fTag), action = chosen(fAction), verdict = chosen(fVerdict);
@@ -68,7 +80,7 @@
     });
     var c = COMPARE[state.key], alias = COMPARE.alias, dir = state.dir;
     view.sort(function (a, b) { return dir * c(a, b) || alias(a, b); });
-    document.querySelectorAll('#tbl th').forEach(function (th) {
+    document.querySelectorAll('#tbl th[data-key]').forEach(function (th) {
       if (th.dataset.key === state.key) {
         th.setAttribute('aria-sort', dir > 0 ? 'ascending' : 'descending');
       } else {
@@ -100,7 +112,7 @@
   }
   function spacer(h) {
     var tr = el('tr', 'sp'), td = el('td');
-    td.colSpan = 8;
+    td.colSpan = NCOL;
     td.style.height = h + 'px';
     tr.appendChild(td);
     return tr;
@@ -111,13 +123,23 @@
     td.title = a.unicode ? a.alias + ' (' + a.unicode + ')' : a.alias;
     if (a.unicode) { td.appendChild(el('span', 'u', a.unicode)); }
     cell(tr, '').appendChild(badge(has(TAGS, a.tag) ? 't-' + a.tag : 't-other', a.tag));
+    td = cell(tr, '', low(a) ? 'num conf low' : 'num conf');
+    if (a.confidence === null) {
+      td.textContent = '—';
+    } else {
+      td.appendChild(el('span', 'pct', percent(a.confidence)));
+    }
+    if (low(a)) {
+      td.appendChild(document.createTextNode(' '));
+      td.appendChild(el('span', 'lowmark', 'low'));
+    }
     cell(tr, a.action, a.action === 'block' ? 'a-block' : '');
     cell(tr, a.forward_to).title = a.forward_to;
     cell(tr, String(a.messages), 'num');
     cell(tr, a.first || '—');
     cell(tr, a.last || '—');
     td = cell(tr, '');
-    if (a.verdict) { td.appendChild(badge(has(VERDICTS, a.verdict) ? 'v-' + a.verdict : 'v-other', a.verdict)); }
+    if (a.verdict) { td.appendChild(badge(has(VERDICTS, a.verdict) ? 'v-' + a.verdict : 'v-other', a.verdict, a.verdict)); }
     var titles = [];
     a.breaches.forEach(function (h) {
       var t = h.name + (h.date ? ', breached ' + h.date : '') + (h.weak ? ' (' + h.weak + ')' : '');
@@ -125,6 +147,21 @@
       td.appendChild(badge(h.weak ? 'hit weak' : 'hit', hitText(h), t));
     });
     if (titles.length) { td.title = titles.join('\n'); }
+    // The same markup as the "why" template of page.html.
+    td = cell(tr, '', 'why');
+    if (a.reasons.length) {
+      var det = el('details'), sum = el('summary'), ul = el('ul');
+      sum.appendChild(el('span', 'pv', a.reasons.join('; ')));
+      sum.appendChild(el('span', 'n', a.reasons.length === 1 ? '1 reason' : a.reasons.length + ' reasons'));
+      det.appendChild(sum);
+      a.reasons.forEach(function (r) { ul.appendChild(el('li', '', r)); });
+      det.appendChild(ul);
+      det.open = a.open;
+      td.appendChild(det);
+    } else {
+      td.appendChild(el('span', 'none', '—'));
+    }
+    rowOf.set(tr, a);
     return tr;
   }
 
@@ -138,20 +175,67 @@
     return [first, Math.max(first, last)];
   }
 
+  // The table's rows are RH high but for the open ones, a.xh higher: open
+  // lists the indexes in view of the open rows, ascending.
+  function opened() {
+    var open = [];
+    for (var i = 0; nOpen && i < view.length; i++) { if (view[i].open) { open.push(i); } }
+    return open;
+  }
+  // rowTop is where row i of view starts in the table's body.
+  function rowTop(i, open) {
+    var y = i * RH;
+    for (var k = 0; k < open.length && open[k] < i; k++) { y += view[open[k]].xh; }
+    return y;
+  }
+  // rowAt is the row of view at y in the table's body (view.length or more past the end).
+  function rowAt(y, open) {
+    var extra = 0;
+    for (var k = 0; k < open.length; k++) {
+      var j = open[k], t = j * RH + extra;
+      if (y < t) { break; }
+      if (y < t + RH + view[j].xh) { return j; }
+      extra += view[j].xh;
+    }
+    return Math.floor((y - extra) / RH);
+  }
+
   function renderTable() {
-    var head = $('tbl').tHead.offsetHeight;
-    var r = range(tscroll, RH, head), frag = document.createDocumentFragment();
-    if (r[0] > 0) { frag.appendChild(spacer(r[0] * RH)); }
-    for (var i = r[0]; i < r[1]; i++) { frag.appendChild(row(view[i])); }
-    if (view.length > r[1]) { frag.appendChild(spacer((view.length - r[1]) * RH)); }
+    var head = $('tbl').tHead.offsetHeight, open = opened(), frag = document.createDocumentFragment();
+    // The scroller grows with its content up to a part of the window: draw
+    // for the larger of the two.
+    var y = Math.max(0, tscroll.scrollTop - head), h = Math.max(tscroll.clientHeight, window.innerHeight);
+    var first = Math.min(view.length, Math.max(0, rowAt(y, open) - OVER));
+    var last = Math.max(first, Math.min(view.length, rowAt(y + h, open) + 1 + OVER));
+    var drawn = [];
+    if (first > 0) { frag.appendChild(spacer(rowTop(first, open))); }
+    for (var i = first; i < last; i++) { drawn.push(frag.appendChild(row(view[i]))); }
+    if (view.length > last) { frag.appendChild(spacer(rowTop(view.length, open) - rowTop(last, open))); }
     if (!view.length) {
       var tr = el('tr');
       var td = cell(tr, 'no alias matches', 'empty');
-      td.colSpan = 8;
+      td.colSpan = NCOL;
       frag.appendChild(tr);
     }
     tbody.replaceChildren(frag);
+    // An open row's height depends on the column widths: measure it again.
+    // Only drawn rows change, so the spacers stay right.
+    drawn.forEach(function (tr) {
+      var a = rowOf.get(tr);
+      if (a.open) { a.xh = Math.max(0, tr.offsetHeight - RH); }
+    });
   }
+
+  // A row's reasons were opened or closed: remember it, and its height. The
+  // rows drawn stay as they are (redrawing would take the focus away from
+  // the summary), and the spacers stay right: the row is among them.
+  tbody.addEventListener('toggle', function (e) {
+    var det = e.target, tr = det.parentNode && det.parentNode.parentNode, a = tr && rowOf.get(tr);
+    if (!a || !det.isConnected || a.open === det.open) { return; }
+    a.open = det.open;
+    nOpen += a.open ? 1 : -1;
+    a.xh = a.open ? Math.max(0, tr.offsetHeight - RH) : 0;
+  }, true);
 
   function svg(name, attrs, cls) {
     var e = document.createElementNS(SVGNS, name);
@@ -256,7 +340,7 @@
   fill(fAction, 'action', '(no action)');
   fill(fVerdict, 'verdict', '(not checked)');
 
-  document.querySelectorAll('#tbl th').forEach(function (th) {
+  document.querySelectorAll('#tbl th[data-key]').forEach(function (th) {
     th.querySelector('button').addEventListener('click', function () {
       var k = th.dataset.key;
       state.dir = state.key === k ? -state.dir : (has(FIRST_DIR, k) ? FIRST_DIR[k] : 1);
@@ -286,8 +370,9 @@
   if (target) { target.scrollIntoView(); }
 
   // Self-test (#selftest or #selftest:QUERY): drive the controls, check what
-  // they did, and write the findings as JSON into <pre id="selftest">.
-  function selftest(q) {
+  // they did, and write the findings as JSON into <pre id="selftest">. The
+  // last step opens a row's reasons and waits for the browser's toggle event.
+  function selftest(q, report) {
     var ms = function (t) { return Math.round((performance.now() - t) * 10) / 10; };
     var rendered = function () { return Array.prototype.slice.call(tbody.querySelectorAll('tr.r')); };
     var texts = function (i) { return rendered().map(function (tr) { return tr.cells[i].firstChild ? tr.cells[i].firstChild.textContent : ''; }); };
@@ -302,7 +387,7 @@
     out.sort_messages = {
       ms: ms(t), dir: state.dir, first: view.length ? view[0].alias : '',
       ordered: ordered(view, function (a, b) { return b.messages - a.messages; }),
-      dom_ordered: ordered(texts(4).map(Number), function (a, b) { return b - a; }),
+      dom_ordered: ordered(texts(5).map(Number), function (a, b) { return b - a; }),
       dom_first: texts(0)[0] || ''
     };
     t = performance.now();
@@ -337,6 +422,16 @@
       fVerdict.value = '';
       fVerdict.dispatchEvent(new Event('change'));
     }
+    click('confidence');
+    out.sort_confidence = {
+      dir: state.dir, first: view.length ? view[0].alias : '', dom_first: texts(0)[0] || '',
+      ordered: ordered(view, COMPARE.confidence), dom_text: texts(2)[0] || '',
+      dom_cells: rendered().map(function (tr) { return tr.cells[2].textContent; }),
+      low_marked: rendered().every(function (tr) {
+        var a = rowOf.get(tr), c = tr.cells[2];
+        return c.classList.contains('low') === low(a) && (c.textContent.indexOf('low') >= 0) === low(a);
+      })
+    };
     click('breaches');
     out.timeline = {
       rows: tl.querySelectorAll('text.lbl').length, cells: tl.querySelectorAll('rect.m').length,
@@ -344,17 +439,74 @@
       years: axis.querySelectorAll('text.yr').length, width: +tl.getAttribute('width'),
       first_alias: view.length ? view[0].alias : ''
     };
-    out.pwned = window.__pwned === true;
-    out.errors = errors;
-    var pre = el('pre', '', JSON.stringify(out));
-    pre.id = 'selftest';
-    document.body.appendChild(pre);
+    click('alias');
+    var drawn = rendered(), tr = null;
+    for (var j = 0; j < drawn.length && !tr; j++) { if (drawn[j].querySelector('details')) { tr = drawn[j]; } }
+    out.reasons = { found: !!tr };
+    var finish = function () {
+      out.pwned = window.__pwned === true;
+      out.errors = errors;
+      report(out);
+    };
+    if (!tr) { finish(); return; }
+    var a = rowOf.get(tr), det = tr.querySelector('details'), r = out.reasons, done = false;
+    var drawnRow = function () { return rendered().filter(function (t) { return rowOf.get(t) === a; })[0]; };
+    var bodyOK = function () {
+      return Math.abs(tbody.getBoundingClientRect().height - (view.length * RH + a.xh)) < 1.5;
+    };
+    r.alias = a.alias;
+    r.closed_heights = drawn.every(function (t) { return t.getBoundingClientRect().height === RH; });
+    // A closed <details> keeps its content out of sight (but measurable).
+    var visible = function (e) { return e.checkVisibility ? e.checkVisibility() : e.getClientRects().length > 0; };
+    r.closed_visible = visible(det.querySelector('ul'));
+    var check = function () {
+      if (done) { return; }
+      done = true;
+      try {
+        checkOpen();
+      } catch (e) {
+        errors.push(String(e && e.stack || e));
+      }
+      finish();
+    };
+    var checkOpen = function () {
+      var t = drawnRow(), d = t && t.querySelector('details');
+      r.remembered = a.open;
+      r.extra = a.xh;
+      r.open = !!(d && d.open);
+      r.open_height = t ? t.getBoundingClientRect().height : 0;
+      r.items = d ? Array.prototype.map.call(d.querySelectorAll('li'), function (li) { return li.textContent; }) : [];
+      r.want = a.reasons;
+      r.list_visible = !!d && visible(d.querySelector('ul')) && d.querySelector('ul').getBoundingClientRect().height > 0;
+      r.body_height = bodyOK();
+      // Redrawn (as a scroll does), the row is still open; scrolled to the
+      // end, the last row is drawn and the body keeps its height.
+      renderTable();
+      t = drawnRow();
+      r.open_redrawn = !!(t && t.querySelector('details').open);
+      tscroll.scrollTop = tscroll.scrollHeight;
+      renderTable();
+      var all = rendered(), lastTr = all[all.length - 1];
+      r.last = view.length ? view[view.length - 1].alias : '';
+      r.last_drawn = lastTr ? rowOf.get(lastTr).alias : '';
+      r.last_visible = lastTr ? lastTr.getBoundingClientRect().bottom <= tscroll.getBoundingClientRect().bottom + 1 : false;
+      r.body_height_end = bodyOK();
+      tscroll.scrollTop = 0;
+      renderTable();
+    };
+    det.addEventListener('toggle', function () { setTimeout(check, 0); }, { once: true });
+    tr.querySelector('summary').click();
+    setTimeout(check, 3000);
   }
   var hash = '';
   try { hash = decodeURIComponent(location.hash.slice(1)); } catch (e) { hash = ''; }
   if (hash === 'selftest' || hash.indexOf('selftest:') === 0) {
     try {
-      selftest(hash.slice('selftest:'.length));
+      selftest(hash.slice('selftest:'.length), function (out) {
+        var pre = el('pre', '', JSON.stringify(out));
+        pre.id = 'selftest';
+        document.body.appendChild(pre);
+      });
     } catch (e) {
       var pre = el('pre', '', JSON.stringify({ errors: errors.concat([String(e && e.stack || e)]) }));
       pre.id = 'selftest';
