@@ -287,11 +287,32 @@ func TestReasonsByConstruction(t *testing.T) {
 		want  string
 	}{
 		{Stats{Alias: "adobe@example.com", Received: 8, Bulk: 6, Services: map[string]int{"adobe.com": 8}}, TagDisposable, ActionForward, "me@new.example", "8 of 8 messages from adobe.com, which matches the name"},
-		{Stats{Alias: "invoices@example.com", Received: 3, Sent: 2}, TagBusiness, ActionForward, "work@new.example", `"invoices" is a role name`},
+		{Stats{Alias: "invoices@example.com", Received: 3, Sent: 2}, TagBusiness, ActionForward, "work@new.example", `"invoices" is a role name with real correspondence: you wrote from it 2 times`},
 		{Stats{Alias: "anna@example.com", Received: 10, Freemail: 9, Replies: 4, Clients: 7, Sent: 5, SentToPeople: 5, SentToFree: 5}, TagPersonal, ActionForward, "me@new.example", "you sent 5 messages from it to people"},
-		{Stats{Alias: "github@example.com", Received: 4, Bulk: 4, Services: map[string]int{"github.com": 4}}, TagBusiness, ActionForward, "work@new.example", "github is a business service"},
+		// A business tool the user only signed up with is disposable; one
+		// the user writes from is business.
+		{Stats{Alias: "github@example.com", Received: 4, Bulk: 4, Signup: 1, Services: map[string]int{"github.com": 4}}, TagDisposable, ActionForward, "me@new.example", "a signup: 1 welcome"},
+		{Stats{Alias: "github@example.com", Received: 4, Bulk: 3, Sent: 2, Services: map[string]int{"github.com": 4}}, TagBusiness, ActionForward, "work@new.example", "github is a business service"},
+		// Never given out: strangers only, whatever the name.
 		{Stats{Alias: "xkq7@example.com", Received: 3, Senders: map[string]*Sender{"a.ru": {Messages: 1}, "b.cn": {Messages: 1}, "c.top": {Messages: 1}},
-			Services: map[string]int{"a.ru": 1, "b.cn": 1, "c.top": 1}}, TagDisposable, ActionBlock, "", "3 messages from 3 different senders, none of them twice: spam only"},
+			Services: map[string]int{"a.ru": 1, "b.cn": 1, "c.top": 1}}, TagDisposable, ActionBlock, "", ReasonNeverGiven},
+		{Stats{Alias: "admin@example.com", Received: 2, Junk: 2, Clients: 1, Senders: map[string]*Sender{"a.ru": {Messages: 1}, "b.cn": {Messages: 1}},
+			Services: map[string]int{"a.ru": 1, "b.cn": 1}}, TagDisposable, ActionBlock, "", "2 of 2 in Junk"},
+		{Stats{Alias: "webmaster@example.com", Received: 4, Bulk: 1, Senders: map[string]*Sender{"a.ru": {Messages: 1}, "b.cn": {Messages: 1}, "c.top": {Messages: 1}, "d.biz": {Messages: 1}},
+			Services: map[string]int{"a.ru": 1, "b.cn": 1, "c.top": 1, "d.biz": 1}}, TagDisposable, ActionBlock, "", ReasonNeverGiven},
+		// Two strangers in the inbox are not enough to block.
+		{Stats{Alias: "quiet@example.com", Received: 2, Senders: map[string]*Sender{"a.ru": {Messages: 1}, "b.cn": {Messages: 1}},
+			Services: map[string]int{"a.ru": 1, "b.cn": 1}}, TagDisposable, ActionForward, "me@new.example", "never sent from"},
+		// A role name needs real correspondence to be business.
+		{Stats{Alias: "sales@example.com", Received: 6, Replies: 3, Clients: 4, Senders: map[string]*Sender{"acme.example": {Messages: 4}, "b.example": {Messages: 2}}},
+			TagBusiness, ActionForward, "work@new.example", "role name with real correspondence: 3 replies"},
+		// postmaster@ and abuse@ are forwarded whatever they get.
+		{Stats{Alias: "postmaster@example.com", Received: 3, Junk: 3, Senders: map[string]*Sender{"a.ru": {Messages: 1}, "b.cn": {Messages: 1}, "c.top": {Messages: 1}}},
+			TagBusiness, ActionForward, "work@new.example", "RFC 5321"},
+		{Stats{Alias: "abuse@example.com", Received: 1, Services: map[string]int{"google.com": 1}}, TagBusiness, ActionForward, "work@new.example", "always forwarded"},
+		// Sent from: the user's own correspondence is never "only spam".
+		{Stats{Alias: "k7xq@example.com", Received: 3, Sent: 1, Senders: map[string]*Sender{"a.ru": {Messages: 1}, "b.cn": {Messages: 1}, "c.top": {Messages: 1}}},
+			TagDisposable, ActionForward, "me@new.example", "no personal or business signal"},
 		// A leaked alias still mailed by its service is not "spam only".
 		{Stats{Alias: "db@example.com", Received: 5, Senders: map[string]*Sender{"bahn.de": {Messages: 2}, "b.cn": {Messages: 1}, "c.top": {Messages: 1}, "d.ru": {Messages: 1}},
 			Services: map[string]int{"bahn.de": 2, "b.cn": 1, "c.top": 1, "d.ru": 1}}, TagDisposable, ActionForward, "me@new.example", "2 of 5 messages from bahn.de"},

@@ -35,6 +35,8 @@ type Stats struct {
 	SentToFree   int                // messages sent from it to freemail addresses
 	Signed       int                // received with a DKIM signature of the From domain's organisation
 	Months       map[string]int     // received messages per month ("2006-01", UTC); nil until the first dated one
+	Junk         int                // received messages in a Junk/Spam folder
+	Signup       int                // received welcome, confirm-your-address or account messages signed by their organisation
 }
 
 // Sender is one correspondent domain of an alias.
@@ -58,7 +60,11 @@ type Inventory struct {
 	Unknown      int    // received messages whose recipient could not be found
 	Drafts       int    // drafts, ignored
 	Unreadable   int    // files that could not be read
-	mu           sync.Mutex
+	// Evidence says, for each of Domains, why it is the user's.
+	Evidence []DomainEvidence
+
+	delivered, sent map[string]int // by domain, for Evidence
+	mu              sync.Mutex
 }
 
 // Options configures Build.
@@ -72,27 +78,40 @@ type Options struct {
 }
 
 // Build reads every message of src and returns the alias inventory. It first
-// reads a sample to detect the user's domains and final mailbox (unless
-// given), then everything.
+// reads a sample to learn the final mailbox and, unless given, the user's
+// domains (see DomainEvidence), then everything. When the mail does not
+// show clearly which domains are the user's it returns a *DomainError.
 func Build(ctx context.Context, src Source, opts *Options) (*Inventory, error) {
 	if opts == nil {
 		opts = &Options{}
 	}
 	user := &User{Domains: map[string]bool{}, FinalMailbox: strings.ToLower(opts.FinalMailbox)}
+	given := map[string]bool{}
 	for _, d := range opts.Domains {
 		if d, ok := NormalizeAddress("x@" + d); ok {
 			user.Domains[Domain(d)] = true
+			given[Domain(d)] = true
 		}
 	}
 	if len(user.Domains) == 0 || user.FinalMailbox == "" {
-		if err := detect(ctx, src, user, opts.SampleSize); err != nil {
+		tally, err := detect(ctx, src, opts.SampleSize)
+		if err != nil {
 			return nil, err
 		}
+		if user.FinalMailbox == "" {
+			user.FinalMailbox = tally.finalMailbox()
+		}
+		if len(user.Domains) == 0 {
+			found, err := tally.decide(src.String(), user.FinalMailbox)
+			if err != nil {
+				return nil, err
+			}
+			for _, e := range found {
+				user.Domains[e.Domain] = true
+			}
+		}
 	}
-	if len(user.Domains) == 0 {
-		return nil, fmt.Errorf("could not tell which domain the aliases are at: no message in %s names an original recipient; give --domain", src)
-	}
-	inv := &Inventory{FinalMailbox: user.FinalMailbox, Aliases: map[string]*Stats{}}
+	inv := &Inventory{FinalMailbox: user.FinalMailbox, Aliases: map[string]*Stats{}, delivered: map[string]int{}, sent: map[string]int{}}
 	for d := range user.Domains {
 		inv.Domains = append(inv.Domains, d)
 	}
@@ -106,21 +125,39 @@ func Build(ctx context.Context, src Source, opts *Options) (*Inventory, error) {
 		inv.add(user, o)
 	})
 	inv.Messages, inv.Unreadable = st.Messages, st.Unreadable
+	for _, d := range inv.Domains {
+		inv.Evidence = append(inv.Evidence, DomainEvidence{Domain: d, Delivered: inv.delivered[d], Sent: inv.sent[d],
+			Final: d == Domain(inv.FinalMailbox), Given: given[d]})
+	}
+	slices.SortFunc(inv.Evidence, func(a, b DomainEvidence) int {
+		if a.Delivered != b.Delivered {
+			return b.Delivered - a.Delivered
+		}
+		return strings.Compare(a.Domain, b.Domain)
+	})
 	return inv, err
 }
 
-// detect reads a sample and learns the user's domains (the domains of
-// explicit original recipients) and the final mailbox (the Delivered-To
-// present in most messages).
-func detect(ctx context.Context, src Source, user *User, sample int) error {
+// DomainsLine is the detected (or given) domains with their evidence, as
+// the commands print it: "domains: example.com (3,612 messages delivered,
+// final mailbox)".
+func (inv *Inventory) DomainsLine() string {
+	var parts []string
+	for _, e := range inv.Evidence {
+		parts = append(parts, e.String())
+	}
+	return "domains: " + strings.Join(parts, "; ")
+}
+
+// detect reads a sample and counts the evidence of which domains deliver
+// into the mailbox and which address is its final mailbox.
+func detect(ctx context.Context, src Source, sample int) (*domainTally, error) {
 	if sample <= 0 {
 		sample = 5000
 	}
 	var mu sync.Mutex
-	domains := map[string]int{}
-	delivered := map[string]int{}
+	tally := newDomainTally()
 	n := 0
-	probe := &User{Domains: map[string]bool{}}
 	every := 1
 	if total := src.Count(ctx); total > sample {
 		every = total / sample
@@ -137,80 +174,20 @@ func detect(ctx context.Context, src Source, user *User, sample int) error {
 		n++
 		mu.Unlock()
 		fields := ParseHeader(m.Header)
-		seen := map[string]bool{}
-		for _, f := range fields {
-			if f.Is("Received") {
-				break
-			}
-			if f.Is("Delivered-To") {
-				for _, a := range Addresses(f.Value) {
-					mu.Lock()
-					delivered[a]++
-					mu.Unlock()
-				}
-			}
-		}
-		if m.Role != RoleMail {
-			return
-		}
-		r := probe.Recipient(fields)
-		if r.By == "" || r.By == ByToCc {
-			return
-		}
-		for _, a := range r.Addrs {
-			if d := Domain(a); !seen[d] {
-				seen[d] = true
-				mu.Lock()
-				domains[d]++
-				mu.Unlock()
-			}
-		}
+		mu.Lock()
+		tally.add(m.Role, fields)
+		mu.Unlock()
 	})
 	if err != nil && ctx.Err() == nil && sampleCtx.Err() != nil {
 		err = nil // stopped after the sample
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if st.Messages == 0 && n == 0 {
-		return fmt.Errorf("%s holds no messages", src)
+		return nil, fmt.Errorf("%s holds no messages", src)
 	}
-	if user.FinalMailbox == "" {
-		best, count := "", 0
-		for a, c := range delivered {
-			if c > count || c == count && a < best {
-				best, count = a, c
-			}
-		}
-		// The final mailbox is in most messages that have a Delivered-To.
-		total := 0
-		for _, c := range delivered {
-			total += c
-		}
-		if count*2 > total && count >= 3 {
-			user.FinalMailbox = best
-		}
-	}
-	if len(user.Domains) == 0 {
-		delete(domains, Domain(user.FinalMailbox)) // counted below only if aliases are there too
-		top := 0
-		for _, c := range domains {
-			top = max(top, c)
-		}
-		for d, c := range domains {
-			if c*5 >= top && !freemail[d] {
-				user.Domains[d] = true
-			}
-		}
-		if fm := Domain(user.FinalMailbox); fm != "" && len(user.Domains) == 0 && !freemail[fm] {
-			user.Domains[fm] = true
-		}
-		// The final mailbox's domain is the user's when aliases live there too.
-		if fm := Domain(user.FinalMailbox); fm != "" && domains[fm] > 0 {
-			user.Domains[fm] = true
-		}
-	}
-	return nil
+	return tally, nil
 }
 
 // observation is what one message says, computed without the lock.
@@ -228,6 +205,7 @@ type observation struct {
 	services   []string
 	sentFrom   string // alias this message was sent from, "" if received
 	signed     bool   // DKIM d= is the From domain's organisation
+	signup     bool   // the Subject is a welcome, confirmation or account message
 }
 
 // Header field kinds observe cares about.
@@ -245,13 +223,14 @@ const (
 	hFeedbackID
 	hDate
 	hBulk
+	hSubject
 )
 
 var headerKinds = func() map[string]int {
 	m := map[string]int{
 		"received": hReceived, "from": hFrom, "to": hToCc, "cc": hToCc, "in-reply-to": hReply, "references": hReply,
 		"user-agent": hClient, "x-mailer": hClient, "precedence": hPrecedence, "auto-submitted": hAutoSubmitted,
-		"dkim-signature": hDKIM, "feedback-id": hFeedbackID, "date": hDate, "delivered-to": hRecipient,
+		"dkim-signature": hDKIM, "feedback-id": hFeedbackID, "date": hDate, "delivered-to": hRecipient, "subject": hSubject,
 	}
 	for _, n := range originalFields {
 		m[strings.ToLower(n)] = hRecipient
@@ -332,6 +311,8 @@ func observe(user *User, m *Message, scratch []byte) (*observation, []byte) {
 			dateHeader = append(dateHeader[:0], value...)
 		case hBulk:
 			o.bulk = true
+		case hSubject:
+			o.signup = isSignupSubject(value)
 		}
 	})
 	if o.fromDomain != "" {
@@ -406,6 +387,7 @@ func (inv *Inventory) add(user *User, o *observation) {
 		return
 	}
 	if o.sentFrom != "" {
+		inv.sent[Domain(o.sentFrom)]++
 		base, tag := SplitSubaddress(o.sentFrom)
 		if base == user.FinalMailbox {
 			return
@@ -441,6 +423,15 @@ func (inv *Inventory) add(user *User, o *observation) {
 		inv.Unknown++
 		return
 	}
+	if o.recipient.By != ByToCc {
+		var counted []string
+		for _, addr := range o.recipient.Addrs {
+			if d := Domain(addr); !slices.Contains(counted, d) {
+				counted = append(counted, d)
+				inv.delivered[d]++
+			}
+		}
+	}
 	for _, addr := range o.recipient.Addrs {
 		base, tag := SplitSubaddress(addr)
 		var s *Stats
@@ -457,6 +448,12 @@ func (inv *Inventory) add(user *User, o *observation) {
 			s.Subaddress[tag]++
 		}
 		s.Received++
+		if o.role == RoleJunk {
+			s.Junk++
+		}
+		if o.signup && o.signed {
+			s.Signup++ // signed by the sender's organisation: phishing rarely is
+		}
 		if !o.date.IsZero() {
 			if s.Months == nil {
 				s.Months = map[string]int{}

@@ -1,6 +1,9 @@
 package classify
 
-import "strings"
+import (
+	"bytes"
+	"strings"
+)
 
 // The built-in knowledge the tagger starts from. A config file adds to it
 // (known aliases, rules); nothing here is fetched from anywhere.
@@ -116,6 +119,48 @@ func isMailClient(v string) bool {
 func isMachineSender(addr string) bool {
 	for _, f := range noreplyLocal {
 		if strings.Contains(addr, f) {
+			return true
+		}
+	}
+	return false
+}
+
+// signupWords are Subject fragments of the messages a service sends when an
+// account is made: welcome, confirm or verify your address, activate, in
+// the languages the corpus and real mailboxes hold. Encoded words are not
+// decoded for this: a miss only costs a little evidence.
+var signupWords = []string{
+	"welcome", "willkommen", "bienvenue", "bienvenido", "benvenuto", "welkom", "välkommen",
+	"verify your", "confirm your", "please confirm", "confirm your email", "activate your", "activation",
+	"bestätigen sie", "bitte bestätigen", "e-mail-adresse bestätigen", "konto aktivieren", "ihr konto",
+	"your account", "account created", "registration", "registrierung", "inscription", "confirmez",
+	"verification code", "bestätigungscode",
+}
+
+var signupBytes = func() [][]byte {
+	out := make([][]byte, len(signupWords))
+	for i, w := range signupWords {
+		out[i] = []byte(w)
+	}
+	return out
+}()
+
+// isSignupSubject reports whether a Subject value reads like a service's
+// welcome or confirm-your-address message.
+func isSignupSubject(v []byte) bool {
+	if len(v) > 200 {
+		v = v[:200]
+	}
+	var buf [200]byte
+	l := buf[:len(v)]
+	for i, c := range v {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		l[i] = c
+	}
+	for _, w := range signupBytes {
+		if bytes.Contains(l, w) {
 			return true
 		}
 	}

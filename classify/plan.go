@@ -287,6 +287,58 @@ func WriteFileAtomic(path string, data []byte) error { return safeio.WriteFile(p
 // MergeResult counts what Merge did.
 type MergeResult struct {
 	New, Updated, KeptEdits, KeptOnlyInPlan int
+	// Foreign rows are at a domain that is not the user's: Dropped were
+	// classify's own and are gone, KeptForeign were edited by the user and
+	// stay, marked, in no config.
+	Dropped, KeptForeign int
+}
+
+// DomainStatusForeign marks a row (column domain_status) at a domain that
+// is no longer one of the user's: an earlier wrong detection or a changed
+// --domain. The user edited it, so it is kept, but no config, relay or
+// report treats it as an alias.
+const DomainStatusForeign = "foreign"
+
+// Foreign reports whether the row is marked as not at the user's domains.
+func (r Row) Foreign() bool { return r["domain_status"] == DomainStatusForeign }
+
+// MergeAt is Merge for a mailbox whose aliases are at domains: rows at
+// other domains that classify wrote are dropped, rows there the user edited
+// are kept and marked foreign (domain_status), and rows at domains lose
+// such a mark.
+func (p *Plan) MergeAt(fresh []Row, domains []string) MergeResult {
+	res := p.Merge(fresh)
+	if len(domains) == 0 {
+		return res
+	}
+	ours := map[string]bool{}
+	for _, d := range domains {
+		ours[d] = true
+	}
+	kept := p.Rows[:0]
+	for _, r := range p.Rows {
+		switch {
+		case ours[Domain(r.Alias())]:
+			if r.Foreign() {
+				r["domain_status"] = ""
+			}
+		case r.Edited() || r["auto_tag"] == "":
+			// Edited, or written by hand (classify never proposed it).
+			if !slices.Contains(p.Columns, "domain_status") {
+				p.Columns = append(p.Columns, "domain_status")
+			}
+			r["domain_status"] = DomainStatusForeign
+			res.KeptForeign++
+			res.KeptOnlyInPlan--
+		default:
+			res.Dropped++
+			res.KeptOnlyInPlan--
+			continue
+		}
+		kept = append(kept, r)
+	}
+	p.Rows = kept
+	return res
 }
 
 // Merge folds freshly computed rows into the plan. A row the user edited

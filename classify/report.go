@@ -109,6 +109,7 @@ func (inv *Inventory) WriteTable(w io.Writer) {
 			r.Replies, r.BulkPercent, strings.Join(r.TopSenders, " "), strings.Join(r.Folders, " "), r.RevealedBy)
 	}
 	tw.Flush()
+	fmt.Fprintln(w, inv.DomainsLine())
 	fmt.Fprintln(w, inv.Summary())
 }
 
@@ -130,7 +131,7 @@ func (inv *Inventory) WriteJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(map[string]any{
-		"domains": inv.Domains, "final_mailbox": inv.FinalMailbox, "messages": inv.Messages,
+		"domains": inv.Domains, "domain_evidence": inv.Evidence, "final_mailbox": inv.FinalMailbox, "messages": inv.Messages,
 		"unknown_recipient": inv.Unknown, "drafts": inv.Drafts, "unreadable": inv.Unreadable,
 		"aliases": inv.Records(),
 	})

@@ -29,6 +29,7 @@ const (
 	RoleMail   Role = ""       // received mail
 	RoleSent   Role = "sent"   // mail the user sent
 	RoleDrafts Role = "drafts" // unsent drafts: ignored
+	RoleJunk   Role = "junk"   // received mail the user or a filter took for spam
 )
 
 // Message is one message as a source yields it: where it is and its header.
@@ -58,28 +59,56 @@ type WalkStats struct {
 	Unreadable int
 }
 
-// folderRole guesses a folder's role from its special-use attributes (RFC
-// 6154) or its name.
+// Folder names that mean a role when the server announces none, in the
+// languages mail clients create them in. They are only trusted for a folder
+// at the top level (or directly under INBOX, as Courier and Cyrus nest
+// everything): a "Drafts" or "Entwürfe" folder inside another folder is one
+// the user made for ordinary mail.
+var folderRoleNames = map[string]Role{}
+
+func init() {
+	for role, names := range map[Role][]string{
+		RoleSent: {"sent", "sent items", "sent messages", "sent mail", "gesendet", "gesendete objekte",
+			"gesendete elemente", "gesendete nachrichten", "envoyés", "éléments envoyés", "messages envoyés",
+			"enviados", "elementos enviados", "posta inviata", "inviata", "verzonden", "verzonden items",
+			"skickat", "skickade objekt", "sendt", "sendte elementer", "lähetetyt", "wysłane", "odeslané",
+			"отправленные", "送信済み", "已发送"},
+		RoleDrafts: {"drafts", "draft", "entwürfe", "brouillons", "borradores", "bozze", "concepten",
+			"utkast", "kladder", "luonnokset", "kopie robocze", "koncepty", "черновики", "下書き", "草稿"},
+		RoleJunk: {"junk", "spam", "junk e-mail", "junk email", "junk mail", "bulk mail", "spamverdacht",
+			"courrier indésirable", "indésirables", "correo no deseado", "posta indesiderata", "ongewenste e-mail",
+			"skräppost", "søppelpost", "roskaposti", "спам", "迷惑メール", "垃圾邮件"},
+	} {
+		for _, n := range names {
+			folderRoleNames[n] = role
+		}
+	}
+}
+
+// folderRole tells a folder's role from its special-use attributes (RFC
+// 6154), which the server announced and fetch recorded; without them, from
+// the name of a top-level folder.
 func folderRole(name, attrs string) Role {
-	a := strings.ToLower(attrs)
-	switch {
-	case strings.Contains(a, `\sent`):
-		return RoleSent
-	case strings.Contains(a, `\drafts`):
-		return RoleDrafts
+	for _, a := range strings.Fields(strings.ToLower(attrs)) {
+		switch a {
+		case `\sent`:
+			return RoleSent
+		case `\drafts`:
+			return RoleDrafts
+		case `\junk`:
+			return RoleJunk
+		case `\trash`, `\archive`, `\all`, `\flagged`, `\important`, `\inbox`:
+			return RoleMail
+		}
 	}
-	last := strings.ToLower(name)
-	if i := strings.LastIndexByte(last, '/'); i >= 0 {
-		last = last[i+1:]
+	n := name
+	if len(n) > 6 && strings.EqualFold(n[:6], "INBOX/") {
+		n = n[6:]
 	}
-	switch last {
-	case "sent", "sent items", "sent messages", "sent mail", "gesendet", "gesendete objekte",
-		"gesendete elemente", "envoyés", "éléments envoyés", "enviados", "posta inviata", "inviata", "verzonden":
-		return RoleSent
-	case "drafts", "draft", "entwürfe", "brouillons", "borradores", "bozze", "concepten":
-		return RoleDrafts
+	if strings.Contains(n, "/") {
+		return RoleMail // a subfolder the user made: ordinary mail, whatever its name
 	}
-	return RoleMail
+	return folderRoleNames[strings.ToLower(n)]
 }
 
 // item is a message file to read.

@@ -83,14 +83,31 @@ func (c *Config) Classify(s *Stats) Verdict {
 	share := func(n int) float64 { return float64(n) / float64(recv) }
 	stem := nameStem(local)
 
-	// Role addresses are business whatever writes to them.
-	if roleNames[stem] || roleNames[local] {
-		v.Tag, v.Confidence = TagBusiness, 0.9
-		v.Reasons = append(v.Reasons, fmt.Sprintf("%q is a role name", stem))
-		if s.Sent > 0 {
-			v.Reasons = append(v.Reasons, fmt.Sprintf("you replied from it %d times", s.Sent))
-		}
+	// postmaster@ and abuse@ must reach a person (RFC 5321 §4.5.1, RFC
+	// 2142), whatever they receive.
+	if mandatoryRoles[local] {
+		v.Tag, v.Confidence, v.Service = TagBusiness, 0.95, ""
+		v.Reasons = append(v.Reasons, fmt.Sprintf("%s@ must reach someone (RFC 5321 §4.5.1, RFC 2142): always forwarded", local))
 		return c.finishFor(s, v)
+	}
+
+	// Never given out: only strangers ever wrote to it.
+	if ok, why := s.neverGivenOut(stem); ok {
+		v.Tag, v.Action, v.Confidence, v.Service = TagDisposable, ActionBlock, 0.85, ""
+		if share(s.Junk) >= 0.5 {
+			v.Confidence = 0.95
+		}
+		v.Reasons = append([]string{ReasonNeverGiven}, why...)
+		return c.finishFor(s, v)
+	}
+
+	// Role addresses are business when someone really corresponds there.
+	if roleNames[stem] || roleNames[local] {
+		if ok, why := s.correspondence(); ok {
+			v.Tag, v.Confidence = TagBusiness, 0.9
+			v.Reasons = append(v.Reasons, fmt.Sprintf("%q is a role name with real correspondence: %s", stem, why))
+			return c.finishFor(s, v)
+		}
 	}
 
 	// Personal: the user writes from it to people, or people write to it.
@@ -116,15 +133,16 @@ func (c *Config) Classify(s *Stats) Verdict {
 		return c.finishFor(s, v)
 	}
 
-	// Business: a service people use for work, or correspondence with
-	// organisations the user answers.
-	if businessServices[stem] || businessServices[v.Service] {
+	// Business: a service people use for work that the user corresponds
+	// with from the alias, or organisations the user answers. A service the
+	// user only signed up with is disposable, however businesslike.
+	if (businessServices[stem] || businessServices[v.Service]) && s.Sent > 0 {
 		name := stem
 		if !businessServices[stem] {
 			name = v.Service
 		}
 		v.Tag, v.Confidence = TagBusiness, 0.8
-		v.Reasons = append(v.Reasons, fmt.Sprintf("%s is a business service (hosting, developer tools, finance, telecoms or shipping)", name))
+		v.Reasons = append(v.Reasons, fmt.Sprintf("%s is a business service (hosting, developer tools, finance, telecoms or shipping) and you wrote from it %d times", name, s.Sent))
 		if v.Service != "" {
 			v.Reasons = append(v.Reasons, fmt.Sprintf("%d of %d messages from %s", s.Services[v.Service], s.Received, v.Service))
 		}
@@ -136,17 +154,10 @@ func (c *Config) Classify(s *Stats) Verdict {
 		return c.finishFor(s, v)
 	}
 
-	// Disposable: given to one website; or only ever got spam.
+	// Disposable: given to one website.
 	v.Tag = TagDisposable
-	top := s.TopSenders(1)
 	matched := v.Service != "" && nameMatches(stem, v.Service)
 	switch {
-	case !matched && !s.anyNameMatch(stem) && s.Signed == 0 && len(s.Senders) >= 3 && len(s.Senders) == s.Received && s.Replies == 0 && s.Sent == 0 && s.Bulk*2 < s.Received && len(top) > 0 && top[0].Messages == 1:
-		// Every message from a different domain, none twice, none signed by
-		// its sender's organisation or from one matching the name: nobody
-		// the user signed up with, only spam.
-		v.Action, v.Confidence, v.Service = ActionBlock, 0.7, ""
-		v.Reasons = append(v.Reasons, fmt.Sprintf("%d messages from %d different senders, none of them twice: spam only", s.Received, len(s.Senders)))
 	case matched:
 		v.Confidence = 0.9
 		v.Reasons = append(v.Reasons, fmt.Sprintf("%d of %d messages from %s, which matches the name", s.Services[v.Service], s.Received, v.Service))
@@ -156,6 +167,12 @@ func (c *Config) Classify(s *Stats) Verdict {
 	default:
 		v.Confidence = 0.5
 		v.Reasons = append(v.Reasons, "no personal or business signal")
+	}
+	if s.Signup > 0 {
+		v.Reasons = append(v.Reasons, fmt.Sprintf("a signup: %d welcome or confirm-your-address messages", s.Signup))
+	}
+	if businessServices[stem] || businessServices[v.Service] {
+		v.Reasons = append(v.Reasons, "a business tool, but you never wrote from the alias: an account, not correspondence")
 	}
 	if s.Bulk > 0 {
 		v.Reasons = append(v.Reasons, fmt.Sprintf("%d of %d messages are bulk mail", s.Bulk, s.Received))
@@ -333,3 +350,64 @@ func Stem(local string) string { return nameStem(local) }
 // NameMatches reports whether an alias stem and a domain name the same
 // organisation (adobe ↔ adobe.com, shop-bluepeak ↔ bluepeak.de).
 func NameMatches(stem, domain string) bool { return nameMatches(stem, domain) }
+
+// ReasonNeverGiven is the first reason of an alias classify blocks because
+// nobody was ever given it: only spam arrived.
+const ReasonNeverGiven = "never given out: only spam"
+
+// mandatoryRoles must be kept at every domain (RFC 5321 §4.5.1, RFC 2142).
+var mandatoryRoles = set("postmaster", "abuse")
+
+// neverGivenOut reports whether only strangers ever wrote to the alias: the
+// user never sent from it, nobody replied in a conversation or wrote with a
+// mail client, no sender domain wrote twice, no organisation signed its
+// own mail, welcomed or confirmed the address, and none matches the
+// alias's name. With fewer than three different senders the mail must
+// also be mostly in Junk. It returns the reasons.
+func (s *Stats) neverGivenOut(stem string) (bool, []string) {
+	if s.Received == 0 || s.Sent > 0 || s.Replies > 0 || s.Signed > 0 || s.Signup > 0 || s.anyNameMatch(stem) {
+		return false, nil
+	}
+	for _, snd := range s.Senders {
+		if snd.Messages > 1 {
+			return false, nil
+		}
+	}
+	if len(s.Senders) < s.Received {
+		return false, nil // senders not told apart (no From, or over the cap)
+	}
+	junk := s.Junk*2 >= s.Received
+	if len(s.Senders) < 3 && !junk {
+		return false, nil
+	}
+	why := []string{fmt.Sprintf("%d messages from %d different senders, none of them twice, none answered", s.Received, len(s.Senders))}
+	if s.Junk > 0 {
+		why = append(why, fmt.Sprintf("%d of %d in Junk", s.Junk, s.Received))
+	}
+	why = append(why, "never sent from")
+	return true, why
+}
+
+// correspondence reports whether someone really corresponds at the alias:
+// the user wrote from it, or people answered in conversations or wrote with
+// a mail client, or an organisation wrote more than once without bulk
+// headers. It says which.
+func (s *Stats) correspondence() (bool, string) {
+	switch {
+	case s.Sent > 0:
+		return true, fmt.Sprintf("you wrote from it %d times", s.Sent)
+	case s.Replies > 0:
+		return true, fmt.Sprintf("%d replies in conversations", s.Replies)
+	}
+	// A mail client's header alone is no proof (spam fakes them): the
+	// sender must also have written more than once.
+	for _, snd := range s.TopSenders(1) {
+		if snd.Messages >= 2 && s.Clients > 0 {
+			return true, fmt.Sprintf("%d messages from %s, %d written with a mail client", snd.Messages, snd.Domain, s.Clients)
+		}
+		if snd.Messages >= 2 && s.Bulk*2 < s.Received {
+			return true, fmt.Sprintf("%d messages from %s, mostly not bulk mail", snd.Messages, snd.Domain)
+		}
+	}
+	return false, ""
+}

@@ -39,6 +39,9 @@ type Input struct {
 	// CatchAll, when not empty, receives mail for addresses of Domains that
 	// no rule names; otherwise such mail is refused where the host can.
 	CatchAll string
+	// LeftOut are the plan's rows marked foreign (domain_status): at a
+	// domain that is no longer the user's; no rule is made of them.
+	LeftOut []string
 	// Burners, when not nil, accepts signed burner addresses
 	// (SERVICE.TAG@domain, see catchall burner new) where the host can.
 	Burners *Burners
@@ -144,6 +147,10 @@ func FromPlan(p *classify.Plan, defaultTo, catchAll string) (*Input, error) {
 	}
 	domains := map[string]bool{}
 	for _, row := range p.Rows {
+		if row.Foreign() {
+			in.LeftOut = append(in.LeftOut, row.Alias())
+			continue
+		}
 		alias, err := CheckAddress(row.Alias())
 		if err != nil {
 			problems = append(problems, fmt.Errorf("alias %w", err))

@@ -33,9 +33,37 @@ for user in alice courier; do
   python3 scripts/testenv/imaplist.py --host "$host" --port "$port" --user "$user" --password secret > "$D/$user.list"
 done
 
+# Two more seeds at other domains, in both namespace styles, for migrate
+# without --domain (the way the README runs it).
+$GO run ./scripts/gencorpus -out "$D/corpus11" -messages 1500 -seed 11 -domain morelight.example -huge 0
+$GO run ./scripts/gencorpus -out "$D/corpus12" -messages 1500 -seed 12 -domain smith-family.example -huge 0
+scripts/testenv/dovecot.sh seed "$D/dovecot" alice2 "$D/corpus11"
+scripts/testenv/dovecot.sh seed "$D/dovecot" courier2 "$D/corpus11"
+scripts/testenv/dovecot.sh seed "$D/dovecot" alice3 "$D/corpus12"
+scripts/testenv/dovecot.sh seed "$D/dovecot" courier3 "$D/corpus12"
+
+# Mail this project did not write: CPython's email test messages (Debian's
+# libpython3.11-testsuite), addressed to python.org, zzz.org, example.com …,
+# in the inbox of a few hundred generated messages. They must not move the
+# domain.
+PYEMAIL=$(ls -d /usr/lib/python3*/test/test_email/data 2>/dev/null | head -n 1 || true)
+if [ -z "$PYEMAIL" ]; then
+  (PROG=test.sh; . scripts/testenv/lib.sh; apt_install libpython3.11-testsuite)
+  PYEMAIL=$(ls -d /usr/lib/python3*/test/test_email/data | head -n 1)
+fi
+$GO run ./scripts/gencorpus -out "$D/corpus13" -messages 400 -seed 13 -domain home-of-anna.example -huge 0 -no-odd
+n=0
+for f in "$PYEMAIL"/msg_*.txt; do
+  n=$((n + 1))
+  cp "$f" "$D/corpus13/INBOX/cur/zz-cpython-$(basename "$f" .txt):2,S"
+done
+echo "added $n CPython email test messages to corpus13"
+scripts/testenv/dovecot.sh seed "$D/dovecot" pyemail "$D/corpus13"
+
 $GO build -o "$D/catchall" ./cmd/catchall
 ART=${CATCHALL_TEST_ARTIFACTS:-$PWD/test-artifacts}
 mkdir -p "$ART"
+export CATCHALL_TEST_MAILBOXES="alice=$D/corpus courier=$D/corpus alice2=$D/corpus11 courier2=$D/corpus11 alice3=$D/corpus12 courier3=$D/corpus12 pyemail=$D/corpus13"
 export CATCHALL_TEST_LISTINGS="$D" CATCHALL_TEST_CORPUS="$D/corpus" CATCHALL_BIN="$D/catchall" CATCHALL_TEST_TOOLS=1 CATCHALL_TEST_ARTIFACTS="$ART"
 $GO test -race -count=1 -timeout 25m -run 'Dovecot|Postmap|SieveTools|Postsrsd|ToolsRelay|Chromium|Demo' -v \
   ./imapsync/ ./classify/ ./classify/report/ ./forwards/ ./forwards/srs/ ./forwards/relay/ ./cmd/catchall/ ./scripts/demo/ 2>&1 | grep -v '^=== '

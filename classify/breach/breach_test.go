@@ -300,3 +300,18 @@ func TestUpdate(t *testing.T) {
 		t.Error("the raw list is not kept as downloaded")
 	}
 }
+
+// An address nobody was given is not "leaked" (that means its service lost
+// it): it has its own verdict, even with unrelated senders and a breach of
+// a service its name happens to match.
+func TestNeverGivenIsNotLeaked(t *testing.T) {
+	p := &classify.Plan{Columns: []string{"alias", "tag", "action", "forward_to"}, Rows: []classify.Row{{
+		"alias": "adobe@example.com", "tag": "disposable", "action": "block", "forward_to": "",
+		"reasons": classify.ReasonNeverGiven + "; 5 messages from 5 different senders", "first_seen": "2010-01-01",
+		"leak_since": "2011-01-01", "unrelated_senders": "5",
+	}}}
+	res := Decide(p, &Input{List: []Breach{{Name: "Adobe", Domain: "adobe.com", BreachDate: "2013-10-04"}}})
+	if res[0].Verdict != VerdictNeverGiven || p.Rows[0]["breach_verdict"] != "never-given" || p.Rows[0]["breaches"] != "" {
+		t.Errorf("verdict %s, row %v", res[0].Verdict, p.Rows[0])
+	}
+}

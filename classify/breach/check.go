@@ -259,8 +259,8 @@ func WriteTable(w io.Writer, results []Result, hibp bool) {
 	for _, n := range notes {
 		fmt.Fprintln(w, "note:", n)
 	}
-	fmt.Fprintf(w, "%d aliases: %d breached, %d leaked, %d aggregate, %d clean; %d newly blocked, %d pinned by you and left as they are\n",
-		len(results), counts[VerdictBreached], counts[VerdictLeaked], counts[VerdictAggregate], counts[VerdictClean], blocked, pinned)
+	fmt.Fprintf(w, "%d aliases: %d breached, %d leaked, %d aggregate, %d never given out (spam only), %d clean; %d newly blocked, %d pinned by you and left as they are\n",
+		len(results), counts[VerdictBreached], counts[VerdictLeaked], counts[VerdictAggregate], counts[VerdictNeverGiven], counts[VerdictClean], blocked, pinned)
 	if hibp {
 		fmt.Fprintln(w, Attribution)
 	}

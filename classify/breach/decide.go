@@ -19,6 +19,9 @@ const (
 	VerdictLeaked    Verdict = "leaked"
 	VerdictAggregate Verdict = "aggregate"
 	VerdictClean     Verdict = "clean"
+	// VerdictNeverGiven: only spam ever arrived, so no service was given
+	// the address and none can have lost it; classify blocks it already.
+	VerdictNeverGiven Verdict = "never-given"
 )
 
 // tooLate is how close to the start of the archive an alias's first message
@@ -154,6 +157,9 @@ func decideRow(row classify.Row, in *Input, start time.Time) Result {
 	}
 	unrelated, _ := strconv.Atoi(row["unrelated_senders"])
 	switch {
+	case strings.HasPrefix(row["reasons"], classify.ReasonNeverGiven):
+		res.Verdict, res.Hits = VerdictNeverGiven, nil
+		res.Notes = append(res.Notes, "only spam ever arrived: no service was given this address, so none lost it")
 	case strong:
 		res.Verdict = VerdictBreached
 	case len(res.Hits) > 0:

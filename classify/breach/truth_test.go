@@ -49,18 +49,20 @@ func TestGroundTruth(t *testing.T) {
 				base, _ := classify.SplitSubaddress(strings.ToLower(a.Address))
 				folded[base]++
 			}
-			wantBreached, wantLeaked := map[string]bool{}, map[string]bool{}
+			wantBreached, wantLeaked, wantNever := map[string]bool{}, map[string]bool{}, map[string]bool{}
 			for _, a := range c.Aliases {
 				base, _ := classify.SplitSubaddress(strings.ToLower(a.Address))
 				switch {
 				case folded[base] > 1:
+				case a.NeverGiven:
+					wantNever[base] = true // only spam: not leaked, never given
 				case len(a.Breaches) > 0:
 					wantBreached[base] = true
 				case !a.Leaked.IsZero() && spam[strings.ToLower(a.Address)] >= 2:
 					wantLeaked[base] = true
 				}
 			}
-			gotBreached, gotLeaked := map[string]bool{}, map[string]bool{}
+			gotBreached, gotLeaked, gotNever := map[string]bool{}, map[string]bool{}, map[string]bool{}
 			for _, r := range results {
 				if folded[r.Alias] > 1 {
 					continue
@@ -70,10 +72,13 @@ func TestGroundTruth(t *testing.T) {
 					gotBreached[r.Alias] = true
 				case VerdictLeaked:
 					gotLeaked[r.Alias] = true
+				case VerdictNeverGiven:
+					gotNever[r.Alias] = true
 				}
 			}
 			compare(t, "breached", gotBreached, wantBreached)
 			compare(t, "leaked", gotLeaked, wantLeaked)
+			compare(t, "never given out", gotNever, wantNever)
 		})
 	}
 }

@@ -55,7 +55,7 @@ func TestBreachCLI(t *testing.T) {
 		t.Errorf("the offline check sent %d requests", requests.Load()-before)
 	}
 	for _, want := range []string{"adobe@example.com", "Adobe (2013-10-04)", "block (new)", "flagged only (business)",
-		"3 aliases: 2 breached, 0 leaked, 0 aggregate, 1 clean; 1 newly blocked",
+		"3 aliases: 2 breached, 0 leaked, 0 aggregate, 0 never given out (spam only), 1 clean; 1 newly blocked",
 		"Breach data: Have I Been Pwned (haveibeenpwned.com), CC BY 4.0"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)

@@ -1,7 +1,11 @@
 package main
 
 import (
+	"cmp"
+	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/BurntSushi/toml"
@@ -54,7 +58,14 @@ above the top-most Received of your own server, then "Received: … for
 <addr>" added by your server, then To/Cc at your domains (counted for each
 when there are several). Subaddresses (alias+tag@) count under the alias.
 The final mailbox everything was delivered to is detected and reported, not
-listed as an alias. Mail in a Sent folder counts as sent from its alias.`
+listed as an alias. Mail in a Sent folder counts as sent from its alias;
+folders are told by their SPECIAL-USE role, else by a top-level name.
+
+Without --domain, a domain is yours only on evidence that it delivered here:
+delivery headers your host wrote (X-Original-To, Delivered-To, Envelope-To,
+"for <addr>" of the top-most Received), the final mailbox, your Sent folder.
+To/Cc and list mail never count. The domains and their evidence are printed;
+when the evidence is weak the command stops (exit 2) and asks for --domain.`
 
 func aliasesCommand(g *globals) *cobra.Command {
 	var (
@@ -77,12 +88,13 @@ func aliasesCommand(g *globals) *cobra.Command {
 			if format != "table" && format != "csv" && format != "json" {
 				return cli.Usagef("--format must be table, csv or json")
 			}
-			inv, err := classify.Build(cmd.Context(), src, &classify.Options{Domains: store.domains})
+			inv, err := buildInventory(cmd, src, store.domains)
 			if err != nil {
-				return cli.Exit(cli.ExitPartial, err)
+				return err
 			}
 			switch format {
 			case "csv":
+				fmt.Fprintln(g.stderr, inv.DomainsLine()) // stdout is the CSV
 				err = inv.WriteCSV(g.stdout)
 			case "json":
 				err = inv.WriteJSON(g.stdout)
@@ -122,12 +134,15 @@ set to "manual").
 
 Signals: personal — you sent from it to people, conversations with
 individuals at freemail providers, mail clients, no bulk mail; business —
-role names (invoices@, support@, jobs@ …), business services (hosting,
-developer tools, banking, accounting, shipping), organisations you replied
-to; disposable — mail mostly from one organisation (matching the name:
-adobe@ ← adobe.com, also via DKIM and Feedback-ID), bulk headers, never sent
-from; an alias that only ever got mail from unrelated senders is disposable
-with action block.
+role names (invoices@, support@, jobs@ …) with real correspondence, business
+services (hosting, developer tools, banking, shipping) you wrote from,
+organisations you replied to; disposable — mail mostly from one organisation
+(matching the name: adobe@ ← adobe.com, also via DKIM and Feedback-ID), bulk
+headers, a welcome or confirm-your-address message, never sent from. An
+alias only strangers ever wrote to (no sender twice, no reply, never sent
+from, mostly in Junk) was never given out: disposable, action block,
+whatever its name. postmaster@ and abuse@ are always forwarded. The
+lowest-confidence rows are printed to check first.
 
 The config file (--config) may name the new mailboxes and override the
 heuristics:
@@ -182,16 +197,27 @@ heuristics:
 					return cli.Exit(cli.ExitUsage, err)
 				}
 			}
-			inv, err := classify.Build(cmd.Context(), src, &classify.Options{Domains: store.domains})
+			inv, err := buildInventory(cmd, src, store.domains)
 			if err != nil {
-				return cli.Exit(cli.ExitPartial, err)
+				return err
 			}
-			res := plan.Merge(cfg.Rows(inv))
+			res := plan.MergeAt(cfg.Rows(inv), inv.Domains)
 			if err := plan.Write(planPath); err != nil {
 				return fmt.Errorf("writing plan: %w", err)
 			}
 			tags, blocked := plan.Counts()
+			fmt.Fprintln(g.stdout, inv.DomainsLine())
 			fmt.Fprintln(g.stdout, inv.Summary())
+			if low := lowestConfidence(plan, 5); len(low) > 0 {
+				fmt.Fprintln(g.stdout, "check these first (lowest confidence):")
+				for _, r := range low {
+					fmt.Fprintf(g.stdout, "  %s  %s %s  %s%%  %s\n", r.Alias(), r["tag"], r["action"], confidencePercent(r["confidence"]), r["reasons"])
+				}
+			}
+			if res.Dropped > 0 || res.KeptForeign > 0 {
+				fmt.Fprintf(g.stdout, "not at %s: %d rows dropped, %d you edited kept as domain_status=foreign (left out of every config)\n",
+					strings.Join(inv.Domains, ", "), res.Dropped, res.KeptForeign)
+			}
 			fmt.Fprintf(g.stdout, "plan %s: %d aliases — %d personal, %d business, %d disposable (%d to block); %d new, %d refreshed, %d kept as you edited them, %d only in the plan\n",
 				planPath, len(plan.Rows), tags["personal"], tags["business"], tags["disposable"], blocked, res.New, res.Updated, res.KeptEdits, res.KeptOnlyInPlan)
 			return nil
@@ -211,4 +237,44 @@ func validTag(t string) bool {
 		return true
 	}
 	return false
+}
+
+// buildInventory reads the store; a mailbox that does not tell which
+// domains are the user's is a usage error (exit 2): give --domain.
+func buildInventory(cmd *cobra.Command, src classify.Source, domains []string) (*classify.Inventory, error) {
+	inv, err := classify.Build(cmd.Context(), src, &classify.Options{Domains: domains})
+	var de *classify.DomainError
+	switch {
+	case errors.As(err, &de):
+		return nil, cli.Exit(cli.ExitUsage, err)
+	case err != nil:
+		return nil, cli.Exit(cli.ExitPartial, err)
+	}
+	return inv, nil
+}
+
+// lowestConfidence returns up to n automatically tagged rows with the
+// lowest confidence below 0.8, lowest first: the ones to check first.
+func lowestConfidence(p *classify.Plan, n int) []classify.Row {
+	var rows []classify.Row
+	for _, r := range p.Rows {
+		c, err := strconv.ParseFloat(r["confidence"], 64)
+		if err == nil && c < 0.8 && !r.Edited() && !r.Foreign() {
+			rows = append(rows, r)
+		}
+	}
+	slices.SortStableFunc(rows, func(a, b classify.Row) int {
+		ca, _ := strconv.ParseFloat(a["confidence"], 64)
+		cb, _ := strconv.ParseFloat(b["confidence"], 64)
+		return cmp.Compare(ca, cb)
+	})
+	return rows[:min(n, len(rows))]
+}
+
+func confidencePercent(c string) string {
+	f, err := strconv.ParseFloat(c, 64)
+	if err != nil {
+		return "?"
+	}
+	return strconv.Itoa(int(f*100 + 0.5))
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -143,5 +144,84 @@ action = "block"
 	code, _, errOut = runCLI(t, nil, "classify", "--maildir", dir, "--plan", filepath.Join(work, "p2.csv"), "--config", cfg)
 	if code != 2 || !strings.Contains(errOut, `tag "friend" must be`) {
 		t.Errorf("bad config: exit %d %s", code, errOut)
+	}
+}
+
+// TestClassifyCLIDomains: the detected domains and their evidence are
+// printed; a mailbox whose delivery headers do not tell stops with exit 2
+// and asks for --domain; rows of a domain that is no longer the user's are
+// dropped, or kept marked foreign when edited, and left out of configs.
+func TestClassifyCLIDomains(t *testing.T) {
+	dir := corpusMaildir(t)
+	work := t.TempDir()
+	plan := filepath.Join(work, "plan.csv")
+	code, out, errOut := runCLI(t, nil, "classify", "--maildir", dir, "--plan", plan)
+	if code != 0 || !strings.HasPrefix(out, "domains: catchall.test (") || !strings.Contains(out, "messages delivered") ||
+		!strings.Contains(out, "final mailbox)") {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	if !strings.Contains(out, "check these first (lowest confidence):") {
+		t.Errorf("no lowest-confidence rows printed:\n%s", out)
+	}
+
+	// A wrong --domain: the To/Cc addresses at it become rows …
+	other := filepath.Join(work, "wrong.csv")
+	if code, out, errOut := runCLI(t, nil, "classify", "--maildir", dir, "--plan", other, "--domain", "gmail.com"); code != 0 {
+		t.Fatalf("--domain gmail.com: exit %d\n%s%s", code, out, errOut)
+	}
+	p, err := classify.ReadPlan(other)
+	if err != nil || len(p.Rows) < 2 {
+		t.Fatalf("wrong-domain plan: %v, %d rows", err, len(p.Rows))
+	}
+	kept := p.Rows[0].Alias()
+	p.Rows[0]["action"], p.Rows[0]["forward_to"] = "block", ""
+	p.Write(other)
+	// … and the run without it drops them, but the one the user edited.
+	code, out, errOut = runCLI(t, nil, "classify", "--maildir", dir, "--plan", other)
+	if code != 0 || !strings.Contains(out, "not at catchall.test: ") {
+		t.Fatalf("re-run: exit %d\n%s%s", code, out, errOut)
+	}
+	p, _ = classify.ReadPlan(other)
+	for _, r := range p.Rows {
+		switch {
+		case r.Alias() == kept:
+			if !r.Foreign() || r["action"] != "block" {
+				t.Errorf("edited row %v: want kept and marked foreign", r)
+			}
+		case classify.Domain(r.Alias()) != "catchall.test":
+			t.Errorf("foreign row %s kept", r.Alias())
+		}
+	}
+	cfgs := filepath.Join(work, "configs")
+	code, out, errOut = runCLI(t, nil, "forwards", "--plan", other, "--format", "postfix", "--out", cfgs, "--to", "me@new.example")
+	if code != 0 || !strings.Contains(errOut, "left out: "+kept) {
+		t.Fatalf("forwards: exit %d\n%s%s", code, out, errOut)
+	}
+	for _, f := range []string{"virtual", "access", "main.cf"} {
+		if b, _ := os.ReadFile(filepath.Join(cfgs, f)); strings.Contains(string(b), classify.Domain(kept)) {
+			t.Errorf("configs/%s names %s", f, classify.Domain(kept))
+		}
+	}
+
+	// Mail whose recipients only To/Cc name: no domain is taken, exit 2.
+	weak := filepath.Join(t.TempDir(), "weak")
+	for _, sub := range []string{"cur", "new", "tmp"} {
+		os.MkdirAll(filepath.Join(weak, sub), 0o700)
+	}
+	for i := range 30 {
+		os.WriteFile(filepath.Join(weak, "cur", fmt.Sprintf("%d.x:2,S", i)),
+			[]byte(fmt.Sprintf("From: a%d@sender.example\r\nTo: bbb@zzz.org\r\nSubject: hi\r\n\r\nbody\r\n", i)), 0o600)
+	}
+	for _, args := range [][]string{
+		{"classify", "--maildir", weak, "--plan", filepath.Join(work, "weak.csv")},
+		{"aliases", "--maildir", weak},
+	} {
+		code, _, errOut := runCLI(t, nil, args...)
+		if code != 2 || !strings.Contains(errOut, "could not tell which domain") || !strings.Contains(errOut, "--domain") {
+			t.Errorf("%v: exit %d, %q; want 2 asking for --domain", args[0], code, errOut)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(work, "weak.csv")); err == nil {
+		t.Error("a plan was written for a mailbox whose domain is unknown")
 	}
 }

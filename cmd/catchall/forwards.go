@@ -70,6 +70,10 @@ host can; only catchall relay can check their signature.`,
 			if err != nil {
 				return cli.Usagef("the plan cannot be written safely: %s", oneLine(err))
 			}
+			if len(in.LeftOut) > 0 {
+				fmt.Fprintf(g.stderr, "catchall: forwards: %d rows of the plan are not at your domains (domain_status foreign) and are left out: %s\n",
+					len(in.LeftOut), strings.Join(in.LeftOut, " "))
+			}
 			if burners {
 				in.Burners = &forwards.Burners{TagLen: burnerLen, Targets: in.DefaultTargets(to)}
 				if len(in.Burners.Targets) == 0 {

@@ -341,12 +341,21 @@ func summaryLines(step, out string) []string {
 		}
 		return sum
 	}
-	for i := len(lines) - 1; i >= 0; i-- {
-		if l := strings.TrimSpace(lines[i]); l != "" && l != breach.Attribution {
-			return []string{l}
+	var sum []string
+	if step == "classify" {
+		// Which domains were taken as yours, and why: the plan stands on it.
+		for _, l := range lines {
+			if strings.HasPrefix(l, "domains: ") || strings.HasPrefix(l, "not at ") {
+				sum = append(sum, l)
+			}
 		}
 	}
-	return nil
+	for i := len(lines) - 1; i >= 0; i-- {
+		if l := strings.TrimSpace(lines[i]); l != "" && l != breach.Attribution {
+			return append(sum, l)
+		}
+	}
+	return sum
 }
 
 func (m *migration) progress(format string, args ...any) {
@@ -376,8 +385,8 @@ func (m *migration) summary() {
 		}
 	}
 	if hasBreach {
-		fmt.Fprintf(w, "breach check: %d breached, %d leaked, %d only in aggregate lists, %d clean\n",
-			verdicts["breached"], verdicts["leaked"], verdicts["aggregate"], verdicts["clean"])
+		fmt.Fprintf(w, "breach check: %d breached, %d leaked, %d only in aggregate lists, %d never given out, %d clean\n",
+			verdicts["breached"], verdicts["leaked"], verdicts["aggregate"], verdicts["never-given"], verdicts["clean"])
 	}
 	top := topAliases(plan, 10)
 	if len(top) > 0 {
