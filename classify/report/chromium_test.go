@@ -169,13 +169,13 @@ type selftest struct {
 }
 
 // expectFilter counts the aliases the page's filter keeps for q: those with
-// q in the alias, its Unicode form, tag, action, forward_to, verdict, a
-// breach ("Name YYYY-MM-DD") or a reason.
+// q in the alias, its Unicode form, note, tag, action, forward_to, verdict,
+// a breach ("Name YYYY-MM-DD") or a reason.
 func expectFilter(d *data, q string) []string {
 	q = strings.ToLower(q)
 	var out []string
 	for _, a := range d.Aliases {
-		parts := []string{a.Alias, a.Unicode, a.Tag, a.Action, a.ForwardTo, a.Verdict}
+		parts := []string{a.Alias, a.Unicode, a.Note, a.Tag, a.Action, a.ForwardTo, a.Verdict}
 		for _, h := range a.Breaches {
 			parts = append(parts, strings.TrimSpace(h.Name+" "+h.Date))
 		}
@@ -460,6 +460,7 @@ func TestChromiumReport(t *testing.T) {
 	start := time.Now()
 	checkPage(t, bin, "small", awkwardPlan(), awkwardInventory(), "<script>", "report-small")
 	checkPage(t, bin, "small-plan-only", awkwardPlan(), nil, "example.com", "")
+	checkPage(t, bin, "notes", burnerPlan(), nil, "adobe id", "") // found by its note
 	plan, inv := bigPlan(5000)
 	checkPage(t, bin, "aliases-5000", plan, inv, "news1", "report-5000")
 	t.Logf("browser test took %v", time.Since(start).Round(time.Millisecond))

@@ -17,6 +17,12 @@
 //   - rows of a domain that is no longer the user's (domain_status
 //     "foreign") apart, in "Not at your domains": they are in no config, so
 //     they are in neither the table, the timeline nor the totals;
+//   - with Options.Burners (the relay's store), "Burners": the store's
+//     burners that the plan does not list yet, with their service, note,
+//     when they were made, their first and last mail and how many messages
+//     were forwarded and refused;
+//   - a row's note (the plan's note column; for a burner whose row has
+//     none, the store's) under its alias;
 //   - a timeline in the table's order: one row per alias from first to last
 //     seen, a heat cell for each month that received mail (only with an
 //     inventory: the plan has no per-month counts) and a mark at each breach
@@ -27,7 +33,7 @@
 // for the timeline), so a plan of thousands of aliases stays fast; a table
 // row whose reasons are open is taller, and the table measures it.
 //
-// The totals, "check these first" and "Not at your domains" are plain HTML
+// The totals, "check these first", "Not at your domains" and "Burners" are plain HTML
 // (their reasons open without script); the table and the timeline need
 // JavaScript.
 //
@@ -83,6 +89,28 @@ type Options struct {
 	// Now is the time on the page's "generated" line; the zero value means
 	// the current time. Set it for reproducible output.
 	Now time.Time
+	// Burners are the relay store's burners (catchall report --spool); nil
+	// means no store was given, and the page has no "Burners" section.
+	Burners []Burner
+}
+
+// Burner is one burner of the relay's store.
+type Burner struct {
+	Alias     string // the address, as in the plan (lower case, punycode)
+	Service   string
+	Note      string
+	Created   time.Time // zero: unknown
+	FirstMail time.Time // zero: no mail yet
+	LastMail  time.Time
+	Forwarded int64
+	Refused   int64
+}
+
+// burnerRow is a Burner as the page shows it.
+type burnerRow struct {
+	Alias, Unicode, Service, Note string
+	Created, First, Last          string // YYYY-MM-DD (UTC) or ""
+	Forwarded, Refused            int64
 }
 
 // DefaultTitle is the title of a page whose Options give none.
@@ -170,7 +198,8 @@ type alias struct {
 	// Confidence is the plan's confidence, 0..1; nil if the row has none
 	// (or not a number in 0..1).
 	Confidence *float64 `json:"confidence"`
-	Reasons    []string `json:"reasons"` // the reasons column split at "; "
+	Reasons    []string `json:"reasons"`        // the reasons column split at "; "
+	Note       string   `json:"note,omitempty"` // the note column, or the relay store's note of a burner
 
 	edited bool // the user owns the row's tag, action and forward_to
 }
@@ -247,6 +276,9 @@ type view struct {
 	AttrBefore, AttrLink, AttrAfter string
 	AttrURL                         string
 	CheckFirst, Foreign             []*alias
+	BurnerSection                   bool        // Options.Burners was given
+	Burners                         []burnerRow // those not in the plan
+	StoreBurners                    int         // every burner of the store
 	LowPercent                      string
 	CheckFirstMax                   int
 	Data                            template.JS
@@ -265,6 +297,7 @@ func Write(w io.Writer, plan *classify.Plan, inv *classify.Inventory, opts *Opti
 		opts = &Options{}
 	}
 	d := build(plan, inv)
+	withNotes(d, opts.Burners)
 	js, err := json.Marshal(d) // escapes <, >, &, U+2028 and U+2029
 	if err != nil {
 		return fmt.Errorf("encoding report data: %w", err)
@@ -282,6 +315,9 @@ func Write(w io.Writer, plan *classify.Plan, inv *classify.Inventory, opts *Opti
 	v.Tags, v.Verdicts = totals(d.Aliases)
 	v.CheckFirst, v.Foreign, v.LowPercent = checkFirst(d.Aliases), d.Foreign, strconv.Itoa(int(LowConfidence*100))+" %"
 	v.CheckFirstMax = CheckFirst
+	if opts.Burners != nil {
+		v.BurnerSection, v.StoreBurners, v.Burners = true, len(opts.Burners), burnersOutside(plan, opts.Burners)
+	}
 	for _, a := range d.Aliases {
 		v.Messages += a.Messages
 		if a.Verdict != "" || len(a.Breaches) > 0 {
@@ -310,6 +346,60 @@ func WriteFile(path string, plan *classify.Plan, inv *classify.Inventory, opts *
 	return classify.WriteFileAtomic(path, buf.Bytes())
 }
 
+// burnersOutside returns the burners the plan has no row for, sorted by
+// alias.
+func burnersOutside(plan *classify.Plan, burners []Burner) []burnerRow {
+	in := map[string]bool{}
+	for _, r := range plan.Rows {
+		in[r.Alias()] = true
+	}
+	out := []burnerRow{}
+	for _, b := range burners {
+		if in[b.Alias] {
+			continue
+		}
+		out = append(out, burnerRow{Alias: b.Alias, Unicode: unicodeOf(b.Alias), Service: b.Service, Note: b.Note,
+			Created: day(b.Created), First: day(b.FirstMail), Last: day(b.LastMail), Forwarded: b.Forwarded, Refused: b.Refused})
+	}
+	slices.SortFunc(out, func(a, b burnerRow) int { return strings.Compare(a.Alias, b.Alias) })
+	return out
+}
+
+func day(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.DateOnly)
+}
+
+// unicodeOf returns the alias with its domain in Unicode, "" if that is
+// the same.
+func unicodeOf(addr string) string {
+	if local, domain, ok := strings.Cut(addr, "@"); ok && strings.Contains(domain, "xn--") {
+		if u, err := idna.Display.ToUnicode(domain); err == nil && u != domain {
+			return local + "@" + u
+		}
+	}
+	return ""
+}
+
+// withNotes gives a row without a note its burner's note from the store.
+func withNotes(d *data, burners []Burner) {
+	notes := map[string]string{}
+	for _, b := range burners {
+		if b.Note != "" {
+			notes[b.Alias] = b.Note
+		}
+	}
+	for _, as := range [][]*alias{d.Aliases, d.Foreign} {
+		for _, a := range as {
+			if a.Note == "" {
+				a.Note = notes[a.Alias]
+			}
+		}
+	}
+}
+
 // build turns the plan and inventory into the page's data.
 func build(plan *classify.Plan, inv *classify.Inventory) *data {
 	d := &data{Archive: inv != nil, LowBelow: LowConfidence, Aliases: make([]*alias, 0, len(plan.Rows))}
@@ -330,15 +420,11 @@ func build(plan *classify.Plan, inv *classify.Inventory) *data {
 		a := &alias{Alias: r.Alias(), Tag: r["tag"], Action: r["action"], ForwardTo: r["forward_to"],
 			First: dateOnly(r["first_seen"]), Last: dateOnly(r["last_seen"]), Verdict: r["breach_verdict"],
 			Breaches: ParseBreaches(r["breaches"]), Months: []int{}, Confidence: parseConfidence(r["confidence"]),
-			Reasons: SplitReasons(r["reasons"]), edited: r.Edited()}
+			Reasons: SplitReasons(r["reasons"]), Note: strings.TrimSpace(r["note"]), edited: r.Edited()}
 		if a.Breaches == nil {
 			a.Breaches = []Hit{}
 		}
-		if local, domain, ok := strings.Cut(a.Alias, "@"); ok && strings.Contains(domain, "xn--") {
-			if u, err := idna.Display.ToUnicode(domain); err == nil && u != domain {
-				a.Unicode = local + "@" + u
-			}
-		}
+		a.Unicode = unicodeOf(a.Alias)
 		n, err := strconv.Atoi(r["messages"])
 		var months map[string]int
 		if inv != nil {

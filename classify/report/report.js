@@ -46,7 +46,7 @@
   function low(a) { return a.confidence !== null && a.confidence < D.low_below; }
 
   A.forEach(function (a) {
-    var parts = [a.alias, a.unicode || '', a.tag, a.action, a.forward_to, a.verdict];
+    var parts = [a.alias, a.unicode || '', a.note || '', a.tag, a.action, a.forward_to, a.verdict];
     a.breaches.forEach(function (h) { parts.push(hitText(h)); });
     a.hay = parts.concat(a.reasons).join('\n').toLowerCase();
     a.vrank = has(VERDICTS, a.verdict) ? VERDICTS[a.verdict] : 0;
@@ -120,8 +120,9 @@
   function row(a) {
     var tr = el('tr', 'r');
     var td = cell(tr, a.alias, 'alias');
-    td.title = a.unicode ? a.alias + ' (' + a.unicode + ')' : a.alias;
+    td.title = (a.unicode ? a.alias + ' (' + a.unicode + ')' : a.alias) + (a.note ? '\n' + a.note : '');
     if (a.unicode) { td.appendChild(el('span', 'u', a.unicode)); }
+    if (a.note) { td.appendChild(el('span', 'note', a.note)); } // the same markup as page.html's lists
     cell(tr, '').appendChild(badge(has(TAGS, a.tag) ? 't-' + a.tag : 't-other', a.tag));
     td = cell(tr, '', low(a) ? 'num conf low' : 'num conf');
     if (a.confidence === null) {

@@ -2,12 +2,16 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/catchall/catchall/classify"
 	"github.com/catchall/catchall/classify/report"
+	"github.com/catchall/catchall/forwards/relay"
 	"github.com/catchall/catchall/internal/cli"
 )
 
@@ -15,11 +19,12 @@ func reportCommand(g *globals) *cobra.Command {
 	var (
 		planPath string
 		archive  string
+		spool    string
 		outPath  string
 		title    string
 	)
 	cmd := &cobra.Command{
-		Use:   "report --plan FILE [--archive DIR] --out FILE.html",
+		Use:   "report --plan FILE [--archive DIR] [--spool DIR] --out FILE.html",
 		Short: "Write the plan as one HTML page: sortable alias table, timeline, breaches",
 		Long: `Write the plan as one self-contained HTML page to review before migrating.
 Open it in any browser; it loads nothing from the network.
@@ -35,11 +40,16 @@ The page shows:
     seen, breach dates marked in red. With --archive, each month that
     received mail is a cell, darker for more; without it the page uses the
     plan's first_seen, last_seen and messages only.
-  - the Have I Been Pwned attribution when the plan holds breach data.
+  - the Have I Been Pwned attribution when the plan holds breach data;
+  - each alias's note (the plan's note column) with its address;
+  - with --spool (the relay's spool, SPOOL/relay.db), the relay's burners
+    that the plan does not list yet (catchall relay export adds them):
+    service, note, when made, first and last mail, messages forwarded and
+    refused; a burner row of the plan without a note shows the store's.
 
 Everything from the plan is shown as text, never as markup. The page stays
 quick with thousands of aliases: only the rows in view are drawn.`,
-		Example: "  catchall report --plan plan.csv --out report.html\n  catchall report --plan plan.csv --archive ~/mail-archive --out report.html --title \"example.com aliases\"",
+		Example: "  catchall report --plan plan.csv --out report.html\n  catchall report --plan plan.csv --archive ~/mail-archive --out report.html --title \"example.com aliases\"\n  catchall report --plan plan.csv --spool /var/lib/catchall-relay --out report.html",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if planPath == "" {
@@ -51,6 +61,15 @@ quick with thousands of aliases: only the rows in view are drawn.`,
 			plan, err := classify.ReadPlan(planPath)
 			if err != nil {
 				return cli.Exit(cli.ExitUsage, err)
+			}
+			opts := &report.Options{Title: title}
+			if spool != "" {
+				if _, err := os.Stat(filepath.Join(spool, "relay.db")); err != nil {
+					return cli.Usagef("--spool %s: no relay store there (relay.db)", spool)
+				}
+				if opts.Burners, err = storeBurners(spool); err != nil {
+					return err
+				}
 			}
 			var inv *classify.Inventory
 			if archive != "" {
@@ -66,21 +85,63 @@ quick with thousands of aliases: only the rows in view are drawn.`,
 					return cli.Exit(cli.ExitPartial, err)
 				}
 			}
-			if err := report.WriteFile(outPath, plan, inv, &report.Options{Title: title}); err != nil {
+			if err := report.WriteFile(outPath, plan, inv, opts); err != nil {
 				return fmt.Errorf("writing report: %w", err)
 			}
-			from := "the plan"
+			from := []string{"the plan"}
 			if inv != nil {
-				from = fmt.Sprintf("the plan and %d messages of the archive", inv.Messages)
+				from = append(from, fmt.Sprintf("%d messages of the archive", inv.Messages))
 			}
-			fmt.Fprintf(g.stdout, "wrote %s: %d aliases from %s\n", outPath, len(plan.Rows), from)
+			if opts.Burners != nil {
+				in := map[string]bool{}
+				for _, r := range plan.Rows {
+					in[r.Alias()] = true
+				}
+				outside := 0
+				for _, b := range opts.Burners {
+					if !in[b.Alias] {
+						outside++
+					}
+				}
+				from = append(from, fmt.Sprintf("%d burners of the relay store (%d not in the plan)", len(opts.Burners), outside))
+			}
+			fmt.Fprintf(g.stdout, "wrote %s: %d aliases from %s\n", outPath, len(plan.Rows), listOf(from))
 			return nil
 		},
 	}
 	fs := cmd.Flags()
 	fs.StringVar(&planPath, "plan", "", "the plan `FILE` (CSV, or JSON for *.json)")
 	fs.StringVar(&archive, "archive", "", "also read the archive `DIR` written by fetch, for messages per month")
+	fs.StringVar(&spool, "spool", "", "also read the relay's store in the spool `DIR` (relay.db): its burners and their notes")
 	fs.StringVar(&outPath, "out", "", "write the page to this `FILE` (mode 0600)")
 	fs.StringVar(&title, "title", "", "the page's title (default \""+report.DefaultTitle+"\")")
 	return cmd
+}
+
+// listOf joins "a", "a and b", "a, b and c".
+func listOf(items []string) string {
+	if len(items) <= 1 {
+		return strings.Join(items, "")
+	}
+	return strings.Join(items[:len(items)-1], ", ") + " and " + items[len(items)-1]
+}
+
+// storeBurners reads the burners of the relay store in spool for the
+// report.
+func storeBurners(spool string) ([]report.Burner, error) {
+	st, err := relay.OpenStore(spool)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	bs, err := st.Burners()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]report.Burner, 0, len(bs))
+	for _, b := range bs {
+		out = append(out, report.Burner{Alias: b.Address, Service: b.Service, Note: b.Note, Created: b.Created,
+			FirstMail: b.FirstMail, LastMail: b.LastMail, Forwarded: b.Forwarded, Refused: b.Refused})
+	}
+	return out, nil
 }

@@ -137,3 +137,47 @@ func mustRead(t *testing.T, path string) string {
 	}
 	return string(b)
 }
+
+// TestReportCLISpool: with --spool the page lists the relay's burners that
+// the plan does not have, and a burner row of the plan shows its note.
+func TestReportCLISpool(t *testing.T) {
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "burner.secret")
+	os.WriteFile(secret, []byte("a-secret-of-enough-length\n"), 0o600)
+	spool := filepath.Join(dir, "spool")
+	var addrs []string
+	for _, b := range [][2]string{{"shop", "the <corner> shop"}, {"news", "weekly news"}} {
+		code, out, errOut := runCLI(t, nil, "burner", "new", b[0], "--domain", "example.com", "--burner-secret-file", secret, "--spool", spool, "--note", b[1])
+		if code != 0 || errOut != "" {
+			t.Fatalf("burner new: exit %d %s", code, errOut)
+		}
+		addrs = append(addrs, strings.TrimSpace(out))
+	}
+	plan := filepath.Join(dir, "plan.csv")
+	os.WriteFile(plan, []byte("alias,tag,action,forward_to,source\n"+
+		"jobs@example.com,business,forward,me@new.example,auto\n"+
+		addrs[0]+",disposable,forward,me@new.example,burner\n"), 0o600)
+	out := filepath.Join(dir, "report.html")
+	if code, _, errOut := runCLI(t, nil, "report", "--plan", plan, "--spool", filepath.Join(dir, "none"), "--out", out); code != 2 || !strings.Contains(errOut, "no relay store") {
+		t.Errorf("--spool without a store: exit %d %q", code, errOut)
+	}
+	code, stdout, errOut := runCLI(t, nil, "report", "--plan", plan, "--spool", spool, "--out", out)
+	if code != 0 || stdout != "wrote "+out+": 2 aliases from the plan and 2 burners of the relay store (1 not in the plan)\n" {
+		t.Fatalf("exit %d, %q %s", code, stdout, errOut)
+	}
+	page := mustRead(t, out)
+	for _, want := range []string{`<section id="burners">`, `<td class="alias">` + addrs[1] + `</td><td>news</td><td class="bnote">weekly news</td>`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+	if strings.Contains(page, `<td class="alias">`+addrs[0]) {
+		t.Error("a burner of the plan is listed among those not in it")
+	}
+	for _, a := range reportData(t, out)["aliases"].([]any) {
+		a := a.(map[string]any)
+		if want := map[string]any{addrs[0]: "the <corner> shop", "jobs@example.com": nil}[a["alias"].(string)]; a["note"] != want {
+			t.Errorf("%s: note %v, want %v", a["alias"], a["note"], want)
+		}
+	}
+}

@@ -106,3 +106,14 @@ func ReadSecret(path string) ([]byte, error) {
 	}
 	return []byte(line), nil
 }
+
+// ServiceOf returns the service name of a burner address SERVICE.TAG@domain
+// (the local part up to its last dot), "" if there is no dot.
+func ServiceOf(address string) string {
+	local, _, _ := strings.Cut(address, "@")
+	i := strings.LastIndexByte(local, '.')
+	if i <= 0 {
+		return ""
+	}
+	return local[:i]
+}

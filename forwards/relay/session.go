@@ -305,6 +305,7 @@ func (s *session) Data(rd io.Reader) error {
 	aliases := make([]string, len(env.Groups))
 	for i, g := range env.Groups {
 		aliases[i] = g.Alias
+		s.r.store.Accepted(g.Alias, env.Received) // a burner's first and last mail
 	}
 	s.log.Info("accepted", "id", env.ID, "from", env.From, "aliases", strings.Join(aliases, " "), "size", w.Size(), "tls", env.TLS)
 	s.r.queue.add(env.ID, time.Time{})

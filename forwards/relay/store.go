@@ -33,23 +33,30 @@ type Alias struct {
 	Created time.Time
 }
 
-// Store is the relay's alias table and per-alias statistics, in SQLite at
-// SPOOL/relay.db. Lookups are served from memory; the database is written
-// on import, when a burner is registered and when statistics are flushed.
+// Store is the relay's alias table, its burners and per-alias statistics,
+// in SQLite at SPOOL/relay.db. Lookups are served from memory; the database
+// is written on import, when a burner is made or registered and when
+// statistics are flushed.
 type Store struct {
 	db *sql.DB
 
 	mu      sync.RWMutex
 	aliases map[string]*Alias
+	burners map[string]bool // addresses in the burners table
 
 	statMu sync.Mutex
 	stats  map[string]*statDelta
+	mail   map[string]*mailDelta // burners' accepted mail, not yet flushed
 }
 
 type statDelta struct {
 	forwarded, refused, deferred, failed int64
 	lastSeen                             time.Time
 }
+
+// mailDelta is the first and last accepted message to a burner since the
+// last Flush.
+type mailDelta struct{ first, last time.Time }
 
 const schema = `
 CREATE TABLE IF NOT EXISTS aliases (
@@ -71,7 +78,85 @@ CREATE TABLE IF NOT EXISTS stats (
 	deferred  INTEGER NOT NULL DEFAULT 0,
 	failed    INTEGER NOT NULL DEFAULT 0,
 	last_seen INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS burners (
+	alias      TEXT PRIMARY KEY,
+	service    TEXT NOT NULL,
+	note       TEXT NOT NULL DEFAULT '',
+	created    INTEGER NOT NULL,
+	first_mail INTEGER NOT NULL DEFAULT 0,
+	last_mail  INTEGER NOT NULL DEFAULT 0
 );`
+
+// schemaVersion is the store's layout, kept in meta under "schema":
+//
+//	0, 1  aliases, meta, stats (no "schema" key yet)
+//	2     burners: one row per burner (catchall burner new, or registered
+//	      by the relay on its first mail) with its service, note, created
+//	      time and first and last accepted mail
+//
+// Every change only adds (a table, or a column with a default), so that an
+// older relay still runs on a newer store.
+const schemaVersion = 2
+
+// migrate brings a store made by an older catchall to schemaVersion; the
+// tables themselves are made by schema. It runs once per store: the
+// version is written first, so a second process opening the store at the
+// same moment waits for the first and then finds nothing to do.
+func migrate(db *sql.DB) error {
+	var v int64
+	if err := db.QueryRow(`SELECT coalesce((SELECT value FROM meta WHERE key = 'schema'), 0)`).Scan(&v); err != nil {
+		return err
+	}
+	if v >= schemaVersion {
+		return nil
+	}
+	tx, err := db.Begin()
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	res, err := tx.Exec(`INSERT INTO meta (key, value) VALUES ('schema', ?)
+		ON CONFLICT(key) DO UPDATE SET value = excluded.value WHERE value < excluded.value`, schemaVersion)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return err // another process migrated it meanwhile
+	}
+	// 1 → 2: the burners the relay registered before there was a burners
+	// table. Registration happens at the first mail, so that is its date;
+	// the last is the last event of its statistics.
+	type old struct {
+		alias         string
+		created, last int64
+	}
+	var olds []old
+	rows, err := tx.Query(`SELECT a.alias, a.created, coalesce(st.last_seen, 0) FROM aliases a
+		LEFT JOIN stats st ON st.alias = a.alias WHERE a.source = ?`, SourceBurner)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var o old
+		if err := rows.Scan(&o.alias, &o.created, &o.last); err != nil {
+			rows.Close()
+			return err
+		}
+		olds = append(olds, o)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, o := range olds {
+		if _, err := tx.Exec(`INSERT INTO burners (alias, service, created, first_mail, last_mail) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT(alias) DO NOTHING`, o.alias, ServiceOf(o.alias), o.created, o.created, max(o.created, o.last)); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
 
 // OpenStore opens (creating if needed) the store in the spool directory.
 func OpenStore(spool string) (*Store, error) {
@@ -87,8 +172,12 @@ func OpenStore(spool string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("spool %s: %w", path, err)
 	}
+	if err := migrate(db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("spool %s: upgrading the store: %w", path, err)
+	}
 	os.Chmod(path, 0o600)
-	s := &Store{db: db, stats: map[string]*statDelta{}}
+	s := &Store{db: db, stats: map[string]*statDelta{}, mail: map[string]*mailDelta{}}
 	if err := s.Load(); err != nil {
 		db.Close()
 		return nil, err
@@ -198,8 +287,25 @@ func (s *Store) Load() error {
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("reading aliases: %w", err)
 	}
+	rows.Close()
+	b := map[string]bool{}
+	brows, err := s.db.Query(`SELECT alias FROM burners`)
+	if err != nil {
+		return fmt.Errorf("reading burners: %w", err)
+	}
+	defer brows.Close()
+	for brows.Next() {
+		var a string
+		if err := brows.Scan(&a); err != nil {
+			return fmt.Errorf("reading burners: %w", err)
+		}
+		b[a] = true
+	}
+	if err := brows.Err(); err != nil {
+		return fmt.Errorf("reading burners: %w", err)
+	}
 	s.mu.Lock()
-	s.aliases = m
+	s.aliases, s.burners = m, b
 	s.mu.Unlock()
 	return nil
 }
@@ -227,18 +333,77 @@ func (s *Store) Len() int {
 }
 
 // Register adds a new alias (a burner seen for the first time). An alias
-// that already exists is left as it is.
+// that already exists is left as it is. A burner (Source SourceBurner) is
+// also recorded in the burners table, unless catchall burner new did so
+// already (its note and created time stay).
 func (s *Store) Register(a *Alias) error {
-	if _, err := s.db.Exec(`INSERT INTO aliases (alias, tag, action, forward_to, source, created) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(alias) DO NOTHING`,
+	tx, err := s.db.Begin()
+	if err != nil {
+		return fmt.Errorf("registering %s: %w", a.Address, err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.Exec(`INSERT INTO aliases (alias, tag, action, forward_to, source, created) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(alias) DO NOTHING`,
 		a.Address, string(a.Tag), string(a.Action), strings.Join(a.Targets, " "), a.Source, a.Created.Unix()); err != nil {
+		return fmt.Errorf("registering %s: %w", a.Address, err)
+	}
+	if a.Source == SourceBurner {
+		if _, err := tx.Exec(`INSERT INTO burners (alias, service, created) VALUES (?, ?, ?) ON CONFLICT(alias) DO NOTHING`,
+			a.Address, ServiceOf(a.Address), a.Created.Unix()); err != nil {
+			return fmt.Errorf("registering %s: %w", a.Address, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("registering %s: %w", a.Address, err)
 	}
 	s.mu.Lock()
 	if _, ok := s.aliases[a.Address]; !ok {
 		s.aliases[a.Address] = a
 	}
+	if a.Source == SourceBurner {
+		s.burners[a.Address] = true
+	}
 	s.mu.Unlock()
 	return nil
+}
+
+// AddBurner records a burner made with catchall burner new: its service,
+// note and when it was made, before any mail came. A burner already known
+// keeps its service and the earlier created time; its note is replaced
+// when note is not empty.
+func (s *Store) AddBurner(address, service, note string, created time.Time) error {
+	if _, err := s.db.Exec(`INSERT INTO burners (alias, service, note, created) VALUES (?, ?, ?, ?)
+		ON CONFLICT(alias) DO UPDATE SET note = CASE WHEN excluded.note != '' THEN excluded.note ELSE note END,
+		created = min(created, excluded.created)`, address, service, note, created.Unix()); err != nil {
+		return fmt.Errorf("recording the burner %s: %w", address, err)
+	}
+	s.mu.Lock()
+	s.burners[address] = true
+	s.mu.Unlock()
+	return nil
+}
+
+// Accepted notes that a message to alias was accepted at t: a burner's
+// first and last mail. Other aliases are ignored. Flush writes it.
+func (s *Store) Accepted(alias string, t time.Time) {
+	s.mu.RLock()
+	burner := s.burners[alias]
+	s.mu.RUnlock()
+	if !burner {
+		return
+	}
+	s.statMu.Lock()
+	defer s.statMu.Unlock()
+	d := s.mail[alias]
+	if d == nil {
+		s.mail[alias] = &mailDelta{first: t, last: t}
+		return
+	}
+	if t.Before(d.first) {
+		d.first = t
+	}
+	if t.After(d.last) {
+		d.last = t
+	}
 }
 
 // Counter names for Count.
@@ -279,13 +444,14 @@ func (s *Store) Count(alias string, stat int) {
 	s.statMu.Unlock()
 }
 
-// Flush adds the counted events to the database.
+// Flush adds the counted events, and the burners' first and last mail, to
+// the database.
 func (s *Store) Flush() error {
 	s.statMu.Lock()
-	pending := s.stats
-	s.stats = map[string]*statDelta{}
+	pending, mail := s.stats, s.mail
+	s.stats, s.mail = map[string]*statDelta{}, map[string]*mailDelta{}
 	s.statMu.Unlock()
-	if len(pending) == 0 {
+	if len(pending) == 0 && len(mail) == 0 {
 		return nil
 	}
 	tx, err := s.db.Begin()
@@ -298,6 +464,12 @@ func (s *Store) Flush() error {
 			ON CONFLICT(alias) DO UPDATE SET forwarded = forwarded + excluded.forwarded, refused = refused + excluded.refused,
 			deferred = deferred + excluded.deferred, failed = failed + excluded.failed, last_seen = max(last_seen, excluded.last_seen)`,
 			alias, d.forwarded, d.refused, d.deferred, d.failed, d.lastSeen.Unix()); err != nil {
+			return fmt.Errorf("writing statistics: %w", err)
+		}
+	}
+	for alias, d := range mail {
+		if _, err := tx.Exec(`UPDATE burners SET first_mail = CASE WHEN first_mail = 0 OR first_mail > ? THEN ? ELSE first_mail END,
+			last_mail = max(last_mail, ?) WHERE alias = ?`, d.first.Unix(), d.first.Unix(), d.last.Unix(), alias); err != nil {
 			return fmt.Errorf("writing statistics: %w", err)
 		}
 	}
@@ -341,5 +513,57 @@ func (s *Store) Stats() ([]Stat, error) {
 		}
 		return strings.Compare(a.Alias, b.Alias)
 	})
+	return out, rows.Err()
+}
+
+// Burner is one burner of the store: made with catchall burner new, or
+// registered by the relay when its first mail came.
+type Burner struct {
+	Address   string
+	Service   string
+	Note      string
+	Created   time.Time
+	FirstMail time.Time // the first accepted message; zero: none yet
+	LastMail  time.Time // the last one; zero: none yet
+	// Entry is the relay's alias for it: nil until the relay registers it
+	// (or a plan names it); then its tag, action and targets, and Source
+	// says which (SourceBurner, or SourcePlan once a plan names it).
+	Entry              *Alias
+	Forwarded, Refused int64
+}
+
+// Burners returns every burner, sorted by address. Counts and mail times
+// not yet flushed are not in it.
+func (s *Store) Burners() ([]Burner, error) {
+	rows, err := s.db.Query(`SELECT b.alias, b.service, b.note, b.created, b.first_mail, b.last_mail,
+		a.tag, a.action, a.forward_to, a.source, coalesce(a.created, 0), coalesce(st.forwarded, 0), coalesce(st.refused, 0)
+		FROM burners b LEFT JOIN aliases a ON a.alias = b.alias LEFT JOIN stats st ON st.alias = b.alias
+		ORDER BY b.alias`)
+	if err != nil {
+		return nil, fmt.Errorf("reading burners: %w", err)
+	}
+	defer rows.Close()
+	var out []Burner
+	for rows.Next() {
+		var b Burner
+		var created, first, last, aCreated int64
+		var tag, action, to, source sql.NullString
+		if err := rows.Scan(&b.Address, &b.Service, &b.Note, &created, &first, &last, &tag, &action, &to, &source, &aCreated,
+			&b.Forwarded, &b.Refused); err != nil {
+			return nil, fmt.Errorf("reading burners: %w", err)
+		}
+		b.Created = time.Unix(created, 0)
+		if first > 0 {
+			b.FirstMail = time.Unix(first, 0)
+		}
+		if last > 0 {
+			b.LastMail = time.Unix(last, 0)
+		}
+		if source.Valid {
+			b.Entry = &Alias{Address: b.Address, Tag: classify.Tag(tag.String), Action: classify.Action(action.String),
+				Targets: strings.Fields(to.String), Source: source.String, Created: time.Unix(aCreated, 0)}
+		}
+		out = append(out, b)
+	}
 	return out, rows.Err()
 }
