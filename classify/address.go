@@ -1,6 +1,8 @@
 package classify
 
 import (
+	"errors"
+	"fmt"
 	"mime"
 	"strings"
 
@@ -88,7 +90,10 @@ func NormalizeAddress(addr string) (string, bool) {
 	if !ok || local == "" || domain == "" {
 		return "", false
 	}
-	domain = strings.ToLower(strings.TrimSuffix(domain, "."))
+	domain = strings.ToLower(strings.TrimRight(domain, "."))
+	if domain == "" || strings.ContainsAny(domain, " \t\r\n") {
+		return "", false
+	}
 	for i := 0; i < len(domain); i++ {
 		if domain[i] >= 0x80 {
 			d, err := idna.Lookup.ToASCII(domain)
@@ -125,4 +130,64 @@ func Registrable(host string) string {
 		return d
 	}
 	return host
+}
+
+// ErrUnsafe is wrapped by errors about addresses that cannot be forwarded
+// safely: SafeAddress refuses them.
+var ErrUnsafe = errors.New("cannot be forwarded safely")
+
+// SafeAddress is the one address rule of classify, the plan reader, every
+// forwards format and the relay. It returns addr normalised (lower case,
+// punycode domain) when it is an RFC 5321 dot-atom address every target
+// can express — ASCII letters, digits and !#$%&'*+-/=?^_`{|}~ in a local
+// part of at most 64 octets, dots only between them, and a domain of
+// letter-digit-hyphen labels — or an error wrapping ErrUnsafe that says
+// why. Quoted local parts ("a b"@x), 8-bit bytes, "a/../b" and the like
+// are refused: no config format can hold them without changing what they
+// mean. A target may refuse more (see forwards.RuleChecker).
+func SafeAddress(addr string) (string, error) {
+	a, ok := NormalizeAddress(strings.TrimSpace(addr))
+	if !ok {
+		return "", fmt.Errorf("%w %q: not an address", ErrUnsafe, clip(addr))
+	}
+	local, domain, _ := strings.Cut(a, "@")
+	if len(local) > 64 {
+		return "", fmt.Errorf("%w %q: a local part of %d bytes (at most 64, RFC 5321 §4.5.3.1.1)", ErrUnsafe, clip(addr), len(local))
+	}
+	if len(domain) > 253 {
+		return "", fmt.Errorf("%w %q: a domain of %d bytes (at most 253)", ErrUnsafe, clip(addr), len(domain))
+	}
+	for i := 0; i < len(local); i++ {
+		c := local[i]
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-/=?^_`{|}~.", c) >= 0) {
+			return "", fmt.Errorf("%w %q: the local part may hold only ASCII letters, digits, dots and !#$%%&'*+-/=?^_`{|}~", ErrUnsafe, clip(addr))
+		}
+	}
+	if strings.HasPrefix(local, ".") || strings.HasSuffix(local, ".") || strings.Contains(local, "..") {
+		return "", fmt.Errorf("%w %q: dots at the start, end or twice in a row", ErrUnsafe, clip(addr))
+	}
+	labels := strings.Split(domain, ".")
+	if len(labels) < 2 {
+		return "", fmt.Errorf("%w %q: the domain needs a dot", ErrUnsafe, clip(addr))
+	}
+	for _, l := range labels {
+		if l == "" || len(l) > 63 || strings.HasPrefix(l, "-") || strings.HasSuffix(l, "-") {
+			return "", fmt.Errorf("%w %q: bad domain label %q", ErrUnsafe, clip(addr), l)
+		}
+		for i := 0; i < len(l); i++ {
+			c := l[i]
+			if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
+				return "", fmt.Errorf("%w %q: bad character in the domain", ErrUnsafe, clip(addr))
+			}
+		}
+	}
+	return a, nil
+}
+
+// clip shortens a hostile address for a message.
+func clip(s string) string {
+	if len(s) > 80 {
+		return s[:77] + "..."
+	}
+	return s
 }

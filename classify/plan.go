@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/catchall/catchall/internal/csvsafe"
 	"github.com/catchall/catchall/internal/safeio"
 )
 
@@ -116,20 +117,25 @@ func parseCSVPlan(data []byte) (*Plan, error) {
 	}
 	p := &Plan{}
 	for _, c := range records[0] {
-		p.Columns = append(p.Columns, strings.ToLower(strings.TrimSpace(c)))
+		p.Columns = append(p.Columns, strings.ToLower(strings.TrimSpace(csvsafe.Unescape(strings.TrimSpace(c)))))
 	}
 	var problems []error
 	for i, rec := range records[1:] {
 		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
 			continue
 		}
-		if len(rec) != len(p.Columns) {
-			problems = append(problems, fmt.Errorf("line %d: %d fields, the header has %d", i+2, len(rec), len(p.Columns)))
+		if len(rec) > len(p.Columns) {
+			problems = append(problems, fmt.Errorf("line %d: %d fields, the header has only %d (a comma too many, or a cell with a comma that is not in quotes)", i+2, len(rec), len(p.Columns)))
 			continue
 		}
+		// A row may stop after any column: the missing cells are empty.
 		row := Row{}
 		for j, c := range p.Columns {
-			row[c] = strings.TrimSpace(rec[j])
+			if j < len(rec) {
+				row[c] = strings.TrimSpace(csvsafe.Unescape(strings.TrimSpace(rec[j])))
+			} else {
+				row[c] = ""
+			}
 		}
 		p.Rows = append(p.Rows, row)
 	}
@@ -202,10 +208,12 @@ func (p *Plan) validate(unit string, first int) []error {
 	seen := map[string]int{}
 	for i, row := range p.Rows {
 		at := fmt.Sprintf("%s %d", unit, i+first)
-		alias, ok := NormalizeAddress(row["alias"])
-		if !ok || strings.ContainsAny(alias, " \t,;<>") {
-			problems = append(problems, fmt.Errorf("%s: %q is not an address", at, row["alias"]))
-			continue
+		// An alias that is not an address stays as written: every step
+		// that uses the plan leaves that row out with the reason (see
+		// SafeAddress), and the other rows work.
+		alias := row["alias"]
+		if a, ok := NormalizeAddress(alias); ok {
+			alias = a
 		}
 		row["alias"] = alias
 		if j, dup := seen[alias]; dup {
@@ -218,22 +226,20 @@ func (p *Plan) validate(unit string, first int) []error {
 			problems = append(problems, fmt.Errorf("%s: tag %q must be personal, business or disposable", at, row["tag"]))
 		}
 		switch Action(row["action"]) {
-		case ActionForward:
-		case ActionBlock:
-			if row["forward_to"] != "" {
-				problems = append(problems, fmt.Errorf("%s: a blocked alias forwards nowhere; empty forward_to or use action forward", at))
-			}
+		case ActionForward, ActionBlock:
+			// forward_to is kept on a block row, and ignored: flipping
+			// action alone blocks and unblocks.
 		default:
 			problems = append(problems, fmt.Errorf("%s: action %q must be forward or block", at, row["action"]))
 		}
+		// Targets are normalised where they are addresses; one that is not
+		// makes the steps leave the row out, naming it.
 		var targets []string
 		for _, t := range strings.Fields(row["forward_to"]) {
-			a, ok := NormalizeAddress(t)
-			if !ok || !strings.Contains(Domain(a), ".") {
-				problems = append(problems, fmt.Errorf("%s: forward_to %q is not an address", at, t))
-				continue
+			if a, ok := NormalizeAddress(t); ok {
+				t = a
 			}
-			targets = append(targets, a)
+			targets = append(targets, t)
 		}
 		row["forward_to"] = strings.Join(targets, " ")
 	}
@@ -264,11 +270,11 @@ func (p *Plan) Encode(isJSON bool) ([]byte, error) {
 		}
 	} else {
 		w := csv.NewWriter(&buf)
-		w.Write(p.Columns)
+		w.Write(csvsafe.Record(slices.Clone(p.Columns)))
 		for _, r := range p.Rows {
 			rec := make([]string, len(p.Columns))
 			for i, c := range p.Columns {
-				rec[i] = r[c]
+				rec[i] = csvsafe.Escape(r[c]) // no spreadsheet evaluates a cell
 			}
 			w.Write(rec)
 		}
@@ -382,9 +388,9 @@ func (p *Plan) Merge(fresh []Row) MergeResult {
 			res.KeptEdits++
 		} else {
 			if old["breach_action"] == string(ActionBlock) {
-				// catchall breach blocked it: that stands until breach runs again.
-				old["action"], old["forward_to"] = string(ActionBlock), ""
-				old["auto_action"], old["auto_forward_to"] = string(ActionBlock), ""
+				// catchall breach blocked it: that stands until breach runs
+				// again (forward_to stays, for the day it is unblocked).
+				old["action"], old["auto_action"] = string(ActionBlock), string(ActionBlock)
 			}
 			res.Updated++
 		}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/catchall/catchall/internal/csvsafe"
 )
 
 func day(t time.Time) string {
@@ -118,9 +120,9 @@ func (inv *Inventory) WriteCSV(w io.Writer) error {
 	cw := csv.NewWriter(w)
 	cw.Write([]string{"alias", "messages", "sent", "first_seen", "last_seen", "folders", "top_senders", "replies", "bulk_percent", "revealed_by", "subaddresses", "ambiguous"})
 	for _, r := range inv.Records() {
-		cw.Write([]string{r.Alias, strconv.Itoa(r.Messages), strconv.Itoa(r.Sent), r.FirstSeen, r.LastSeen,
+		cw.Write(csvsafe.Record([]string{r.Alias, strconv.Itoa(r.Messages), strconv.Itoa(r.Sent), r.FirstSeen, r.LastSeen,
 			strings.Join(r.Folders, " "), strings.Join(r.TopSenders, " "), strconv.Itoa(r.Replies),
-			strconv.Itoa(r.BulkPercent), r.RevealedBy, strings.Join(r.Subaddresses, " "), strconv.Itoa(r.Ambiguous)})
+			strconv.Itoa(r.BulkPercent), r.RevealedBy, strings.Join(r.Subaddresses, " "), strconv.Itoa(r.Ambiguous)}))
 	}
 	cw.Flush()
 	return cw.Error()
@@ -142,6 +144,10 @@ func (c *Config) Rows(inv *Inventory) []Row {
 	var rows []Row
 	for _, s := range inv.Sorted() {
 		v := c.Classify(s)
+		if _, err := SafeAddress(s.Alias); err != nil {
+			// Kept, so that the user sees it; every target leaves it out.
+			v.Reasons = append([]string{"cannot be forwarded safely: " + unsafeWhy(err)}, v.Reasons...)
+		}
 		rows = append(rows, Row{
 			"alias": s.Alias, "tag": string(v.Tag), "action": string(v.Action), "forward_to": v.ForwardTo,
 			"confidence": strconv.FormatFloat(v.Confidence, 'f', 2, 64), "reasons": strings.Join(v.Reasons, "; "),
@@ -167,4 +173,13 @@ func (p *Plan) Counts() (tags map[string]int, blocked int) {
 		}
 	}
 	return tags, blocked
+}
+
+// unsafeWhy is the part of a SafeAddress error after the address.
+func unsafeWhy(err error) string {
+	msg := err.Error()
+	if i := strings.LastIndex(msg, "\": "); i >= 0 {
+		return msg[i+3:]
+	}
+	return msg
 }

@@ -143,15 +143,6 @@ func xtraListSep(items []string, sep string) string {
 	return fmt.Sprintf("%s%sand %d more", strings.Join(items[:most], sep), sep, len(items)-most)
 }
 
-// xtraAliases returns the aliases of rules.
-func xtraAliases(rules []Rule) []string {
-	var out []string
-	for _, r := range rules {
-		out = append(out, r.Alias)
-	}
-	return out
-}
-
 // xtraAllTargets returns every target of the forward rules and the
 // catch-all, sorted, each once.
 func xtraAllTargets(in *Input) []string {

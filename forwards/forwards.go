@@ -42,6 +42,9 @@ type Input struct {
 	// LeftOut are the plan's rows marked foreign (domain_status): at a
 	// domain that is no longer the user's; no rule is made of them.
 	LeftOut []string
+	// Skipped are the plan's rows that cannot be forwarded safely, with
+	// the reason; every target leaves them out.
+	Skipped []Skip
 	// Burners, when not nil, accepts signed burner addresses
 	// (SERVICE.TAG@domain, see catchall burner new) where the host can.
 	Burners *Burners
@@ -84,47 +87,31 @@ type Importer interface {
 }
 
 // ErrUnsafe is wrapped by errors about addresses that cannot be written
-// safely.
-var ErrUnsafe = errors.New("unsafe address")
+// safely (classify.ErrUnsafe: one rule for every step).
+var ErrUnsafe = classify.ErrUnsafe
 
 // CheckAddress returns addr normalised (lower case, punycode domain) or an
-// error wrapping ErrUnsafe if it has characters no format may write.
-func CheckAddress(addr string) (string, error) {
-	a, ok := classify.NormalizeAddress(strings.TrimSpace(addr))
-	if !ok {
-		return "", fmt.Errorf("%w %q: not an address", ErrUnsafe, addr)
-	}
-	local, domain, _ := strings.Cut(a, "@")
-	for i := 0; i < len(local); i++ {
-		c := local[i]
-		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-/=?^_`{|}~.", c) >= 0) {
-			return "", fmt.Errorf("%w %q: the local part may hold only letters, digits, dots and !#$%%&'*+-/=?^_`{|}~", ErrUnsafe, addr)
-		}
-	}
-	if strings.HasPrefix(local, ".") || strings.HasSuffix(local, ".") || strings.Contains(local, "..") {
-		return "", fmt.Errorf("%w %q: dots at the start, end or twice in a row", ErrUnsafe, addr)
-	}
-	labels := strings.Split(domain, ".")
-	if len(labels) < 2 {
-		return "", fmt.Errorf("%w %q: the domain needs a dot", ErrUnsafe, addr)
-	}
-	for _, l := range labels {
-		if l == "" || len(l) > 63 || strings.HasPrefix(l, "-") || strings.HasSuffix(l, "-") {
-			return "", fmt.Errorf("%w %q: bad domain label %q", ErrUnsafe, addr, l)
-		}
-		for i := 0; i < len(l); i++ {
-			c := l[i]
-			if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
-				return "", fmt.Errorf("%w %q: bad character in the domain", ErrUnsafe, addr)
-			}
-		}
-	}
-	return a, nil
+// error wrapping ErrUnsafe if it has characters no format may write: see
+// classify.SafeAddress, the one address rule of classify, the plan, every
+// format and the relay.
+func CheckAddress(addr string) (string, error) { return classify.SafeAddress(addr) }
+
+// Skip is a plan row a target leaves out, with the reason: the rest of the
+// plan is written; the command says so and exits 1.
+type Skip struct {
+	Alias  string
+	Reason string
 }
 
-// FromPlan builds the input from a plan. Forward rows without forward_to
-// go to defaultTo (--to); without it they are an error. Every problem is
-// reported at once.
+func (s Skip) String() string { return s.Alias + ": " + s.Reason }
+
+// FromPlan builds the input from a plan. The action decides: forward_to is
+// ignored on block rows; an empty forward_to on a forward row means
+// defaultTo (--forward-to, the same on every command that reads a plan);
+// without it such a row is skipped, never guessed. A row that cannot be written safely (an address outside
+// classify.SafeAddress, no target at all, a target that is the alias
+// itself) is left out and listed in Skipped; rows marked foreign are
+// listed in LeftOut. The error is only about defaultTo and catchAll.
 func FromPlan(p *classify.Plan, defaultTo, catchAll string) (*Input, error) {
 	in := &Input{}
 	var problems []error
@@ -136,57 +123,34 @@ func FromPlan(p *classify.Plan, defaultTo, catchAll string) (*Input, error) {
 		in.CatchAll = a
 	}
 	var def []string
-	if defaultTo != "" {
-		for _, t := range strings.Fields(defaultTo) {
-			a, err := CheckAddress(t)
-			if err != nil {
-				problems = append(problems, fmt.Errorf("--to: %w", err))
-			}
-			def = append(def, a)
+	for _, t := range strings.Fields(defaultTo) {
+		a, err := CheckAddress(t)
+		if err != nil {
+			problems = append(problems, fmt.Errorf("--forward-to: %w", err))
 		}
+		def = append(def, a)
+	}
+	if len(problems) > 0 {
+		return nil, errors.Join(problems...)
 	}
 	domains := map[string]bool{}
+	seen := map[string]bool{}
 	for _, row := range p.Rows {
 		if row.Foreign() {
 			in.LeftOut = append(in.LeftOut, row.Alias())
 			continue
 		}
-		alias, err := CheckAddress(row.Alias())
-		if err != nil {
-			problems = append(problems, fmt.Errorf("alias %w", err))
+		r, reason := ruleOf(row, def)
+		if reason != "" {
+			in.Skipped = append(in.Skipped, Skip{Alias: row.Alias(), Reason: reason})
 			continue
 		}
-		r := Rule{Alias: alias, Tag: classify.Tag(row["tag"]), Action: classify.Action(row["action"])}
-		switch r.Action {
-		case classify.ActionBlock:
-		case classify.ActionForward:
-			for _, t := range strings.Fields(row["forward_to"]) {
-				a, err := CheckAddress(t)
-				if err != nil {
-					problems = append(problems, fmt.Errorf("%s: forward_to %w", alias, err))
-					continue
-				}
-				if !slices.Contains(r.Targets, a) {
-					r.Targets = append(r.Targets, a)
-				}
-			}
-			if len(r.Targets) == 0 {
-				if def == nil {
-					problems = append(problems, fmt.Errorf("%s: forward with no forward_to: fill it in the plan or give --to ADDR", alias))
-					continue
-				}
-				r.Targets = slices.Clone(def)
-			}
-		default:
-			problems = append(problems, fmt.Errorf("%s: action %q must be forward or block", alias, row["action"]))
+		if seen[r.Alias] {
+			in.Skipped = append(in.Skipped, Skip{Alias: row.Alias(), Reason: "the same address as another row"})
 			continue
 		}
-		for _, t := range r.Targets {
-			if t == alias {
-				problems = append(problems, fmt.Errorf("%s forwards to itself: a mail loop", alias))
-			}
-		}
-		domains[classify.Domain(alias)] = true
+		seen[r.Alias] = true
+		domains[classify.Domain(r.Alias)] = true
 		in.Rules = append(in.Rules, r)
 	}
 	for d := range domains {
@@ -194,7 +158,81 @@ func FromPlan(p *classify.Plan, defaultTo, catchAll string) (*Input, error) {
 	}
 	slices.Sort(in.Domains)
 	slices.SortFunc(in.Rules, func(a, b Rule) int { return strings.Compare(a.Alias, b.Alias) })
-	return in, errors.Join(problems...)
+	return in, nil
+}
+
+// ruleOf makes the rule of one plan row, or says why it cannot.
+func ruleOf(row classify.Row, def []string) (Rule, string) {
+	alias, err := CheckAddress(row.Alias())
+	if err != nil {
+		return Rule{}, err.Error()
+	}
+	r := Rule{Alias: alias, Tag: classify.Tag(row["tag"]), Action: classify.Action(row["action"])}
+	switch r.Action {
+	case classify.ActionBlock:
+		return r, "" // forward_to is kept in the plan, and ignored
+	case classify.ActionForward:
+	default:
+		return Rule{}, fmt.Sprintf("action %q must be forward or block", row["action"])
+	}
+	for _, t := range strings.Fields(row["forward_to"]) {
+		a, err := CheckAddress(t)
+		if err != nil {
+			return Rule{}, "forward_to " + err.Error()
+		}
+		if !slices.Contains(r.Targets, a) {
+			r.Targets = append(r.Targets, a)
+		}
+	}
+	if len(r.Targets) == 0 {
+		if len(def) == 0 {
+			return Rule{}, "forward with an empty forward_to and no default target: give --forward-to ADDR"
+		}
+		r.Targets = slices.Clone(def)
+	}
+	if slices.Contains(r.Targets, alias) {
+		return Rule{}, "forwards to itself: a mail loop"
+	}
+	return r, ""
+}
+
+// RuleChecker is implemented by a format that cannot express some rules
+// classify.SafeAddress allows (a Postfix map key starting with '#' is a
+// comment): CheckRule says why, and the rule is left out of that format.
+type RuleChecker interface {
+	CheckRule(r Rule) error
+}
+
+// withoutUnsafe is For for a format's own Generate: the rules it cannot
+// express are left out and named in the output's limits, so that no
+// caller gets a file that means something else.
+func withoutUnsafe(f Format, in *Input) (*Input, []string) {
+	out, skipped := in.For(f)
+	var limits []string
+	for _, s := range skipped {
+		limits = append(limits, "left out "+s.String())
+	}
+	return out, limits
+}
+
+// For returns the input as format f can take it: the rules it cannot
+// express safely are left out and returned with the reason.
+func (in *Input) For(f Format) (*Input, []Skip) {
+	rc, ok := f.(RuleChecker)
+	if !ok {
+		return in, nil
+	}
+	out := *in
+	out.Rules = nil
+	var skipped []Skip
+	for _, r := range in.Rules {
+		if err := rc.CheckRule(r); err != nil {
+			skipped = append(skipped, Skip{Alias: r.Alias, Reason: fmt.Sprintf("%s: %v", f.Name(), err)})
+			continue
+		}
+		out.Rules = append(out.Rules, r)
+	}
+	return &out, skipped
 }
 
 // DefaultTargets returns the targets of to (space-separated), or else the

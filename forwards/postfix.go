@@ -3,6 +3,7 @@ package forwards
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -21,6 +22,7 @@ const postfixDir = "/etc/postfix/catchall"
 
 // Generate implements Format.
 func (Postfix) Generate(in *Input) (*Output, error) {
+	in, unsafe := withoutUnsafe(Postfix{}, in)
 	var virtual, access, maincf, pcre bytes.Buffer
 	fmt.Fprintf(&virtual, "# Postfix virtual alias map written by catchall: alias → targets.\n# postmap %s/virtual after every change.\n", postfixDir)
 	for _, r := range in.Forwarded() {
@@ -110,7 +112,7 @@ Point the MX records of %[2]s at this server only after the test.
 			{Name: "main.cf.snippet", Data: maincf.Bytes()},
 		},
 		Install: install,
-		Limits:  limits,
+		Limits:  append(limits, unsafe...),
 	}, nil
 }
 
@@ -130,10 +132,13 @@ func (Postfix) Import(data []byte) ([]Rule, error) {
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") || strings.HasPrefix(line, "/") {
-			continue // comments and regular-expression entries (virtual.pcre)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue // comments
 		}
 		key, rest, ok := strings.Cut(strings.Join(strings.Fields(line), " "), " ")
+		if postfixRegexpKey.MatchString(key) {
+			continue // a regular-expression entry (virtual.pcre)
+		}
 		if !ok {
 			return nil, fmt.Errorf("line %d: %q has no target", n, line)
 		}
@@ -160,4 +165,17 @@ func (Postfix) Import(data []byte) ([]Rule, error) {
 		rules = append(rules, r)
 	}
 	return rules, sc.Err()
+}
+
+// postfixRegexpKey is the key of a PCRE or regexp table entry: /…/flags.
+var postfixRegexpKey = regexp.MustCompile(`^/.*/[a-zA-Z]*$`)
+
+// CheckRule implements RuleChecker: a line of a Postfix map that starts
+// with '#' is a comment, so such an alias cannot be a key (the catch-all
+// would accept what the plan blocks).
+func (Postfix) CheckRule(r Rule) error {
+	if strings.HasPrefix(r.Alias, "#") {
+		return errors.New("a Postfix map key cannot start with # (the line would be a comment)")
+	}
+	return nil
 }

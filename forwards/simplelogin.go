@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/catchall/catchall/classify"
+	"github.com/catchall/catchall/internal/csvsafe"
 )
 
 // SimpleLogin writes the CSV of SimpleLogin's alias import ("alias",
@@ -44,18 +46,42 @@ func xtraNote(r Rule) string {
 	return "catchall: " + string(r.Tag)
 }
 
-// xtraCSV writes rows with encoding/csv.
+// xtraCSV writes rows with encoding/csv, every cell spreadsheet-safe
+// (internal/csvsafe): a cell a spreadsheet would evaluate gets a leading
+// apostrophe.
 func xtraCSV(rows [][]string) []byte {
 	var b bytes.Buffer
 	w := csv.NewWriter(&b)
-	if err := w.WriteAll(rows); err != nil {
+	for _, r := range rows {
+		w.Write(csvsafe.Record(slices.Clone(r)))
+	}
+	w.Flush()
+	if err := w.Error(); err != nil {
 		panic(err) // writing to a buffer cannot fail
 	}
 	return b.Bytes()
 }
 
+// CheckRule implements RuleChecker: the service reads the cells as they
+// are, so an address a spreadsheet would evaluate (it is written with a
+// leading apostrophe, see internal/csvsafe) cannot be imported there.
+func (SimpleLogin) CheckRule(r Rule) error { return xtraCellSafe(r) }
+
+// CheckRule implements RuleChecker, as for SimpleLogin.
+func (Addy) CheckRule(r Rule) error { return xtraCellSafe(r) }
+
+func xtraCellSafe(r Rule) error {
+	for _, a := range append([]string{r.Alias}, r.Targets...) {
+		if csvsafe.Escape(a) != a {
+			return fmt.Errorf("%s begins with a character a spreadsheet evaluates (= + - @ '); the import would receive it with an apostrophe", a)
+		}
+	}
+	return nil
+}
+
 // Generate implements Format.
 func (SimpleLogin) Generate(in *Input) (*Output, error) {
+	in, unsafe := withoutUnsafe(SimpleLogin{}, in)
 	if err := xtraCheck(in); err != nil {
 		return nil, err
 	}
@@ -74,7 +100,7 @@ func (SimpleLogin) Generate(in *Input) (*Output, error) {
 	steps := []string{
 		fmt.Sprintf("Add %s as custom domains (Domains), with the MX, SPF, DKIM and DMARC records SimpleLogin shows, until each is verified.", strings.Join(domains, ", ")),
 		fmt.Sprintf("Add every target as a mailbox (Mailboxes) and verify it: %s.", strings.Join(xtraAllTargets(in), ", ")),
-		"Upload aliases.csv in Settings > Alias import (batch import). The import runs in the background; the aliases appear in the dashboard when it is done." + xtraSpreadsheetNote(in),
+		"Upload aliases.csv in Settings > Alias import (batch import). The import runs in the background; the aliases appear in the dashboard when it is done.",
 	}
 	if len(blocked) > 0 {
 		steps = append(steps, fmt.Sprintf("Disable the blocked aliases (the switch of each alias in the dashboard); their note says \"%s\":\n%s", xtraBlockedNote, xtraIndentList(blocked)))
@@ -94,11 +120,13 @@ func (SimpleLogin) Generate(in *Input) (*Output, error) {
 	if in.CatchAll != "" {
 		out.Limits = append(out.Limits, fmt.Sprintf("SimpleLogin has no catch-all address: its catch-all creates an alias for each new address, delivering to the domain's default mailbox, which must be %s.", in.CatchAll))
 	}
+	out.Limits = append(out.Limits, unsafe...)
 	return out, nil
 }
 
 // Generate implements Format.
 func (Addy) Generate(in *Input) (*Output, error) {
+	in, unsafe := withoutUnsafe(Addy{}, in)
 	if err := xtraCheck(in); err != nil {
 		return nil, err
 	}
@@ -144,7 +172,7 @@ func (Addy) Generate(in *Input) (*Output, error) {
 	steps := []string{
 		fmt.Sprintf("Add %s as custom domains (Domains), with the DNS records addy.io shows, until each is verified.", strings.Join(domains, ", ")),
 		fmt.Sprintf("Add every target as a recipient (Recipients) and verify it: %s.", strings.Join(xtraAllTargets(in), ", ")),
-		fmt.Sprintf("Import %s with the alias import in addy.io's settings (Settings > Import aliases), one file at a time: it takes at most %d rows a file. addy.io mails a summary when the import is done.", strings.Join(names, ", "), addyMaxRows) + xtraSpreadsheetNote(in),
+		fmt.Sprintf("Import %s with the alias import in addy.io's settings (Settings > Import aliases), one file at a time: it takes at most %d rows a file. addy.io mails a summary when the import is done.", strings.Join(names, ", "), addyMaxRows),
 	}
 	if len(blocked) > 0 {
 		steps = append(steps, fmt.Sprintf("Deactivate the blocked aliases (their description says \"%s\"):\n%s", xtraBlockedNote, xtraIndentList(blocked)))
@@ -172,18 +200,8 @@ func (Addy) Generate(in *Input) (*Output, error) {
 	if in.CatchAll != "" {
 		out.Limits = append(out.Limits, fmt.Sprintf("addy.io has no catch-all address: its catch-all is an option of the custom domain, delivering to the domain's default recipient, which must be %s.", in.CatchAll))
 	}
+	out.Limits = append(out.Limits, unsafe...)
 	return out, nil
-}
-
-// xtraSpreadsheetNote warns, when an address starts with a character that
-// spreadsheets read as the start of a formula, not to open the CSV in one.
-func xtraSpreadsheetNote(in *Input) string {
-	for _, a := range append(xtraAliases(in.Rules), xtraAllTargets(in)...) {
-		if strings.ContainsAny(a[:1], "=+-@") {
-			return " Upload the file as written: a spreadsheet program would read the addresses starting with = + or - as formulas and change them."
-		}
-	}
-	return ""
 }
 
 // xtraSteps numbers the steps of an INSTALL text.
@@ -248,7 +266,7 @@ func xtraImportCSV(data []byte, targetCol, noteCol string, enabledCols []string,
 		line, _ := r.FieldPos(0)
 		empty := true
 		for i := range rec {
-			rec[i] = strings.TrimSpace(rec[i])
+			rec[i] = csvsafe.Unescape(strings.TrimSpace(rec[i]))
 			if rec[i] != "" {
 				empty = false
 			}

@@ -151,3 +151,107 @@ func TestSieveTools(t *testing.T) {
 	check("someone-new@example.com", []string{"catchall@new.example"}, false)
 	check("ADOBE@EXAMPLE.COM", []string{"me@new.example"}, false) // addresses compare case-insensitively
 }
+
+// TestToolsHostilePlan: a plan with the rows a hostile sender can make,
+// among good ones. What each format writes, Postfix's postmap and
+// Pigeonhole's sieve-test resolve exactly as the plan says for every row
+// the format took, and find nothing for the rows it left out.
+func TestToolsHostilePlan(t *testing.T) {
+	needTools(t, "postmap", "sievec", "sieve-test", "runuser")
+	user := os.Getenv("CATCHALL_TEST_USER")
+	if user == "" {
+		user = "catchalltest"
+	}
+	p, err := classify.ParsePlan([]byte("alias,tag,action,forward_to\n"+
+		"good@example.com,personal,forward,me@new.example\n"+
+		"gone@example.com,disposable,block,me@new.example\n"+
+		"a/../../b@example.com,disposable,forward,\n"+
+		"#x@example.com,disposable,block,\n"+
+		"\"\"\"quoted local\"\"@example.com\",personal,forward,\n"+
+		"j\xc3\xb6rg@example.com,personal,forward,\n"+
+		strings.Repeat("l", 300)+"@example.com,disposable,forward,\n"+
+		"'=1+2@example.com,disposable,forward,\n"+
+		"\"'+cmd|'/ccalc'!a0@example.com\",disposable,block,\n"+
+		"@x,disposable,block,\n"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := FromPlan(p, "me@new.example", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(in.Skipped) != 5 {
+		t.Errorf("skipped %v, want the 5 rows no format can take", in.Skipped)
+	}
+	msg := []byte("From: someone@sender.example\r\nTo: x@example.com\r\nSubject: test\r\n\r\nhello\r\n")
+	for _, f := range []Format{Postfix{}, Sieve{}} {
+		fin, skipped := in.For(f)
+		out, err := f.Generate(fin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := writeOut(t, out)
+		// What the tool does with an address: "forward T…", "block" or "".
+		var resolve func(alias string) string
+		switch f.(type) {
+		case Postfix:
+			pf := testtools.NewPostfix(t)
+			if b, err := pf.Postmap(filepath.Join(dir, "virtual"), filepath.Join(dir, "access")).CombinedOutput(); err != nil {
+				t.Fatalf("postmap: %v\n%s", err, b)
+			}
+			resolve = func(alias string) string {
+				if b, err := pf.Postmap("-q", alias, "hash:"+filepath.Join(dir, "access")).Output(); err == nil && strings.HasPrefix(string(b), "REJECT") {
+					return "block"
+				}
+				if b, err := pf.Postmap("-q", alias, "hash:"+filepath.Join(dir, "virtual")).Output(); err == nil {
+					return "forward " + strings.ReplaceAll(strings.TrimSpace(string(b)), ", ", " ")
+				}
+				return ""
+			}
+		case Sieve:
+			dc := testtools.NewDovecot(t, user)
+			os.WriteFile(filepath.Join(dir, "message.eml"), msg, 0o644)
+			script := filepath.Join(dir, "catchall.sieve")
+			if b, err := dc.Command("sievec", script, filepath.Join(dc.Dir, "c.svbin")).CombinedOutput(); err != nil {
+				t.Fatalf("sievec: %v\n%s", err, b)
+			}
+			resolve = func(alias string) string {
+				b, err := dc.Command("sieve-test", "-r", alias, script, filepath.Join(dir, "message.eml")).CombinedOutput()
+				if err != nil && strings.Contains(string(b), "Invalid -r parameter") {
+					return "" // not even an address to Pigeonhole: no rule can match it
+				}
+				if err != nil {
+					return "error: " + string(b)
+				}
+				var to []string
+				for _, m := range sieveAct.FindAllStringSubmatch(string(b), -1) {
+					if m[2] == "" {
+						return "block"
+					}
+					to = append(to, m[2])
+				}
+				if len(to) == 0 {
+					return ""
+				}
+				return "forward " + strings.Join(to, " ")
+			}
+		}
+		for _, r := range fin.Rules {
+			want := "block"
+			if r.Action == classify.ActionForward {
+				want = "forward " + strings.Join(r.Targets, " ")
+			}
+			if got := resolve(r.Alias); got != want {
+				t.Errorf("%s: %s → %q, want %q", f.Name(), r.Alias, got, want)
+			}
+		}
+		for _, s := range append(in.Skipped, skipped...) {
+			if s.Alias == "@x" || !strings.Contains(s.Alias, "@") {
+				continue
+			}
+			if got := resolve(s.Alias); got != "" {
+				t.Errorf("%s: the left-out %s → %q, want nothing", f.Name(), s.Alias, got)
+			}
+		}
+	}
+}

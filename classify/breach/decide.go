@@ -98,8 +98,8 @@ func Decide(p *classify.Plan, in *Input) []Result {
 				if row["action"] != string(classify.ActionBlock) {
 					res.Blocked = true
 				}
-				row["action"], row["forward_to"] = string(classify.ActionBlock), ""
-				row["auto_action"], row["auto_forward_to"] = string(classify.ActionBlock), ""
+				// forward_to stays: flipping action back unblocks.
+				row["action"], row["auto_action"] = string(classify.ActionBlock), string(classify.ActionBlock)
 				row["breach_action"] = string(classify.ActionBlock)
 			}
 		}

@@ -41,14 +41,22 @@ a list of what that host cannot do for this plan — read it before switching.
 Formats: ` + formatNames(all) + `. Several, comma-separated, go to one
 subdirectory each.
 
-Every address is checked first: an alias or target with quotes, backslashes,
-spaces or control characters is refused with the row named, so a generated
-file can never mean something other than the plan. Forward rows without
-forward_to go to --to; --catch-all receives mail for addresses the plan does
-not name (without it, those are refused where the host can). --burners
-accepts addresses shaped like signed burners (catchall burner new) where the
-host can; only catchall relay can check their signature.`,
-		Example: "  catchall forwards --plan plan.csv --format postfix,sieve --out configs --to me@new-host.example",
+The action decides: a block row's forward_to is kept in the plan and
+ignored, so flipping action alone blocks and unblocks. A forward row with an
+empty forward_to goes to --forward-to (--to is the old spelling); without it
+such a row is left out with a warning, never guessed.
+
+Every address is checked first (one rule for every step: RFC 5321 dot-atom,
+ASCII, a local part of at most 64 bytes). A row that cannot be written
+safely — quotes, backslashes, spaces, 8-bit or control characters, "a/../b",
+a Postfix key starting with "#", a mail loop — is left out of that format
+with a warning naming it and the reason; the rest is written and the exit
+code is 1. A generated file never means something other than the plan.
+--catch-all receives mail for addresses the plan does not name (without it,
+those are refused where the host can). --burners accepts addresses shaped
+like signed burners (catchall burner new) where the host can; only catchall
+relay can check their signature.`,
+		Example: "  catchall forwards --plan plan.csv --format postfix,sieve --out configs --forward-to me@new-host.example",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if planPath == "" || format == "" || outDir == "" {
@@ -68,7 +76,11 @@ host can; only catchall relay can check their signature.`,
 			}
 			in, err := forwards.FromPlan(plan, to, catchAll)
 			if err != nil {
-				return cli.Usagef("the plan cannot be written safely: %s", oneLine(err))
+				return cli.Usagef("%s", oneLine(err))
+			}
+			skipped := len(in.Skipped)
+			for _, s := range in.Skipped {
+				fmt.Fprintf(g.stderr, "catchall: forwards: left out %s\n", s)
 			}
 			if len(in.LeftOut) > 0 {
 				fmt.Fprintf(g.stderr, "catchall: forwards: %d rows of the plan are not at your domains (domain_status foreign) and are left out: %s\n",
@@ -85,6 +97,11 @@ host can; only catchall relay can check their signature.`,
 				if len(formats) > 1 {
 					dir = filepath.Join(outDir, f.Name())
 				}
+				in, unsafe := in.For(f)
+				for _, s := range unsafe {
+					fmt.Fprintf(g.stderr, "catchall: forwards: left out %s\n", s)
+				}
+				skipped += len(unsafe)
 				out, err := f.Generate(in)
 				if err != nil {
 					return fmt.Errorf("%s: %w", f.Name(), err)
@@ -101,6 +118,9 @@ host can; only catchall relay can check their signature.`,
 					}
 				}
 			}
+			if skipped > 0 {
+				return cli.Exit(cli.ExitPartial, fmt.Errorf("%d rows left out (listed above); everything else is written", skipped))
+			}
 			return nil
 		},
 	}
@@ -108,7 +128,8 @@ host can; only catchall relay can check their signature.`,
 	fs.StringVar(&planPath, "plan", "", "the plan `FILE`")
 	fs.StringVar(&format, "format", "", "what to write: `FORMAT`[,FORMAT…] ("+formatNames(all)+")")
 	fs.StringVar(&outDir, "out", "", "write into `DIR` (created 0700)")
-	fs.StringVar(&to, "to", "", "forward rows without forward_to go to `ADDR`")
+	fs.StringVar(&to, "forward-to", "", "forward rows with an empty forward_to go to `ADDR` (without it they are left out)")
+	fs.StringVar(&to, "to", "", "the old spelling of --forward-to")
 	fs.StringVar(&catchAll, "catch-all", "", "mail to addresses the plan does not name goes to `ADDR` (default: refused)")
 	fs.BoolVar(&burners, "burners", false, "accept signed-burner-shaped addresses SERVICE.TAG@domain (postfix: virtual.pcre) for --to, else the plan's most common target")
 	fs.IntVar(&burnerLen, "burner-length", 6, "characters in a burner's tag (catchall burner new --length)")

@@ -18,11 +18,14 @@ func TestForwardsCLI(t *testing.T) {
 		"leaked@example.com,disposable,block,,\n"), 0o600)
 	out := filepath.Join(dir, "out")
 
-	code, _, errOut := runCLI(t, nil, "forwards", "--plan", plan, "--format", "postfix", "--out", out)
-	if code != 2 || !strings.Contains(errOut, "adobe@example.com: forward with no forward_to") {
-		t.Errorf("no --to: exit %d %s", code, errOut)
+	// Without --forward-to the row with an empty forward_to is left out,
+	// with its name and what to do; the rest is written; exit 1.
+	code, stdout, errOut := runCLI(t, nil, "forwards", "--plan", plan, "--format", "postfix", "--out", out)
+	if code != 1 || !strings.Contains(errOut, "left out adobe@example.com: forward with an empty forward_to and no default target: give --forward-to ADDR") ||
+		!strings.Contains(stdout, "postfix: 2 rules (1 forward, 1 block)") {
+		t.Errorf("no --forward-to: exit %d %s%s", code, stdout, errOut)
 	}
-	code, stdout, errOut := runCLI(t, nil, "forwards", "--plan", plan, "--format", "postfix,sieve,json", "--out", out, "--to", "me@new.example")
+	code, stdout, errOut = runCLI(t, nil, "forwards", "--plan", plan, "--format", "postfix,sieve,json", "--out", out, "--to", "me@new.example")
 	if code != 0 || !strings.Contains(stdout, "postfix: 3 rules (2 forward, 1 block)") || !strings.Contains(stdout, "what sieve cannot do") {
 		t.Fatalf("exit %d\n%s%s", code, stdout, errOut)
 	}
@@ -70,10 +73,14 @@ func TestForwardsCLI(t *testing.T) {
 		}
 	}
 
-	// Unsafe input is refused, naming the row; an unknown format is a usage error.
-	os.WriteFile(plan, []byte("alias,tag,action,forward_to\nx@example.com,disposable,forward,\"a@b.example\"\"; redirect \"\"evil@x.example\"\n"), 0o600)
-	if code, _, errOut = runCLI(t, nil, "forwards", "--plan", plan, "--format", "sieve", "--out", out); code != 2 {
+	// An unsafe row is left out, named, and the rest written (exit 1); an
+	// unknown format is a usage error.
+	os.WriteFile(plan, []byte("alias,tag,action,forward_to\nx@example.com,disposable,forward,\"a@b.example\"\"; redirect \"\"evil@x.example\"\ny@example.com,personal,forward,me@new.example\n"), 0o600)
+	if code, _, errOut = runCLI(t, nil, "forwards", "--plan", plan, "--format", "sieve", "--out", out); code != 1 || !strings.Contains(errOut, "left out x@example.com: forward_to cannot be forwarded safely") {
 		t.Errorf("unsafe target: exit %d %s", code, errOut)
+	}
+	if b, _ := os.ReadFile(filepath.Join(out, "catchall.sieve")); !strings.Contains(string(b), "y@example.com") || strings.Contains(string(b), "evil") {
+		t.Errorf("the safe row is not written, or the unsafe one is:\n%s", b)
 	}
 	if code, _, errOut = runCLI(t, nil, "forwards", "--plan", plan, "--format", "qmail", "--out", out); code != 2 || !strings.Contains(errOut, "unknown format") {
 		t.Errorf("unknown format: exit %d %s", code, errOut)

@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/BurntSushi/toml"
 	"github.com/spf13/cobra"
 
 	"github.com/catchall/catchall/classify"
@@ -35,6 +36,7 @@ type migrateFlags struct {
 	tlsCA                     string
 	folders, exclude          []string
 	connections               int
+	relayConfig               string
 }
 
 const migrateStateFile = ".catchall-migrate.json"
@@ -118,6 +120,7 @@ run at all (the migration stops there; run it again once fixed).`,
 	fs.StringVar(&f.tlsCA, "tls-ca", "", "trust the CA certificates in PEM `FILE` for the old account")
 	fs.StringArrayVar(&f.folders, "folder", nil, "fetch only folders matching `GLOB` (repeatable)")
 	fs.StringArrayVar(&f.exclude, "exclude", nil, "fetch: leave out folders matching `GLOB` (repeatable)")
+	fs.StringVar(&f.relayConfig, "relay-config", "/etc/catchall/relay.toml", "the relay's config `FILE`: when it names another plan, the summary says that one is the master")
 	fs.IntVar(&f.connections, "connections", 4, "parallel IMAP connections for fetch and push")
 	return cmd
 }
@@ -421,10 +424,36 @@ func (m *migration) summary() {
 	fmt.Fprintf(w, "  1. review %s (or the report); edit tag, action, forward_to — your edits are kept\n", m.plan)
 	fmt.Fprintf(w, "  2. run this command again: only what depends on the plan is regenerated\n")
 	fmt.Fprintf(w, "  3. install the configs (see %s)\n", filepath.Join(m.f.out, "configs", "*", "INSTALL.txt"))
-	fmt.Fprintf(w, "  4. or point your MX at \"catchall relay --plan %s\" to keep burner addresses alive\n", m.plan)
+	if master := m.relayPlan(); master != "" {
+		fmt.Fprintf(w, "  4. the relay (%s) serves %s: that file is the master plan now — edit it there;\n", m.f.relayConfig, master)
+		fmt.Fprintf(w, "     bring this run's tags and breach blocks over with \"catchall classify --archive %s --plan %s\" and \"catchall breach --plan %s\" (your edits there are kept)\n",
+			m.f.archive, master, master)
+	} else {
+		fmt.Fprintf(w, "  4. or point your MX at \"catchall relay --plan %s\" to keep burner addresses alive\n", m.plan)
+	}
 	if m.f.to == "" {
 		fmt.Fprintln(w, "  5. upload the history to the new account: migrate again with --to URL (or catchall push)")
 	}
+}
+
+// relayPlan is the plan file the relay's config names, when there is a
+// config and it names another file than this run's plan; "" otherwise.
+func (m *migration) relayPlan() string {
+	var cfg struct {
+		Plan string `toml:"plan"`
+	}
+	if m.f.relayConfig == "" {
+		return ""
+	}
+	if _, err := toml.DecodeFile(m.f.relayConfig, &cfg); err != nil || cfg.Plan == "" {
+		return ""
+	}
+	a, _ := filepath.Abs(cfg.Plan)
+	b, _ := filepath.Abs(m.plan)
+	if a == b {
+		return ""
+	}
+	return cfg.Plan
 }
 
 // topAliases returns the n rows with the most messages.

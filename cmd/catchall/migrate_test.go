@@ -28,9 +28,18 @@ func TestMigrateCLI(t *testing.T) {
 	args := []string{"migrate", "--from", srv.URL(), "--archive", arch, "--out", out,
 		"--forward-to", "me@new.test", "--breaches", breaches}
 
-	code, stdout, stderr := runCLI(t, env, args...)
+	code, stdout, stderr := runCLI(t, env, append(args, "--relay-config", filepath.Join(dir, "relay.toml"))...)
 	if code != 0 {
 		t.Fatalf("migrate exit %d\n%s%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "or point your MX at \"catchall relay --plan") || strings.Contains(stdout, "master plan") {
+		t.Errorf("without a relay config the summary should offer the relay:\n%s", stdout)
+	}
+	// A relay serving another plan: the summary says which file is the master.
+	os.WriteFile(filepath.Join(dir, "relay.toml"), []byte("plan = \"/srv/catchall/plan.csv\"\ndomain = [\"example.org\"]\n"), 0o600)
+	if code, stdout, stderr := runCLI(t, env, append(args, "--relay-config", filepath.Join(dir, "relay.toml"))...); code != 0 ||
+		!strings.Contains(stdout, "serves /srv/catchall/plan.csv: that file is the master plan now") {
+		t.Errorf("with a relay config: exit %d\n%s%s", code, stdout, stderr)
 	}
 	for _, want := range []string{"[1/6] fetch", "[2/6] classify", "[3/6] breach", "[4/6] forwards", "[5/6] report",
 		"aliases:", "breach check:", "busiest aliases:", "next:", "Have I Been Pwned"} {

@@ -21,11 +21,13 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/catchall/catchall/classify"
 	"github.com/catchall/catchall/forwards"
 	"github.com/catchall/catchall/forwards/relay"
 	"github.com/catchall/catchall/forwards/srs"
 	"github.com/catchall/catchall/imapsync"
 	"github.com/catchall/catchall/internal/cli"
+	"github.com/catchall/catchall/internal/csvsafe"
 	"github.com/catchall/catchall/internal/secret"
 	"github.com/catchall/catchall/internal/serverurl"
 )
@@ -227,7 +229,7 @@ finish and exits; whatever is queued is delivered after the next start.`,
 	fs.StringVar(&srsSecret, "srs-secret-file", "", "SRS secrets, one per line, the first signs (postsrsd's format; default SPOOL/srs.secret, created if missing)")
 	fs.BoolVar(&noSRS, "no-srs", false, "do not rewrite envelope senders (SPF will fail at the destination for most senders)")
 	fs.BoolVar(&catchAll, "catch-all", false, "accept unknown aliases of the domains too, for --forward-to")
-	fs.StringSliceVar(&forwardTo, "forward-to", nil, "where new burners and the catch-all go: `ADDR` (default: the plan's most common forward_to)")
+	fs.StringSliceVar(&forwardTo, "forward-to", nil, "where plan rows with an empty forward_to, new burners and the catch-all go: `ADDR` (default for burners and the catch-all: the plan's most common forward_to; rows with an empty forward_to are left out without it)")
 	fs.StringVar(&admin, "admin", "", "serve /metrics and /healthz on the loopback `ADDR`")
 	fs.StringVar(&tlsCert, "tls-cert", "", "offer STARTTLS with the PEM certificate chain in `FILE`")
 	fs.StringVar(&tlsKey, "tls-key", "", "the PEM private key for --tls-cert")
@@ -244,7 +246,7 @@ finish and exits; whatever is queued is delivered after the next start.`,
 	fs.DurationVar(&retryMin, "retry-min", time.Minute, "first retry after a temporary failure")
 	fs.DurationVar(&retryMax, "retry-max", time.Hour, "longest wait between retries")
 	fs.DurationVar(&maxAge, "max-age", 5*24*time.Hour, "give up on a message after this long")
-	cmd.AddCommand(relayImportCommand(g), relayStatsCommand(g))
+	cmd.AddCommand(relayImportCommand(g), relayStatsCommand(g), relayExportCommand(g))
 	return cmd
 }
 
@@ -272,6 +274,7 @@ func ensureSecretFile(path string) error {
 
 func relayImportCommand(g *globals) *cobra.Command {
 	var planPath, spool string
+	var forwardTo []string
 	cmd := &cobra.Command{
 		Use:   "import --plan FILE [--spool DIR]",
 		Short: "Load the plan into the relay's alias store",
@@ -289,20 +292,27 @@ the relay registered stay. A running relay picks the change up within seconds.`,
 				return err
 			}
 			defer st.Close()
-			res, err := relay.ImportPlan(st, planPath)
+			res, err := relay.ImportPlanTo(st, planPath, forwardTo)
 			if err != nil {
 				return cli.Exit(cli.ExitUsage, err)
+			}
+			for _, s := range res.Skipped {
+				fmt.Fprintf(g.stderr, "catchall: relay import: left out %s\n", s)
 			}
 			where := spool
 			if statErr != nil {
 				where += " (a new store: give the relay this --spool)"
 			}
 			fmt.Fprintf(g.stdout, "%s: %s; %d aliases in %s\n", planPath, res, st.Len(), where)
+			if len(res.Skipped) > 0 {
+				return cli.Exit(cli.ExitPartial, fmt.Errorf("%d rows left out (listed above); the others are imported", len(res.Skipped)))
+			}
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&planPath, "plan", "", "the plan `FILE`")
 	cmd.Flags().StringVar(&spool, "spool", defaultSpool(), "spool `DIR`")
+	cmd.Flags().StringSliceVar(&forwardTo, "forward-to", nil, "forward rows with an empty forward_to go to `ADDR` (as the relay's --forward-to)")
 	return cmd
 }
 
@@ -367,8 +377,8 @@ seconds and when it stops.`,
 				w := csv.NewWriter(g.stdout)
 				w.Write([]string{"alias", "tag", "action", "source", "forwarded", "refused", "deferred", "failed", "last_seen"})
 				for _, s := range rows {
-					w.Write([]string{s.Alias, s.Tag, s.Action, s.Source, strconv.FormatInt(s.Forwarded, 10), strconv.FormatInt(s.Refused, 10),
-						strconv.FormatInt(s.Deferred, 10), strconv.FormatInt(s.Failed, 10), last(s)})
+					w.Write(csvsafe.Record([]string{s.Alias, s.Tag, s.Action, s.Source, strconv.FormatInt(s.Forwarded, 10), strconv.FormatInt(s.Refused, 10),
+						strconv.FormatInt(s.Deferred, 10), strconv.FormatInt(s.Failed, 10), last(s)}))
 				}
 				w.Flush()
 				return w.Error()
@@ -392,14 +402,14 @@ seconds and when it stops.`,
 }
 
 func burnerCommand(g *globals) *cobra.Command {
-	var domain, secretFile string
+	var domain, secretFile, note, spool string
 	var length int
 	cmd := &cobra.Command{
 		Use:   "burner",
 		Short: "Make signed burner addresses the relay accepts without a plan entry",
 	}
 	newCmd := &cobra.Command{
-		Use:   "new SERVICE --domain D --burner-secret-file F",
+		Use:   "new SERVICE --domain D --burner-secret-file F [--note TEXT] [--spool DIR]",
 		Short: "Print a new burner address for SERVICE",
 		Long: `Print SERVICE.TAG@DOMAIN, where TAG is the first --length characters of the
 base32 HMAC-SHA256 of the lower-case service name under your secret. Give it
@@ -407,8 +417,16 @@ to the service; the relay (started with the same --burner-secret-file)
 accepts it on first use and registers it as a disposable alias. Without the
 secret nobody can make one: a guess is refused before DATA.
 
+The burner is also recorded in the relay's store (SPOOL/relay.db) with the
+service, --note (which site got it, why) and the time: "catchall relay
+export" puts it into the plan, and "catchall report --spool" shows it. The
+store is the relay's --spool; on the default spool it is used only when a
+relay store is there already. When it cannot be written the address is
+still printed, with a warning (none for a burner without --note when the
+default spool has no store).
+
 Make a secret once: head -c 32 /dev/urandom | base64 > burner.secret`,
-		Example: "  catchall burner new adobe --domain example.org --burner-secret-file ~/.config/catchall/burner.secret",
+		Example: "  catchall burner new adobe --domain example.org --burner-secret-file ~/.config/catchall/burner.secret --note \"Adobe ID, 2025\"",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if domain == "" || secretFile == "" {
@@ -430,14 +448,105 @@ Make a secret once: head -c 32 /dev/urandom | base64 > burner.secret`,
 			if err != nil {
 				return cli.Exit(cli.ExitUsage, err)
 			}
+			note = cleanNote(note)
 			fmt.Fprintln(g.stdout, addr)
+			// Without a note, a missing store on the default spool (no relay
+			// here) is nothing to warn about.
+			if err := recordBurner(spool, cmd.Flags().Changed("spool"), addr, relay.ServiceOf(addr), note); err != nil &&
+				(note != "" || !errors.Is(err, errNoStore)) {
+				what := "the burner was not recorded"
+				if note != "" {
+					what = "the burner and its note were not recorded"
+				}
+				fmt.Fprintf(g.stderr, "catchall: burner new: warning: %s: %v\n", what, err)
+			}
 			return nil
 		},
 	}
 	newCmd.Flags().StringVar(&domain, "domain", "", "the `DOMAIN` of the address")
 	newCmd.Flags().StringVar(&secretFile, "burner-secret-file", "", "the secret `FILE` the relay uses")
 	newCmd.Flags().IntVar(&length, "length", relay.DefaultTagLen, "characters in the tag (the relay's --burner-length)")
+	newCmd.Flags().StringVar(&note, "note", "", "`TEXT` kept with the burner in the relay's store: which site got the address, and why")
+	newCmd.Flags().StringVar(&spool, "spool", defaultSpool(), "record the burner in the relay store of this spool `DIR`")
 	cmd.AddCommand(newCmd)
+	return cmd
+}
+
+// cleanNote makes a note one line: control characters become spaces, and
+// spaces around it go.
+func cleanNote(s string) string {
+	return strings.TrimSpace(strings.Map(func(r rune) rune {
+		if r < ' ' || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s))
+}
+
+var errNoStore = errors.New("no relay store")
+
+// recordBurner records a burner made by burner new in the store of spool.
+// A store is made only in a spool given with --spool (explicit): on the
+// default spool, one where no relay runs would be of no use.
+func recordBurner(spool string, explicit bool, addr, service, note string) error {
+	if !explicit {
+		if _, err := os.Stat(filepath.Join(spool, "relay.db")); err != nil {
+			return fmt.Errorf("%w in %s (give the relay's --spool)", errNoStore, spool)
+		}
+	}
+	st, err := relay.OpenStore(spool)
+	if err != nil {
+		return err
+	}
+	return errors.Join(st.AddBurner(addr, service, note, time.Now()), st.Close())
+}
+
+func relayExportCommand(g *globals) *cobra.Command {
+	var planPath, spool string
+	cmd := &cobra.Command{
+		Use:   "export --plan FILE [--spool DIR]",
+		Short: "Put the relay's burners into the plan, with their notes and first and last mail",
+		Long: `Merge the burners of the relay's store (SPOOL/relay.db: made with "catchall
+burner new", or registered by the relay on their first mail) into the plan
+file (CSV, or JSON for *.json; created if missing). Each burner is one row:
+tag disposable, action and forward_to as in the store (an empty forward_to,
+the default target, for a burner no mail has come to yet), source burner,
+service_domain the service name, and the columns note, first_seen and
+last_seen (YYYY-MM-DD: its first and last accepted message).
+
+A burner already in the plan keeps the tag, action and forward_to you gave
+it (as a row of classify does: source manual, or values other than the
+auto_tag, auto_action and auto_forward_to recorded for it); its note,
+first_seen and last_seen are refreshed. Other rows and columns are left as
+they are, and the file is not rewritten when nothing changed. Prints one
+line: N burners: A added, U refreshed.`,
+		Example: "  sudo -u catchall catchall relay export --plan /etc/catchall/plan.csv --spool /var/lib/catchall-relay",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if planPath == "" {
+				return cli.Usagef("--plan is required")
+			}
+			if _, err := os.Stat(filepath.Join(spool, "relay.db")); err != nil {
+				return cli.Usagef("no relay store in %s (give --spool)", spool)
+			}
+			st, err := relay.OpenStore(spool)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			res, err := relay.ExportPlan(st, planPath)
+			if errors.Is(err, classify.ErrPlan) {
+				return cli.Exit(cli.ExitUsage, err)
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "%s: %s\n", planPath, res)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&planPath, "plan", "", "the plan `FILE` (CSV, or JSON for *.json)")
+	cmd.Flags().StringVar(&spool, "spool", defaultSpool(), "spool `DIR`")
 	return cmd
 }
 

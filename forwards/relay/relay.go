@@ -212,14 +212,20 @@ func (r *Relay) reload(force bool) error {
 		r.planMod = fi.ModTime() // a broken plan is reported once per change
 	}
 	if planChanged {
-		res, err := ImportPlan(r.store, r.cfg.Plan)
+		res, err := ImportPlanTo(r.store, r.cfg.Plan, r.cfg.DefaultTargets)
 		if err != nil {
 			if g, gerr := r.store.Generation(); gerr == nil {
 				r.generation = g
 			}
 			return err
 		}
-		r.log.Info("plan imported", "plan", r.cfg.Plan, "result", res.String())
+		for _, sk := range res.Skipped {
+			r.log.Warn("plan row left out", "plan", r.cfg.Plan, "alias", sk.Alias, "why", sk.Reason)
+		}
+		if len(res.LeftOut) > 0 {
+			r.log.Info("plan rows not at your domains left out", "plan", r.cfg.Plan, "aliases", strings.Join(res.LeftOut, " "))
+		}
+		r.log.Info("plan imported", "plan", r.cfg.Plan, "result", res.String(), "left_out", len(res.Skipped))
 	} else if err := r.store.Load(); err != nil {
 		return err
 	}
@@ -273,17 +279,41 @@ func (r *Relay) reload(force bool) error {
 	return nil
 }
 
-// ImportPlan reads a plan file into the store (relay import).
+// ImportPlan reads a plan file into the store (relay import), with no
+// default target: see ImportPlanTo.
 func ImportPlan(st *Store, path string) (ImportResult, error) {
+	res, err := ImportPlanTo(st, path, nil)
+	return res.ImportResult, err
+}
+
+// PlanImport is what importing a plan file did.
+type PlanImport struct {
+	ImportResult
+	// Skipped are the rows left out, with the reason (an address no target
+	// can take safely, a forward row with no target); every other row is
+	// served.
+	Skipped []forwards.Skip
+	// LeftOut are rows marked as not at the user's domains.
+	LeftOut []string
+}
+
+// ImportPlanTo reads a plan file into the store. Forward rows with an
+// empty forward_to go to defaultTo (--forward-to). A plan that cannot be
+// read (a line that is not valid, see classify.ReadPlan) changes nothing:
+// the store keeps the last good plan and the error names the line and what
+// to write there. A row that cannot be served safely is skipped and listed;
+// the others are imported.
+func ImportPlanTo(st *Store, path string, defaultTo []string) (PlanImport, error) {
 	p, err := classify.ReadPlan(path)
 	if err != nil {
-		return ImportResult{}, err
+		return PlanImport{}, err
 	}
-	in, err := forwards.FromPlan(p, "", "")
+	in, err := forwards.FromPlan(p, strings.Join(defaultTo, " "), "")
 	if err != nil {
-		return ImportResult{}, fmt.Errorf("plan %s: %w", path, err)
+		return PlanImport{}, fmt.Errorf("plan %s: %w", path, err)
 	}
-	return st.Import(in.Rules)
+	res, err := st.Import(in.Rules)
+	return PlanImport{ImportResult: res, Skipped: in.Skipped, LeftOut: in.LeftOut}, err
 }
 
 // changed reports whether the plan file changed since it was imported, or
@@ -358,7 +388,7 @@ func (r *Relay) Serve(ctx context.Context, ln net.Listener) error {
 				}
 				if r.changed() {
 					if err := r.reload(false); err != nil {
-						r.log.Error("plan changed but was not imported", "err", err)
+						r.log.Error("plan changed but was not imported: the last good plan stays in force until it is fixed", "err", err)
 					}
 				}
 			}
