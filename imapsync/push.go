@@ -10,8 +10,10 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -171,6 +173,11 @@ type pusher struct {
 	// interrupted is set when the journal holds in-flight rows of an
 	// earlier run: their APPENDs may still be being stored.
 	interrupted bool
+	// appendUnselected is set, for the rest of the run, once the
+	// destination refused an APPEND while a folder was selected (Courier:
+	// "NO Current box is selected READ-ONLY."): from then on every
+	// connection appends with no folder selected.
+	appendUnselected atomic.Bool
 }
 
 // destFolder is one destination folder during a run.
@@ -698,11 +705,19 @@ func (p *pusher) createFolders(c *conn) error {
 				return fmt.Errorf("CREATE %q: %w", df.remote, err)
 			}
 			if imapErr.Code != imap.ResponseCodeAlreadyExists {
-				// The folder cannot be made: its messages fail, others go on.
-				for _, m := range df.todo {
-					p.fail(m, fmt.Errorf("cannot create folder %q on the destination: %s", df.remote, imapErr.Text))
+				// The destination will not make that name (Courier refuses
+				// an emoji): try the name with every character outside
+				// printable ASCII as "_", once; the journal records where
+				// each message went, so re-runs and verify --to find them.
+				alt := asciiFolderName(df.remote)
+				if alt == df.remote || !p.createAs(c, df, alt, imapErr) {
+					for _, m := range df.todo {
+						p.fail(m, fmt.Errorf("cannot create folder %q on the destination: %s", df.remote, imapErr.Text))
+					}
+					df.todo = nil
+					continue
 				}
-				df.todo = nil
+				created = append(created, df)
 				continue
 			}
 			already = true
@@ -749,6 +764,46 @@ func (p *pusher) createFolders(c *conn) error {
 		created = append(created, df)
 	}
 	return p.statusAll(c, created)
+}
+
+// createAs makes df the destination folder alt, after the destination
+// refused to create df's name (why): it creates alt, or takes it if it
+// exists, and reports whether df can be used under that name.
+func (p *pusher) createAs(c *conn, df *destFolder, alt string, why *imap.Error) bool {
+	already := false
+	if err := c.Create(alt, nil).Wait(); err != nil {
+		var imapErr *imap.Error
+		if !errors.As(err, &imapErr) || imapErr.Code != imap.ResponseCodeAlreadyExists {
+			return false
+		}
+		already = true
+	}
+	p.note(fmt.Sprintf("the destination refused to create folder %q (%s): its messages went to %q", df.remote, why.Text, alt))
+	p.log.Warn("folder created under another name", "folder", df.remote, "as", alt, "answer", why.Text)
+	if other := p.folders[alt]; other != nil && other != df {
+		other.exists = true
+		p.moveTo(df, other)
+		return false
+	}
+	delete(p.folders, df.remote)
+	df.remote, df.report.Name = alt, alt
+	p.folders[alt] = df
+	df.exists, df.report.Create = true, !already
+	if !already {
+		c.Subscribe(alt).Wait()
+	}
+	return true
+}
+
+// asciiFolderName is name with every character outside printable ASCII
+// made "_": the fallback for a destination that cannot store the name.
+func asciiFolderName(name string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r > 0x7e {
+			return '_'
+		}
+		return r
+	}, name)
 }
 
 // moveTo sends the messages planned for df, a folder the server has under
@@ -941,7 +996,14 @@ func (p *pusher) worker(ctx context.Context, c *conn) {
 				if ctx.Err() != nil {
 					return
 				}
-				p.log.Warn("connection lost while appending", "folder", b.dest.remote, "err", err)
+				if re := (*refusedError)(nil); errors.As(err, &re) {
+					p.log.Info("reconnecting after a refusal", "folder", b.dest.remote, "err", err)
+					if len(rest) == 0 {
+						continue // every message was answered: nothing to search for, nothing to wait for
+					}
+				} else {
+					p.log.Warn("connection lost while appending", "folder", b.dest.remote, "err", err)
+				}
 				failures++
 				if !errors.Is(err, errNotSent) {
 					unsure = true
@@ -986,11 +1048,21 @@ type appendResult struct {
 func (p *pusher) send(ctx context.Context, c *conn, df *destFolder, msgs []*pushMsg) (rest, retry []*pushMsg, err error) {
 	df.excl.RLock()
 	defer df.excl.RUnlock()
-	if c.selected != df.remote {
+	unselected := p.appendUnselected.Load() // once: another worker may set it meanwhile
+	switch {
+	case unselected:
+		if c.selected != "" {
+			if err := deselect(c); err != nil {
+				return msgs, nil, fmt.Errorf("%w: %w", errNotSent, err)
+			}
+		}
+	case c.selected != df.remote:
 		// Servers append much faster into the selected mailbox: Dovecot keeps
 		// it and its index open instead of opening them for every APPEND
 		// (measured: 3 to 5 times the messages per second). Read-only is
-		// enough, and changes nothing on the server.
+		// enough, and changes nothing on the server. A server that refuses
+		// that (Courier) makes the run fall back to appending with nothing
+		// selected (appendUnselected).
 		c.selected = ""
 		if _, err := c.Select(df.remote, &imap.SelectOptions{ReadOnly: true}).Wait(); err == nil {
 			c.selected = df.remote
@@ -999,6 +1071,10 @@ func (p *pusher) send(ctx context.Context, c *conn, df *destFolder, msgs []*push
 			return msgs, nil, fmt.Errorf("%w: %w", errNotSent, err)
 		}
 	}
+	// A NO to an APPEND while a folder is selected may mean "not while a
+	// folder is selected": the first time, such messages are tried again
+	// with nothing selected rather than counted as refused.
+	probeSelected := c.selected != "" && !unselected
 	rows := make([]archive.JournalEntry, 0, len(msgs))
 	for _, m := range msgs {
 		rows = append(rows, archive.JournalEntry{Message: m.e.ID, SHA256: m.e.SHA256, Folder: df.remote, UIDValidity: df.uidValidity, State: archive.JournalInFlight})
@@ -1104,6 +1180,17 @@ func (p *pusher) send(ctx context.Context, c *conn, df *destFolder, msgs []*push
 		case errors.As(werr, &imapErr) && imapErr.Type != imap.StatusResponseTypeBye:
 			// The server answered NO or BAD: the message is not there.
 			forget = append(forget, r.m.e.ID)
+			if probeSelected && imapErr.Code == "" {
+				// A refusal that names no reason (TOOBIG, OVERQUOTA … say
+				// it is the message) may be about the selected folder.
+				if p.appendUnselected.CompareAndSwap(false, true) {
+					p.log.Info("the destination refused an APPEND while a folder was selected; appending with no folder selected from now on",
+						"folder", df.remote, "answer", imapErr.Text)
+					p.note(fmt.Sprintf("the destination refused APPEND while a folder was selected (%q): push appended with nothing selected", imapErr.Text))
+				}
+				retry = append(retry, r.m) // once more, unselected; not an attempt
+				continue
+			}
 			if transient(imapErr) && r.m.attempts < p.opts.Retries {
 				r.m.attempts++
 				retry = append(retry, r.m)
@@ -1142,12 +1229,46 @@ func (p *pusher) send(ctx context.Context, c *conn, df *destFolder, msgs []*push
 	if err := p.arc.JournalForget(jctx, p.dest, forget); err != nil {
 		return rest, retry, fmt.Errorf("%w: %v", errLocal, err)
 	}
+	if refused != nil && (broken != nil || isClosed(c)) {
+		// go-imap closed the connection after the NO: a refusal, not a
+		// lost connection (the worker says so and reconnects).
+		return rest, retry, &refusedError{refused}
+	}
 	if broken != nil {
 		if isClosed(c) || !errors.As(broken, new(*imap.Error)) {
 			return rest, retry, broken
 		}
 	}
 	return rest, retry, nil
+}
+
+// refusedError is a connection ended by go-imap after the destination
+// refused an APPEND before its literal (NO instead of "+"): the server
+// answered; nothing was lost on the network.
+type refusedError struct{ no *imap.Error }
+
+func (e *refusedError) Error() string {
+	return "the destination refused a message (" + e.no.Text + ") and the connection was closed after it"
+}
+
+// deselect leaves the selected folder without changing it: UNSELECT where
+// the server has it, else EXAMINE of a folder that cannot exist, which
+// fails and so leaves nothing selected (RFC 3501 §6.3.1; CLOSE would
+// expunge a folder selected read-write).
+func deselect(c *conn) error {
+	if c.Caps().Has(imap.CapUnselect) || c.Caps().Has(imap.CapIMAP4rev2) {
+		if err := c.Unselect().Wait(); err != nil && !errors.As(err, new(*imap.Error)) {
+			return err
+		}
+		c.selected = ""
+		return nil
+	}
+	_, err := c.Select("catchall-no-such-folder-"+strconv.FormatInt(time.Now().UnixNano(), 36), &imap.SelectOptions{ReadOnly: true}).Wait()
+	if err != nil && !errors.As(err, new(*imap.Error)) {
+		return err
+	}
+	c.selected = ""
+	return nil
 }
 
 // waitAppend waits for the answer to an APPEND. go-imap never completes a

@@ -57,12 +57,18 @@ type destOptions struct {
 	// caseInsensitive makes folder names ignore case, as on servers whose
 	// mail store lives on a case-insensitive file system.
 	caseInsensitive bool
+	// courierAppend refuses APPEND while a folder is selected with EXAMINE,
+	// as Courier-IMAP does ("NO Current box is selected READ-ONLY.").
+	courierAppend bool
+	// refuseCreate answers NO to CREATE of these names (Courier: an emoji).
+	refuseCreate func(name string) bool
 }
 
 type destSession struct {
 	imapserver.Session
-	d    *destServer
-	conn *imapserver.Conn
+	d        *destServer
+	conn     *imapserver.Conn
+	readOnly bool // a folder is selected with EXAMINE
 }
 
 // canon returns the name of the existing folder that name means on a
@@ -80,6 +86,9 @@ func (s *destSession) canon(name string) string {
 }
 
 func (s *destSession) Create(name string, o *imap.CreateOptions) error {
+	if s.d.opts.refuseCreate != nil && s.d.opts.refuseCreate(name) {
+		return &imap.Error{Type: imap.StatusResponseTypeNo, Text: "Invalid mailbox name."}
+	}
 	if c := s.canon(name); c != name || s.d.opts.caseInsensitive && s.hasFolder(name) {
 		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeAlreadyExists, Text: "Mailbox already exists"}
 	}
@@ -107,7 +116,14 @@ func (s *destSession) Select(name string, o *imap.SelectOptions) (*imap.SelectDa
 		s.conn.NetConn().Close()
 		return nil, io.EOF
 	}
-	return s.Session.Select(s.canon(name), o)
+	data, err := s.Session.Select(s.canon(name), o)
+	s.readOnly = err == nil && o != nil && o.ReadOnly
+	return data, err
+}
+
+func (s *destSession) Unselect() error {
+	s.readOnly = false
+	return s.Session.Unselect()
 }
 
 func (s *destSession) Status(name string, o *imap.StatusOptions) (*imap.StatusData, error) {
@@ -132,6 +148,9 @@ func (s *destSession) Append(mbox string, r imap.LiteralReader, o *imap.AppendOp
 	raw, err := io.ReadAll(r)
 	if err != nil {
 		return nil, err
+	}
+	if s.d.opts.courierAppend && s.readOnly {
+		return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Text: "Current box is selected READ-ONLY."}
 	}
 	if s.d.opts.refuse != nil && s.d.opts.refuse(raw) {
 		return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeTooBig, Text: "Message too large"}
@@ -1135,4 +1154,72 @@ func TestPushRecheckWithoutJournal(t *testing.T) {
 		t.Errorf("recheck without journal: %d appended, %d found; want 0 and %d", rep.Messages, rep.Already, first.Messages)
 	}
 	checkDest(t, d, fx.arc, sameFolder)
+}
+
+// TestPushCourierReadOnlyAppend: a destination that refuses APPEND while a
+// folder is selected with EXAMINE (Courier-IMAP) gets every message, over
+// few connections, and the refusal is never taken for a lost connection.
+func TestPushCourierReadOnlyAppend(t *testing.T) {
+	fx := pushFixture(t, pushMessages())
+	d := startDest(t, destOptions{courierAppend: true})
+	var logBuf bytes.Buffer
+	rep, err := Push(context.Background(), d.server(t), fx.arc, &PushOptions{Connections: 2, Backoff: time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(&logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := archivedCount(t, fx.arc)
+	if len(rep.Failures) > 0 || rep.Messages != n {
+		t.Fatalf("pushed %d of %d, failures %v\n%s", rep.Messages, n, rep.Failures, logBuf.String())
+	}
+	if rep.Connections > 3 {
+		t.Errorf("%d connections for %d messages", rep.Connections, n)
+	}
+	if strings.Contains(logBuf.String(), "connection lost") {
+		t.Errorf("a refusal was logged as a lost connection:\n%s", logBuf.String())
+	}
+	if !strings.Contains(logBuf.String(), "appending with no folder selected from now on") {
+		t.Errorf("the fallback is not logged:\n%s", logBuf.String())
+	}
+	checkDest(t, d, fx.arc, sameFolder)
+	// A second run appends nothing.
+	before := d.appendCount()
+	if rep := doPush(t, d, fx.arc, nil); rep.Messages != 0 || d.appendCount() != before {
+		t.Errorf("second run: %d pushed, %d new APPENDs", rep.Messages, d.appendCount()-before)
+	}
+}
+
+// TestPushFolderFallback: a folder name the destination will not create
+// (Courier and an emoji) is created with the characters it cannot hold as
+// "_"; its messages go there, the summary says so, a second run appends
+// nothing and verify --to finds them.
+func TestPushFolderFallback(t *testing.T) {
+	d0 := time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)
+	fx := pushFixture(t, []testMessage{
+		{"INBOX", []byte("Message-ID: <i1@x>\r\nSubject: in\r\n\r\nx\r\n"), nil, d0},
+		{"📬 Post/Ärger", []byte("Message-ID: <e1@x>\r\nSubject: emoji\r\n\r\nx\r\n"), []string{`\Seen`}, d0},
+		{"📬 Post/Ärger", []byte("Message-ID: <e2@x>\r\nSubject: emoji 2\r\n\r\nx\r\n"), nil, d0},
+	})
+	d := startDest(t, destOptions{refuseCreate: func(name string) bool { return strings.ContainsFunc(name, func(r rune) bool { return r > 0x7e }) }})
+	rep := doPush(t, d, fx.arc, nil)
+	if len(rep.Failures) > 0 || rep.Messages != 3 {
+		t.Fatalf("pushed %d, failures %v", rep.Messages, rep.Failures)
+	}
+	got := readDest(t, d)
+	if len(got["_ Post/_rger"]) != 2 {
+		t.Errorf("destination folders %v; want the two messages in \"_ Post/_rger\"", got)
+	}
+	if !slices.ContainsFunc(rep.Notes, func(n string) bool { return strings.Contains(n, `its messages went to "_ Post/_rger"`) }) {
+		t.Errorf("the notes do not say where they went: %q", rep.Notes)
+	}
+	if rep.Created != 1 {
+		t.Errorf("%d folders created, want 1 (\"_ Post/_rger\")", rep.Created)
+	}
+	if rep := doPush(t, d, fx.arc, nil); rep.Messages != 0 || rep.Already != 3 || len(rep.Failures) > 0 {
+		t.Errorf("second run: %d pushed, %d already, %v", rep.Messages, rep.Already, rep.Failures)
+	}
+	vr, err := VerifyDest(context.Background(), d.server(t), fx.arc, nil)
+	if err != nil || !vr.OK() || vr.Total.Verified != 3 {
+		t.Errorf("verify --to: %+v %v %v", vr.Total, vr.Problems, err)
+	}
 }
