@@ -55,6 +55,10 @@ type Failure struct {
 	Folder string
 	UID    uint32
 	Err    error
+	// Permanent (push): the destination refuses the message itself, or its
+	// folder, so no re-run will change it; Repairable: push --repair would
+	// change the bytes it refused (NUL, bare line ends).
+	Permanent, Repairable bool
 }
 
 func (f Failure) String() string {

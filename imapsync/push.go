@@ -1,7 +1,10 @@
 package imapsync
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -77,6 +80,11 @@ type PushOptions struct {
 	// DryRun works out what would be created and appended and changes
 	// nothing, neither on the server nor in the archive.
 	DryRun bool
+	// Repair sends a message the destination refused for its bytes (NUL,
+	// line ends that are not CRLF: Cyrus) again with NUL as a space and
+	// every line end CRLF, and records both hashes in the journal. Off by
+	// default: the archive keeps the original either way.
+	Repair bool
 	// Logger receives diagnostics; nil discards.
 	Logger *slog.Logger
 	// Progress, when not nil, is told about the work.
@@ -211,6 +219,28 @@ type pushMsg struct {
 	dest     *destFolder // where it goes
 	check    *destFolder // where an earlier attempt may have put it
 	attempts int
+	// With push --repair, a message the destination refused for its bytes
+	// is sent repaired: data holds those bytes, e their size and hash, and
+	// orig the archived message's SHA-256 (the journal's key to it).
+	data []byte
+	orig string
+}
+
+// archiveSHA is the SHA-256 of the archived message, repaired or not.
+func (m *pushMsg) archiveSHA() string {
+	if m.orig != "" {
+		return m.orig
+	}
+	return m.e.SHA256
+}
+
+// journalRow is the journal row of m in df.
+func (m *pushMsg) journalRow(df *destFolder, state string, uv, uid uint32) archive.JournalEntry {
+	j := archive.JournalEntry{Message: m.e.ID, SHA256: m.archiveSHA(), Folder: df.remote, UIDValidity: uv, UID: uid, State: state}
+	if m.orig != "" {
+		j.SentSHA256, j.SentSize = m.e.SHA256, m.e.Size
+	}
+	return j
 }
 
 // pushBatch is one pipelined run of APPENDs into one folder.
@@ -261,6 +291,17 @@ func (p *pusher) note(s string) {
 		p.notes[s] = true
 		p.report.Notes = append(p.report.Notes, s)
 	}
+}
+
+// failFor is fail for a failure no re-run will fix (the destination refuses
+// the message itself, or the folder): Permanent in the report; repairable
+// when push --repair would change what was refused.
+func (p *pusher) failFor(m *pushMsg, err error, repairable bool) {
+	p.fail(m, err)
+	p.mu.Lock()
+	f := &p.report.Failures[len(p.report.Failures)-1]
+	f.Permanent, f.Repairable = true, repairable && m.data == nil
+	p.mu.Unlock()
 }
 
 func (p *pusher) fail(m *pushMsg, err error) {
@@ -595,7 +636,11 @@ func (p *pusher) plan(mapper *folderMapper) error {
 				if prev := p.existingFolder(j.Folder); prev != nil && prev.uidValidity == j.UIDValidity {
 					prev.report.Already++
 					if j.UID == 0 {
-						prev.anon[j.SHA256]++
+						if j.SentSHA256 != "" {
+							prev.anon[j.SentSHA256]++ // the repaired copy is what is there
+						} else {
+							prev.anon[j.SHA256]++
+						}
 					}
 					continue // there: no need to read it for --split-by
 				}
@@ -624,6 +669,14 @@ func (p *pusher) plan(mapper *folderMapper) error {
 				if j.State == archive.JournalInFlight {
 					p.interrupted = true
 				}
+				if j.SentSHA256 != "" {
+					// An earlier run sent it repaired: look for that copy,
+					// and send that again if it is not there.
+					if _, err := p.repair(m); err != nil {
+						p.report.Failures = append(p.report.Failures, Failure{Folder: e.Folder, UID: e.UID, Err: fmt.Errorf("repairing it again: %w", err)})
+						continue
+					}
+				}
 			} else if o := orphans[e.SHA256]; len(o) > 0 {
 				j := o[len(o)-1]
 				orphans[e.SHA256] = o[:len(o)-1]
@@ -644,7 +697,7 @@ func (p *pusher) plan(mapper *folderMapper) error {
 			}
 			if p.limit > 0 && e.Size > p.limit {
 				m.dest.report.Failed++
-				p.report.Failures = append(p.report.Failures, Failure{Folder: e.Folder, UID: e.UID,
+				p.report.Failures = append(p.report.Failures, Failure{Folder: e.Folder, UID: e.UID, Permanent: true,
 					Err: fmt.Errorf("not appended: %d bytes is more than the destination accepts (APPENDLIMIT %d bytes)", e.Size, p.limit)})
 				continue
 			}
@@ -712,7 +765,7 @@ func (p *pusher) createFolders(c *conn) error {
 				alt := asciiFolderName(df.remote)
 				if alt == df.remote || !p.createAs(c, df, alt, imapErr) {
 					for _, m := range df.todo {
-						p.fail(m, fmt.Errorf("cannot create folder %q on the destination: %s", df.remote, imapErr.Text))
+						p.failFor(m, fmt.Errorf("cannot create folder %q on the destination: %s", df.remote, imapErr.Text), false)
 					}
 					df.todo = nil
 					continue
@@ -1077,7 +1130,7 @@ func (p *pusher) send(ctx context.Context, c *conn, df *destFolder, msgs []*push
 	probeSelected := c.selected != "" && !unselected
 	rows := make([]archive.JournalEntry, 0, len(msgs))
 	for _, m := range msgs {
-		rows = append(rows, archive.JournalEntry{Message: m.e.ID, SHA256: m.e.SHA256, Folder: df.remote, UIDValidity: df.uidValidity, State: archive.JournalInFlight})
+		rows = append(rows, m.journalRow(df, archive.JournalInFlight, df.uidValidity, 0))
 	}
 	if err := p.arc.JournalPut(ctx, p.dest, rows); err != nil {
 		return msgs, nil, fmt.Errorf("%w: %v", errLocal, err)
@@ -1085,18 +1138,24 @@ func (p *pusher) send(ctx context.Context, c *conn, df *destFolder, msgs []*push
 	var results []appendResult
 	var local []*pushMsg // could not be read here: never sent
 	for _, m := range msgs {
-		f, err := os.Open(filepath.Join(p.arc.Dir(), m.e.Path))
-		if err == nil {
+		var f io.ReadCloser
+		var err error
+		if m.data != nil {
+			f = io.NopCloser(bytes.NewReader(m.data)) // repaired (push --repair)
+		} else if file, ferr := os.Open(filepath.Join(p.arc.Dir(), m.e.Path)); ferr != nil {
+			err = ferr
+		} else {
+			f = file
 			var st os.FileInfo
-			if st, err = f.Stat(); err == nil && st.Size() != m.e.Size {
+			if st, err = file.Stat(); err == nil && st.Size() != m.e.Size {
 				err = fmt.Errorf("has %d bytes, the index says %d: changed after it was fetched", st.Size(), m.e.Size)
 			}
 			if err != nil {
-				f.Close()
+				file.Close()
 			}
 		}
 		if err != nil {
-			p.fail(m, fmt.Errorf("archived file %s: %w", m.e.Path, err))
+			p.failFor(m, fmt.Errorf("archived file %s: %w", m.e.Path, err), false)
 			local = append(local, m)
 			continue
 		}
@@ -1164,7 +1223,7 @@ func (p *pusher) send(ctx context.Context, c *conn, df *destFolder, msgs []*push
 					uv = data.UIDValidity
 				}
 			}
-			done = append(done, archive.JournalEntry{Message: r.m.e.ID, SHA256: r.m.e.SHA256, Folder: df.remote, UIDValidity: uv, UID: uid, State: archive.JournalDone})
+			done = append(done, r.m.journalRow(df, archive.JournalDone, uv, uid))
 			p.mu.Lock()
 			df.report.Messages++
 			df.report.Bytes += r.m.e.Size
@@ -1196,7 +1255,27 @@ func (p *pusher) send(ctx context.Context, c *conn, df *destFolder, msgs []*push
 				retry = append(retry, r.m)
 				continue
 			}
-			p.fail(r.m, refusal(imapErr))
+			fixable := repairableRefusal(imapErr)
+			if fixable && p.opts.Repair && r.m.data == nil {
+				changed, err := p.repair(r.m)
+				if err != nil {
+					p.failFor(r.m, fmt.Errorf("%w; repairing it failed: %v", refusal(imapErr), err), false)
+					if p.opts.Progress != nil {
+						p.opts.Progress.Add(1, r.m.e.Size)
+					}
+					continue
+				}
+				if changed {
+					p.log.Info("sending a repaired copy", "folder", df.remote, "uid", r.m.e.UID, "answer", imapErr.Text)
+					retry = append(retry, r.m) // the repaired bytes; not an attempt
+					continue
+				}
+			}
+			if permanentRefusal(imapErr) {
+				p.failFor(r.m, refusal(imapErr), fixable)
+			} else {
+				p.fail(r.m, refusal(imapErr))
+			}
 			if p.opts.Progress != nil {
 				p.opts.Progress.Add(1, r.m.e.Size)
 			}
@@ -1322,6 +1401,93 @@ func refusal(e *imap.Error) error {
 		code = "[" + string(e.Code) + "] "
 	}
 	return fmt.Errorf("refused by the destination: %s%s%s", why, code, e.Text)
+}
+
+// permanentRefusal reports whether a NO to APPEND is about the message
+// itself, so that no re-run will change it: too big, not parseable, bytes
+// the server does not store (Cyrus: NUL, bare newlines). A full account, a
+// missing folder or an unexplained NO may go away.
+func permanentRefusal(e *imap.Error) bool {
+	switch e.Code {
+	case imap.ResponseCodeTooBig, imap.ResponseCodeParse, imap.ResponseCodeCannot:
+		return true
+	case imap.ResponseCodeOverQuota, imap.ResponseCodeTryCreate:
+		return false
+	}
+	t := strings.ToLower(e.Text)
+	for _, w := range []string{"too large", "too big", "size", "nul", "bare", "newline", "8bit", "8-bit", "invalid", "syntax", "malformed", "parse"} {
+		if strings.Contains(t, w) {
+			return true
+		}
+	}
+	return repairableRefusal(e)
+}
+
+// repairableRefusal reports whether the destination refused bytes push
+// --repair changes: NUL, or line ends that are not CRLF.
+func repairableRefusal(e *imap.Error) bool {
+	t := strings.ToLower(e.Text)
+	for _, w := range []string{"nul", "bare", "newline", "line end", "line-end", "lf", "cr"} {
+		if strings.Contains(t, w) && (w != "lf" && w != "cr" || containsWord(t, w)) {
+			return true
+		}
+	}
+	return e.Code == imap.ResponseCodeParse && strings.Contains(t, "line")
+}
+
+func containsWord(s, w string) bool {
+	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return !('a' <= r && r <= 'z') }) {
+		if f == w {
+			return true
+		}
+	}
+	return false
+}
+
+// repairMessage returns b with every line end CRLF (a bare LF or a lone
+// CR becomes CRLF) and every NUL byte a space — what RFC 5322 allows and
+// strict servers store — and whether anything changed.
+func repairMessage(b []byte) ([]byte, bool) {
+	out := make([]byte, 0, len(b)+len(b)/32)
+	changed := false
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; {
+		case c == 0:
+			out = append(out, ' ')
+			changed = true
+		case c == '\r' && i+1 < len(b) && b[i+1] == '\n':
+			out = append(out, '\r', '\n')
+			i++
+		case c == '\r' || c == '\n':
+			out = append(out, '\r', '\n')
+			changed = true
+		default:
+			out = append(out, c)
+		}
+	}
+	return out, changed
+}
+
+// repair loads m's archived bytes and, when push --repair would change
+// them, makes m the repaired message (its size and hash; orig keeps the
+// archived message's hash).
+func (p *pusher) repair(m *pushMsg) (bool, error) {
+	raw, err := os.ReadFile(filepath.Join(p.arc.Dir(), m.e.Path))
+	if err != nil {
+		return false, err
+	}
+	if sum := sha256.Sum256(raw); hex.EncodeToString(sum[:]) != m.archiveSHA() {
+		return false, fmt.Errorf("archived file %s changed after it was fetched", m.e.Path)
+	}
+	fixed, changed := repairMessage(raw)
+	if !changed {
+		return false, nil
+	}
+	sum := sha256.Sum256(fixed)
+	e := *m.e
+	e.Size, e.SHA256 = int64(len(fixed)), hex.EncodeToString(sum[:])
+	m.orig, m.e, m.data = m.archiveSHA(), &e, fixed
+	return true, nil
 }
 
 // reconcile looks for msgs in df (whose APPEND may or may not have

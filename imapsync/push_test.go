@@ -62,6 +62,9 @@ type destOptions struct {
 	courierAppend bool
 	// refuseCreate answers NO to CREATE of these names (Courier: an emoji).
 	refuseCreate func(name string) bool
+	// cyrusBytes refuses messages with NUL bytes or bare newlines, in
+	// Cyrus's words (no response code).
+	cyrusBytes bool
 }
 
 type destSession struct {
@@ -151,6 +154,14 @@ func (s *destSession) Append(mbox string, r imap.LiteralReader, o *imap.AppendOp
 	}
 	if s.d.opts.courierAppend && s.readOnly {
 		return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Text: "Current box is selected READ-ONLY."}
+	}
+	if s.d.opts.cyrusBytes {
+		if bytes.IndexByte(raw, 0) >= 0 {
+			return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Text: "Message contains NUL characters"}
+		}
+		if bytes.Count(raw, []byte("\n")) != bytes.Count(raw, []byte("\r\n")) {
+			return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Text: "Message contains bare newlines"}
+		}
 	}
 	if s.d.opts.refuse != nil && s.d.opts.refuse(raw) {
 		return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeTooBig, Text: "Message too large"}
@@ -1221,5 +1232,82 @@ func TestPushFolderFallback(t *testing.T) {
 	vr, err := VerifyDest(context.Background(), d.server(t), fx.arc, nil)
 	if err != nil || !vr.OK() || vr.Total.Verified != 3 {
 		t.Errorf("verify --to: %+v %v %v", vr.Total, vr.Problems, err)
+	}
+}
+
+// TestPushRepair: a destination that refuses NUL bytes and bare newlines
+// (Cyrus). Without --repair those messages are reported as refused for
+// good, with the hint; with --repair a repaired copy is appended, the
+// journal keeps both hashes, a second run appends nothing and verify --to
+// (with hashes) accounts for them.
+func TestPushRepair(t *testing.T) {
+	d0 := time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)
+	nul := []byte("Message-ID: <nul@x>\r\nSubject: nul\r\n\r\na\x00b\r\n")
+	lf := []byte("Message-ID: <lf@x>\nSubject: bare\n\nline\n")
+	fx := pushFixture(t, []testMessage{
+		{"INBOX", []byte("Message-ID: <ok@x>\r\nSubject: fine\r\n\r\nx\r\n"), nil, d0},
+		{"INBOX", nul, []string{`\Seen`}, d0},
+		{"INBOX", lf, nil, d0},
+	})
+	d := startDest(t, destOptions{cyrusBytes: true})
+	rep := doPush(t, d, fx.arc, nil)
+	if rep.Messages != 1 || len(rep.Failures) != 2 {
+		t.Fatalf("without --repair: %d pushed, failures %v", rep.Messages, rep.Failures)
+	}
+	for _, f := range rep.Failures {
+		if !f.Permanent || !f.Repairable {
+			t.Errorf("%v: permanent %v, repairable %v; want both", f, f.Permanent, f.Repairable)
+		}
+	}
+	rep = doPush(t, d, fx.arc, &PushOptions{Repair: true})
+	if rep.Messages != 2 || len(rep.Failures) != 0 {
+		t.Fatalf("with --repair: %d pushed, failures %v", rep.Messages, rep.Failures)
+	}
+	got := map[string]bool{}
+	for _, m := range readDest(t, d)["INBOX"] {
+		got[string(m.body)] = true
+	}
+	for _, want := range []string{"Message-ID: <nul@x>\r\nSubject: nul\r\n\r\na b\r\n", "Message-ID: <lf@x>\r\nSubject: bare\r\n\r\nline\r\n"} {
+		if !got[want] {
+			t.Errorf("repaired copy %q not on the destination: %v", want, got)
+		}
+	}
+	j, _ := fx.arc.Journal(DestKey(d.server(t)))
+	repaired := 0
+	for _, e := range j {
+		if e.SentSHA256 != "" {
+			repaired++
+			if e.SentSHA256 == e.SHA256 || e.SentSize == 0 {
+				t.Errorf("journal row %+v", e)
+			}
+		}
+	}
+	if repaired != 2 {
+		t.Errorf("%d journal rows with the repaired hash, want 2", repaired)
+	}
+	before := d.appendCount()
+	if rep := doPush(t, d, fx.arc, &PushOptions{Repair: true}); rep.Messages != 0 || rep.Already != 3 || d.appendCount() != before {
+		t.Errorf("third run: %d pushed, %d already", rep.Messages, rep.Already)
+	}
+	vr, err := VerifyDest(context.Background(), d.server(t), fx.arc, &DestVerifyOptions{Hashes: true})
+	if err != nil || !vr.OK() || vr.Total.Verified != 3 {
+		t.Errorf("verify --to: %+v %v %v", vr.Total, vr.Problems, err)
+	}
+}
+
+func TestRepairMessage(t *testing.T) {
+	for in, want := range map[string]string{
+		"a\r\nb\r\n":  "a\r\nb\r\n",
+		"a\nb\n":      "a\r\nb\r\n",
+		"a\rb\r":      "a\r\nb\r\n",
+		"a\r\r\nb":    "a\r\n\r\nb",
+		"a\x00b\r\n":  "a b\r\n",
+		"no line end": "no line end",
+		"\n\r":        "\r\n\r\n",
+	} {
+		got, changed := repairMessage([]byte(in))
+		if string(got) != want || changed != (in != want) {
+			t.Errorf("repairMessage(%q) = %q, %v; want %q", in, got, changed, want)
+		}
 	}
 }

@@ -105,6 +105,12 @@ func (p *pusher) expected(mapper *folderMapper) (map[string][]*archive.Entry, er
 			var remote string
 			if j := journal[e.ID]; j != nil && j.SHA256 == e.SHA256 {
 				remote = j.Folder
+				if j.SentSHA256 != "" {
+					// push --repair sent other bytes: those are what to find.
+					sent := *e
+					sent.Size, sent.SHA256 = j.SentSize, j.SentSHA256
+					e = &sent
+				}
 			} else {
 				target := f.Name
 				if p.route != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -184,6 +185,7 @@ func pushCommand(g *globals) *cobra.Command {
 		connections int
 		dryRun      bool
 		recheck     bool
+		repair      bool
 		tlsCA       string
 		timeout     time.Duration
 	)
@@ -196,7 +198,10 @@ bytes, flags, keywords (where the destination keeps them) and INTERNALDATE.
 Folders keep their names, created with the destination's namespace prefix and
 delimiter ("Archive/2019" is "INBOX.Archive.2019" on a Courier-style server);
 a name component holding the destination's delimiter or a character it cannot
-store is renamed ("_" instead) and reported. A folder the old server marked
+store is renamed ("_" instead) and reported; a folder the destination refuses
+to create (Courier and an emoji) is created with its non-ASCII characters as
+"_", reported, and recorded so that re-runs and verify --to find it. A folder
+the old server marked
 \Sent, \Drafts, \Junk, \Trash or \Archive goes to the destination's folder
 with that role, when it announces one.
 
@@ -214,8 +219,15 @@ A second run appends nothing. A message deleted on the destination after it
 was pushed stays deleted; --recheck looks for every message again (one
 listing per folder) and appends the ones missing, as verify --to reports them.
 
-Messages the destination refuses (too big, account full) are listed on
-stderr with the reason and the exit code is 1; everything else is appended.
+Messages the destination refuses are listed on stderr with the reason and
+the exit code is 1; everything else is appended. Each is "refused for good"
+(the message itself: too big, bytes the server does not store) — no re-run
+changes that — or may go through on another run (account full, a server
+error). --repair sends a message refused for NUL bytes or line ends that are
+not CRLF (Cyrus) again with NUL as a space and CRLF line ends; the archive
+keeps the original and the journal both hashes, so verify --to accounts for
+it. A server that refuses APPEND while a folder is selected (Courier) is
+detected on the first refusal; push then appends with nothing selected.
 Password: env CATCHALL_DEST_PASSWORD, --dest-password-file or
 --dest-password-command.`,
 		Example: `  CATCHALL_DEST_PASSWORD=... catchall push --archive ~/mail-archive --to imaps://me%40new-host.example@imap.new-host.example
@@ -238,7 +250,7 @@ Password: env CATCHALL_DEST_PASSWORD, --dest-password-file or
 			if err != nil {
 				return err
 			}
-			opts := &imapsync.PushOptions{Route: route, Connections: connections, DryRun: dryRun, Recheck: recheck, Logger: server.Logger}
+			opts := &imapsync.PushOptions{Route: route, Connections: connections, DryRun: dryRun, Recheck: recheck, Repair: repair, Logger: server.Logger}
 			var bar *imapsync.Bar
 			if !g.quiet && !dryRun && cli.IsTerminal(os.Stderr) && g.stderr == os.Stderr {
 				bar = imapsync.NewBar(g.stderr, "pushing")
@@ -254,14 +266,18 @@ Password: env CATCHALL_DEST_PASSWORD, --dest-password-file or
 					fmt.Fprintf(g.stderr, "catchall: push: note: %s\n", n)
 				}
 				for _, f := range rep.Failures {
-					fmt.Fprintf(g.stderr, "catchall: push: %s\n", f)
+					kind := "not appended (may go through on another run)"
+					if f.Permanent {
+						kind = "refused for good"
+					}
+					fmt.Fprintf(g.stderr, "catchall: push: %s: %s\n", kind, f)
 				}
 			}
 			if err != nil {
 				return err
 			}
 			if len(rep.Failures) > 0 {
-				return cli.Exit(cli.ExitPartial, fmt.Errorf("%d messages were not appended (listed above); run push again to retry them", len(rep.Failures)))
+				return cli.Exit(cli.ExitPartial, errors.New(pushFailureSummary(rep.Failures, repair)))
 			}
 			return nil
 		},
@@ -273,8 +289,34 @@ Password: env CATCHALL_DEST_PASSWORD, --dest-password-file or
 	fs.StringVar(&planFile, "plan", "", "the plan `FILE` (CSV or JSON) for --split-by")
 	fs.IntVar(&connections, "connections", 4, "parallel IMAP connections")
 	fs.BoolVar(&recheck, "recheck", false, "do not trust the journal: look for every message on the destination and append those missing (deleted there since)")
+	fs.BoolVar(&repair, "repair", false, "send a message the destination refuses for its bytes (NUL, line ends that are not CRLF: Cyrus) again with NUL as a space and CRLF line ends; the archive keeps the original, the journal both hashes")
 	fs.BoolVar(&dryRun, "dry-run", false, "show which folders would be created and what would be appended; change nothing")
 	fs.StringVar(&tlsCA, "tls-ca", "", "trust the CA certificates in PEM `FILE` (a private CA) instead of the system's")
 	fs.DurationVar(&timeout, "timeout", time.Minute, "give up on a connection when the server sends nothing for this long")
 	return cmd
+}
+
+// pushFailureSummary says how many messages were not appended, which of
+// them no re-run will fix and why, and what --repair would do.
+func pushFailureSummary(fails []imapsync.Failure, repair bool) string {
+	permanent, repairable := 0, 0
+	for _, f := range fails {
+		if f.Permanent {
+			permanent++
+		}
+		if f.Repairable {
+			repairable++
+		}
+	}
+	parts := []string{fmt.Sprintf("%d messages were not appended (listed above)", len(fails))}
+	if n := len(fails) - permanent; n > 0 {
+		parts = append(parts, fmt.Sprintf("%d may go through if you run push again", n))
+	}
+	if permanent > 0 {
+		parts = append(parts, fmt.Sprintf("%d were refused for good: no re-run will change that (the destination refuses the message itself or its folder)", permanent))
+	}
+	if repairable > 0 && !repair {
+		parts = append(parts, fmt.Sprintf("push --repair would send %d of those with NUL as a space and CRLF line ends", repairable))
+	}
+	return strings.Join(parts, "; ")
 }

@@ -84,7 +84,7 @@ func TestPushCLI(t *testing.T) {
 		{"verify before push", []string{"verify", "--archive", dir, "--to", to}, env, 1, `total: 0/5 verified, 5 missing`, `missing`, false},
 		{"push", []string{"push", "--archive", dir, "--to", to, "--quiet"}, env, 1,
 			`^pushed 4 messages \(.*\) to 3 folders \(2 created\) in .* over \d+ connections; 0 already there; 1 failed\n$`,
-			`catchall: push: INBOX uid 3: not appended: 5\d+ bytes is more than the destination accepts \(APPENDLIMIT 1000 bytes\)`, false},
+			`catchall: push: refused for good: INBOX uid 3: not appended: 5\d+ bytes is more than the destination accepts \(APPENDLIMIT 1000 bytes\)(?s:.*)1 were refused for good: no re-run will change that`, false},
 		{"push again", []string{"push", "--archive", dir, "--to", to, "--quiet"}, env, 1,
 			`^pushed 0 messages .* 4 already there; 1 failed\n$`, `APPENDLIMIT`, false},
 		{"verify after push", []string{"verify", "--archive", dir, "--to", to}, env, 1,

@@ -75,3 +75,32 @@ func TestJournal(t *testing.T) {
 		t.Errorf("index mode %v %v", st.Mode(), err)
 	}
 }
+
+// TestJournalUpgrade: an index whose journal predates push --repair is read
+// as it is and upgraded by InitJournal, its rows kept.
+func TestJournalUpgrade(t *testing.T) {
+	a, err := Open(filepath.Join(t.TempDir(), "a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if _, err := a.DB().Exec(`CREATE TABLE push_journal (dest TEXT NOT NULL, message INTEGER NOT NULL, sha256 TEXT NOT NULL,
+		folder TEXT NOT NULL, uidvalidity INTEGER NOT NULL DEFAULT 0, uid INTEGER NOT NULL DEFAULT 0, state TEXT NOT NULL,
+		updated_at TEXT NOT NULL, PRIMARY KEY (dest, message));
+		INSERT INTO push_journal VALUES ('d', 1, 'aa', 'INBOX', 7, 3, 'done', '2025-01-01T00:00:00Z')`); err != nil {
+		t.Fatal(err)
+	}
+	if j, err := a.Journal("d"); err != nil || j[1] == nil || j[1].UID != 3 || j[1].SentSHA256 != "" {
+		t.Fatalf("old journal: %v %v", j, err)
+	}
+	if err := a.InitJournal(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.JournalPut(context.Background(), "d", []JournalEntry{{Message: 2, SHA256: "bb", Folder: "INBOX", State: JournalDone, SentSHA256: "cc", SentSize: 12}}); err != nil {
+		t.Fatal(err)
+	}
+	j, err := a.Journal("d")
+	if err != nil || j[1] == nil || j[1].UID != 3 || j[2] == nil || j[2].SentSHA256 != "cc" || j[2].SentSize != 12 {
+		t.Fatalf("upgraded journal: %+v %+v %v", j[1], j[2], err)
+	}
+}
