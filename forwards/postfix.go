@@ -33,9 +33,9 @@ func (Postfix) Generate(in *Input) (*Output, error) {
 			fmt.Fprintf(&virtual, "@%s\t%s\n", d, in.CatchAll)
 		}
 	}
-	fmt.Fprintf(&access, "# Postfix recipient access map written by catchall: blocked aliases are\n# refused at RCPT time (RFC 5321 §4.2.2: 550 5.1.1), never accepted and dropped.\n# postmap %s/access after every change.\n", postfixDir)
+	fmt.Fprintf(&access, "# Postfix recipient access map written by catchall: blocked aliases are\n# refused at RCPT time, never accepted and dropped. Postfix answers exactly\n# \"550 5.1.1 Mailbox disabled\" (the code is written out: a bare REJECT\n# would answer access_map_reject_code, 554 by default).\n# postmap %s/access after every change.\n", postfixDir)
 	for _, r := range in.Blocked() {
-		fmt.Fprintf(&access, "%s\tREJECT 5.1.1 Mailbox disabled\n", r.Alias)
+		fmt.Fprintf(&access, "%s\t550 5.1.1 Mailbox disabled\n", r.Alias)
 	}
 	fmt.Fprintf(&pcre, "# Postfix PCRE map written by catchall: the signed-burner shape SERVICE.TAG@domain.\n")
 	pcreMaps := ""
@@ -91,7 +91,8 @@ smtpd_forbid_bare_newline_exclusions = $mynetworks
      postfix check && postfix reload
 
 5. Test: "postmap -q ALIAS hash:%[1]s/virtual" prints the targets,
-   "postmap -q ALIAS hash:%[1]s/access" prints REJECT for a blocked alias.
+   "postmap -q ALIAS hash:%[1]s/access" prints "550 5.1.1 Mailbox disabled"
+   for a blocked alias: what Postfix answers at RCPT.
 
 Point the MX records of %[2]s at this server only after the test.
 `, postfixDir, strings.Join(in.Domains, ", "))
@@ -124,7 +125,7 @@ func catchAllNote(in *Input) string {
 }
 
 // Import implements Importer: it reads a virtual map ("alias target,
-// target") and an access map ("alias REJECT …"), given together or apart.
+// target") and an access map ("alias 550 …" or "alias REJECT …"), given together or apart.
 // Catch-all lines (@domain) and comments are skipped.
 func (Postfix) Import(data []byte) ([]Rule, error) {
 	var rules []Rule
@@ -172,10 +173,17 @@ var postfixRegexpKey = regexp.MustCompile(`^/.*/[a-zA-Z]*$`)
 
 // CheckRule implements RuleChecker: a line of a Postfix map that starts
 // with '#' is a comment, so such an alias cannot be a key (the catch-all
-// would accept what the plan blocks).
+// would accept what the plan blocks); and Postfix refuses local parts with
+// % or ! from outside before any map is read.
 func (Postfix) CheckRule(r Rule) error {
 	if strings.HasPrefix(r.Alias, "#") {
 		return errors.New("a Postfix map key cannot start with # (the line would be a comment)")
+	}
+	// allow_untrusted_routing = no (the default, and wise): Postfix refuses
+	// user%host@domain and user!host@domain from outside as relay
+	// attempts (554 5.7.1), whatever the maps say.
+	if local, _, _ := strings.Cut(r.Alias, "@"); strings.ContainsAny(local, "%!") {
+		return errors.New("Postfix refuses a local part with % or ! from outside (sender-specified routing: 554 5.7.1), so no map can forward it; it is refused either way")
 	}
 	return nil
 }

@@ -8,6 +8,8 @@ package forwards
 // tools refuse to run as root: they run as the test user.
 
 import (
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -51,7 +53,7 @@ func writeOut(t *testing.T, out *Output) string {
 
 func TestPostmap(t *testing.T) {
 	needTools(t, "postmap")
-	in := awkwardInput(t)
+	in, _ := awkwardInput(t).For(Postfix{}) // what Postfix can take
 	out, _ := Postfix{}.Generate(in)
 	dir := writeOut(t, out)
 	pf := testtools.NewPostfix(t)
@@ -71,8 +73,8 @@ func TestPostmap(t *testing.T) {
 				t.Errorf("%s: virtual %q (%v), access %q (%v); want %v", r.Alias, v, inVirtual, a, inAccess, r.Targets)
 			}
 		case classify.ActionBlock:
-			if inVirtual || !inAccess || a != "REJECT 5.1.1 Mailbox disabled" {
-				t.Errorf("%s: virtual %q (%v), access %q (%v); want REJECT", r.Alias, v, inVirtual, a, inAccess)
+			if inVirtual || !inAccess || a != "550 5.1.1 Mailbox disabled" {
+				t.Errorf("%s: virtual %q (%v), access %q (%v); want 550 5.1.1", r.Alias, v, inVirtual, a, inAccess)
 			}
 		}
 	}
@@ -200,7 +202,7 @@ func TestToolsHostilePlan(t *testing.T) {
 				t.Fatalf("postmap: %v\n%s", err, b)
 			}
 			resolve = func(alias string) string {
-				if b, err := pf.Postmap("-q", alias, "hash:"+filepath.Join(dir, "access")).Output(); err == nil && strings.HasPrefix(string(b), "REJECT") {
+				if b, err := pf.Postmap("-q", alias, "hash:"+filepath.Join(dir, "access")).Output(); err == nil && strings.HasPrefix(string(b), "550 ") {
 					return "block"
 				}
 				if b, err := pf.Postmap("-q", alias, "hash:"+filepath.Join(dir, "virtual")).Output(); err == nil {
@@ -254,4 +256,96 @@ func TestToolsHostilePlan(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestToolsPostfixSMTP installs the generated maps in a real, private
+// Postfix (scripts/testenv/postfix.sh) and checks what it answers at RCPT,
+// with swaks: 250 for every forwarded alias, 550 5.1.1 for every blocked
+// one, and for an unknown address 550 (no catch-all) or 250 (catch-all).
+func TestToolsPostfixSMTP(t *testing.T) {
+	needTools(t, "postmap", "swaks")
+	if os.Getuid() != 0 {
+		t.Skip("the private Postfix needs root")
+	}
+	script, _ := filepath.Abs("../scripts/testenv/postfix.sh")
+	for _, catchAll := range []bool{false, true} {
+		t.Run(fmt.Sprintf("catch-all %v", catchAll), func(t *testing.T) {
+			in := awkwardInput(t)
+			if !catchAll {
+				in.CatchAll = ""
+			}
+			fin, skipped := in.For(Postfix{})
+			out, err := Postfix{}.Generate(fin)
+			if err != nil {
+				t.Fatal(err)
+			}
+			files := writeOut(t, out)
+			dir, err := os.MkdirTemp("", "catchall-postfix")
+			if err != nil {
+				t.Fatal(err)
+			}
+			os.Chmod(dir, 0o755)
+			t.Cleanup(func() { os.RemoveAll(dir) })
+			start := exec.Command(script, "start", dir)
+			start.Env = append(os.Environ(), "POSTFIX_VIRTUAL="+filepath.Join(files, "virtual"), "POSTFIX_ACCESS="+filepath.Join(files, "access"),
+				"POSTFIX_DOMAIN="+strings.Join(in.Domains, " "), fmt.Sprintf("POSTFIX_SMTP_PORT=%d", freeTCPPort(t)), fmt.Sprintf("POSTFIX_RELAY_PORT=%d", freeTCPPort(t)))
+			if b, err := start.CombinedOutput(); err != nil {
+				t.Fatalf("postfix.sh start: %v\n%s", err, b)
+			}
+			t.Cleanup(func() { exec.Command(script, "stop", dir).Run() })
+			envOut, _ := exec.Command(script, "env", dir).Output()
+			addr := regexp.MustCompile(`CATCHALL_TEST_POSTFIX_ADDR=(\S+)`).FindStringSubmatch(string(envOut))
+			if addr == nil {
+				t.Fatalf("no address in %q", envOut)
+			}
+			rcpt := func(to string) string {
+				b, _ := exec.Command("swaks", "--timeout", "20", "--server", addr[1], "--from", "x@sender.test", "--to", to, "--quit-after", "RCPT").CombinedOutput()
+				s := string(b)
+				i := strings.Index(s, "-> RCPT TO:")
+				if i < 0 {
+					return "no RCPT: " + s
+				}
+				m := regexp.MustCompile(`(?m)^<(?:-|\*\*) +(\d{3}(?: \d\.\d\.\d)?)`).FindStringSubmatch(s[i:])
+				if m == nil {
+					return "no reply: " + s[i:]
+				}
+				return m[1]
+			}
+			// What Postfix cannot take is left out, and Postfix refuses it.
+			for _, sk := range skipped {
+				if got := rcpt(sk.Alias); !strings.HasPrefix(got, "5") {
+					t.Errorf("RCPT %s (left out: %s): %s, want a refusal", sk.Alias, sk.Reason, got)
+				}
+			}
+			for _, r := range fin.Rules {
+				want := "250 2.1.5"
+				if r.Action == classify.ActionBlock {
+					want = "550 5.1.1"
+				}
+				if got := rcpt(r.Alias); got != want {
+					t.Errorf("RCPT %s: %s, want %s", r.Alias, got, want)
+				}
+			}
+			unknown := "550 5.1.1"
+			if catchAll {
+				unknown = "250 2.1.5"
+			}
+			if got := rcpt("nobody-in-the-plan@example.com"); got != unknown {
+				t.Errorf("RCPT to an address not in the plan: %s, want %s", got, unknown)
+			}
+			if got := rcpt("x@elsewhere.example"); !strings.HasPrefix(got, "554") {
+				t.Errorf("RCPT to another domain: %s, want 554 (relay access denied)", got)
+			}
+		})
+	}
+}
+
+func freeTCPPort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
 }

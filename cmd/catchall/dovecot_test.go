@@ -87,7 +87,7 @@ func TestDovecotMigrate(t *testing.T) {
 	for alias, r := range rows {
 		table, want := "virtual", strings.ReplaceAll(r["forward_to"], " ", ",")
 		if r["action"] == "block" {
-			table, want = "access", "REJECT"
+			table, want = "access", "550 5.1.1"
 		}
 		got, _ := postfix.Postmap("-q", alias, "hash:"+filepath.Join(pf, table)).Output()
 		if g := strings.ReplaceAll(strings.TrimSpace(string(got)), ", ", ","); !strings.HasPrefix(g, want) {

@@ -138,10 +138,10 @@ func TestPlanEditsEverywhere(t *testing.T) {
 	for _, c := range []struct {
 		alias, table, value string
 	}{
-		{toBlock, "access", "REJECT"},
+		{toBlock, "access", "550 5.1.1"},
 		{toForward, "virtual", "me@new.example"},
 		{"hand@catchall.test", "virtual", "friend@new.example"},
-		{"short@catchall.test", "access", "REJECT"},
+		{"short@catchall.test", "access", "550 5.1.1"},
 		{"quoted@catchall.test", "virtual", "boss@new.example"},
 	} {
 		other := map[string][]byte{"access": virtual, "virtual": access}[c.table]
@@ -224,7 +224,7 @@ func TestPlanHostileRows(t *testing.T) {
 	}
 	virtual, _ := os.ReadFile(filepath.Join(out, "postfix", "virtual"))
 	access, _ := os.ReadFile(filepath.Join(out, "postfix", "access"))
-	if !strings.Contains(string(virtual), "good@example.com\tme@new.example\n") || !strings.Contains(string(access), "gone@example.com\tREJECT") {
+	if !strings.Contains(string(virtual), "good@example.com\tme@new.example\n") || !strings.Contains(string(access), "gone@example.com\t550 5.1.1") {
 		t.Errorf("the good rows are not all written:\n%s\n%s", virtual, access)
 	}
 	for _, l := range strings.Split(string(virtual)+string(access), "\n") {

@@ -18,7 +18,9 @@
 #   POSTFIX_VIRTUAL     virtual alias file ("alias@domain  target@domain" lines) copied to
 #                       DIR/etc/virtual and built with postmap (default: keep DIR/etc/virtual,
 #                       or an empty map on first start)
-#   POSTFIX_DOMAIN      virtual_alias_domains (default bench.test)
+#   POSTFIX_DOMAIN      virtual_alias_domains (default bench.test; several separated by spaces)
+#   POSTFIX_ACCESS      a recipient access map (catchall forwards --format postfix writes one)
+#                       copied to DIR/etc/access, built with postmap and checked first at RCPT
 #
 # Layout: DIR/etc (main.cf, master.cf, virtual{,.db}), DIR/queue (queue_directory),
 # DIR/data (data_directory), DIR/maillog (maillog_file; nothing goes to syslog).
@@ -108,7 +110,8 @@ master_pid() {
 # write_config DIR: writes DIR/etc/main.cf and master.cf; prints "changed" when either differs
 # from what was there.
 write_config() {
-	local dir=$1 etc=$1/etc bare=""
+	local dir=$1 etc=$1/etc bare="" access=""
+	[ -z "${POSTFIX_ACCESS:-}" ] || access="check_recipient_access hash:$etc/access,"
 	# smtpd_forbid_bare_newline exists from 3.9, 3.8.4, 3.7.9, 3.6.13, 3.5.23. Its default
 	# exclusions are $mynetworks, i.e. all our clients; so clear them.
 	if postconf -d 2>/dev/null | grep -q '^smtpd_forbid_bare_newline = '; then
@@ -148,7 +151,7 @@ readme_directory = no
 virtual_alias_domains = $POSTFIX_DOMAIN
 virtual_alias_maps = hash:$etc/virtual
 smtpd_relay_restrictions = reject_unauth_destination
-smtpd_recipient_restrictions = reject_unauth_destination
+smtpd_recipient_restrictions = $access reject_unauth_destination
 relayhost = [127.0.0.1]:$RELAY_PORT
 smtpd_tls_security_level = none
 smtp_tls_security_level = none
@@ -189,6 +192,17 @@ EOF
 	done
 	chmod 0644 "$etc/main.cf" "$etc/master.cf"
 	[ "$changed" = 0 ] || echo changed
+}
+
+# build_access DIR: installs POSTFIX_ACCESS as DIR/etc/access and runs postmap.
+build_access() {
+	local etc=$1/etc
+	[ -n "${POSTFIX_ACCESS:-}" ] || return 0
+	[ -f "$POSTFIX_ACCESS" ] || die "POSTFIX_ACCESS=$POSTFIX_ACCESS is not a file"
+	cp -f "$POSTFIX_ACCESS" "$etc/access"
+	chmod 0644 "$etc/access"
+	postmap -c "$etc" "hash:$etc/access" 2>"$1/postmap.err" ||
+		die "postmap $etc/access failed: $(head -c 500 "$1/postmap.err")"
 }
 
 # build_map DIR: installs POSTFIX_VIRTUAL (or an empty map) as DIR/etc/virtual and runs postmap.
@@ -242,6 +256,7 @@ cmd_start() {
 	choose_ports "$dir" "$running"
 	changed=$(write_config "$dir")
 	build_map "$dir"
+	build_access "$dir"
 	postconf -c "$dir/etc" -n >/dev/null 2>"$dir/postconf.err" ||
 		die "main.cf invalid: $(head -c 500 "$dir/postconf.err")"
 	if [ "$running" = 1 ]; then
