@@ -122,7 +122,7 @@ func (Exim) Generate(in *Input) (*Output, error) {
 		}
 		name := d + ".lsearch"
 		out.Files = append(out.Files, File{Name: name, Data: b.Bytes()})
-		copies = append(copies, fmt.Sprintf("     cp %s %s/%s", name, eximDir, d))
+		copies = append(copies, fmt.Sprintf("     install -m 0640 -g Debian-exim %s %s/%s", name, eximDir, d))
 	}
 	out.Files = append(out.Files, File{Name: "catchall-domains", Data: doms.Bytes()})
 
@@ -133,17 +133,19 @@ func (Exim) Generate(in *Input) (*Output, error) {
 Files: %[1]s (the router), catchall-domains (the domains it handles)
 and one lsearch file per domain (DOMAIN.lsearch).
 
-1. Copy the lookup files:
+1. Install the lookup files so that Exim can read them (catchall writes
+   every file 0600; Exim reads them as its own user, Debian-exim on
+   Debian — elsewhere use the group Exim runs as, e.g. exim or mail):
 
      mkdir -p %[2]s
-     cp catchall-domains %[3]s
+     install -m 0640 -g Debian-exim catchall-domains %[3]s
 %[4]s
 
 2. Install the router before the router that looks up remote domains
    (dnslookup):
    - Debian, split configuration (dc_use_split_config='true' in
      /etc/exim4/update-exim4.conf.conf):
-       cp %[1]s /etc/exim4/conf.d/router/%[1]s
+       install -m 0644 %[1]s /etc/exim4/conf.d/router/%[1]s
    - Debian, single file: paste the file into
      /etc/exim4/exim4.conf.template right after "begin routers".
    - Elsewhere: paste it into the routers section of the file that

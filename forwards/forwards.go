@@ -301,3 +301,26 @@ func (in *Input) withAction(a classify.Action) []Rule {
 	}
 	return out
 }
+
+// burnerFormat is implemented by the formats that can accept the
+// signed-burner shape (Input.Burners).
+type burnerFormat interface{ acceptsBurners() }
+
+func (Postfix) acceptsBurners() {}
+
+// Write is f.Generate(in) with, in the limits, every setting of in the
+// format does not use: nothing the user asked for is dropped silently.
+func Write(f Format, in *Input) (*Output, error) {
+	out, err := f.Generate(in)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := f.(burnerFormat); in.Burners != nil && !ok {
+		what := "refused"
+		if in.CatchAll != "" {
+			what = "taken by the catch-all like any other unknown address"
+		}
+		out.Limits = append(out.Limits, fmt.Sprintf("--burners is not used by %s: it cannot express the signed-burner shape SERVICE.TAG@domain, so burner addresses not in the plan are %s; catchall relay accepts them (and checks their signature), Postfix accepts their shape.", f.Name(), what))
+	}
+	return out, nil
+}

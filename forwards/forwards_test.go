@@ -213,3 +213,23 @@ func importable(out *Output, name string) []byte {
 	}
 	return all
 }
+
+// TestWriteSaysWhatItIgnores: a setting a format does not use is in its
+// limits, never dropped silently.
+func TestWriteSaysWhatItIgnores(t *testing.T) {
+	in := awkwardInput(t) // with Burners
+	for name, f := range Formats() {
+		out, err := Write(f, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		said := strings.Contains(strings.Join(out.Limits, "\n"), "--burners is not used by "+name)
+		if _, handles := f.(burnerFormat); said == handles {
+			t.Errorf("%s: handles burners %v, but the limits say it ignores them: %v", name, handles, said)
+		}
+	}
+	in.Burners = nil
+	if out, _ := Write(Sieve{}, in); strings.Contains(strings.Join(out.Limits, "\n"), "--burners") {
+		t.Error("without --burners the limits still mention it")
+	}
+}

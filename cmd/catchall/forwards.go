@@ -102,7 +102,7 @@ relay can check their signature.`,
 					fmt.Fprintf(g.stderr, "catchall: forwards: left out %s\n", s)
 				}
 				skipped += len(unsafe)
-				out, err := f.Generate(in)
+				out, err := forwards.Write(f, in)
 				if err != nil {
 					return fmt.Errorf("%s: %w", f.Name(), err)
 				}
