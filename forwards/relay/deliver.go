@@ -105,7 +105,21 @@ func (r *Relay) dial() (*smtp.Client, error) {
 	if u.User != "" {
 		if err := c.Auth(sasl.NewPlainClient("", u.User, r.cfg.SmarthostPassword)); err != nil {
 			c.Close()
-			return nil, fmt.Errorf("smarthost %s: authentication as %s: %w", u.Addr(), u.User, err)
+			err = fmt.Errorf("smarthost %s: authentication as %s: %w", u.Addr(), u.User, err)
+			var se *smtp.SMTPError
+			if errors.As(err, &se) && se.Code >= 500 {
+				// A refused login is the operator's to fix: say it loudly,
+				// count it, and show it on /healthz until a login works.
+				msg := oneLine(err)
+				if r.authFailure.Swap(&msg) == nil {
+					r.log.Error("the smarthost refuses the relay's login: mail is queued until the password or user is fixed", "err", msg)
+				}
+				r.metrics.authFailures.Inc()
+			}
+			return nil, err
+		}
+		if r.authFailure.Swap(nil) != nil {
+			r.log.Info("the smarthost takes the relay's login again")
 		}
 	}
 	return c, nil
@@ -157,10 +171,21 @@ func (w *worker) deliver(id string) (next time.Time, finished bool) {
 			f()
 		}
 	}()
+	// One delivery per final address, as Postfix does: a target several
+	// aliases of the message forward to goes out once, with the first of
+	// them (the others count it as theirs).
+	owner := map[string]string{}
+	for _, g := range env.Groups {
+		for _, t := range g.Targets {
+			if _, ok := owner[strings.ToLower(t)]; !ok {
+				owner[strings.ToLower(t)] = g.Alias
+			}
+		}
+	}
 	for _, g := range env.Groups {
 		var targets []string
 		for _, t := range g.Targets {
-			if !st.done(g.Alias, t) {
+			if owner[strings.ToLower(t)] == g.Alias && !st.done(g.Alias, t) {
 				targets = append(targets, t)
 			}
 		}
@@ -213,7 +238,7 @@ func (w *worker) deliver(id string) (next time.Time, finished bool) {
 		}
 		for _, g := range env.Groups {
 			for _, t := range g.Targets {
-				if !st.done(g.Alias, t) {
+				if owner[strings.ToLower(t)] == g.Alias && !st.done(g.Alias, t) {
 					st.Failed = append(st.Failed, Failure{Alias: g.Alias, Target: t, Status: "4.4.7",
 						Reason: fmt.Sprintf("gave up after %s and %d attempts; last error: %s", age.Round(time.Minute), st.Attempts, st.LastError)})
 					r.metrics.failed.Inc()

@@ -25,6 +25,7 @@ type metrics struct {
 	dsn           *prometheus.CounterVec
 	deliveryDelay prometheus.Histogram
 	spoolErrors   prometheus.Counter
+	authFailures  prometheus.Counter
 }
 
 func newMetrics(r *Relay) *metrics {
@@ -45,9 +46,10 @@ func newMetrics(r *Relay) *metrics {
 		dsn:           prometheus.NewCounterVec(prometheus.CounterOpts{Name: "catchall_relay_dsn_total", Help: "Failures reported to the sender (sent) or not (suppressed: sender not trusted)."}, []string{"outcome"}),
 		deliveryDelay: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "catchall_relay_delivery_delay_seconds", Help: "Time from acceptance to delivery.", Buckets: prometheus.ExponentialBuckets(0.001, 4, 14)}),
 		spoolErrors:   prometheus.NewCounter(prometheus.CounterOpts{Name: "catchall_relay_spool_errors_total", Help: "Messages refused with 4xx because the spool could not take them."}),
+		authFailures:  prometheus.NewCounter(prometheus.CounterOpts{Name: "catchall_relay_smarthost_auth_failures_total", Help: "Logins the smarthost refused (wrong password or user)."}),
 	}
 	for _, c := range []prometheus.Collector{m.sessions, m.connections, m.accepted, m.acceptedBytes, m.acceptLatency, m.refused, m.burners,
-		m.delivered, m.deferred, m.failed, m.dsn, m.deliveryDelay, m.spoolErrors} {
+		m.delivered, m.deferred, m.failed, m.dsn, m.deliveryDelay, m.spoolErrors, m.authFailures} {
 		f(c)
 	}
 	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "catchall_relay_queue_messages", Help: "Messages in the spool."}, func() float64 { return float64(r.queue.len()) }))
@@ -58,7 +60,8 @@ func newMetrics(r *Relay) *metrics {
 }
 
 // AdminHandler serves /metrics (Prometheus) and /healthz: 200 "ok" while
-// the spool is writable, 503 otherwise.
+// the spool is writable and the smarthost takes the relay's login, 503
+// with the reason otherwise (mail is still accepted and queued).
 func (r *Relay) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(r.metrics.reg, promhttp.HandlerOpts{}))
@@ -70,6 +73,10 @@ func (r *Relay) AdminHandler() http.Handler {
 		}
 		if err != nil {
 			http.Error(w, "spool not writable: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		if a := r.authFailure.Load(); a != nil {
+			http.Error(w, "smarthost refuses the login (mail is queued until it is fixed): "+*a, http.StatusServiceUnavailable)
 			return
 		}
 		w.Write([]byte("ok\n"))

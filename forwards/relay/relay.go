@@ -145,6 +145,10 @@ type Relay struct {
 	planMu     sync.Mutex
 	planMod    time.Time
 	generation int64
+
+	// authFailure is the smarthost's refusal of the relay's login while
+	// logins fail, nil once one works (/healthz shows it).
+	authFailure atomic.Pointer[string]
 }
 
 // New opens the spool and the alias store, imports the plan if one is

@@ -68,8 +68,37 @@ func TestForwardHeadersAndSRS(t *testing.T) {
 	if got := byAlias["shop@example.org"].To; len(got) != 1 || got[0] != "me@dest.test" {
 		t.Errorf("shop@ went to %v (the upper-case duplicate must not make a second copy)", got)
 	}
-	if got := byAlias["two@example.org"].To; strings.Join(got, " ") != "me@dest.test other@dest.test" {
-		t.Errorf("two@ went to %v", got)
+	// two@ forwards to me@ too, which shop@ covers: one copy per final
+	// address, as Postfix delivers.
+	if got := byAlias["two@example.org"].To; strings.Join(got, " ") != "other@dest.test" {
+		t.Errorf("two@ went to %v, want only other@dest.test (me@dest.test has its copy through shop@)", got)
+	}
+}
+
+// TestOneDeliveryPerTarget: one message to three aliases that forward to
+// the same address is delivered once.
+func TestOneDeliveryPerTarget(t *testing.T) {
+	sk := newSink(t)
+	tr := startRelay(t, testConfig(t, sk.addr))
+	if err := sendMail(t, tr.addr, "news@shop.test", []string{"shop@example.org", "bank@example.org", "two@example.org"}, simpleMessage); err != nil {
+		t.Fatal(err)
+	}
+	sk.wait(1)
+	time.Sleep(300 * time.Millisecond) // a second copy would come now
+	msgs := sk.messages()
+	n := 0
+	for _, m := range msgs {
+		for _, to := range m.To {
+			if to == "me@dest.test" {
+				n++
+			}
+		}
+	}
+	if n != 1 {
+		t.Errorf("me@dest.test got %d copies, want 1", n)
+	}
+	if q := tr.queue.len(); q != 0 {
+		t.Errorf("%d messages still queued", q)
 	}
 }
 

@@ -1,0 +1,132 @@
+package relay
+
+import (
+	"io"
+	"net"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/catchall/catchall/internal/serverurl"
+)
+
+// pwSink is a smarthost that wants AUTH PLAIN with one password, which
+// the test can change; it counts the messages it takes.
+type pwSink struct {
+	mu       sync.Mutex
+	password string
+	got      int
+}
+
+type pwSession struct {
+	s    *pwSink
+	auth bool
+}
+
+func (a *pwSession) AuthMechanisms() []string { return []string{sasl.Plain} }
+func (a *pwSession) Auth(string) (sasl.Server, error) {
+	return sasl.NewPlainServer(func(_, user, pass string) error {
+		a.s.mu.Lock()
+		defer a.s.mu.Unlock()
+		if user != "relay" || pass != a.s.password {
+			return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "authentication failed"}
+		}
+		a.auth = true
+		return nil
+	}), nil
+}
+func (a *pwSession) Mail(string, *smtp.MailOptions) error {
+	if !a.auth {
+		return smtp.ErrAuthRequired
+	}
+	return nil
+}
+func (a *pwSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
+func (a *pwSession) Data(r io.Reader) error {
+	io.Copy(io.Discard, r)
+	a.s.mu.Lock()
+	a.s.got++
+	a.s.mu.Unlock()
+	return nil
+}
+func (a *pwSession) Reset()        {}
+func (a *pwSession) Logout() error { return nil }
+
+// TestSmarthostLoginRefused: a wrong smarthost password is logged at
+// ERROR, counted, shown by /healthz, and the mail waits in the queue; once
+// the password is right the mail goes and /healthz is ok again.
+func TestSmarthostLoginRefused(t *testing.T) {
+	as := &pwSink{password: "right"}
+	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &pwSession{s: as}, nil }))
+	srv.Domain, srv.AllowInsecureAuth, srv.ErrorLog = "sink.test", true, discardLog{}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+
+	cfg := testConfig(t, ln.Addr().String())
+	u, err := serverurl.Parse("smtp+plain://relay@"+ln.Addr().String(), "smtp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Smarthost, cfg.SmarthostPassword = u, "wrong"
+	cfg.RetryMin, cfg.RetryMax = 50*time.Millisecond, 100*time.Millisecond
+	tr := startRelay(t, cfg)
+	health := func() (int, string) {
+		rec := httptest.NewRecorder()
+		tr.AdminHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
+		return rec.Code, rec.Body.String()
+	}
+	if err := sendMail(t, tr.addr, "x@sender.test", []string{"shop@example.org"}, simpleMessage); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if code, body := health(); code == 503 && strings.Contains(body, "smarthost refuses the login") {
+			break
+		}
+		if time.Now().After(deadline) {
+			code, body := health()
+			t.Fatalf("/healthz %d %q, want 503 naming the smarthost login", code, body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.Contains(tr.logs.String(), `level=ERROR msg="the smarthost refuses the relay's login`) {
+		t.Errorf("the refused login is not logged at ERROR:\n%s", tr.logs.String())
+	}
+	if n := strings.Count(tr.logs.String(), "level=ERROR"); n != 1 {
+		t.Errorf("%d ERROR lines; want the refusal said once, not on every retry", n)
+	}
+	if got := testutil.ToFloat64(tr.metrics.authFailures); got < 1 {
+		t.Errorf("auth failures counted %v", got)
+	}
+	if tr.queue.len() != 1 {
+		t.Errorf("queue %d, want the message waiting", tr.queue.len())
+	}
+	// The operator fixes the password (here: the smarthost takes the old one).
+	as.mu.Lock()
+	as.password = "wrong"
+	as.mu.Unlock()
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		as.mu.Lock()
+		got := as.got
+		as.mu.Unlock()
+		if code, _ := health(); got == 1 && code == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			code, body := health()
+			t.Fatalf("after the fix: %d delivered, /healthz %d %q", got, code, body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
