@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -870,13 +872,38 @@ func TestExtraEximTool(t *testing.T) {
 		os.MkdirAll(filepath.Join(dir, "catchall"), 0o755)
 		os.MkdirAll(filepath.Join(dir, "spool"), 0o777)
 		os.Chmod(filepath.Join(dir, "spool"), 0o1777)
+		// The files as catchall writes them (0600), then installed as
+		// INSTALL.txt says: lookup files 0640, group Debian-exim (the user
+		// Exim reads them as). As written, Exim cannot read them.
+		var lookups []string
 		for _, f := range out.Files {
 			path := filepath.Join(dir, f.Name)
 			if d, ok := strings.CutSuffix(f.Name, ".lsearch"); ok {
 				path = filepath.Join(dir, "catchall", d)
+				lookups = append(lookups, path)
+			} else if f.Name == "catchall-domains" {
+				lookups = append(lookups, path)
 			}
-			if err := os.WriteFile(path, f.Data, 0o644); err != nil {
+			if err := os.WriteFile(path, f.Data, 0o600); err != nil {
 				t.Fatal(err)
+			}
+		}
+		installed := func() {
+			t.Helper()
+			install := out.Install
+			if !strings.Contains(install, "install -m 0640 -g Debian-exim catchall-domains") {
+				t.Fatalf("INSTALL.txt does not install the lookup files readable by Exim:\n%s", install)
+			}
+			grp, err := user.LookupGroup("Debian-exim")
+			if err != nil {
+				t.Skipf("no Debian-exim group (scripts/test.sh makes it): %v", err)
+			}
+			gid, _ := strconv.Atoi(grp.Gid)
+			for _, p := range lookups {
+				if err := os.Chown(p, 0, gid); err != nil {
+					t.Fatal(err)
+				}
+				os.Chmod(p, 0o640)
 			}
 		}
 		router := strings.NewReplacer(eximDir, filepath.Join(dir, "catchall"), eximDomains, filepath.Join(dir, "catchall-domains")).
@@ -909,6 +936,19 @@ null:
 		}
 		if res := run("", "-bV"); !strings.Contains(res, "Configuration file is "+confPath) {
 			t.Fatalf("exim -bV:\n%s", res)
+		}
+		if os.Getuid() == 0 {
+			// Copied with cp, 0600 root: Exim cannot read them and answers
+			// no RCPT at all (what a user saw); installed as INSTALL.txt says,
+			// it can.
+			if smtp := run("EHLO c.example\r\nMAIL FROM:<s@sender.example>\r\nRCPT TO:<leaked@example.com>\r\nQUIT\r\n", "-bh", "192.0.2.1"); strings.Contains(smtp, "\n550 5.1.1 mailbox disabled") {
+				t.Errorf("files Exim cannot read gave the plan's answer:\n%s", smtp)
+			}
+			installed()
+		} else {
+			for _, p := range lookups {
+				os.Chmod(p, 0o644)
+			}
 		}
 		for _, r := range in.Rules {
 			res := run("", "-bt", r.Alias)
