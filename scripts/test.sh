@@ -18,6 +18,8 @@ D=$(mktemp -d /tmp/catchall-test.XXXXXX)
 chmod 755 "$D"
 cleanup() {
   scripts/testenv/dovecot.sh stop "$D/dovecot" >/dev/null 2>&1 || true
+  scripts/testenv/courier.sh stop "$D/courier" >/dev/null 2>&1 || true
+  [ ! -x scripts/testenv/cyrus.sh ] || scripts/testenv/cyrus.sh stop "$D/cyrus" >/dev/null 2>&1 || true
   rm -rf "$D"
 }
 trap cleanup EXIT
@@ -60,6 +62,20 @@ done
 echo "added $n CPython email test messages to corpus13"
 scripts/testenv/dovecot.sh seed "$D/dovecot" pyemail "$D/corpus13"
 
+# The same corpus in a real Courier-IMAP and Cyrus IMAP (unpacked from Debian's
+# packages: they conflict with Dovecot), for the IMAP suite on servers this
+# project was not developed on; their listings by Python's imaplib.
+scripts/testenv/courier.sh start "$D/courier"
+eval "$(scripts/testenv/courier.sh env "$D/courier")"
+scripts/testenv/courier.sh seed "$D/courier" courier "$D/corpus"
+python3 scripts/testenv/imaplist.py --host 127.0.0.1 --port "${CATCHALL_TEST_COURIER_ADDR##*:}" --user courier --password secret > "$D/real-courier.list"
+if [ -x scripts/testenv/cyrus.sh ]; then
+  scripts/testenv/cyrus.sh start "$D/cyrus"
+  eval "$(scripts/testenv/cyrus.sh env "$D/cyrus")"
+  scripts/testenv/cyrus.sh seed "$D/cyrus" cyrususer "$D/corpus"
+  python3 scripts/testenv/imaplist.py --host 127.0.0.1 --port "${CATCHALL_TEST_CYRUS_ADDR##*:}" --user cyrususer --password secret > "$D/real-cyrus.list"
+fi
+
 # Exim, unpacked (it conflicts with Postfix as a package): the forwards tests run
 # exim -bV/-bt/-bh on the generated files installed as INSTALL.txt says.
 export CATCHALL_EXIM
@@ -70,7 +86,7 @@ ART=${CATCHALL_TEST_ARTIFACTS:-$PWD/test-artifacts}
 mkdir -p "$ART"
 export CATCHALL_TEST_MAILBOXES="alice=$D/corpus courier=$D/corpus alice2=$D/corpus11 courier2=$D/corpus11 alice3=$D/corpus12 courier3=$D/corpus12 pyemail=$D/corpus13"
 export CATCHALL_TEST_LISTINGS="$D" CATCHALL_TEST_CORPUS="$D/corpus" CATCHALL_BIN="$D/catchall" CATCHALL_TEST_TOOLS=1 CATCHALL_TEST_ARTIFACTS="$ART"
-$GO test -race -count=1 -timeout 25m -run 'Dovecot|Postmap|SieveTools|ToolsHostile|ToolsPostfix|EximTool|Postsrsd|ToolsRelay|Chromium|Demo' -v \
+$GO test -race -count=1 -timeout 25m -run 'Dovecot|Courier|Cyrus|Servers|Postmap|SieveTools|ToolsHostile|ToolsPostfix|EximTool|Postsrsd|ToolsRelay|Chromium|Demo' -v \
   ./imapsync/ ./classify/ ./classify/report/ ./forwards/ ./forwards/srs/ ./forwards/relay/ ./cmd/catchall/ ./scripts/demo/ 2>&1 | grep -v '^=== '
 status=${PIPESTATUS[0]}
 echo "== screenshots and pages of the browser test: $ART"
