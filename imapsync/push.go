@@ -1239,9 +1239,10 @@ func (p *pusher) send(ctx context.Context, c *conn, df *destFolder, msgs []*push
 		case errors.As(werr, &imapErr) && imapErr.Type != imap.StatusResponseTypeBye:
 			// The server answered NO or BAD: the message is not there.
 			forget = append(forget, r.m.e.ID)
-			if probeSelected && imapErr.Code == "" {
-				// A refusal that names no reason (TOOBIG, OVERQUOTA … say
-				// it is the message) may be about the selected folder.
+			if probeSelected && imapErr.Code == "" && !permanentRefusal(imapErr) {
+				// A refusal that names no reason (TOOBIG, OVERQUOTA …, or
+				// "invalid header" say it is the message) may be about the
+				// selected folder.
 				if p.appendUnselected.CompareAndSwap(false, true) {
 					p.log.Info("the destination refused an APPEND while a folder was selected; appending with no folder selected from now on",
 						"folder", df.remote, "answer", imapErr.Text)
