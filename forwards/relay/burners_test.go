@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -253,5 +254,31 @@ func TestBurnerMailTimes(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(cfg.Spool, "relay.db")); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestStoreFileModes: every file of a new store is 0600, whatever the
+// umask (SQLite's -wal and -shm files take the database file's mode).
+func TestStoreFileModes(t *testing.T) {
+	old := syscall.Umask(0o022)
+	defer syscall.Umask(old)
+	spool := t.TempDir()
+	st, err := OpenStore(spool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Register(&Alias{Address: "x.abcdef@example.org", Action: "forward", Targets: []string{"me@dest.test"}, Source: SourceBurner, Created: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"relay.db", "relay.db-wal", "relay.db-shm"} {
+		fi, err := os.Stat(filepath.Join(spool, name))
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s has mode %04o, want 0600", name, fi.Mode().Perm())
+		}
 	}
 }

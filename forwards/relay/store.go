@@ -164,6 +164,14 @@ func OpenStore(spool string) (*Store, error) {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
 	path := filepath.Join(spool, "relay.db")
+	// Made 0600 before SQLite opens it: SQLite gives relay.db-wal and
+	// relay.db-shm the database file's mode, whatever the umask.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	f.Close()
+	os.Chmod(path, 0o600) // a store made by an older version
 	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)")
 	if err != nil {
 		return nil, fmt.Errorf("spool: %w", err)

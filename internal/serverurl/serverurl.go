@@ -72,6 +72,10 @@ func Parse(s, protocol string) (*URL, error) {
 func ParseFor(s, protocol, passwordFrom string) (*URL, error) {
 	u, err := url.Parse(s)
 	if err != nil {
+		if r := redact(s); r != s {
+			// The parser's own message may quote part of the password.
+			return nil, fmt.Errorf("%w %q: not a valid URL; a password in the URL would end up in shell history anyway: use %s", ErrInvalid, r, passwordFrom)
+		}
 		return nil, fmt.Errorf("%w %q: %v", ErrInvalid, redact(s), errors.Unwrap(err))
 	}
 	sc, ok := schemes[strings.ToLower(u.Scheme)]
@@ -138,11 +142,38 @@ func (u *URL) String() string {
 // redact hides a password someone put into a URL against the advice.
 func redact(s string) string {
 	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
+	if err != nil {
+		return redactRaw(s)
+	}
+	if u.User == nil {
 		return s
 	}
 	if _, set := u.User.Password(); !set {
 		return s
 	}
 	return u.Redacted()
+}
+
+// redactRaw hides the password of a URL the parser refuses: whatever
+// follows the first ':' of the user information (before the last '@' of
+// the authority) is replaced.
+func redactRaw(s string) string {
+	i := strings.Index(s, "://")
+	if i < 0 {
+		return s
+	}
+	rest := s[i+3:]
+	auth := rest
+	if j := strings.IndexAny(rest, "/?#"); j >= 0 {
+		auth = rest[:j]
+	}
+	at := strings.LastIndexByte(auth, '@')
+	if at < 0 {
+		return s
+	}
+	user, _, hasPass := strings.Cut(auth[:at], ":")
+	if !hasPass {
+		return s
+	}
+	return s[:i+3] + user + ":xxxxx" + rest[at:]
 }

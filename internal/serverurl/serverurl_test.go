@@ -80,3 +80,27 @@ func TestParseForPasswordSources(t *testing.T) {
 		t.Errorf("ParseFor: %v", err)
 	}
 }
+
+// TestPasswordNeverPrinted: a URL holding a password is refused, and the
+// error never shows the password, whether the URL parses or not.
+func TestPasswordNeverPrinted(t *testing.T) {
+	for _, s := range []string{
+		"imaps://me:s3cretPW@imap.example.com",
+		"imaps://me:s3cretPW@imap.example.com:99x",
+		"imaps://me:s3cretPW%zz@imap.example.com",
+		"imaps://me:s3cret PW@ho st",
+		"imaps://me%40x.example:s3cretPW@host/path?q",
+	} {
+		_, err := Parse(s, "imap")
+		if err == nil {
+			t.Errorf("%q accepted", s)
+			continue
+		}
+		if strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("%q: the error shows the password: %v", s, err)
+		}
+		if !strings.Contains(err.Error(), "xxxxx") {
+			t.Errorf("%q: %v; want the URL shown with the password hidden", s, err)
+		}
+	}
+}
