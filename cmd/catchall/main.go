@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -103,6 +104,7 @@ Passwords never go on the command line: set CATCHALL_PASSWORD, or use
 Exit codes: 0 done, 1 finished but some items failed (listed on stderr), or
 the run was interrupted or stopped by a local error such as a full disk,
 2 usage or configuration error, 3 cannot connect or authenticate.`,
+		Version:       version(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
@@ -124,4 +126,35 @@ the run was interrupted or stopped by a local error such as a full disk,
 	root.SetErr(g.stderr)
 	root.InitDefaultCompletionCmd()
 	return root
+}
+
+// version is the module version, the commit and the Go version the binary
+// was built with, from its build information.
+func version() string {
+	v, commit, dirty := "(devel)", "", false
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return v
+	}
+	if bi.Main.Version != "" {
+		v = bi.Main.Version
+	}
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			commit = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	if len(commit) > 12 {
+		commit = commit[:12]
+	}
+	if commit != "" {
+		v += " commit " + commit
+		if dirty {
+			v += " (modified)"
+		}
+	}
+	return v + ", " + bi.GoVersion
 }

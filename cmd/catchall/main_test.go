@@ -189,3 +189,10 @@ func TestVerboseRedactsLogin(t *testing.T) {
 		t.Errorf("transcript missing or not redacted:\n%s", errOut)
 	}
 }
+
+func TestVersion(t *testing.T) {
+	code, out, _ := runCLI(t, nil, "--version")
+	if code != 0 || !strings.HasPrefix(out, "catchall version ") || !strings.Contains(out, ", go1.") {
+		t.Errorf("--version: exit %d %q", code, out)
+	}
+}

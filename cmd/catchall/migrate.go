@@ -158,13 +158,15 @@ func (m *migration) run() error {
 	if err := os.MkdirAll(filepath.Join(m.f.out, "logs"), 0o700); err != nil {
 		return cli.Exit(cli.ExitUsage, err)
 	}
-	steps := m.steps()
+	var steps []step
+	for _, s := range m.steps() {
+		if s.args != nil { // a step this run does not take (push without --to) is not counted
+			steps = append(steps, s)
+		}
+	}
 	for i, s := range steps {
 		if err := m.cmd.Context().Err(); err != nil {
 			return err
-		}
-		if s.args == nil {
-			continue
 		}
 		in, err := s.inputs().Sum()
 		if err != nil {
