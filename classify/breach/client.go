@@ -39,6 +39,9 @@ type Client struct {
 	MaxRetries int
 	// Sleep waits, or returns early when ctx ends; tests replace it.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// Now is the clock the pacing reads; nil means time.Now. Tests give
+	// one that Sleep advances, so that no test measures wall time.
+	Now func() time.Time
 
 	mu       sync.Mutex
 	interval time.Duration // between keyed requests, from the subscription's rate
@@ -144,11 +147,15 @@ func (c *Client) get(ctx context.Context, path string, keyed bool, out any) (fou
 // pace waits until the next keyed request is allowed.
 func (c *Client) pace(ctx context.Context) error {
 	c.mu.Lock()
-	wait := time.Until(c.last.Add(c.interval))
+	now := time.Now
+	if c.Now != nil {
+		now = c.Now
+	}
+	wait := c.last.Add(c.interval).Sub(now())
 	if wait < 0 {
 		wait = 0
 	}
-	c.last = time.Now().Add(wait)
+	c.last = now().Add(wait)
 	c.mu.Unlock()
 	if wait > 0 {
 		return c.sleep(ctx, wait)
