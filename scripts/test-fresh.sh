@@ -64,6 +64,9 @@ fi
 for f in /etc/apt/sources.list /etc/apt/sources.list.d/*; do
 	[ -f "$f" ] && mkdir -p "$ROOT$(dirname "$f")" && cp "$f" "$ROOT$f"
 done
+# The root a mount point of its own, as on a machine: unshare -m (courier.sh)
+# cannot make "/" private otherwise.
+mount --bind "$ROOT" "$ROOT" && mounted+=("$ROOT")
 mount -t proc proc "$ROOT/proc" && mounted+=("$ROOT/proc")
 bind /dev "$ROOT/dev"
 bind /dev/pts "$ROOT/dev/pts"
