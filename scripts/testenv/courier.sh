@@ -186,11 +186,12 @@ choose_ports() {
 
 # pid_of DIR NAME PROGRAM: the pid in DIR/run/NAME.pid when it is alive and runs DIR/root/PROGRAM.
 pid_of() {
-	local pid exe
+	local pid
 	pid=$(cat "$1/run/$2.pid" 2>/dev/null) || return 1
 	[[ $pid =~ ^[0-9]+$ ]] || return 1
-	exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || return 1
-	[ "$exe" = "$1/root/$3" ] || return 1
+	# The same file, not the same path: in a chroot the kernel may name the
+	# program of another mount namespace by a path from the real root.
+	[ "/proc/$pid/exe" -ef "$1/root/$3" ] || return 1
 	printf '%s\n' "$pid"
 }
 
@@ -218,7 +219,7 @@ ns_pids() {
 			for p in /proc/[0-9]*; do
 				[ "$(readlink "$p/ns/mnt" 2>/dev/null)" = "$ns" ] || continue
 				exe=$(readlink "$p/exe" 2>/dev/null) || continue
-				case $exe in "$dir/root/"*) echo "${p#/proc/}" ;; esac
+				case $exe in *"$dir/root/"*) echo "${p#/proc/}" ;; esac # (a chroot may prefix the path)
 			done
 		fi
 	} | sort -un
