@@ -7,8 +7,8 @@
 #   exim.sh [CACHE]      CACHE defaults to /var/cache/catchall-testenv/exim
 #
 # Exim gives up root for a -C file and runs as its compiled-in user, Debian-exim, which is
-# created (a system user and group) when missing; libidn12, which the binary needs, is
-# installed when missing (no conflict).
+# created (a system user and group) when missing; the libraries the package depends on
+# (libidn12, libgnutls-dane0, …: no conflict) are installed when missing.
 set -euo pipefail
 PROG=exim.sh
 # shellcheck source=scripts/testenv/lib.sh
@@ -31,8 +31,16 @@ if [ ! -x "$BIN" ]; then
 	rm -rf "$CACHE/root"
 	mv "$CACHE/root.tmp" "$CACHE/root"
 fi
-if ldd "$BIN" | grep -q 'libidn.so.12 => not found'; then
-	apt_install libidn12
+if ldd "$BIN" | grep -q 'not found'; then
+	# The libraries exim4-daemon-light depends on (none conflicts with
+	# Postfix): the lib* packages of its Depends that are not installed.
+	libs=()
+	for dep in $(dpkg-deb -f "$CACHE"/debs/exim4-daemon-light_*.deb Depends | tr ',' '\n' | sed 's/|.*//; s/(.*//' | tr -d ' '); do
+		case $dep in
+		lib*) dpkg -s "$dep" >/dev/null 2>&1 || libs+=("$dep") ;;
+		esac
+	done
+	[ ${#libs[@]} -eq 0 ] || apt_install "${libs[@]}"
 fi
 if ldd "$BIN" | grep -q 'not found'; then
 	die "$BIN misses libraries: $(ldd "$BIN" | grep 'not found' | tr '\n' ' ')"
