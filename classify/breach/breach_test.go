@@ -225,8 +225,12 @@ func TestOnline(t *testing.T) {
 	var slept []time.Duration
 	clock := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) // advanced only by Sleep: no wall time measured
 	client := &Client{BaseURL: h.URL, APIKey: "good-key", UserAgent: "catchall-test",
-		Now:   func() time.Time { return clock },
-		Sleep: func(_ context.Context, d time.Duration) error { slept = append(slept, d); clock = clock.Add(d); return nil }}
+		Now: func() time.Time { return clock },
+		Sleep: func(_ context.Context, d time.Duration) error {
+			slept = append(slept, d)
+			clock = clock.Add(d)
+			return nil
+		}}
 	plan := func() *classify.Plan {
 		return &classify.Plan{Columns: []string{"alias"}, Rows: []classify.Row{
 			row("adobe@example.com", "disposable", "adobe.com", "2015-01-01"), // after the breach date, but HIBP lists it
