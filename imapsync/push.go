@@ -1416,7 +1416,7 @@ func permanentRefusal(e *imap.Error) bool {
 		return false
 	}
 	t := strings.ToLower(e.Text)
-	for _, w := range []string{"too large", "too big", "size", "nul", "bare", "newline", "8bit", "8-bit", "invalid", "syntax", "malformed", "parse"} {
+	for _, w := range []string{"too large", "too big", "nul", "bare", "newline", "8bit", "8-bit", "invalid", "syntax", "malformed", "parse"} {
 		if strings.Contains(t, w) {
 			return true
 		}

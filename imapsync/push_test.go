@@ -1311,3 +1311,25 @@ func TestRepairMessage(t *testing.T) {
 		}
 	}
 }
+
+// TestRefusalKinds: what is about the message is refused for good; a full
+// account (however worded) may go through later.
+func TestRefusalKinds(t *testing.T) {
+	for _, tc := range []struct {
+		e         imap.Error
+		permanent bool
+		repair    bool
+	}{
+		{imap.Error{Text: "Message contains NUL characters"}, true, true},
+		{imap.Error{Text: "Message contains bare newlines"}, true, true},
+		{imap.Error{Text: "Message contains invalid header"}, true, false},
+		{imap.Error{Code: imap.ResponseCodeTooBig, Text: "Message too large"}, true, false},
+		{imap.Error{Code: imap.ResponseCodeOverQuota, Text: "Quota exceeded (mailbox size)"}, false, false},
+		{imap.Error{Text: "Mailbox size limit exceeded"}, false, false},
+		{imap.Error{Text: "Current box is selected READ-ONLY."}, false, false},
+	} {
+		if p, r := permanentRefusal(&tc.e), repairableRefusal(&tc.e); p != tc.permanent || r != tc.repair {
+			t.Errorf("%q [%s]: permanent %v repairable %v, want %v %v", tc.e.Text, tc.e.Code, p, r, tc.permanent, tc.repair)
+		}
+	}
+}
