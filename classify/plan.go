@@ -62,6 +62,13 @@ func (r Row) Edited() bool {
 	return r["tag"] != r["auto_tag"] || r["action"] != r["auto_action"] || r["forward_to"] != r["auto_forward_to"]
 }
 
+// UserOwned reports whether the row's tag, action and forward_to are the
+// user's: edited (see Edited), or with nothing recording what a tool
+// proposed for it (a row written by hand or by another tool).
+func (r Row) UserOwned() bool {
+	return r.Edited() || r["auto_tag"] == "" && r["auto_action"] == ""
+}
+
 // Plan is a plan file in memory.
 type Plan struct {
 	Columns []string // in file order; new columns are appended
@@ -328,8 +335,7 @@ func (p *Plan) MergeAt(fresh []Row, domains []string) MergeResult {
 			if r.Foreign() {
 				r["domain_status"] = ""
 			}
-		case r.Edited() || r["auto_tag"] == "":
-			// Edited, or written by hand (classify never proposed it).
+		case r.UserOwned():
 			if !slices.Contains(p.Columns, "domain_status") {
 				p.Columns = append(p.Columns, "domain_status")
 			}

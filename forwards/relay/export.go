@@ -93,7 +93,7 @@ func Export(p *classify.Plan, burners []Burner) ExportResult {
 			index[b.Address] = r
 			res.Added++
 		} else {
-			if !fromPlan && !userOwns(r) {
+			if !fromPlan && !r.UserOwned() {
 				set(p, r, "tag", tag)
 				set(p, r, "action", action)
 				set(p, r, "forward_to", to)
@@ -124,16 +124,6 @@ func Export(p *classify.Plan, burners []Burner) ExportResult {
 		}
 	}
 	return res
-}
-
-// userOwns reports whether a row's tag, action and forward_to are the
-// user's: its source is manual, nothing records what was proposed for it
-// (written by hand or by another tool), or it differs from the proposal.
-func userOwns(r classify.Row) bool {
-	if r["source"] == classify.SourceManual || r["auto_tag"] == "" && r["auto_action"] == "" {
-		return true
-	}
-	return r.Edited()
 }
 
 // set sets a cell, adding its column to the plan when the value is not
