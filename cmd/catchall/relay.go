@@ -292,7 +292,7 @@ the relay registered stay. A running relay picks the change up within seconds.`,
 				return err
 			}
 			defer st.Close()
-			res, err := relay.ImportPlanTo(st, planPath, forwardTo)
+			res, err := relay.ImportPlan(st, planPath, forwardTo)
 			if err != nil {
 				return cli.Exit(cli.ExitUsage, err)
 			}

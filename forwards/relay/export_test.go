@@ -226,5 +226,6 @@ func forwardsReadable(plan string) (ImportResult, error) {
 		return ImportResult{}, err
 	}
 	defer st.Close()
-	return ImportPlan(st, plan)
+	res, err := ImportPlan(st, plan, nil)
+	return res.ImportResult, err
 }

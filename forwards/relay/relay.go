@@ -216,7 +216,7 @@ func (r *Relay) reload(force bool) error {
 		r.planMod = fi.ModTime() // a broken plan is reported once per change
 	}
 	if planChanged {
-		res, err := ImportPlanTo(r.store, r.cfg.Plan, r.cfg.DefaultTargets)
+		res, err := ImportPlan(r.store, r.cfg.Plan, r.cfg.DefaultTargets)
 		if err != nil {
 			if g, gerr := r.store.Generation(); gerr == nil {
 				r.generation = g
@@ -283,13 +283,6 @@ func (r *Relay) reload(force bool) error {
 	return nil
 }
 
-// ImportPlan reads a plan file into the store (relay import), with no
-// default target: see ImportPlanTo.
-func ImportPlan(st *Store, path string) (ImportResult, error) {
-	res, err := ImportPlanTo(st, path, nil)
-	return res.ImportResult, err
-}
-
 // PlanImport is what importing a plan file did.
 type PlanImport struct {
 	ImportResult
@@ -301,13 +294,14 @@ type PlanImport struct {
 	LeftOut []string
 }
 
-// ImportPlanTo reads a plan file into the store. Forward rows with an
+// ImportPlan reads a plan file into the store (relay import, and the
+// relay at start and on every change). Forward rows with an
 // empty forward_to go to defaultTo (--forward-to). A plan that cannot be
 // read (a line that is not valid, see classify.ReadPlan) changes nothing:
 // the store keeps the last good plan and the error names the line and what
 // to write there. A row that cannot be served safely is skipped and listed;
 // the others are imported.
-func ImportPlanTo(st *Store, path string, defaultTo []string) (PlanImport, error) {
+func ImportPlan(st *Store, path string, defaultTo []string) (PlanImport, error) {
 	p, err := classify.ReadPlan(path)
 	if err != nil {
 		return PlanImport{}, err

@@ -704,7 +704,7 @@ func TestImportWhileRunning(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ImportPlan(st, cfg.Plan); err != nil {
+	if _, err := ImportPlan(st, cfg.Plan, nil); err != nil {
 		t.Fatal(err)
 	}
 	plan := cfg.Plan
@@ -716,7 +716,7 @@ func TestImportWhileRunning(t *testing.T) {
 		t.Fatalf("before the import: %d", code)
 	}
 	writeFile(plan, testPlan+"newone@example.org,personal,forward,me@dest.test\n")
-	if _, err := ImportPlan(st, plan); err != nil {
+	if _, err := ImportPlan(st, plan, nil); err != nil {
 		t.Fatal(err)
 	}
 	st.Close()
@@ -744,7 +744,7 @@ func TestImportBesidesPlan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ImportPlan(st, other); err != nil {
+	if _, err := ImportPlan(st, other, nil); err != nil {
 		t.Fatal(err)
 	}
 	st.Close()
