@@ -1,6 +1,7 @@
 package imapsync
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -77,6 +78,7 @@ func TLSConfigFromCA(caFile string) (*tls.Config, error) {
 type conn struct {
 	*imapclient.Client
 	raw      *watchdogConn
+	guard    *guard
 	selected string // remote name of the selected mailbox, "" if none
 	uidValid uint32
 }
@@ -129,21 +131,21 @@ func (s *Server) dial(ctx context.Context, handler *imapclient.UnilateralDataHan
 		nc = tc
 	}
 	wd := &watchdogConn{Conn: nc, idle: idle}
-	var c *imapclient.Client
-	switch u.Security {
-	case serverurl.SecurityStartTLS:
-		c, err = imapclient.NewStartTLS(wd, opts)
+	nc = wd
+	greeting := ""
+	if u.Security == serverurl.SecurityStartTLS {
+		tc, err := startTLS(ctx, wd, tlsConfig, dialTimeout, transcript)
 		if err != nil {
 			wd.Close()
-			var imapErr *imap.Error
-			if errors.As(err, &imapErr) {
-				return nil, fmt.Errorf("%w to %s: the server refused STARTTLS (%s); use imaps:// or, on a trusted network only, imap+plain://", ErrConnect, u.Addr(), imapErr.Text)
-			}
-			return nil, fmt.Errorf("%w to %s: STARTTLS: %v", ErrConnect, u.Addr(), tlsErrText(err))
+			return nil, fmt.Errorf("%w to %s: %v", ErrConnect, u.Addr(), err)
 		}
-	default:
-		c = imapclient.New(wd, opts)
+		// The real greeting came before TLS; what it said (capabilities
+		// included) is not to be trusted now, so imapclient gets a bare one
+		// and asks for CAPABILITY itself.
+		nc, greeting = tc, "* OK TLS is on (greeting replayed by catchall)\r\n"
 	}
+	g := newGuard(nc, greeting)
+	c := imapclient.New(g, opts)
 	if err := c.WaitGreeting(); err != nil {
 		c.Close()
 		if ctx.Err() != nil {
@@ -173,7 +175,7 @@ func (s *Server) dial(ctx context.Context, handler *imapclient.UnilateralDataHan
 			return nil, fmt.Errorf("%w to %s: login: %v", ErrConnect, u.Addr(), netErrText(err))
 		}
 	}
-	return &conn{Client: c, raw: wd}, nil
+	return &conn{Client: c, raw: wd, guard: g}, nil
 }
 
 // watchdogConn gives every Read a fresh deadline of idle, and ignores the
@@ -239,8 +241,13 @@ type redactor struct {
 	own     sync.Mutex // guards the fields below
 	muted   bool
 	said    bool
-	partial []byte
+	partial []byte // the current line, its first maxTranscriptLine bytes
+	dropped int    // bytes of the current line beyond those
 }
+
+// maxTranscriptLine bounds a line of the transcript: a message body or a
+// hostile server's endless literal is not copied into it whole.
+const maxTranscriptLine = 1024
 
 func (r *redactor) mute(on bool) {
 	r.own.Lock()
@@ -258,23 +265,30 @@ func (r *redactor) Write(p []byte) (int, error) {
 			r.mu.Unlock()
 			r.said = true
 		}
-		r.partial = r.partial[:0]
+		r.partial, r.dropped = r.partial[:0], 0
 		return len(p), nil
 	}
-	r.partial = append(r.partial, p...)
+	n := len(p)
 	var out []byte
-	for {
-		i := bytes.IndexByte(r.partial, '\n')
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, '\n')
+		chunk := p
+		if i >= 0 {
+			chunk = p[:i+1]
+		}
+		p = p[len(chunk):]
+		keep := min(max(0, maxTranscriptLine-len(r.partial)), len(chunk))
+		r.partial = append(r.partial, chunk[:keep]...)
+		r.dropped += len(chunk) - keep
 		if i < 0 {
 			break
 		}
 		out = append(out, r.prefix...)
-		out = append(out, r.partial[:i+1]...)
-		r.partial = r.partial[i+1:]
-	}
-	if len(r.partial) > 64<<10 { // a literal without line ends: flush it anyway
-		out = append(append(append(out, r.prefix...), r.partial...), '\n')
-		r.partial = r.partial[:0]
+		out = append(out, r.partial...)
+		if r.dropped > 0 {
+			out = fmt.Appendf(out, "… (%d bytes more)\n", r.dropped)
+		}
+		r.partial, r.dropped = r.partial[:0], 0
 	}
 	if len(out) > 0 {
 		r.mu.Lock()
@@ -284,7 +298,7 @@ func (r *redactor) Write(p []byte) (int, error) {
 			return 0, err
 		}
 	}
-	return len(p), nil
+	return n, nil
 }
 
 // netErrText turns common network errors into short, actionable text.
@@ -320,4 +334,71 @@ func tlsErrText(err error) string {
 		return "certificate not trusted: " + certErr.Err.Error()
 	}
 	return netErrText(err)
+}
+
+// startTLS reads the greeting, asks for STARTTLS and sets TLS up on c. It is
+// done here rather than by imapclient so that the guard can sit on the
+// decrypted stream. Nothing the server sent before TLS is kept: bytes that
+// follow its OK in the same read (a command injection, CVE-2011-0411 style)
+// make it fail.
+func startTLS(ctx context.Context, c net.Conn, cfg *tls.Config, timeout time.Duration, transcript *redactor) (*tls.Conn, error) {
+	br := bufio.NewReaderSize(c, 4096)
+	readLine := func() (string, error) {
+		line, err := br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			return "", errors.New("STARTTLS: the server sent a line longer than 4 KiB before TLS")
+		}
+		if err != nil {
+			return "", fmt.Errorf("STARTTLS: %s", netErrText(err))
+		}
+		if transcript != nil {
+			transcript.Write([]byte("S: " + string(line)))
+		}
+		return strings.TrimRight(string(line), "\r\n"), nil
+	}
+	greeting, err := readLine()
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case strings.HasPrefix(greeting, "* OK"):
+	case strings.HasPrefix(greeting, "* BYE"):
+		return nil, fmt.Errorf("the server said goodbye at once: %s", boundName(strings.TrimSpace(greeting[5:])))
+	default:
+		return nil, fmt.Errorf("STARTTLS: unexpected greeting %q", boundName(greeting))
+	}
+	const cmd = "T1 STARTTLS\r\n"
+	if transcript != nil {
+		transcript.Write([]byte("C: " + cmd))
+	}
+	if _, err := io.WriteString(c, cmd); err != nil {
+		return nil, fmt.Errorf("STARTTLS: %s", netErrText(err))
+	}
+	for n := 0; ; n++ {
+		line, err := readLine()
+		if err != nil {
+			return nil, err
+		}
+		if !strings.HasPrefix(line, "T1 ") {
+			if n > 100 {
+				return nil, errors.New("STARTTLS: no answer among 100 lines")
+			}
+			continue // untagged data before the answer
+		}
+		status, text, _ := strings.Cut(line[3:], " ")
+		if !strings.EqualFold(status, "OK") {
+			return nil, fmt.Errorf("the server refused STARTTLS (%s); use imaps:// or, on a trusted network only, imap+plain://", boundName(text))
+		}
+		break
+	}
+	if br.Buffered() > 0 {
+		return nil, fmt.Errorf("STARTTLS: the server sent %d bytes after its OK and before TLS; refusing them", br.Buffered())
+	}
+	tc := tls.Client(c, cfg)
+	hctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := tc.HandshakeContext(hctx); err != nil {
+		return nil, fmt.Errorf("STARTTLS: %s", tlsErrText(err))
+	}
+	return tc, nil
 }

@@ -38,7 +38,19 @@
 //     the UIDs received are compared with those requested and the missing
 //     ones fetched one by one by sequence number;
 //   - draining a command after a broken literal races with the decoder: the
-//     connection is closed first.
+//     connection is closed first;
+//   - every literal is read into memory whole unless it is a message body,
+//     however large the server says it is (a LIST answered with a 3 GiB
+//     name made the client hold 20 GB); and a mailbox name that is not
+//     valid modified UTF-7 ("Q&A" sent raw) fails the whole LIST. A guard
+//     between the connection and imapclient refuses (LimitError, not
+//     retried) any literal over 64 KiB that is not a body, and drops the
+//     LIST, LSUB or STATUS response of such a name, which fetch and verify
+//     then report as that folder's failure while every other folder is
+//     read. For the guard to see decrypted bytes, STARTTLS is done by dial
+//     itself (bytes the server sends between its OK and TLS are refused);
+//   - the protocol transcript (Server.Debug) and logged values are bounded
+//     per line, so neither holds a body or a hostile server's endless name.
 //
 // A broken connection is reopened with exponential backoff and the batch
 // continues where it stopped; a batch that keeps failing without progress is

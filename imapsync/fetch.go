@@ -199,12 +199,16 @@ func (f *fetcher) run(ctx context.Context) (*Report, error) {
 	defer stop()
 	f.condStor = c.Caps().Has(imap.CapCondStore)
 	all, err := listFolders(c)
+	err = c.cause(err)
 	if err != nil {
 		c.Close()
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
 		return nil, startErr("listing folders", err)
+	}
+	for _, name := range c.guard.BadNames() {
+		f.fail(Failure{Folder: name, Err: errBadName})
 	}
 	folders := selectFolders(all, f.opts.Include, f.opts.Exclude)
 	if len(folders) == 0 {
@@ -269,6 +273,10 @@ func startErr(what string, err error) error {
 	var imapErr *imap.Error
 	if errors.As(err, &imapErr) {
 		return fmt.Errorf("%s: the server said: %s", what, imapErr.Text)
+	}
+	var lim *LimitError
+	if errors.As(err, &lim) {
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	return fmt.Errorf("%w: %s: %v", ErrConnect, what, netErrText(err))
 }
@@ -461,6 +469,7 @@ func (f *fetcher) worker(ctx context.Context, id int, c *conn) {
 			} else {
 				err = f.fetchBatch(ctx, log, c, t)
 			}
+			err = c.cause(err)
 			if err == nil {
 				break
 			}
@@ -529,7 +538,8 @@ func isClosed(c *conn) bool {
 // BYE, and the server saying it is busy or throttling us.
 func retryable(err error) bool {
 	var lerr *localError
-	if errors.Is(err, context.Canceled) || errors.Is(err, ErrAuth) || errors.Is(err, errUIDValidityChanged) || errors.As(err, &lerr) {
+	var lim *LimitError
+	if errors.Is(err, context.Canceled) || errors.Is(err, ErrAuth) || errors.Is(err, errUIDValidityChanged) || errors.As(err, &lerr) || errors.As(err, &lim) {
 		return false
 	}
 	var imapErr *imap.Error

@@ -32,7 +32,7 @@ type VerifyOptions struct {
 type Problem struct {
 	Folder string
 	UID    uint32 // server UID; for extra messages the archived UID
-	Kind   string // "missing", "extra" or "mismatched"
+	Kind   string // "missing", "extra", "mismatched" or "unreadable" (a folder)
 	Detail string
 }
 
@@ -51,10 +51,15 @@ type VerifyReport struct {
 	Folders  []*FolderVerify
 	Total    FolderVerify
 	Problems []Problem
+	// Unreadable counts the folders verify could not open: names the
+	// server sends in invalid modified UTF-7 (a Problem each).
+	Unreadable int
 }
 
 // OK reports whether every message on the server is in the archive intact.
-func (r *VerifyReport) OK() bool { return r.Total.Missing == 0 && r.Total.Mismatched == 0 }
+func (r *VerifyReport) OK() bool {
+	return r.Total.Missing == 0 && r.Total.Mismatched == 0 && r.Unreadable == 0
+}
 
 // Verify compares the archive with the account on srv: every message of every
 // selectable folder must be archived with the same size (and, with Hashes,
@@ -75,9 +80,13 @@ func Verify(ctx context.Context, srv *Server, arc *archive.Archive, opts *Verify
 		return nil, ctx.Err()
 	}
 	if err != nil {
-		return nil, startErr("listing folders", err)
+		return nil, startErr("listing folders", c.cause(err))
 	}
 	rep := &VerifyReport{}
+	for _, name := range c.guard.BadNames() {
+		rep.Unreadable++
+		rep.Problems = append(rep.Problems, Problem{name, 0, "unreadable", errBadName.Error()})
+	}
 	onServer := map[string]bool{}
 	for _, rf := range remote {
 		onServer[rf.Name] = true // also the ones left out: they are not extra

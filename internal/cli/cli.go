@@ -23,6 +23,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/BurntSushi/toml"
 	"github.com/spf13/cobra"
@@ -135,7 +136,7 @@ func Logger(w io.Writer, format string, verbose, quiet bool) (*slog.Logger, erro
 	case quiet:
 		level = slog.LevelWarn
 	}
-	opts := &slog.HandlerOptions{Level: level}
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: boundAttr}
 	switch format {
 	case "", "text":
 		return slog.New(slog.NewTextHandler(w, opts)), nil
@@ -143,6 +144,35 @@ func Logger(w io.Writer, format string, verbose, quiet bool) (*slog.Logger, erro
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, Usagef("--log-format must be text or json, not %q", format)
+}
+
+// MaxLogValue bounds a string logged: a folder name or an error from a
+// hostile server can be many megabytes, and the log is not the place for it.
+const MaxLogValue = 1024
+
+// boundAttr shortens string and error values longer than MaxLogValue.
+func boundAttr(_ []string, a slog.Attr) slog.Attr {
+	var s string
+	switch v := a.Value; {
+	case v.Kind() == slog.KindString:
+		s = v.String()
+	case v.Kind() == slog.KindAny:
+		err, ok := v.Any().(error)
+		if !ok {
+			return a
+		}
+		s = err.Error()
+	default:
+		return a
+	}
+	if len(s) <= MaxLogValue {
+		return a
+	}
+	cut := MaxLogValue
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return slog.String(a.Key, fmt.Sprintf("%s… (%d bytes)", s[:cut], len(s)))
 }
 
 // IsTerminal reports whether f is a terminal.

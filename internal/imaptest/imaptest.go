@@ -5,6 +5,7 @@ package imaptest
 
 import (
 	"bytes"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log"
@@ -34,6 +35,8 @@ type Options struct {
 	Password string      // default "secret"
 	Caps     imap.CapSet // default IMAP4rev1 NAMESPACE UIDPLUS LIST-STATUS MOVE
 	Debug    io.Writer   // protocol transcript, if not nil
+	// TLSConfig, when not nil, makes the server offer STARTTLS with it.
+	TLSConfig *tls.Config
 }
 
 // Start starts a memory server with one user on 127.0.0.1 and a free port.
@@ -69,6 +72,7 @@ func Start(opts *Options) (*Server, error) {
 		InsecureAuth: true,
 		Logger:       log.New(io.Discard, "", 0),
 		DebugWriter:  opts.Debug,
+		TLSConfig:    opts.TLSConfig,
 	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
