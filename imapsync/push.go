@@ -2,7 +2,6 @@ package imapsync
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -145,7 +144,7 @@ func Push(ctx context.Context, srv *Server, arc *archive.Archive, opts *PushOpti
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
-	p.conns = map[*conn]bool{}
+	p.backoff = backoff{first: o.Backoff, max: 30 * time.Second}
 	p.route = o.Route
 	return p.run(ctx)
 }
@@ -167,7 +166,8 @@ type pusher struct {
 	order    []*destFolder
 	queue    []*pushBatch
 	report   PushReport
-	conns    map[*conn]bool
+	conns    *connSet
+	backoff  backoff
 	notes    map[string]bool
 	dropped  map[string]map[string]bool // folder → keywords left out
 	fatalErr error
@@ -304,46 +304,18 @@ func (p *pusher) fail(m *pushMsg, err error) {
 	m.dest.report.Failed++
 }
 
-func (p *pusher) dial(ctx context.Context) (*conn, error) {
-	c, err := p.srv.dial(ctx, nil)
-	if err != nil {
-		return nil, err
-	}
-	p.mu.Lock()
-	p.conns[c] = true
-	p.report.Connections++
-	p.mu.Unlock()
-	if ctx.Err() != nil {
-		c.raw.Conn.Close()
-	}
-	return c, nil
-}
-
-func (p *pusher) hangUp(c *conn) {
-	p.mu.Lock()
-	delete(p.conns, c)
-	p.mu.Unlock()
-	closeConn(c)
-}
-
 func (p *pusher) run(ctx context.Context) (*PushReport, error) {
 	p.folders = map[string]*destFolder{}
 	p.notes = map[string]bool{}
 	p.dropped = map[string]map[string]bool{}
-	c, err := p.dial(ctx)
+	p.conns = newConnSet(ctx, p.srv)
+	defer p.conns.close()
+	c, err := p.conns.dial(ctx)
 	if err != nil {
 		return nil, err
 	}
-	stop := context.AfterFunc(ctx, func() {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		for c := range p.conns {
-			c.raw.Conn.Close()
-		}
-	})
-	defer stop()
 	fail := func(what string, err error) (*PushReport, error) {
-		p.hangUp(c)
+		p.conns.hangUp(c)
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
@@ -354,16 +326,16 @@ func (p *pusher) run(ctx context.Context) (*PushReport, error) {
 		return fail("listing folders", err)
 	}
 	if err := p.plan(mapper); err != nil {
-		p.hangUp(c)
+		p.conns.hangUp(c)
 		return nil, err
 	}
 	if p.opts.DryRun {
 		c.Logout().Wait()
-		p.hangUp(c)
+		p.conns.hangUp(c)
 		return p.finish(), nil
 	}
 	if err := p.arc.InitJournal(); err != nil {
-		p.hangUp(c)
+		p.conns.hangUp(c)
 		return nil, err
 	}
 	// Messages whose earlier APPEND has an unknown outcome are looked for
@@ -373,11 +345,9 @@ func (p *pusher) run(ctx context.Context) (*PushReport, error) {
 	// its first APPEND, which may have been sent long after.
 	if wait := p.settle(); p.interrupted {
 		p.log.Info("waiting for the destination to finish storing the interrupted run's last messages", "wait", wait.Round(time.Millisecond))
-		select {
-		case <-ctx.Done():
-			p.hangUp(c)
-			return nil, ctx.Err()
-		case <-time.After(wait):
+		if err := sleep(ctx, wait); err != nil {
+			p.conns.hangUp(c)
+			return nil, err
 		}
 	}
 	for _, df := range p.order {
@@ -386,8 +356,8 @@ func (p *pusher) run(ctx context.Context) (*PushReport, error) {
 		}
 		notFound, err := p.reconcile(ctx, c, df, df.unknown)
 		if err != nil {
-			if errors.Is(err, errLocal) {
-				p.hangUp(c)
+			if isLocal(err) {
+				p.conns.hangUp(c)
 				return nil, err
 			}
 			return fail("searching the destination", err)
@@ -406,7 +376,7 @@ func (p *pusher) run(ctx context.Context) (*PushReport, error) {
 	p.batches()
 	if len(p.queue) == 0 {
 		c.Logout().Wait()
-		p.hangUp(c)
+		p.conns.hangUp(c)
 		return p.finish(), ctx.Err()
 	}
 	n := min(p.opts.Connections, len(p.queue))
@@ -432,6 +402,7 @@ func (p *pusher) run(ctx context.Context) (*PushReport, error) {
 
 func (p *pusher) finish() *PushReport {
 	r := &p.report
+	r.Connections = p.conns.count()
 	for _, df := range p.order {
 		f := df.report
 		if f.Messages+f.Already+f.Failed+f.Check == 0 && !f.Create {

@@ -1016,12 +1016,13 @@ func TestPushRefusedLiteralPipelined(t *testing.T) {
 		}
 	}()
 	wd := &watchdogConn{Conn: cli, idle: 5 * time.Second}
-	c := &conn{Client: imapclient.New(wd, nil), raw: wd, selected: "INBOX"} // the scripted server knows only APPEND
+	c := &conn{Client: imapclient.New(wd, nil), raw: wd}
+	c.setSelected("INBOX", 1) // the scripted server knows only APPEND
 	if err := c.WaitGreeting(); err != nil {
 		t.Fatal(err)
 	}
 	p := &pusher{arc: fx.arc, dest: "test", log: slog.New(slog.DiscardHandler), opts: PushOptions{Retries: 5},
-		folders: map[string]*destFolder{}, notes: map[string]bool{}, dropped: map[string]map[string]bool{}, conns: map[*conn]bool{}}
+		folders: map[string]*destFolder{}, notes: map[string]bool{}, dropped: map[string]map[string]bool{}}
 	df := p.folder("INBOX")
 	df.exists, df.uidValidity = true, 1
 	small, bigMsg := &pushMsg{e: entries[0], dest: df}, &pushMsg{e: entries[1], dest: df}

@@ -369,7 +369,7 @@ func (p *pusher) permanentFlags(c *conn) error {
 			continue
 		}
 		// SELECT, not EXAMINE: a read-only folder has no permanent flags.
-		sel, err := c.Select(df.remote, nil).Wait()
+		sel, err := c.selectMailbox(df.remote, nil)
 		if err != nil {
 			var imapErr *imap.Error
 			if errors.As(err, &imapErr) {
@@ -385,12 +385,9 @@ func (p *pusher) permanentFlags(c *conn) error {
 		if sel.UIDValidity != 0 {
 			df.uidValidity = sel.UIDValidity
 		}
-		c.selected = df.remote
 	}
-	if c.Caps().Has(imap.CapUnselect) || c.Caps().Has(imap.CapIMAP4rev2) {
-		if c.Unselect().Wait() == nil {
-			c.selected = ""
-		}
+	if c.canUnselect() {
+		c.unselect() // a broken connection shows at the next command
 	}
 	return nil
 }

@@ -24,8 +24,7 @@ func (p *pusher) reconcile(ctx context.Context, c *conn, df *destFolder, msgs []
 	if !df.exists {
 		return msgs, nil // LIST does not show it: nothing can be in it
 	}
-	c.selected = "" // a failed SELECT leaves nothing selected (RFC 3501 §6.3.1)
-	sel, err := c.Select(df.remote, &imap.SelectOptions{ReadOnly: true}).Wait()
+	sel, err := c.selectMailbox(df.remote, &imap.SelectOptions{ReadOnly: true})
 	if err != nil {
 		var imapErr *imap.Error
 		if errors.As(err, &imapErr) && folderGone(imapErr) {
@@ -142,14 +141,11 @@ func (p *pusher) reconcile(ctx context.Context, c *conn, df *destFolder, msgs []
 			p.opts.Progress.Add(1, m.e.Size)
 		}
 	}
-	c.selected = df.remote
-	if c.Caps().Has(imap.CapUnselect) || c.Caps().Has(imap.CapIMAP4rev2) {
-		if c.Unselect().Wait() == nil {
-			c.selected = ""
-		}
+	if c.canUnselect() {
+		c.unselect() // a broken connection shows at the next command
 	}
 	if err := p.arc.JournalPut(context.WithoutCancel(ctx), p.dest, done); err != nil {
-		return nil, fmt.Errorf("%w: %v", errLocal, err)
+		return nil, &localError{"local error", err}
 	}
 	return notFound, nil
 }

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -17,9 +16,6 @@ import (
 
 	"github.com/catchall/catchall/internal/archive"
 )
-
-// errLocal marks failures of this machine (the archive), which end the run.
-var errLocal = errors.New("local error")
 
 // errNotSent marks a send that failed before any APPEND went out: its
 // messages are exactly as unsure as they were before.
@@ -31,7 +27,7 @@ func (p *pusher) worker(ctx context.Context, c *conn) {
 	defer func() {
 		if c != nil {
 			c.Logout().Wait()
-			p.hangUp(c)
+			p.conns.hangUp(c)
 		}
 	}()
 	for b := p.next(); b != nil; b = p.next() {
@@ -43,15 +39,14 @@ func (p *pusher) worker(ctx context.Context, c *conn) {
 		var lastErr error
 		for len(pending) > 0 {
 			if failures > 0 {
-				wait := min(p.opts.Backoff<<min(failures-1, 10), 30*time.Second)
+				wait := p.backoff.delay(failures)
 				if unsure {
 					// The server may still be storing what it received
 					// before the connection broke.
 					wait = max(wait, p.settle())
 				}
-				select {
-				case <-ctx.Done():
-				case <-time.After(wait):
+				if sleep(ctx, wait) != nil {
+					return
 				}
 			}
 			if ctx.Err() != nil {
@@ -59,7 +54,7 @@ func (p *pusher) worker(ctx context.Context, c *conn) {
 			}
 			if c == nil {
 				var err error
-				if c, err = p.dial(ctx); err != nil {
+				if c, err = p.conns.dial(ctx); err != nil {
 					if ctx.Err() != nil {
 						return
 					}
@@ -76,11 +71,11 @@ func (p *pusher) worker(ctx context.Context, c *conn) {
 			if unsure {
 				notFound, err := p.reconcile(ctx, c, b.dest, pending)
 				if err != nil {
-					if errors.Is(err, errLocal) {
+					if isLocal(err) {
 						p.setFatal(err)
 						return
 					}
-					p.hangUp(c)
+					p.conns.hangUp(c)
 					c, lastErr = nil, err
 					if ctx.Err() != nil {
 						return
@@ -112,14 +107,14 @@ func (p *pusher) worker(ctx context.Context, c *conn) {
 				continue
 			}
 			rest, retry, err := p.send(ctx, c, b.dest, pending)
-			if errors.Is(err, errLocal) {
+			if isLocal(err) {
 				p.setFatal(err)
 				return
 			}
 			pending = append(retry, rest...)
 			if err != nil {
 				// The connection broke: the outcome of rest is unknown.
-				p.hangUp(c)
+				p.conns.hangUp(c)
 				c, lastErr = nil, err
 				if ctx.Err() != nil {
 					return
@@ -203,21 +198,18 @@ func (p *pusher) send(ctx context.Context, c *conn, df *destFolder, msgs []*push
 	switch {
 	case unselected:
 		if c.selected != "" {
-			if err := deselect(c); err != nil {
+			if err := c.unselect(); err != nil {
 				return msgs, nil, fmt.Errorf("%w: %w", errNotSent, err)
 			}
 		}
-	case c.selected != df.remote:
+	default:
 		// Servers append much faster into the selected mailbox: Dovecot keeps
 		// it and its index open instead of opening them for every APPEND
 		// (measured: 3 to 5 times the messages per second). Read-only is
 		// enough, and changes nothing on the server. A server that refuses
 		// that (Courier) makes the run fall back to appending with nothing
 		// selected (appendUnselected).
-		c.selected = ""
-		if _, err := c.Select(df.remote, &imap.SelectOptions{ReadOnly: true}).Wait(); err == nil {
-			c.selected = df.remote
-		} else if !errors.As(err, new(*imap.Error)) {
+		if _, err := c.ensureSelected(df.remote, &imap.SelectOptions{ReadOnly: true}); err != nil && !errors.As(err, new(*imap.Error)) {
 			// The connection broke before anything was sent.
 			return msgs, nil, fmt.Errorf("%w: %w", errNotSent, err)
 		}
@@ -231,7 +223,7 @@ func (p *pusher) send(ctx context.Context, c *conn, df *destFolder, msgs []*push
 		rows = append(rows, m.journalRow(df, archive.JournalInFlight, df.uidValidity, 0))
 	}
 	if err := p.arc.JournalPut(ctx, p.dest, rows); err != nil {
-		return msgs, nil, fmt.Errorf("%w: %v", errLocal, err)
+		return msgs, nil, &localError{"local error", err}
 	}
 	var results []appendResult
 	var local []*pushMsg // could not be read here: never sent
@@ -402,10 +394,10 @@ func (p *pusher) send(ctx context.Context, c *conn, df *destFolder, msgs []*push
 	// interrupted, or answered messages would stay in flight.
 	jctx := context.WithoutCancel(ctx)
 	if err := p.arc.JournalPut(jctx, p.dest, done); err != nil {
-		return rest, retry, fmt.Errorf("%w: %v", errLocal, err)
+		return rest, retry, &localError{"local error", err}
 	}
 	if err := p.arc.JournalForget(jctx, p.dest, forget); err != nil {
-		return rest, retry, fmt.Errorf("%w: %v", errLocal, err)
+		return rest, retry, &localError{"local error", err}
 	}
 	if refused != nil && (broken != nil || isClosed(c)) {
 		// go-imap closed the connection after the NO: a refusal, not a
@@ -447,26 +439,6 @@ type refusedError struct{ no *imap.Error }
 
 func (e *refusedError) Error() string {
 	return "the destination refused a message (" + e.no.Text + ") and the connection was closed after it"
-}
-
-// deselect leaves the selected folder without changing it: UNSELECT where
-// the server has it, else EXAMINE of a folder that cannot exist, which
-// fails and so leaves nothing selected (RFC 3501 §6.3.1; CLOSE would
-// expunge a folder selected read-write).
-func deselect(c *conn) error {
-	if c.Caps().Has(imap.CapUnselect) || c.Caps().Has(imap.CapIMAP4rev2) {
-		if err := c.Unselect().Wait(); err != nil && !errors.As(err, new(*imap.Error)) {
-			return err
-		}
-		c.selected = ""
-		return nil
-	}
-	_, err := c.Select("catchall-no-such-folder-"+strconv.FormatInt(time.Now().UnixNano(), 36), &imap.SelectOptions{ReadOnly: true}).Wait()
-	if err != nil && !errors.As(err, new(*imap.Error)) {
-		return err
-	}
-	c.selected = ""
-	return nil
 }
 
 // waitAppend waits for the answer to an APPEND. go-imap never completes a

@@ -45,13 +45,13 @@ func VerifyDest(ctx context.Context, srv *Server, arc *archive.Archive, opts *De
 		opts = &DestVerifyOptions{}
 	}
 	p := &pusher{srv: srv, arc: arc, dest: DestKey(srv), route: opts.Route, folders: map[string]*destFolder{}, notes: map[string]bool{}}
-	c, err := srv.dial(ctx, nil)
+	conns := newConnSet(ctx, srv)
+	defer conns.close()
+	c, err := conns.dial(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer closeConn(c)
-	stop := context.AfterFunc(ctx, func() { c.raw.Conn.Close() })
-	defer stop()
+	defer conns.hangUp(c)
 	mapper, err := p.discover(c)
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
@@ -145,7 +145,7 @@ func verifyDestFolder(c *conn, df *destFolder, want []*archive.Entry, opts *Dest
 	}
 	var have []*destMsg
 	if df.exists {
-		sel, err := c.Select(df.remote, &imap.SelectOptions{ReadOnly: true}).Wait()
+		sel, err := c.selectMailbox(df.remote, &imap.SelectOptions{ReadOnly: true})
 		if err != nil {
 			return nil, fmt.Errorf("EXAMINE %q: %w", df.remote, err)
 		}
