@@ -120,10 +120,21 @@ func DestKey(srv *Server) string {
 // refuses are listed in the report with the reason, and everything else goes
 // on.
 func Push(ctx context.Context, srv *Server, arc *archive.Archive, opts *PushOptions) (*PushReport, error) {
+	p := newPusher(ctx, srv, arc, opts)
+	defer p.conns.close()
+	return p.run(ctx)
+}
+
+// newPusher returns a pusher for the account on srv with the defaults of
+// opts (nil: all of them) filled in, ready to run, or to look at the
+// destination for VerifyDest. Its connections are closed when ctx ends,
+// until p.conns.close.
+func newPusher(ctx context.Context, srv *Server, arc *archive.Archive, opts *PushOptions) *pusher {
 	if opts == nil {
 		opts = &PushOptions{}
 	}
-	p := &pusher{srv: srv, arc: arc, opts: *opts, start: time.Now(), dest: DestKey(srv)}
+	p := &pusher{srv: srv, arc: arc, opts: *opts, start: time.Now(), dest: DestKey(srv),
+		folders: map[string]*destFolder{}, notes: map[string]bool{}, dropped: map[string]map[string]bool{}}
 	o := &p.opts
 	if o.Connections <= 0 {
 		o.Connections = 4
@@ -145,8 +156,8 @@ func Push(ctx context.Context, srv *Server, arc *archive.Archive, opts *PushOpti
 		p.log = slog.New(slog.DiscardHandler)
 	}
 	p.backoff = backoff{first: o.Backoff, max: 30 * time.Second}
-	p.route = o.Route
-	return p.run(ctx)
+	p.conns = newConnSet(ctx, srv)
+	return p
 }
 
 type pusher struct {
@@ -156,7 +167,6 @@ type pusher struct {
 	log   *slog.Logger
 	start time.Time
 	dest  string
-	route func([]byte) string
 
 	uidPlus bool
 	limit   int64 // APPENDLIMIT, 0 if none
@@ -305,11 +315,6 @@ func (p *pusher) fail(m *pushMsg, err error) {
 }
 
 func (p *pusher) run(ctx context.Context) (*PushReport, error) {
-	p.folders = map[string]*destFolder{}
-	p.notes = map[string]bool{}
-	p.dropped = map[string]map[string]bool{}
-	p.conns = newConnSet(ctx, p.srv)
-	defer p.conns.close()
 	c, err := p.conns.dial(ctx)
 	if err != nil {
 		return nil, err

@@ -9,66 +9,119 @@ import (
 	"github.com/catchall/catchall/internal/archive"
 )
 
-// plan decides for every archived message where it goes and whether it is
-// there already, is to be looked for, or is to be appended.
-func (p *pusher) plan(mapper *folderMapper) error {
+// resolver says where each archived message goes on the destination, for
+// push and VerifyDest alike. The push journal's row of a message, when it
+// is about the message's bytes, says where a run put it (or tried to);
+// otherwise the message goes to the folder its route chooses
+// (PushOptions.Route), or else to its own archive folder, as the
+// destination names that folder (folderMapper).
+type resolver struct {
+	arc     *archive.Archive
+	journal map[int64]*archive.JournalEntry
+	mapper  *folderMapper
+	route   func(head []byte) string
+	note    func(string)
+	names   map[string]string // archive folder name → destination name
+	// entries holds the archived messages, folder by folder.
+	entries [][]*archive.Entry
+}
+
+// resolver reads the archive's messages and the push journal of p.dest,
+// and gives mapper the special-use roles of the archive's folders.
+func (p *pusher) resolver(mapper *folderMapper) (*resolver, error) {
 	folders, err := p.arc.Folders()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	journal, err := p.arc.Journal(p.dest)
 	if err != nil {
-		return fmt.Errorf("reading push journal: %w", err)
+		return nil, fmt.Errorf("reading push journal: %w", err)
 	}
-	for _, f := range folders {
+	r := &resolver{arc: p.arc, journal: journal, mapper: mapper, route: p.opts.Route, note: p.note,
+		names: map[string]string{}, entries: make([][]*archive.Entry, len(folders))}
+	for i, f := range folders {
 		mapper.addRole(f.Name, f.Attrs)
+		if err := p.arc.Entries(f.Name, 0, func(e *archive.Entry) error {
+			r.entries[i] = append(r.entries[i], e)
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+// row returns the journal's row of e, or nil when the journal does not
+// know e: it has no row for e's id, or the row is about other bytes.
+func (r *resolver) row(e *archive.Entry) *archive.JournalEntry {
+	if j := r.journal[e.ID]; j != nil && j.SHA256 == e.SHA256 {
+		return j
+	}
+	return nil
+}
+
+// target returns the destination folder e goes to when it is pushed now:
+// the one its route chooses, or else the one of its archive folder. When
+// the route needs e's header and its file cannot be read, where e goes is
+// unknown: that is an error, of this message alone.
+func (r *resolver) target(e *archive.Entry) (string, error) {
+	name := e.Folder
+	if r.route != nil {
+		head, err := readHead(r.arc.Dir(), e.Path)
+		if err != nil {
+			return "", fmt.Errorf("reading archived file: %w", err)
+		}
+		if t := r.route(head); t != "" {
+			name = t
+		}
+	}
+	if remote, ok := r.names[name]; ok {
+		return remote, nil
+	}
+	remote, note := r.mapper.remote(name)
+	if note != "" {
+		r.note(fmt.Sprintf("folder %q is %q on the destination: %s", name, remote, note))
+	}
+	r.names[name] = remote
+	return remote, nil
+}
+
+// plan decides for every archived message where it goes and whether it is
+// there already, is to be looked for, or is to be appended.
+func (p *pusher) plan(mapper *folderMapper) error {
+	r, err := p.resolver(mapper)
+	if err != nil {
+		return err
 	}
 	// UIDs the journal says are taken, so that a search never takes one
 	// message for another identical one; done rows without a UID are
 	// counted in anon instead (below).
-	for _, j := range journal {
+	for _, j := range r.journal {
 		if j.State == archive.JournalDone && j.UID != 0 && !p.opts.Recheck {
 			if df := p.existingFolder(j.Folder); df != nil && df.uidValidity == j.UIDValidity {
 				df.claimed[j.UID] = true
 			}
 		}
 	}
-	remoteOf := map[string]string{}
-	mapName := func(name string) string {
-		if r, ok := remoteOf[name]; ok {
-			return r
-		}
-		r, note := mapper.remote(name)
-		if note != "" {
-			p.note(fmt.Sprintf("folder %q is %q on the destination: %s", name, r, note))
-		}
-		remoteOf[name] = r
-		return r
-	}
-	entriesOf := make([][]*archive.Entry, len(folders))
 	ids := map[int64]bool{}
-	for i, f := range folders {
-		if err := p.arc.Entries(f.Name, 0, func(e *archive.Entry) error {
-			entriesOf[i] = append(entriesOf[i], e)
+	for _, es := range r.entries {
+		for _, e := range es {
 			ids[e.ID] = true
-			return nil
-		}); err != nil {
-			return err
 		}
 	}
 	// Journal rows of archive rows that are gone: the archive may hold the
 	// same message again under a new row (a file re-adopted by Reconcile, a
 	// message fetched again), which must be looked for, not appended again.
 	orphans := map[string][]*archive.JournalEntry{}
-	for id, j := range journal {
+	for id, j := range r.journal {
 		if !ids[id] {
 			orphans[j.SHA256] = append(orphans[j.SHA256], j)
 		}
 	}
-	for i, f := range folders {
-		for _, e := range entriesOf[i] {
-			j := journal[e.ID]
-			if j != nil && j.SHA256 == e.SHA256 && j.State == archive.JournalDone && j.UIDValidity != 0 && !p.opts.Recheck {
+	for _, es := range r.entries {
+		for _, e := range es {
+			j := r.row(e)
+			if j != nil && j.State == archive.JournalDone && j.UIDValidity != 0 && !p.opts.Recheck {
 				// The server's spelling of the folder may differ in case
 				// from the journal's (rows of older versions).
 				if prev := p.existingFolder(j.Folder); prev != nil && prev.uidValidity == j.UIDValidity {
@@ -83,19 +136,13 @@ func (p *pusher) plan(mapper *folderMapper) error {
 					continue // there: no need to read it for --split-by
 				}
 			}
-			target := f.Name
-			if p.route != nil {
-				head, err := readHead(p.arc.Dir(), e.Path)
-				if err != nil {
-					p.report.Failures = append(p.report.Failures, Failure{Folder: e.Folder, UID: e.UID, Err: fmt.Errorf("reading archived file: %w", err)})
-					continue
-				}
-				if t := p.route(head); t != "" {
-					target = t
-				}
+			remote, err := r.target(e)
+			if err != nil {
+				p.report.Failures = append(p.report.Failures, Failure{Folder: e.Folder, UID: e.UID, Err: err})
+				continue
 			}
-			m := &pushMsg{e: e, dest: p.folder(mapName(target))}
-			if j != nil && j.SHA256 == e.SHA256 {
+			m := &pushMsg{e: e, dest: p.folder(remote)}
+			if j != nil {
 				if prev := p.existingFolder(j.Folder); prev != nil {
 					m.check = prev
 				} else {
