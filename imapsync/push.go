@@ -16,24 +16,6 @@ import (
 	"github.com/catchall/catchall/internal/archive"
 )
 
-// # Push
-//
-// Push is the inverse of Fetch: every archived message is appended (APPEND,
-// RFC 3501 §6.3.11) to the destination account with its exact bytes, its
-// flags and keywords (as far as the destination's PERMANENTFLAGS allow) and
-// its INTERNALDATE. Folders are created with the destination's namespace
-// prefix and delimiter; a folder whose source had a special-use role (RFC
-// 6154) goes to the destination's folder with that role.
-//
-// Nothing is appended twice. Before a batch of APPENDs is sent, one row per
-// message is committed to the archive's push journal as "in flight"; when the
-// server answers OK, the row becomes "done" with the UID from APPENDUID. A
-// later run skips done rows whose folder still has the same UIDVALIDITY, and
-// searches the destination for the messages of in-flight rows (and of done
-// rows whose UIDVALIDITY changed): UID SEARCH HEADER Message-ID (or LARGER/
-// SMALLER by size for messages without one), then the candidates' bytes are
-// compared by SHA-256. Only messages not found are appended.
-
 // PushOptions configures Push. The zero value pushes every archived message
 // into the folder of the same name with the defaults documented below.
 type PushOptions struct {
