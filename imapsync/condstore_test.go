@@ -40,24 +40,11 @@ type csServer struct {
 }
 
 func startCS(t *testing.T, bodies ...string) *csServer {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &csServer{ln: ln, uv: 7}
+	s := &csServer{uv: 7}
 	for i, b := range bodies {
 		s.msgs = append(s.msgs, csMsg{i + 1, b, `\Seen`, i + 1})
 	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go s.serve(c)
-		}
-	}()
+	s.ln = serveScripted(t, s.serve)
 	return s
 }
 
@@ -77,17 +64,7 @@ func (s *csServer) state() (n, uidnext, hms int) {
 var reCS = regexp.MustCompile(`(?i)CHANGEDSINCE (\d+)`)
 
 func (s *csServer) serve(c net.Conn) {
-	defer c.Close()
-	r := bufio.NewReader(c)
-	w := bufio.NewWriter(c)
-	fmt.Fprint(w, "* OK [CAPABILITY IMAP4rev1 CONDSTORE] scripted\r\n")
-	w.Flush()
-	for {
-		line, err := r.ReadString('\n')
-		if err != nil {
-			return
-		}
-		tag, rest, _ := strings.Cut(strings.TrimRight(line, "\r\n"), " ")
+	commandLoop(c, "IMAP4rev1 CONDSTORE", func(w *bufio.Writer, tag, rest string) bool {
 		cmd := strings.ToUpper(rest)
 		s.mu.Lock()
 		s.log = append(s.log, rest)
@@ -100,7 +77,7 @@ func (s *csServer) serve(c net.Conn) {
 		case strings.HasPrefix(cmd, "LOGOUT"):
 			fmt.Fprintf(w, "* BYE\r\n%s OK bye\r\n", tag)
 			w.Flush()
-			return
+			return false
 		case strings.HasPrefix(cmd, "CAPABILITY"):
 			fmt.Fprint(w, "* CAPABILITY IMAP4rev1 CONDSTORE\r\n")
 		case strings.HasPrefix(cmd, "LIST"):
@@ -110,7 +87,7 @@ func (s *csServer) serve(c net.Conn) {
 		case strings.HasPrefix(cmd, "EXAMINE"), strings.HasPrefix(cmd, "SELECT"):
 			fmt.Fprintf(w, "* %d EXISTS\r\n* OK [UIDVALIDITY %d] x\r\n* OK [UIDNEXT %d] x\r\n* OK [HIGHESTMODSEQ %d] x\r\n* FLAGS (\\Seen)\r\n", n, uv, uidnext, hms)
 			tagOK(w, tag, "[READ-ONLY] ")
-			continue
+			return true
 		case reUID.MatchString(rest) && !strings.HasPrefix(cmd, "UID FETCH"):
 			uid, _ := strconv.Atoi(reUID.FindStringSubmatch(rest)[1])
 			fmt.Fprint(w, "* SEARCH")
@@ -178,10 +155,11 @@ func (s *csServer) serve(c net.Conn) {
 		default:
 			fmt.Fprintf(w, "%s BAD unknown\r\n", tag)
 			w.Flush()
-			continue
+			return true
 		}
 		tagOK(w, tag, "")
-	}
+		return true
+	})
 }
 
 func csFetch(t *testing.T, s *csServer, arc *archive.Archive) *Report {

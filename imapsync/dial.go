@@ -74,15 +74,6 @@ func TLSConfigFromCA(caFile string) (*tls.Config, error) {
 	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
 }
 
-// conn is a client connection with its capabilities.
-type conn struct {
-	*imapclient.Client
-	raw      *watchdogConn
-	guard    *guard
-	selected string // remote name of the selected mailbox, "" if none
-	uidValid uint32
-}
-
 // dial connects and logs in.
 func (s *Server) dial(ctx context.Context, handler *imapclient.UnilateralDataHandler) (*conn, error) {
 	u := s.URL

@@ -1,6 +1,7 @@
 // Package imapsync moves mail between IMAP servers and the local archive
 // (package archive): Fetch downloads an account, Verify proves the archive
-// holds it.
+// holds it, Push uploads the archive to another account and VerifyDest
+// proves that account holds it.
 //
 // # Fetch
 //
@@ -23,6 +24,45 @@
 // connections fetch with one pipelined UID FETCH (BODY.PEEK[] and metadata),
 // streaming each body to the archive's tmp/ directory; nothing holds a whole
 // message in memory.
+//
+// # Push
+//
+// Push is the inverse of Fetch: every archived message is appended (APPEND,
+// RFC 3501 §6.3.11) to the destination account with its exact bytes, its
+// flags and keywords (as far as the destination's PERMANENTFLAGS allow) and
+// its INTERNALDATE. Folders are created with the destination's namespace
+// prefix and delimiter; a folder whose source had a special-use role (RFC
+// 6154) goes to the destination's folder with that role.
+//
+// Nothing is appended twice. Before a batch of APPENDs is sent, one row per
+// message is committed to the archive's push journal as "in flight"; when the
+// server answers OK, the row becomes "done" with the UID from APPENDUID. A
+// later run skips done rows whose folder still has the same UIDVALIDITY, and
+// searches the destination for the messages of in-flight rows (and of done
+// rows whose UIDVALIDITY changed): UID SEARCH HEADER Message-ID (or LARGER/
+// SMALLER by size for messages without one), then the candidates' bytes are
+// compared by SHA-256. Only messages not found are appended.
+//
+// Push and VerifyDest agree on where a message goes: in the folder its
+// journal row names or, for a message the journal does not know, in the
+// folder its route (PushOptions.Route) or else its archive folder maps to.
+// When the route needs a message's header and its file cannot be read, that
+// message fails in both; the others go on.
+//
+// # Connections
+//
+// Fetch, Push and both verifies handle their connections the same way:
+//
+//   - every connection of a run belongs to a set that closes them all when
+//     the run's context ends, which also ends a read in progress;
+//   - before a retry, fetch and push wait their Backoff option, doubled for
+//     every further retry up to a cap: one minute for fetch, 30 s for push;
+//   - a connection knows its selected mailbox and UIDVALIDITY; SELECT,
+//     EXAMINE and UNSELECT go through the methods that keep them, and a
+//     failed SELECT leaves nothing selected (RFC 3501 §6.3.1);
+//   - a failure of this machine (the archive cannot be written: disk full,
+//     index error) is a local error: no other connection would do better, so
+//     the run ends with it instead of retrying.
 //
 // # Faults
 //
@@ -52,8 +92,8 @@
 //   - the protocol transcript (Server.Debug) and logged values are bounded
 //     per line, so neither holds a body or a hostile server's endless name.
 //
-// A broken connection is reopened with exponential backoff and the batch
-// continues where it stopped; a batch that keeps failing without progress is
+// A broken connection is reopened after the backoff and the batch continues
+// where it stopped; a batch that keeps failing without progress is
 // given up after FetchOptions.Retries attempts and its messages are reported
 // as failures, while everything else goes on.
 package imapsync

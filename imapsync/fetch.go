@@ -118,7 +118,8 @@ type fetcher struct {
 	fatal    error
 	report   Report
 	condStor bool
-	conns    map[*conn]bool // open connections, closed when ctx ends
+	conns    *connSet
+	backoff  backoff
 }
 
 func (f *fetcher) setDefaults() {
@@ -143,24 +144,7 @@ func (f *fetcher) setDefaults() {
 		f.log = slog.New(slog.DiscardHandler)
 	}
 	f.cond = sync.NewCond(&f.mu)
-	f.conns = map[*conn]bool{}
-}
-
-// track records an open connection so that cancelling the run can close it
-// at once, even in the middle of a read; untrack forgets it.
-func (f *fetcher) track(ctx context.Context, c *conn) {
-	f.mu.Lock()
-	f.conns[c] = true
-	f.mu.Unlock()
-	if ctx.Err() != nil {
-		c.raw.Conn.Close() // cancelled while this one was being opened
-	}
-}
-
-func (f *fetcher) untrack(c *conn) {
-	f.mu.Lock()
-	delete(f.conns, c)
-	f.mu.Unlock()
+	f.backoff = backoff{first: o.Backoff, max: time.Minute}
 }
 
 // folderJob is the shared state of one folder during a run.
@@ -184,24 +168,17 @@ type task struct {
 }
 
 func (f *fetcher) run(ctx context.Context) (*Report, error) {
-	c, err := f.srv.dial(ctx, nil)
+	f.conns = newConnSet(ctx, f.srv)
+	defer f.conns.close()
+	c, err := f.conns.dial(ctx)
 	if err != nil {
 		return nil, err
 	}
-	f.track(ctx, c)
-	stop := context.AfterFunc(ctx, func() {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		for c := range f.conns {
-			c.raw.Conn.Close()
-		}
-	})
-	defer stop()
 	f.condStor = c.Caps().Has(imap.CapCondStore)
 	all, err := listFolders(c)
 	err = c.cause(err)
 	if err != nil {
-		c.Close()
+		f.conns.hangUp(c)
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
@@ -212,11 +189,11 @@ func (f *fetcher) run(ctx context.Context) (*Report, error) {
 	}
 	folders := selectFolders(all, f.opts.Include, f.opts.Exclude)
 	if len(folders) == 0 {
-		c.Close()
+		f.conns.hangUp(c)
 		return nil, fmt.Errorf("%w (the server has %d)", ErrNoFolder, len(all))
 	}
 	if err := f.statusAll(c, folders); err != nil {
-		c.Close()
+		f.conns.hangUp(c)
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
@@ -422,8 +399,7 @@ func (f *fetcher) worker(ctx context.Context, id int, c *conn) {
 			if ctx.Err() == nil && f.fatalErr() == nil {
 				c.Logout().Wait()
 			}
-			closeConn(c)
-			f.untrack(c)
+			f.conns.hangUp(c)
 		}
 	}()
 	for {
@@ -443,13 +419,10 @@ func (f *fetcher) worker(ctx context.Context, id int, c *conn) {
 			var err error
 			if c == nil || isClosed(c) {
 				if c != nil {
-					closeConn(c)
-					f.untrack(c)
+					f.conns.hangUp(c)
 				}
 				c, err = f.reconnect(ctx, log, t.attempt)
-				if err == nil {
-					f.track(ctx, c)
-				} else {
+				if err != nil {
 					c = nil
 					if errors.Is(err, ErrAuth) {
 						f.setFatal(err)
@@ -481,8 +454,7 @@ func (f *fetcher) worker(ctx context.Context, id int, c *conn) {
 				break
 			}
 			log.Warn("connection failed; reconnecting", "folder", t.job.remote.Name, "attempt", t.attempt+1, "err", err)
-			closeConn(c)
-			f.untrack(c)
+			f.conns.hangUp(c)
 			c = nil
 			t.attempt++
 			if t.attempt > f.opts.Retries {
@@ -497,18 +469,13 @@ func (f *fetcher) worker(ctx context.Context, id int, c *conn) {
 // reconnect dials again, waiting first when this is a retry.
 func (f *fetcher) reconnect(ctx context.Context, log *slog.Logger, attempt int) (*conn, error) {
 	if attempt > 0 {
-		wait := f.opts.Backoff << (attempt - 1)
-		if wait > time.Minute || wait <= 0 {
-			wait = time.Minute
-		}
+		wait := f.backoff.delay(attempt)
 		log.Info("waiting before reconnecting", "wait", wait)
-		select {
-		case <-time.After(wait):
-		case <-ctx.Done():
-			return nil, ctx.Err()
+		if err := sleep(ctx, wait); err != nil {
+			return nil, err
 		}
 	}
-	return f.srv.dial(ctx, nil)
+	return f.conns.dial(ctx)
 }
 
 // giveUp records the failure of every message of t (or of its folder scan).
@@ -525,21 +492,10 @@ func (f *fetcher) giveUp(t *task, scan bool, err error) {
 	f.finishTask(t.job, true)
 }
 
-func isClosed(c *conn) bool {
-	select {
-	case <-c.Closed():
-		return true
-	default:
-		return false
-	}
-}
-
 // retryable reports whether err is worth a new connection: network failures,
 // BYE, and the server saying it is busy or throttling us.
 func retryable(err error) bool {
-	var lerr *localError
-	var lim *LimitError
-	if errors.Is(err, context.Canceled) || errors.Is(err, ErrAuth) || errors.Is(err, errUIDValidityChanged) || errors.As(err, &lerr) || errors.As(err, &lim) {
+	if errors.Is(err, context.Canceled) || errors.Is(err, ErrAuth) || errors.Is(err, errUIDValidityChanged) || isLocal(err) || errors.As(err, new(*LimitError)) {
 		return false
 	}
 	var imapErr *imap.Error
@@ -568,16 +524,17 @@ var ErrNoFolder = errors.New("no folder matches --folder/--exclude")
 
 var errUIDValidityChanged = errors.New("UIDVALIDITY changed during the run; run fetch again to fetch the new generation")
 
-// selectFolder opens job's folder read-only on c unless it is already open.
-func (f *fetcher) selectFolder(c *conn, job *folderJob) (*imap.SelectData, error) {
-	if c.selected == job.remote.Remote && c.Mailbox() != nil {
-		return nil, nil
+// examine opens job's folder read-only on c: for a scan always, which
+// needs the folder's current state; for a batch only when c does not have
+// it open already (then data is nil).
+func (f *fetcher) examine(c *conn, job *folderJob, scan bool) (*imap.SelectData, error) {
+	open := c.ensureSelected
+	if scan {
+		open = c.selectMailbox
 	}
-	c.selected = ""
-	data, err := c.Select(job.remote.Remote, &imap.SelectOptions{ReadOnly: true, CondStore: f.condStor}).Wait()
+	data, err := open(job.remote.Remote, &imap.SelectOptions{ReadOnly: true, CondStore: f.condStor})
 	if err != nil {
 		return nil, fmt.Errorf("EXAMINE %q: %w", job.remote.Remote, err)
 	}
-	c.selected, c.uidValid = job.remote.Remote, data.UIDValidity
 	return data, nil
 }

@@ -49,11 +49,12 @@ type destOptions struct {
 	appendLimit uint32                // announce APPENDLIMIT (and refuse bigger literals)
 	refuse      func(raw []byte) bool // answer NO [TOOBIG] to these
 	// Fault injection.
-	noListStatus   bool           // no LIST-STATUS: UIDVALIDITY comes from STATUS
-	statusNo       bool           // answer NO (no response code) to STATUS
-	searchHeaderNo bool           // answer NO [BADCHARSET] to SEARCH HEADER
-	dropAfter      func(int) bool // close the connection after storing the nth APPEND (from 1), before its OK
-	dropOnExamine  bool           // close the connection on EXAMINE once an APPEND drop happened (searches fail)
+	noListStatus   bool              // no LIST-STATUS: UIDVALIDITY comes from STATUS
+	statusNo       bool              // answer NO to STATUS,
+	statusCode     imap.ResponseCode // with this response code ("": none)
+	searchHeaderNo bool              // answer NO [BADCHARSET] to SEARCH HEADER
+	dropAfter      func(int) bool    // close the connection after storing the nth APPEND (from 1), before its OK
+	dropOnExamine  bool              // close the connection on EXAMINE once an APPEND drop happened (searches fail)
 	// caseInsensitive makes folder names ignore case, as on servers whose
 	// mail store lives on a case-insensitive file system.
 	caseInsensitive bool
@@ -131,7 +132,7 @@ func (s *destSession) Unselect() error {
 
 func (s *destSession) Status(name string, o *imap.StatusOptions) (*imap.StatusData, error) {
 	if s.d.opts.statusNo {
-		return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Text: "Internal error occurred. Refer to server log for more information."}
+		return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Code: s.d.opts.statusCode, Text: "Internal error occurred. Refer to server log for more information."}
 	}
 	return s.Session.Status(s.canon(name), o)
 }
@@ -1016,12 +1017,17 @@ func TestPushRefusedLiteralPipelined(t *testing.T) {
 		}
 	}()
 	wd := &watchdogConn{Conn: cli, idle: 5 * time.Second}
-	c := &conn{Client: imapclient.New(wd, nil), raw: wd, selected: "INBOX"} // the scripted server knows only APPEND
+	c := &conn{Client: imapclient.New(wd, nil), raw: wd}
+	c.setSelected("INBOX", 1) // the scripted server knows only APPEND
 	if err := c.WaitGreeting(); err != nil {
 		t.Fatal(err)
 	}
-	p := &pusher{arc: fx.arc, dest: "test", log: slog.New(slog.DiscardHandler), opts: PushOptions{Retries: 5},
-		folders: map[string]*destFolder{}, notes: map[string]bool{}, dropped: map[string]map[string]bool{}, conns: map[*conn]bool{}}
+	u, err := serverurl.Parse("imap+plain://test@127.0.0.1:1", "imap") // never dialled
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newPusher(context.Background(), &Server{URL: u}, fx.arc, &PushOptions{Retries: 5})
+	defer p.conns.close()
 	df := p.folder("INBOX")
 	df.exists, df.uidValidity = true, 1
 	small, bigMsg := &pushMsg{e: entries[0], dest: df}, &pushMsg{e: entries[1], dest: df}
@@ -1038,7 +1044,7 @@ func TestPushRefusedLiteralPipelined(t *testing.T) {
 	if small.attempts != 0 {
 		t.Errorf("small message: %d attempts counted", small.attempts)
 	}
-	j, _ := fx.arc.Journal("test")
+	j, _ := fx.arc.Journal(p.dest)
 	if r := j[small.e.ID]; r == nil || r.State != archive.JournalInFlight {
 		t.Errorf("journal row of the small message: %+v, want in flight", r)
 	}

@@ -1,10 +1,8 @@
 package imapsync
 
 import (
+	"errors"
 	"fmt"
-	"io"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 
@@ -120,37 +118,276 @@ func (m *folderMapper) components(parts []string) (string, string) {
 		strings.Join(changed, ", "), m.delim, strings.Join(changed, ", "))
 }
 
-// readHead returns the start of an archived message, enough for its header.
-func readHead(dir, path string) ([]byte, error) {
-	f, err := os.Open(filepath.Join(dir, path))
+// discover learns the destination's namespace, delimiter, special-use
+// folders and the UIDVALIDITY of its folders.
+func (p *pusher) discover(c *conn) (*folderMapper, error) {
+	caps := c.Caps()
+	p.uidPlus = caps.Has(imap.CapUIDPlus)
+	if l, ok := caps.AppendLimit(); ok && l != nil {
+		p.limit = int64(*l)
+	}
+	m := &folderMapper{roles: map[imap.MailboxAttr]string{}}
+	haveDelim := false
+	if caps.Has(imap.CapNamespace) || caps.Has(imap.CapIMAP4rev2) {
+		ns, err := c.Namespace().Wait()
+		if err != nil {
+			return nil, fmt.Errorf("NAMESPACE: %w", err)
+		}
+		if len(ns.Personal) > 0 {
+			m.prefix, m.delim, haveDelim = ns.Personal[0].Prefix, delimString(ns.Personal[0].Delim), true
+		}
+	}
+	if !haveDelim {
+		// RFC 3501 §6.3.8: LIST "" "" returns the delimiter.
+		data, err := c.List("", "", nil).Collect()
+		if err != nil {
+			return nil, fmt.Errorf("LIST: %w", err)
+		}
+		if len(data) > 0 {
+			m.delim = delimString(data[0].Delim)
+		}
+	}
+	opts := &imap.ListOptions{}
+	if caps.Has(imap.CapSpecialUse) {
+		opts.ReturnSpecialUse = true
+	}
+	if caps.Has(imap.CapListStatus) || caps.Has(imap.CapIMAP4rev2) {
+		opts.ReturnStatus = &imap.StatusOptions{UIDValidity: true}
+	}
+	data, err := c.List("", "*", opts).Collect()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("LIST: %w", err)
 	}
-	defer f.Close()
-	head := make([]byte, 64<<10)
-	n, err := io.ReadFull(f, head)
-	if err == io.ErrUnexpectedEOF || err == io.EOF {
-		err = nil
-	}
-	return head[:n], err
-}
-
-// allowedFlags returns the flags of a message to send with APPEND: every
-// system flag (RFC 3501 §6.3.11: a server stores what it can), and keywords
-// only when the folder's PERMANENTFLAGS list them or have \* (RFC 3501
-// §7.1); \Recent is never sent. dropped lists the keywords left out.
-func allowedFlags(flags []string, perm []imap.Flag, permKnown bool) (keep []imap.Flag, dropped []string) {
-	all := slices.Contains(perm, imap.FlagWildcard) || !permKnown
-	for _, f := range flags {
-		if f == "" || strings.EqualFold(f, `\Recent`) {
+	var status []*destFolder
+	for _, d := range data {
+		if slices.Contains(d.Attrs, imap.MailboxAttrNonExistent) {
 			continue
 		}
-		listed := slices.ContainsFunc(perm, func(p imap.Flag) bool { return strings.EqualFold(string(p), f) })
-		if strings.HasPrefix(f, `\`) || listed || all {
-			keep = append(keep, imap.Flag(f))
+		name := d.Mailbox
+		if strings.EqualFold(name, "INBOX") {
+			name = "INBOX"
+		}
+		df := p.folder(name)
+		if slices.Contains(d.Attrs, imap.MailboxAttrNoSelect) {
+			continue // a parent only: appending creates nothing there
+		}
+		df.exists = true
+		if d.Status != nil && d.Status.UIDValidity != 0 {
+			df.uidValidity = d.Status.UIDValidity
 		} else {
-			dropped = append(dropped, f)
+			status = append(status, df)
+		}
+		for _, r := range specialUses {
+			if slices.Contains(d.Attrs, r) && m.roles[r] == "" {
+				m.roles[r] = name
+			}
 		}
 	}
-	return keep, dropped
+	return m, p.statusAll(c, status)
+}
+
+// statusAll reads the UIDVALIDITY of folders with pipelined STATUS commands.
+func (p *pusher) statusAll(c *conn, folders []*destFolder) error {
+	type pending struct {
+		df  *destFolder
+		cmd interface {
+			Wait() (*imap.StatusData, error)
+		}
+	}
+	var cmds []pending
+	for _, df := range folders {
+		cmds = append(cmds, pending{df, c.Status(df.remote, &imap.StatusOptions{UIDValidity: true})})
+	}
+	for _, pc := range cmds {
+		st, err := pc.cmd.Wait()
+		if err != nil {
+			var imapErr *imap.Error
+			if errors.As(err, &imapErr) {
+				if folderGone(imapErr) {
+					pc.df.exists = false
+					continue
+				}
+				// LIST shows it, STATUS is refused: its UIDVALIDITY is
+				// unknown, so what the journal says of it is checked by a
+				// search (which fails the run if the folder stays unreadable).
+				p.log.Warn("STATUS refused", "folder", pc.df.remote, "err", err)
+				pc.df.uidValidity = 0
+				continue
+			}
+			return fmt.Errorf("STATUS %q: %w", pc.df.remote, err)
+		}
+		pc.df.uidValidity = st.UIDValidity
+	}
+	return nil
+}
+
+// folderGone reports whether a refusal to open or inspect a folder says that
+// it does not exist (RFC 5530 NONEXISTENT, RFC 3501 TRYCREATE); any other NO
+// says nothing about the folder's messages.
+func folderGone(e *imap.Error) bool {
+	return e.Code == imap.ResponseCodeNonExistent || e.Code == imap.ResponseCodeTryCreate
+}
+
+// createFolders creates the destination folders that have messages coming
+// and do not exist yet, subscribes them, and reads their UIDVALIDITY.
+//
+// A server whose folder names ignore case may hold the folder under another
+// spelling: then the messages go to that folder, named as the server names
+// it (in the journal too), so that the next run finds them.
+func (p *pusher) createFolders(c *conn) error {
+	var created []*destFolder
+	for _, df := range slices.Clone(p.order) {
+		if df.exists || len(df.todo) == 0 && len(df.unknown) == 0 {
+			continue
+		}
+		already := false
+		if err := c.Create(df.remote, nil).Wait(); err != nil {
+			var imapErr *imap.Error
+			if !errors.As(err, &imapErr) {
+				return fmt.Errorf("CREATE %q: %w", df.remote, err)
+			}
+			if imapErr.Code != imap.ResponseCodeAlreadyExists {
+				// The destination will not make that name (Courier refuses
+				// an emoji): try the name with every character outside
+				// printable ASCII as "_", once; the journal records where
+				// each message went, so re-runs and verify --to find them.
+				alt := asciiFolderName(df.remote)
+				if alt == df.remote || !p.createAs(c, df, alt, imapErr) {
+					for _, m := range df.todo {
+						p.failFor(m, fmt.Errorf("cannot create folder %q on the destination: %s", df.remote, imapErr.Text), false)
+					}
+					df.todo = nil
+					continue
+				}
+				created = append(created, df)
+				continue
+			}
+			already = true
+			if other := p.existingFolder(df.remote); other != nil {
+				p.moveTo(df, other) // LIST showed it in another spelling
+				continue
+			}
+		}
+		// Ask for the server's spelling of what it created or has.
+		name := df.remote
+		list, err := c.List("", df.remote, nil).Collect()
+		if err != nil {
+			var imapErr *imap.Error
+			if !errors.As(err, &imapErr) {
+				return fmt.Errorf("LIST %q: %w", df.remote, err)
+			}
+		}
+		for _, l := range list {
+			if l.Mailbox != df.remote && strings.EqualFold(l.Mailbox, df.remote) && !strings.EqualFold(l.Mailbox, "INBOX") {
+				name = l.Mailbox
+			}
+		}
+		if name != df.remote {
+			if other := p.folders[name]; other != nil {
+				if !already {
+					other.report.Create = true
+				}
+				if !other.exists {
+					other.exists = true
+					created = append(created, other)
+				}
+				p.moveTo(df, other)
+				continue
+			}
+			p.note(fmt.Sprintf("folder %q is %q on the destination: its folder names ignore case", df.remote, name))
+			delete(p.folders, df.remote)
+			df.remote, df.report.Name = name, name
+			p.folders[name] = df
+		}
+		df.exists, df.report.Create = true, !already
+		if !already {
+			c.Subscribe(df.remote).Wait() // for mail clients that show subscribed folders only; best effort
+		}
+		created = append(created, df)
+	}
+	return p.statusAll(c, created)
+}
+
+// createAs makes df the destination folder alt, after the destination
+// refused to create df's name (why): it creates alt, or takes it if it
+// exists, and reports whether df can be used under that name.
+func (p *pusher) createAs(c *conn, df *destFolder, alt string, why *imap.Error) bool {
+	already := false
+	if err := c.Create(alt, nil).Wait(); err != nil {
+		var imapErr *imap.Error
+		if !errors.As(err, &imapErr) || imapErr.Code != imap.ResponseCodeAlreadyExists {
+			return false
+		}
+		already = true
+	}
+	p.note(fmt.Sprintf("the destination refused to create folder %q (%s): its messages went to %q", df.remote, why.Text, alt))
+	p.log.Warn("folder created under another name", "folder", df.remote, "as", alt, "answer", why.Text)
+	if other := p.folders[alt]; other != nil && other != df {
+		other.exists = true
+		p.moveTo(df, other)
+		return false
+	}
+	delete(p.folders, df.remote)
+	df.remote, df.report.Name = alt, alt
+	p.folders[alt] = df
+	df.exists, df.report.Create = true, !already
+	if !already {
+		c.Subscribe(alt).Wait()
+	}
+	return true
+}
+
+// asciiFolderName is name with every character outside printable ASCII
+// made "_": the fallback for a destination that cannot store the name.
+func asciiFolderName(name string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r > 0x7e {
+			return '_'
+		}
+		return r
+	}, name)
+}
+
+// moveTo sends the messages planned for df, a folder the server has under
+// another spelling, to that folder.
+func (p *pusher) moveTo(df, other *destFolder) {
+	df.report.Create = false
+	for _, m := range df.todo {
+		m.dest = other
+	}
+	other.todo = append(other.todo, df.todo...)
+	other.report.Messages += df.report.Messages
+	other.report.Bytes += df.report.Bytes
+	df.todo, df.report.Messages, df.report.Bytes = nil, 0, 0
+}
+
+// permanentFlags reads PERMANENTFLAGS (SELECT) of every folder with
+// messages to append.
+func (p *pusher) permanentFlags(c *conn) error {
+	for _, df := range p.order {
+		if len(df.todo) == 0 {
+			continue
+		}
+		// SELECT, not EXAMINE: a read-only folder has no permanent flags.
+		sel, err := c.selectMailbox(df.remote, nil)
+		if err != nil {
+			var imapErr *imap.Error
+			if errors.As(err, &imapErr) {
+				continue // APPEND will say what is wrong
+			}
+			return fmt.Errorf("EXAMINE %q: %w", df.remote, err)
+		}
+		df.perm, df.permKnown = sel.PermanentFlags, len(sel.PermanentFlags) > 0
+		if !df.permKnown {
+			df.perm = sel.Flags // RFC 3501 §7.1: without PERMANENTFLAGS, FLAGS are permanent
+		}
+		df.permKnown = true
+		if sel.UIDValidity != 0 {
+			df.uidValidity = sel.UIDValidity
+		}
+	}
+	if c.canUnselect() {
+		c.unselect() // a broken connection shows at the next command
+	}
+	return nil
 }

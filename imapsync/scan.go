@@ -25,8 +25,7 @@ type msgMeta struct {
 // scan opens a folder, compares its messages with the archive, records flag
 // changes and expunges, and queues the new messages in batches.
 func (f *fetcher) scan(ctx context.Context, log *slog.Logger, c *conn, job *folderJob) error {
-	c.selected = "" // always re-select: the data must be fresh
-	sel, err := f.selectFolder(c, job)
+	sel, err := f.examine(c, job, true)
 	if err != nil {
 		return err
 	}
@@ -287,7 +286,7 @@ var bodyOptions = &imap.FetchOptions{
 // each body to disk. On return t.uids holds what is still to do.
 func (f *fetcher) fetchBatch(ctx context.Context, log *slog.Logger, c *conn, t *task) error {
 	job := t.job
-	if _, err := f.selectFolder(c, job); err != nil {
+	if _, err := f.examine(c, job, false); err != nil {
 		return err
 	}
 	if c.uidValid != job.report.UIDValidity {
@@ -450,7 +449,7 @@ func (f *fetcher) readMessage(msg *imapclient.FetchMessageData, job *folderJob) 
 			in, err = f.arc.Create(job.local)
 			if err != nil {
 				io.Copy(io.Discard, it.Literal) // let go-imap read on
-				lerr := &localError{err}
+				lerr := &localError{"writing archive", err}
 				f.setFatal(lerr)
 				return nil, lerr
 			}
@@ -486,7 +485,7 @@ func (f *fetcher) readMessage(msg *imapclient.FetchMessageData, job *folderJob) 
 	in.UIDValidity, in.UID, in.InternalDate, in.Flags = job.report.UIDValidity, uint32(uid), date, flags
 	// Close the file now: a pending batch holds no file descriptors.
 	if err := in.Close(); err != nil {
-		lerr := &localError{err}
+		lerr := &localError{"writing archive", err}
 		f.setFatal(lerr)
 		return nil, lerr
 	}
@@ -504,33 +503,6 @@ func (pw progressWriter) Write(b []byte) (int, error) {
 	return n, err
 }
 
-// abandon closes a connection whose FETCH broke off and releases the command,
-// waiting a bounded time for go-imap's decoder to stop.
-func abandon(c *conn, cmd *imapclient.FetchCommand) {
-	if closeConn(c) {
-		cmd.Close()
-	}
-	// else the decoder is stuck; leave the command to it rather than race.
-}
-
-// closeConn closes a connection, waiting at most 10 seconds for go-imap's
-// reader to stop (it never does if it waits for a literal nobody reads). It
-// reports whether the reader stopped.
-func closeConn(c *conn) bool {
-	c.raw.Conn.Close()
-	closed := make(chan struct{})
-	go func() {
-		c.Close()
-		close(closed)
-	}()
-	select {
-	case <-closed:
-		return true
-	case <-time.After(10 * time.Second):
-		return false
-	}
-}
-
 // copyLiteral copies a FETCH literal to w. go-imap ends a literal cut short by
 // a dropped connection like a complete one, so the byte count is checked:
 // a truncated message is never taken for a whole one. When w fails (disk
@@ -541,7 +513,7 @@ func copyLiteral(w io.Writer, lit imap.LiteralReader) (int64, error) {
 	n, err := io.Copy(lw, lit)
 	if lw.err != nil {
 		io.Copy(io.Discard, lit)
-		return n, &localError{lw.err}
+		return n, &localError{"writing archive", lw.err}
 	}
 	if err == nil && n != lit.Size() {
 		err = fmt.Errorf("connection ended after %d of %d bytes", n, lit.Size())
@@ -562,10 +534,3 @@ func (lw *localWriter) Write(p []byte) (int, error) {
 	}
 	return n, err
 }
-
-// localError is a failure of this machine (disk full, too many open files),
-// not of the connection: retrying elsewhere does not help.
-type localError struct{ err error }
-
-func (e *localError) Error() string { return "writing archive: " + e.err.Error() }
-func (e *localError) Unwrap() error { return e.err }

@@ -68,13 +68,13 @@ func Verify(ctx context.Context, srv *Server, arc *archive.Archive, opts *Verify
 	if opts == nil {
 		opts = &VerifyOptions{}
 	}
-	c, err := srv.dial(ctx, nil)
+	conns := newConnSet(ctx, srv) // Ctrl-C stops even a long read
+	defer conns.close()
+	c, err := conns.dial(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer closeConn(c)
-	stop := context.AfterFunc(ctx, func() { c.raw.Conn.Close() }) // Ctrl-C stops even a long read
-	defer stop()
+	defer conns.hangUp(c)
 	remote, err := listFolders(c)
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
@@ -138,7 +138,7 @@ func (r *VerifyReport) add(fv *FolderVerify) {
 
 func verifyFolder(ctx context.Context, c *conn, arc *archive.Archive, rf *remoteFolder, opts *VerifyOptions, rep *VerifyReport) (*FolderVerify, error) {
 	fv := &FolderVerify{Name: rf.Name}
-	sel, err := c.Select(rf.Remote, &imap.SelectOptions{ReadOnly: true}).Wait()
+	sel, err := c.selectMailbox(rf.Remote, &imap.SelectOptions{ReadOnly: true})
 	if err != nil {
 		return nil, fmt.Errorf("EXAMINE %q: %w", rf.Remote, err)
 	}

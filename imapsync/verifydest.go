@@ -38,20 +38,21 @@ type DestVerifyOptions struct {
 // expected in it; Missing are those not found, Mismatched those whose
 // Message-ID was found with a different size or different bytes. Problem.UID
 // is the archived message's UID and Problem.Detail names its archive folder.
-// Messages on the destination that did not come from the archive are not
-// counted.
+// A message whose folder cannot be told (the Route needs its header and its
+// archived file cannot be read) is missing in the total, in no folder, and
+// its Problem.Folder is its archive folder. Messages on the destination that
+// did not come from the archive are not counted.
 func VerifyDest(ctx context.Context, srv *Server, arc *archive.Archive, opts *DestVerifyOptions) (*VerifyReport, error) {
 	if opts == nil {
 		opts = &DestVerifyOptions{}
 	}
-	p := &pusher{srv: srv, arc: arc, dest: DestKey(srv), route: opts.Route, folders: map[string]*destFolder{}, notes: map[string]bool{}}
-	c, err := srv.dial(ctx, nil)
+	p := newPusher(ctx, srv, arc, &PushOptions{Route: opts.Route})
+	defer p.conns.close()
+	c, err := p.conns.dial(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer closeConn(c)
-	stop := context.AfterFunc(ctx, func() { c.raw.Conn.Close() })
-	defer stop()
+	defer p.conns.hangUp(c)
 	mapper, err := p.discover(c)
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
@@ -59,11 +60,11 @@ func VerifyDest(ctx context.Context, srv *Server, arc *archive.Archive, opts *De
 	if err != nil {
 		return nil, startErr("listing folders", err)
 	}
-	expected, err := p.expected(mapper)
+	rep := &VerifyReport{}
+	expected, err := p.expected(mapper, rep)
 	if err != nil {
 		return nil, err
 	}
-	rep := &VerifyReport{}
 	for _, name := range slices.Sorted(maps.Keys(expected)) {
 		fv, err := verifyDestFolder(c, p.folders[name], expected[name], opts, rep)
 		if ctx.Err() != nil {
@@ -79,31 +80,18 @@ func VerifyDest(ctx context.Context, srv *Server, arc *archive.Archive, opts *De
 }
 
 // expected returns the archived messages by the destination folder they
-// should be in.
-func (p *pusher) expected(mapper *folderMapper) (map[string][]*archive.Entry, error) {
-	folders, err := p.arc.Folders()
+// should be in, each as push sent it (push --repair may have sent other
+// bytes). A message whose folder cannot be told is a problem in rep.
+func (p *pusher) expected(mapper *folderMapper, rep *VerifyReport) (map[string][]*archive.Entry, error) {
+	r, err := p.resolver(mapper)
 	if err != nil {
 		return nil, err
 	}
-	journal, err := p.arc.Journal(p.dest)
-	if err != nil {
-		return nil, fmt.Errorf("reading push journal: %w", err)
-	}
-	for _, f := range folders {
-		mapper.addRole(f.Name, f.Attrs)
-	}
 	out := map[string][]*archive.Entry{}
-	for _, f := range folders {
-		var entries []*archive.Entry
-		if err := p.arc.Entries(f.Name, 0, func(e *archive.Entry) error {
-			entries = append(entries, e)
-			return nil
-		}); err != nil {
-			return nil, err
-		}
-		for _, e := range entries {
+	for _, es := range r.entries {
+		for _, e := range es {
 			var remote string
-			if j := journal[e.ID]; j != nil && j.SHA256 == e.SHA256 {
+			if j := r.row(e); j != nil {
 				remote = j.Folder
 				if j.SentSHA256 != "" {
 					// push --repair sent other bytes: those are what to find.
@@ -111,22 +99,23 @@ func (p *pusher) expected(mapper *folderMapper) (map[string][]*archive.Entry, er
 					sent.Size, sent.SHA256 = j.SentSize, j.SentSHA256
 					e = &sent
 				}
-			} else {
-				target := f.Name
-				if p.route != nil {
-					if head, err := readHead(p.arc.Dir(), e.Path); err == nil {
-						if t := p.route(head); t != "" {
-							target = t
-						}
-					}
-				}
-				remote, _ = mapper.remote(target)
+			} else if remote, err = r.target(e); err != nil {
+				rep.Total.OnServer++
+				rep.Total.Missing++
+				rep.Problems = append(rep.Problems, destProblem(e.Folder, e, "missing", "cannot tell which destination folder it belongs in: "+err.Error()))
+				continue
 			}
 			p.folder(remote)
 			out[remote] = append(out[remote], e)
 		}
 	}
 	return out, nil
+}
+
+// destProblem is a problem of VerifyDest with the archived message e,
+// found in (or missing from) the destination folder.
+func destProblem(folder string, e *archive.Entry, kind, detail string) Problem {
+	return Problem{Folder: folder, UID: e.UID, Kind: kind, Detail: fmt.Sprintf("archived as %s uid %d: %s", e.Folder, e.UID, detail)}
 }
 
 // destMsg is what verification knows about one destination message.
@@ -141,11 +130,11 @@ type destMsg struct {
 func verifyDestFolder(c *conn, df *destFolder, want []*archive.Entry, opts *DestVerifyOptions, rep *VerifyReport) (*FolderVerify, error) {
 	fv := &FolderVerify{Name: df.remote, OnServer: len(want)}
 	problem := func(e *archive.Entry, kind, detail string) {
-		rep.Problems = append(rep.Problems, Problem{Folder: df.remote, UID: e.UID, Kind: kind, Detail: fmt.Sprintf("archived as %s uid %d: %s", e.Folder, e.UID, detail)})
+		rep.Problems = append(rep.Problems, destProblem(df.remote, e, kind, detail))
 	}
 	var have []*destMsg
 	if df.exists {
-		sel, err := c.Select(df.remote, &imap.SelectOptions{ReadOnly: true}).Wait()
+		sel, err := c.selectMailbox(df.remote, &imap.SelectOptions{ReadOnly: true})
 		if err != nil {
 			return nil, fmt.Errorf("EXAMINE %q: %w", df.remote, err)
 		}
