@@ -375,7 +375,7 @@ func (p *pusher) permanentFlags(c *conn) error {
 			if errors.As(err, &imapErr) {
 				continue // APPEND will say what is wrong
 			}
-			return fmt.Errorf("EXAMINE %q: %w", df.remote, err)
+			return fmt.Errorf("SELECT %q: %w", df.remote, err)
 		}
 		df.perm, df.permKnown = sel.PermanentFlags, len(sel.PermanentFlags) > 0
 		if !df.permKnown {
