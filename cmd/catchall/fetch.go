@@ -77,9 +77,9 @@ everything else is kept.`,
 			opts := &imapsync.FetchOptions{
 				Include: folders, Exclude: exclude, Connections: connections, DryRun: dryRun, Logger: server.Logger,
 			}
-			var bar *imapsync.Bar
+			var bar *Bar
 			if !g.quiet && !dryRun && cli.IsTerminal(os.Stderr) && g.stderr == os.Stderr {
-				bar = imapsync.NewBar(g.stderr, "fetching")
+				bar = NewBar(g.stderr, "fetching")
 				opts.Progress = bar
 			}
 			rep, err := imapsync.Fetch(cmd.Context(), server, arc, opts)
@@ -87,7 +87,7 @@ everything else is kept.`,
 				bar.Finish()
 			}
 			if rep != nil {
-				rep.WriteText(g.stdout, dryRun)
+				printFetch(g.stdout, rep, dryRun)
 				for _, f := range rep.Failures {
 					fmt.Fprintf(g.stderr, "catchall: fetch: %s\n", f)
 				}

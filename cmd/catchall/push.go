@@ -251,9 +251,9 @@ Password: env CATCHALL_DEST_PASSWORD, --dest-password-file or
 				return err
 			}
 			opts := &imapsync.PushOptions{Route: route, Connections: connections, DryRun: dryRun, Recheck: recheck, Repair: repair, Logger: server.Logger}
-			var bar *imapsync.Bar
+			var bar *Bar
 			if !g.quiet && !dryRun && cli.IsTerminal(os.Stderr) && g.stderr == os.Stderr {
-				bar = imapsync.NewBar(g.stderr, "pushing")
+				bar = NewBar(g.stderr, "pushing")
 				opts.Progress = bar
 			}
 			rep, err := imapsync.Push(cmd.Context(), server, arc, opts)
@@ -261,7 +261,7 @@ Password: env CATCHALL_DEST_PASSWORD, --dest-password-file or
 				bar.Finish()
 			}
 			if rep != nil {
-				rep.WriteText(g.stdout, dryRun)
+				printPush(g.stdout, rep, dryRun)
 				for _, n := range rep.Notes {
 					fmt.Fprintf(g.stderr, "catchall: push: note: %s\n", n)
 				}

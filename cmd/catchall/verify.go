@@ -72,7 +72,7 @@ and the exit code is 1. Password: env CATCHALL_DEST_PASSWORD,
 			if err != nil {
 				return err
 			}
-			rep.WriteText(g.stdout)
+			printVerify(g.stdout, rep)
 			for _, p := range rep.Problems {
 				fmt.Fprintf(g.stderr, "catchall: verify: %s uid %d: %s: %s\n", p.Folder, p.UID, p.Kind, p.Detail)
 			}
@@ -113,7 +113,7 @@ func verifyTo(cmd *cobra.Command, g *globals, dest *destFlags, tlsCA string, tim
 	if err != nil {
 		return err
 	}
-	rep.WriteText(g.stdout)
+	printVerify(g.stdout, rep)
 	for _, p := range rep.Problems {
 		fmt.Fprintf(g.stderr, "catchall: verify: %s: %s: %s\n", p.Folder, p.Kind, p.Detail)
 	}

@@ -1,4 +1,4 @@
-package imapsync
+package main
 
 import (
 	"fmt"
@@ -9,7 +9,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 )
 
-// Bar is a Progress shown as one terminal progress bar: bytes with rate and
+// Bar is an imapsync.Progress shown as one terminal progress bar: bytes with rate and
 // ETA, and messages done out of messages found so far.
 type Bar struct {
 	mu          sync.Mutex
@@ -37,7 +37,7 @@ func NewBar(w io.Writer, verb string) *Bar {
 	return b
 }
 
-// AddTotal implements Progress.
+// AddTotal implements imapsync.Progress.
 func (b *Bar) AddTotal(messages int, bytes int64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -47,7 +47,7 @@ func (b *Bar) AddTotal(messages int, bytes int64) {
 	b.describe()
 }
 
-// Add implements Progress.
+// Add implements imapsync.Progress.
 func (b *Bar) Add(messages int, bytes int64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
