@@ -9,32 +9,50 @@ import (
 	"github.com/schollz/progressbar/v3"
 )
 
-// Bar is an imapsync.Progress shown as one terminal progress bar: bytes with rate and
-// ETA, and messages done out of messages found so far.
+// Bar is an imapsync.Progress shown as one terminal progress bar. While the
+// folders are still being listed the total grows, so it shows "listing…"
+// with the messages and bytes done and the rate, without a percentage or an
+// ETA; once told the listing is done (ListingDone) it is a bar of bytes
+// with its total, rate and ETA, and messages done out of the total.
 type Bar struct {
 	mu          sync.Mutex
+	w           io.Writer
+	throttle    time.Duration
 	bar         *progressbar.ProgressBar
+	listing     bool
 	msgs, total int
+	bytes       int64
 	bytesTotal  int64
 	verb        string
 }
 
 // NewBar returns a progress bar writing to w (a terminal), labelled verb
-// ("fetching", "verifying").
+// ("fetching", "pushing"), in its listing state.
 func NewBar(w io.Writer, verb string) *Bar {
-	b := &Bar{verb: verb}
-	b.bar = progressbar.NewOptions64(-1,
-		progressbar.OptionSetWriter(w),
+	return newBar(w, verb, 200*time.Millisecond)
+}
+
+// newBar is NewBar redrawing at most every throttle.
+func newBar(w io.Writer, verb string, throttle time.Duration) *Bar {
+	b := &Bar{w: w, verb: verb, throttle: throttle, listing: true}
+	b.bar = b.newProgressBar(-1)
+	b.describe()
+	return b
+}
+
+// newProgressBar returns the library's bar for max bytes; -1 is a spinner
+// (length unknown: no percentage, no ETA).
+func (b *Bar) newProgressBar(max int64) *progressbar.ProgressBar {
+	return progressbar.NewOptions64(max,
+		progressbar.OptionSetWriter(b.w),
 		progressbar.OptionShowBytes(true),
 		progressbar.OptionSetWidth(30),
-		progressbar.OptionThrottle(200*time.Millisecond),
+		progressbar.OptionThrottle(b.throttle),
 		progressbar.OptionShowCount(),
-		progressbar.OptionSetPredictTime(true),
+		progressbar.OptionSetPredictTime(max >= 0),
 		progressbar.OptionFullWidth(),
 		progressbar.OptionClearOnFinish(),
-		progressbar.OptionSetDescription(verb),
 	)
-	return b
 }
 
 // AddTotal implements imapsync.Progress.
@@ -43,7 +61,9 @@ func (b *Bar) AddTotal(messages int, bytes int64) {
 	defer b.mu.Unlock()
 	b.total += messages
 	b.bytesTotal += bytes
-	b.bar.ChangeMax64(b.bytesTotal)
+	if !b.listing {
+		b.bar.ChangeMax64(b.bytesTotal)
+	}
 	b.describe()
 }
 
@@ -51,6 +71,7 @@ func (b *Bar) AddTotal(messages int, bytes int64) {
 func (b *Bar) Add(messages int, bytes int64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.bytes += bytes
 	if messages != 0 {
 		b.msgs += messages
 		b.describe()
@@ -60,7 +81,28 @@ func (b *Bar) Add(messages int, bytes int64) {
 	}
 }
 
+// ListingDone says every folder has been listed: the total is known from
+// now on, and the bar shows it with a percentage and an ETA. imapsync
+// calls it through an optional interface, interface{ ListingDone() }.
+func (b *Bar) ListingDone() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.listing {
+		return
+	}
+	b.listing = false
+	b.bar.Clear()
+	b.bar.Exit()
+	b.bar = b.newProgressBar(max(b.bytesTotal, 1))
+	b.describe()
+	b.bar.Add64(b.bytes)
+}
+
 func (b *Bar) describe() {
+	if b.listing {
+		b.bar.Describe(fmt.Sprintf("%s %d msgs, listing…", b.verb, b.msgs))
+		return
+	}
 	b.bar.Describe(fmt.Sprintf("%s %d/%d msgs", b.verb, b.msgs, b.total))
 }
 
