@@ -62,7 +62,7 @@ week in ~/.cache/catchall.
 			if err != nil {
 				return cli.Exit(cli.ExitUsage, err)
 			}
-			logger, err := cli.Logger(g.stderr, g.logFormat, g.verbose, g.quiet)
+			logger, err := g.logger()
 			if err != nil {
 				return err
 			}

@@ -13,7 +13,8 @@ import (
 
 func fetchCommand(g *globals) *cobra.Command {
 	var (
-		srv         serverFlags
+		srv         = serverFlags{account: source}
+		conn        connFlags
 		archiveDir  string
 		folders     []string
 		exclude     []string
@@ -53,7 +54,7 @@ everything else is kept.`,
 			if connections < 1 || connections > 32 {
 				return cli.Usagef("--connections must be between 1 and 32")
 			}
-			server, err := srv.server(cmd.Context(), g, "from")
+			server, err := srv.server(cmd.Context(), g, conn)
 			if err != nil {
 				return err
 			}
@@ -93,7 +94,7 @@ everything else is kept.`,
 				}
 			}
 			if err != nil {
-				return err
+				return srv.explain(err)
 			}
 			if len(rep.Failures) > 0 {
 				return cli.Exit(cli.ExitPartial, fmt.Errorf("%d items could not be fetched (listed above); run fetch again to retry them", len(rep.Failures)))
@@ -102,7 +103,8 @@ everything else is kept.`,
 		},
 	}
 	fs := cmd.Flags()
-	srv.register(fs, "from", "the account to download,")
+	srv.register(fs, "the account to download,")
+	conn.register(fs)
 	fs.StringVar(&archiveDir, "archive", "", "the archive `DIR` (created if missing)")
 	fs.StringArrayVar(&folders, "folder", nil, "fetch only folders matching `GLOB` (repeatable)")
 	fs.StringArrayVar(&exclude, "exclude", nil, "leave out folders matching `GLOB` (repeatable)")

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -36,6 +37,11 @@ type globals struct {
 	verbose   bool
 	stdout    io.Writer
 	stderr    io.Writer
+}
+
+// logger is the logger the global flags ask for.
+func (g *globals) logger() (*slog.Logger, error) {
+	return cli.Logger(g.stderr, g.logFormat, g.verbose, g.quiet)
 }
 
 // run executes one catchall command line and returns its exit code.

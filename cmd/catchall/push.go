@@ -1,67 +1,19 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 
 	"github.com/catchall/catchall/classify"
 	"github.com/catchall/catchall/imapsync"
 	"github.com/catchall/catchall/internal/archive"
 	"github.com/catchall/catchall/internal/cli"
-	"github.com/catchall/catchall/internal/secret"
-	"github.com/catchall/catchall/internal/serverurl"
 )
-
-// destFlags are the flags that say how to reach the destination account
-// (push, verify --to); its password comes from CATCHALL_DEST_PASSWORD.
-type destFlags struct {
-	url             string
-	passwordFile    string
-	passwordCommand string
-}
-
-func (d *destFlags) register(fs *pflag.FlagSet, what string) {
-	fs.StringVar(&d.url, "to", "", what+" `URL`: imaps://USER@HOST[:PORT], imap://USER@HOST[:PORT] (STARTTLS required) or imap+plain://USER@HOST:PORT")
-	fs.StringVar(&d.passwordFile, "dest-password-file", "", "destination password from the first line of `FILE` (default: env CATCHALL_DEST_PASSWORD)")
-	fs.StringVar(&d.passwordCommand, "dest-password-command", "", "destination password from the first line `CMD` prints")
-}
-
-// server builds the destination's imapsync.Server; tlsCA and timeout come
-// from the command's --tls-ca and --timeout.
-func (d *destFlags) server(ctx context.Context, g *globals, tlsCA string, timeout time.Duration) (*imapsync.Server, error) {
-	if d.url == "" {
-		return nil, cli.Usagef("--to is required")
-	}
-	u, err := serverurl.ParseFor(d.url, "imap", "CATCHALL_DEST_PASSWORD, --dest-password-file or --dest-password-command")
-	if err != nil {
-		return nil, cli.Exit(cli.ExitUsage, err)
-	}
-	pw, err := secret.Source{Env: "CATCHALL_DEST_PASSWORD", File: d.passwordFile, Command: d.passwordCommand}.Get(ctx)
-	if err != nil {
-		return nil, cli.Exit(cli.ExitUsage, err)
-	}
-	tlsConfig, err := imapsync.TLSConfigFromCA(tlsCA)
-	if err != nil {
-		return nil, cli.Exit(cli.ExitUsage, err)
-	}
-	logger, err := cli.Logger(g.stderr, g.logFormat, g.verbose, g.quiet)
-	if err != nil {
-		return nil, err
-	}
-	srv := &imapsync.Server{URL: u, Password: pw, TLSConfig: tlsConfig, IdleTimeout: timeout, Logger: logger}
-	if g.verbose {
-		srv.Debug = g.stderr
-	}
-	return srv, nil
-}
 
 // Split modes of --split-by.
 const (
@@ -178,7 +130,8 @@ func openArchive(dir string) (*archive.Archive, error) {
 
 func pushCommand(g *globals) *cobra.Command {
 	var (
-		dest        destFlags
+		dest        = serverFlags{account: destination}
+		conn        connFlags
 		archiveDir  string
 		splitBy     string
 		planFile    string
@@ -186,8 +139,6 @@ func pushCommand(g *globals) *cobra.Command {
 		dryRun      bool
 		recheck     bool
 		repair      bool
-		tlsCA       string
-		timeout     time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "push --archive DIR --to URL",
@@ -246,7 +197,7 @@ Password: env CATCHALL_DEST_PASSWORD, --dest-password-file or
 				return err
 			}
 			defer arc.Close()
-			server, err := dest.server(cmd.Context(), g, tlsCA, timeout)
+			server, err := dest.server(cmd.Context(), g, conn)
 			if err != nil {
 				return err
 			}
@@ -274,7 +225,7 @@ Password: env CATCHALL_DEST_PASSWORD, --dest-password-file or
 				}
 			}
 			if err != nil {
-				return err
+				return dest.explain(err)
 			}
 			if len(rep.Failures) > 0 {
 				return cli.Exit(cli.ExitPartial, errors.New(pushFailureSummary(rep.Failures, repair)))
@@ -291,8 +242,7 @@ Password: env CATCHALL_DEST_PASSWORD, --dest-password-file or
 	fs.BoolVar(&recheck, "recheck", false, "do not trust the journal: look for every message on the destination and append those missing (deleted there since)")
 	fs.BoolVar(&repair, "repair", false, "send a message the destination refuses for its bytes (NUL, line ends that are not CRLF: Cyrus) again with NUL as a space and CRLF line ends; the archive keeps the original, the journal both hashes")
 	fs.BoolVar(&dryRun, "dry-run", false, "show which folders would be created and what would be appended; change nothing")
-	fs.StringVar(&tlsCA, "tls-ca", "", "trust the CA certificates in PEM `FILE` (a private CA) instead of the system's")
-	fs.DurationVar(&timeout, "timeout", time.Minute, "give up on a connection when the server sends nothing for this long")
+	conn.register(fs)
 	return cmd
 }
 

@@ -98,7 +98,7 @@ finish and exits; whatever is queued is delivered after the next start.`,
       --burner-secret-file /etc/catchall/burner.secret --admin 127.0.0.1:9125`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			logger, err := cli.Logger(g.stderr, g.logFormat, g.verbose, g.quiet)
+			logger, err := g.logger()
 			if err != nil {
 				return err
 			}

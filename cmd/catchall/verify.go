@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -12,12 +11,13 @@ import (
 
 func verifyCommand(g *globals) *cobra.Command {
 	var (
-		srv        serverFlags
+		srv        = serverFlags{account: source}
+		conn       connFlags
 		archiveDir string
 		hashes     bool
 		folders    []string
 		exclude    []string
-		dest       destFlags
+		dest       = serverFlags{account: destination}
 		splitBy    string
 		planFile   string
 	)
@@ -53,7 +53,7 @@ and the exit code is 1. Password: env CATCHALL_DEST_PASSWORD,
 				if len(folders)+len(exclude) > 0 {
 					return cli.Usagef("--folder and --exclude go with --from only")
 				}
-				return verifyTo(cmd, g, &dest, srv.tlsCA, srv.timeout, archiveDir, hashes, splitBy, planFile)
+				return verifyTo(cmd, g, &dest, conn, archiveDir, hashes, splitBy, planFile)
 			}
 			if splitBy != "" || planFile != "" {
 				return cli.Usagef("--split-by and --plan go with --to only")
@@ -63,14 +63,14 @@ and the exit code is 1. Password: env CATCHALL_DEST_PASSWORD,
 				return err
 			}
 			defer arc.Close()
-			server, err := srv.server(cmd.Context(), g, "from")
+			server, err := srv.server(cmd.Context(), g, conn)
 			if err != nil {
 				return err
 			}
 			opts := &imapsync.VerifyOptions{Hashes: hashes, Include: folders, Exclude: exclude}
 			rep, err := imapsync.Verify(cmd.Context(), server, arc, opts)
 			if err != nil {
-				return err
+				return srv.explain(err)
 			}
 			printVerify(g.stdout, rep)
 			for _, p := range rep.Problems {
@@ -83,7 +83,8 @@ and the exit code is 1. Password: env CATCHALL_DEST_PASSWORD,
 		},
 	}
 	fs := cmd.Flags()
-	srv.register(fs, "from", "the account to compare with,")
+	srv.register(fs, "the account to compare with,")
+	conn.register(fs)
 	fs.StringVar(&archiveDir, "archive", "", "the archive `DIR` written by fetch")
 	fs.BoolVar(&hashes, "hashes", false, "download every message again and compare SHA-256, not only sizes")
 	fs.StringArrayVar(&folders, "folder", nil, "verify only folders matching `GLOB` (repeatable)")
@@ -95,7 +96,7 @@ and the exit code is 1. Password: env CATCHALL_DEST_PASSWORD,
 }
 
 // verifyTo is verify --to: the archive against the destination of push.
-func verifyTo(cmd *cobra.Command, g *globals, dest *destFlags, tlsCA string, timeout time.Duration, archiveDir string, hashes bool, splitBy, planFile string) error {
+func verifyTo(cmd *cobra.Command, g *globals, dest *serverFlags, conn connFlags, archiveDir string, hashes bool, splitBy, planFile string) error {
 	route, err := readSplitPlan(splitBy, planFile)
 	if err != nil {
 		return err
@@ -105,13 +106,13 @@ func verifyTo(cmd *cobra.Command, g *globals, dest *destFlags, tlsCA string, tim
 		return err
 	}
 	defer arc.Close()
-	server, err := dest.server(cmd.Context(), g, tlsCA, timeout)
+	server, err := dest.server(cmd.Context(), g, conn)
 	if err != nil {
 		return err
 	}
 	rep, err := imapsync.VerifyDest(cmd.Context(), server, arc, &imapsync.DestVerifyOptions{Hashes: hashes, Route: route})
 	if err != nil {
-		return err
+		return dest.explain(err)
 	}
 	printVerify(g.stdout, rep)
 	for _, p := range rep.Problems {
