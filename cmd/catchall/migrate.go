@@ -81,8 +81,8 @@ run at all (the migration stops there; run it again once fixed).`,
 			if f.splitBy != "" && f.to == "" {
 				return cli.Usagef("--split-by applies to push: give --to too")
 			}
-			if f.splitBy != "" && f.splitBy != "alias" && f.splitBy != "tag" {
-				return cli.Usagef("--split-by must be alias or tag")
+			if _, err := parseSplitBy(f.splitBy); err != nil {
+				return err
 			}
 			if f.online && os.Getenv("HIBP_API_KEY") == "" {
 				return cli.Usagef("--online needs the API key in env HIBP_API_KEY")

@@ -15,102 +15,36 @@ import (
 	"github.com/catchall/catchall/internal/cli"
 )
 
-// Split modes of --split-by.
-const (
-	splitNone  = ""
-	splitAlias = "alias" // Aliases/<local part>
-	splitTag   = "tag"   // Personal/<local part>, Business/…, Disposable/…
-)
-
-// router files messages by the alias they were sent to, as the plan says.
-type router struct {
-	by      string
-	aliases map[string]classify.Row // by full address
-	user    *classify.User
+// parseSplitBy checks --split-by.
+func parseSplitBy(s string) (classify.SplitBy, error) {
+	by, err := classify.ParseSplitBy(s)
+	if err != nil {
+		return "", cli.Usagef("--split-by must be alias or tag, not %q", s)
+	}
+	return by, nil
 }
 
-func newRouter(by string, plan *classify.Plan) (*router, error) {
-	switch by {
-	case splitNone:
-		return nil, nil
-	case splitAlias, splitTag:
-	default:
-		return nil, fmt.Errorf("split by %q: want alias or tag", by)
-	}
-	if plan == nil {
-		return nil, fmt.Errorf("split by %s needs a plan", by)
-	}
-	r := &router{by: by, aliases: map[string]classify.Row{}, user: &classify.User{Domains: map[string]bool{}}}
-	for _, row := range plan.Rows {
-		a := strings.ToLower(row.Alias())
-		r.aliases[a] = row
-		if d := classify.Domain(a); d != "" {
-			r.user.Domains[d] = true
-		}
-	}
-	return r, nil
-}
-
-// folderFor returns the archive-style folder for a message whose raw header
-// is head, or "" when it was sent to no alias of the plan. It is the
-// imapsync.PushOptions.Route of --split-by.
-func (r *router) folderFor(head []byte) string {
-	fields := classify.ParseHeader(head)
-	u := *r.user
-	for range 2 {
-		rc := u.Recipient(fields)
-		for _, addr := range rc.Addrs {
-			base, _ := classify.SplitSubaddress(strings.ToLower(addr))
-			row, ok := r.aliases[base]
-			if !ok {
-				continue
-			}
-			local, _, _ := strings.Cut(base, "@")
-			local = strings.ReplaceAll(local, "/", "_")
-			if r.by == splitAlias {
-				return "Aliases/" + local
-			}
-			tag := strings.ToLower(row["tag"])
-			if tag == "" {
-				return "Aliases/" + local
-			}
-			return strings.ToUpper(tag[:1]) + tag[1:] + "/" + local
-		}
-		// A Delivered-To naming the final mailbox (not an alias): ask again
-		// with it known, so that the original recipient further down counts.
-		if rc.By != classify.ByDeliveredTo || len(rc.Addrs) == 0 || u.FinalMailbox != "" {
-			break
-		}
-		u.FinalMailbox = strings.ToLower(rc.Addrs[0])
-	}
-	return ""
-}
-
-// readSplitPlan checks --split-by and --plan and returns the route they
-// mean (nil without --split-by).
-func readSplitPlan(splitBy, planFile string) (func([]byte) string, error) {
-	switch splitBy {
-	case splitNone:
+// splitRoute reads --plan for --split-by (checked by parseSplitBy) and
+// returns the route they mean (nil without --split-by).
+func splitRoute(by classify.SplitBy, planFile string) (func([]byte) string, error) {
+	if by == classify.SplitNone {
 		if planFile != "" {
 			return nil, cli.Usagef("--plan is only used with --split-by alias or tag")
 		}
 		return nil, nil
-	case splitAlias, splitTag:
-	default:
-		return nil, cli.Usagef("--split-by must be alias or tag, not %q", splitBy)
 	}
 	if planFile == "" {
-		return nil, cli.Usagef("--split-by %s needs --plan FILE (written by classify)", splitBy)
+		return nil, cli.Usagef("--split-by %s needs --plan FILE (written by classify)", by)
 	}
 	plan, err := classify.ReadPlan(planFile)
 	if err != nil {
 		return nil, cli.Exit(cli.ExitUsage, err)
 	}
-	r, err := newRouter(splitBy, plan)
+	r, err := classify.NewRouter(by, plan)
 	if err != nil {
 		return nil, cli.Exit(cli.ExitUsage, err)
 	}
-	return r.folderFor, nil
+	return r.Folder, nil
 }
 
 // openArchive opens an existing archive for push or verify.
@@ -188,7 +122,11 @@ Password: env CATCHALL_DEST_PASSWORD, --dest-password-file or
 			if connections < 1 || connections > 32 {
 				return cli.Usagef("--connections must be between 1 and 32")
 			}
-			route, err := readSplitPlan(splitBy, planFile)
+			by, err := parseSplitBy(splitBy)
+			if err != nil {
+				return err
+			}
+			route, err := splitRoute(by, planFile)
 			if err != nil {
 				return err
 			}

@@ -97,7 +97,11 @@ and the exit code is 1. Password: env CATCHALL_DEST_PASSWORD,
 
 // verifyTo is verify --to: the archive against the destination of push.
 func verifyTo(cmd *cobra.Command, g *globals, dest *serverFlags, conn connFlags, archiveDir string, hashes bool, splitBy, planFile string) error {
-	route, err := readSplitPlan(splitBy, planFile)
+	by, err := parseSplitBy(splitBy)
+	if err != nil {
+		return err
+	}
+	route, err := splitRoute(by, planFile)
 	if err != nil {
 		return err
 	}
