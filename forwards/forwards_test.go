@@ -125,7 +125,7 @@ func TestFromPlan(t *testing.T) {
 	}
 	// An empty forward_to without --forward-to is never guessed; forward_to
 	// on a block row is kept in the plan and ignored.
-	if !strings.Contains(all, "empty@example.com: forward with an empty forward_to and no default target: give --forward-to ADDR") {
+	if !strings.Contains(all, "empty@example.com: "+ReasonNoTarget) {
 		t.Errorf("empty forward_to:\n%s", all)
 	}
 	if len(got.Skipped) != 6 || len(got.Rules) != 1 || got.Rules[0].Alias != "fine@example.com" || len(got.Rules[0].Targets) != 0 {

@@ -29,7 +29,7 @@ type Cache struct {
 func DefaultCache() (*Cache, error) {
 	dir, err := os.UserCacheDir()
 	if err != nil {
-		return nil, fmt.Errorf("no cache directory: %w (give --breaches FILE)", err)
+		return nil, fmt.Errorf("no cache directory: %w", err)
 	}
 	return &Cache{Dir: filepath.Join(dir, "catchall")}, nil
 }

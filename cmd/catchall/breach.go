@@ -68,7 +68,7 @@ week in ~/.cache/catchall.
 			}
 			cache, err := breach.DefaultCache()
 			if err != nil && breachesPath == "" {
-				return cli.Exit(cli.ExitUsage, err)
+				return cli.Exit(cli.ExitUsage, fmt.Errorf("%w (give --breaches FILE)", err))
 			}
 			opts := &breach.Options{Online: online, DomainSearch: domainSearch, Cache: cache, Logger: logger}
 			listPath := breachesPath

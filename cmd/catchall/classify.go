@@ -243,14 +243,23 @@ func validTag(t string) bool {
 // domains are the user's is a usage error (exit 2): give --domain.
 func buildInventory(cmd *cobra.Command, src classify.Source, domains []string) (*classify.Inventory, error) {
 	inv, err := classify.Build(cmd.Context(), src, &classify.Options{Domains: domains})
+	return inv, inventoryError(err, "run fetch first, or use --maildir")
+}
+
+// inventoryError says what to do about an error of classify.Build: name
+// the domains when the mail does not tell them (exit 2), fetch when there
+// is no archive (fetchHint).
+func inventoryError(err error, fetchHint string) error {
 	var de *classify.DomainError
 	switch {
 	case errors.As(err, &de):
-		return nil, cli.Exit(cli.ExitUsage, err)
+		return cli.Exit(cli.ExitUsage, fmt.Errorf("%w; run it again with --domain YOUR-DOMAIN (repeatable)", err))
+	case errors.Is(err, classify.ErrNotArchive):
+		return cli.Exit(cli.ExitPartial, fmt.Errorf("%w: %s", err, fetchHint))
 	case err != nil:
-		return nil, cli.Exit(cli.ExitPartial, err)
+		return cli.Exit(cli.ExitPartial, err)
 	}
-	return inv, nil
+	return nil
 }
 
 // lowestConfidence returns up to n automatically tagged rows with the

@@ -74,13 +74,16 @@ relay can check their signature.`,
 			if err != nil {
 				return cli.Exit(cli.ExitUsage, err)
 			}
+			if err := checkAddressFlags("--forward-to", to, "--catch-all", catchAll); err != nil {
+				return err
+			}
 			in, err := forwards.FromPlan(plan, to, catchAll)
 			if err != nil {
 				return cli.Usagef("%s", oneLine(err))
 			}
 			skipped := len(in.Skipped)
 			for _, s := range in.Skipped {
-				fmt.Fprintf(g.stderr, "catchall: forwards: left out %s\n", s)
+				fmt.Fprintf(g.stderr, "catchall: forwards: left out %s\n", leftOut(s))
 			}
 			if len(in.LeftOut) > 0 {
 				fmt.Fprintf(g.stderr, "catchall: forwards: %d rows of the plan are not at your domains (domain_status foreign) and are left out: %s\n",
@@ -99,7 +102,7 @@ relay can check their signature.`,
 				}
 				in, unsafe := in.For(f)
 				for _, s := range unsafe {
-					fmt.Fprintf(g.stderr, "catchall: forwards: left out %s\n", s)
+					fmt.Fprintf(g.stderr, "catchall: forwards: left out %s\n", leftOut(s))
 				}
 				skipped += len(unsafe)
 				out, err := forwards.Write(f, in)
@@ -136,6 +139,28 @@ relay can check their signature.`,
 	cmd.RegisterFlagCompletionFunc("format", formatCompletion(all))
 	cmd.AddCommand(forwardsImportCommand(g))
 	return cmd
+}
+
+// checkAddressFlags checks the addresses of flags given as pairs of flag
+// name and value (space-separated addresses), as every target will.
+func checkAddressFlags(flagsAndValues ...string) error {
+	for i := 0; i+1 < len(flagsAndValues); i += 2 {
+		for _, a := range strings.Fields(flagsAndValues[i+1]) {
+			if _, err := forwards.CheckAddress(a); err != nil {
+				return cli.Usagef("%s: %v", flagsAndValues[i], err)
+			}
+		}
+	}
+	return nil
+}
+
+// leftOut is a row left out as it is printed: with what to do about a
+// forward row without a target.
+func leftOut(s forwards.Skip) string {
+	if s.Reason == forwards.ReasonNoTarget {
+		return s.String() + ": give --forward-to ADDR"
+	}
+	return s.String()
 }
 
 // formatCompletion completes --format from the format names, after a comma too.

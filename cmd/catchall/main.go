@@ -41,7 +41,11 @@ type globals struct {
 
 // logger is the logger the global flags ask for.
 func (g *globals) logger() (*slog.Logger, error) {
-	return cli.Logger(g.stderr, g.logFormat, g.verbose, g.quiet)
+	l, err := cli.Logger(g.stderr, g.logFormat, g.verbose, g.quiet)
+	if err != nil {
+		return nil, cli.Usagef("--log-format must be text or json, not %q", g.logFormat)
+	}
+	return l, nil
 }
 
 // run executes one catchall command line and returns its exit code.

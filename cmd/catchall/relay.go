@@ -313,7 +313,7 @@ the relay registered stay. A running relay picks the change up within seconds.`,
 				return cli.Exit(cli.ExitUsage, err)
 			}
 			for _, s := range res.Skipped {
-				fmt.Fprintf(g.stderr, "catchall: relay import: left out %s\n", s)
+				fmt.Fprintf(g.stderr, "catchall: relay import: left out %s\n", leftOut(s))
 			}
 			where := spool
 			if statErr != nil {

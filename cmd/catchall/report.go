@@ -82,7 +82,7 @@ quick with thousands of aliases: only the rows in view are drawn.`,
 				}
 				inv, err = classify.Build(cmd.Context(), &classify.ArchiveSource{Dir: archive}, &classify.Options{Domains: domains})
 				if err != nil {
-					return cli.Exit(cli.ExitPartial, err)
+					return inventoryError(err, "run fetch first")
 				}
 			}
 			if err := report.WriteFile(outPath, plan, inv, opts); err != nil {

@@ -142,7 +142,7 @@ func Logger(w io.Writer, format string, verbose, quiet bool) (*slog.Logger, erro
 	case "json":
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
-	return nil, Usagef("--log-format must be text or json, not %q", format)
+	return nil, fmt.Errorf("log format %q: want text or json", format)
 }
 
 // IsTerminal reports whether f is a terminal.
