@@ -18,6 +18,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/catchall/catchall/classify"
+	"github.com/catchall/catchall/classify/breach"
 	"github.com/catchall/catchall/imapsync"
 	"github.com/catchall/catchall/internal/cli"
 )
@@ -57,7 +59,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	root.SetErr(stderr)
 	root.SetArgs(args)
 
-	err := root.ExecuteContext(ctx)
+	return exitCode(stderr, root.ExecuteContext(ctx))
+}
+
+// exitCode prints err on stderr, as every command and every step of
+// migrate ends, and returns the exit code it means.
+func exitCode(stderr io.Writer, err error) int {
 	if err == nil {
 		return cli.ExitOK
 	}
@@ -67,12 +74,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	fmt.Fprintf(stderr, "catchall: %s\n", oneLine(err))
 	var ee *cli.ExitError
+	var ie *classify.InputError
 	switch {
 	case errors.As(err, &ee):
 		return ee.Code
-	case errors.Is(err, imapsync.ErrNoFolder):
+	case errors.Is(err, imapsync.ErrNoFolder), errors.As(err, &ie):
 		return cli.ExitUsage
-	case errors.Is(err, imapsync.ErrConnect), errors.Is(err, imapsync.ErrAuth):
+	case errors.Is(err, imapsync.ErrConnect), errors.Is(err, imapsync.ErrAuth),
+		errors.Is(err, breach.ErrUnauthorized), errors.Is(err, breach.ErrForbidden):
 		return cli.ExitConnect
 	}
 	// cobra's own errors: unknown command, bad arguments.
@@ -95,8 +104,6 @@ func oneLine(err error) string {
 	}
 	return strings.Join(parts, "; ")
 }
-
-func statFile(path string) (os.FileInfo, error) { return os.Stat(path) }
 
 // newRoot builds the command tree; g receives the global flags.
 func newRoot(g *globals) *cobra.Command {
