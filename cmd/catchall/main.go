@@ -50,6 +50,17 @@ func (g *globals) logger() (*slog.Logger, error) {
 	return l, nil
 }
 
+// progress returns the progress bar of verb on stderr when it is a
+// terminal and the bar is wanted (not --quiet, not a dry run), else nil;
+// finish removes it.
+func (g *globals) progress(verb string, dryRun bool) (p imapsync.Progress, finish func()) {
+	if g.quiet || dryRun || !cli.IsTerminal(os.Stderr) || g.stderr != os.Stderr {
+		return nil, func() {}
+	}
+	b := NewBar(g.stderr, verb)
+	return b, b.Finish
+}
+
 // run executes one catchall command line and returns its exit code.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	g := &globals{stdout: stdout, stderr: stderr}

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -119,56 +121,20 @@ Password: env CATCHALL_DEST_PASSWORD, --dest-password-file or
   catchall push --archive arch --to imaps://me@imap.new.example --split-by tag --plan plan.csv --dry-run`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if connections < 1 || connections > 32 {
-				return cli.Usagef("--connections must be between 1 and 32")
+			if err := checkConnections(connections); err != nil {
+				return err
 			}
 			by, err := parseSplitBy(splitBy)
 			if err != nil {
 				return err
 			}
-			route, err := splitRoute(by, planFile)
+			t, err := openPushTarget(cmd.Context(), g, &dest, conn, archiveDir, by, planFile)
 			if err != nil {
 				return err
 			}
-			arc, err := openArchive(archiveDir)
-			if err != nil {
-				return err
-			}
-			defer arc.Close()
-			server, err := dest.server(cmd.Context(), g, conn)
-			if err != nil {
-				return err
-			}
-			opts := &imapsync.PushOptions{Route: route, Connections: connections, DryRun: dryRun, Recheck: recheck, Repair: repair, Logger: server.Logger}
-			var bar *Bar
-			if !g.quiet && !dryRun && cli.IsTerminal(os.Stderr) && g.stderr == os.Stderr {
-				bar = NewBar(g.stderr, "pushing")
-				opts.Progress = bar
-			}
-			rep, err := imapsync.Push(cmd.Context(), server, arc, opts)
-			if bar != nil {
-				bar.Finish()
-			}
-			if rep != nil {
-				printPush(g.stdout, rep, dryRun)
-				for _, n := range rep.Notes {
-					fmt.Fprintf(g.stderr, "catchall: push: note: %s\n", n)
-				}
-				for _, f := range rep.Failures {
-					kind := "not appended (may go through on another run)"
-					if f.Permanent {
-						kind = "refused for good"
-					}
-					fmt.Fprintf(g.stderr, "catchall: push: %s: %s\n", kind, f)
-				}
-			}
-			if err != nil {
-				return dest.explain(err)
-			}
-			if len(rep.Failures) > 0 {
-				return cli.Exit(cli.ExitPartial, errors.New(pushFailureSummary(rep.Failures, repair)))
-			}
-			return nil
+			defer t.arc.Close()
+			rep, err := t.push(cmd.Context(), g, imapsync.PushOptions{Connections: connections, DryRun: dryRun, Recheck: recheck, Repair: repair})
+			return reportPush(g.stdout, g.stderr, rep, err, dryRun, repair)
 		},
 	}
 	fs := cmd.Flags()
@@ -182,6 +148,70 @@ Password: env CATCHALL_DEST_PASSWORD, --dest-password-file or
 	fs.BoolVar(&dryRun, "dry-run", false, "show which folders would be created and what would be appended; change nothing")
 	conn.register(fs)
 	return cmd
+}
+
+// pushTarget is what push and verify --to work on: the archive, the
+// destination and where --split-by files messages.
+type pushTarget struct {
+	dest   *serverFlags
+	arc    *archive.Archive
+	server *imapsync.Server
+	route  func(head []byte) string
+}
+
+// openPushTarget reads the plan of --split-by (checked by parseSplitBy),
+// opens the archive and makes the destination's server; Close t.arc.
+func openPushTarget(ctx context.Context, g *globals, dest *serverFlags, conn connFlags, archiveDir string, by classify.SplitBy, planFile string) (*pushTarget, error) {
+	route, err := splitRoute(by, planFile)
+	if err != nil {
+		return nil, err
+	}
+	arc, err := openArchive(archiveDir)
+	if err != nil {
+		return nil, err
+	}
+	server, err := dest.server(ctx, g, conn)
+	if err != nil {
+		arc.Close()
+		return nil, err
+	}
+	return &pushTarget{dest: dest, arc: arc, server: server, route: route}, nil
+}
+
+// push is the push step: the archive appended to the destination, with a
+// progress bar on a terminal.
+func (t *pushTarget) push(ctx context.Context, g *globals, opts imapsync.PushOptions) (*imapsync.PushReport, error) {
+	opts.Route, opts.Logger = t.route, t.server.Logger
+	var finish func()
+	opts.Progress, finish = g.progress("pushing", opts.DryRun)
+	rep, err := imapsync.Push(ctx, t.server, t.arc, &opts)
+	finish()
+	return rep, t.dest.explain(err)
+}
+
+// reportPush prints what push did (stdout), its notes and what was not
+// appended (stderr), and returns the command's error.
+func reportPush(stdout, stderr io.Writer, rep *imapsync.PushReport, err error, dryRun, repair bool) error {
+	if rep != nil {
+		printPush(stdout, rep, dryRun)
+		for _, n := range rep.Notes {
+			fmt.Fprintf(stderr, "catchall: push: note: %s\n", n)
+		}
+		for _, f := range rep.Failures {
+			kind := "not appended (may go through on another run)"
+			if f.Permanent {
+				kind = "refused for good"
+			}
+			fmt.Fprintf(stderr, "catchall: push: %s: %s\n", kind, f)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if len(rep.Failures) > 0 {
+		return cli.Exit(cli.ExitPartial, errors.New(pushFailureSummary(rep.Failures, repair)))
+	}
+	return nil
 }
 
 // pushFailureSummary says how many messages were not appended, which of

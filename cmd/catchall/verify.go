@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -72,14 +73,9 @@ and the exit code is 1. Password: env CATCHALL_DEST_PASSWORD,
 			if err != nil {
 				return srv.explain(err)
 			}
-			printVerify(g.stdout, rep)
-			for _, p := range rep.Problems {
-				fmt.Fprintf(g.stderr, "catchall: verify: %s uid %d: %s: %s\n", p.Folder, p.UID, p.Kind, p.Detail)
-			}
-			if !rep.OK() {
-				return cli.Exit(cli.ExitPartial, fmt.Errorf("%d missing, %d mismatched", rep.Total.Missing, rep.Total.Mismatched))
-			}
-			return nil
+			return reportVerify(g.stdout, g.stderr, rep, "", func(p imapsync.Problem) string {
+				return fmt.Sprintf("%s uid %d: %s: %s", p.Folder, p.UID, p.Kind, p.Detail)
+			})
 		},
 	}
 	fs := cmd.Flags()
@@ -101,29 +97,30 @@ func verifyTo(cmd *cobra.Command, g *globals, dest *serverFlags, conn connFlags,
 	if err != nil {
 		return err
 	}
-	route, err := splitRoute(by, planFile)
+	t, err := openPushTarget(cmd.Context(), g, dest, conn, archiveDir, by, planFile)
 	if err != nil {
 		return err
 	}
-	arc, err := openArchive(archiveDir)
-	if err != nil {
-		return err
-	}
-	defer arc.Close()
-	server, err := dest.server(cmd.Context(), g, conn)
-	if err != nil {
-		return err
-	}
-	rep, err := imapsync.VerifyDest(cmd.Context(), server, arc, &imapsync.DestVerifyOptions{Hashes: hashes, Route: route})
+	defer t.arc.Close()
+	rep, err := imapsync.VerifyDest(cmd.Context(), t.server, t.arc, &imapsync.DestVerifyOptions{Hashes: hashes, Route: t.route})
 	if err != nil {
 		return dest.explain(err)
 	}
-	printVerify(g.stdout, rep)
+	return reportVerify(g.stdout, g.stderr, rep, " on the destination", func(p imapsync.Problem) string {
+		return fmt.Sprintf("%s: %s: %s", p.Folder, p.Kind, p.Detail)
+	})
+}
+
+// reportVerify prints the verify report (stdout) and each problem as
+// problem says (stderr), and returns the command's error; where says on
+// which side messages are missing ("" for the archive).
+func reportVerify(stdout, stderr io.Writer, rep *imapsync.VerifyReport, where string, problem func(imapsync.Problem) string) error {
+	printVerify(stdout, rep)
 	for _, p := range rep.Problems {
-		fmt.Fprintf(g.stderr, "catchall: verify: %s: %s: %s\n", p.Folder, p.Kind, p.Detail)
+		fmt.Fprintf(stderr, "catchall: verify: %s\n", problem(p))
 	}
 	if !rep.OK() {
-		return cli.Exit(cli.ExitPartial, fmt.Errorf("%d missing, %d mismatched on the destination", rep.Total.Missing, rep.Total.Mismatched))
+		return cli.Exit(cli.ExitPartial, fmt.Errorf("%d missing, %d mismatched%s", rep.Total.Missing, rep.Total.Mismatched, where))
 	}
 	return nil
 }
