@@ -15,15 +15,8 @@ import (
 // printFetch writes the fetch report for a person: with dryRun a table of
 // what would be fetched per folder, then one summary line.
 func printFetch(w io.Writer, r *imapsync.Report, dryRun bool) {
-	skipped, flags, gone := 0, 0, 0
-	for _, f := range r.Folders {
-		if f.Skipped {
-			skipped++
-		}
-		flags += f.FlagUpdates
-		gone += f.Gone
-	}
 	if dryRun {
+		flags := 0
 		rows := [][]any{{"FOLDER", "NEW", "BYTES", "FLAG UPDATES", "GONE ON SERVER"}}
 		var n int
 		var bytes int64
@@ -33,6 +26,7 @@ func printFetch(w io.Writer, r *imapsync.Report, dryRun bool) {
 				state = " (unchanged)"
 			}
 			rows = append(rows, []any{f.Name + state, f.New, formatBytes(f.Bytes), f.FlagUpdates, f.Gone})
+			flags += f.FlagUpdates
 			n += f.New
 			bytes += f.Bytes
 		}
@@ -41,7 +35,20 @@ func printFetch(w io.Writer, r *imapsync.Report, dryRun bool) {
 			n, formatBytes(bytes), len(r.Folders), flags)
 		return
 	}
-	fmt.Fprintf(w, "fetched %d messages (%s) from %d folders (%d unchanged) in %.1fs%s; %d flag updates, %d deleted on the server and kept; %d failed\n",
+	fmt.Fprintln(w, fetchLine(r))
+}
+
+// fetchLine is the fetch report's summary line.
+func fetchLine(r *imapsync.Report) string {
+	skipped, flags, gone := 0, 0, 0
+	for _, f := range r.Folders {
+		if f.Skipped {
+			skipped++
+		}
+		flags += f.FlagUpdates
+		gone += f.Gone
+	}
+	return fmt.Sprintf("fetched %d messages (%s) from %d folders (%d unchanged) in %.1fs%s; %d flag updates, %d deleted on the server and kept; %d failed",
 		r.Messages, formatBytes(r.Bytes), len(r.Folders), skipped, r.Elapsed.Seconds(), rate(r.Messages, r.Bytes, r.Elapsed), flags, gone, len(r.Failures))
 }
 
@@ -68,7 +75,12 @@ func printPush(w io.Writer, r *imapsync.PushReport, dryRun bool) {
 			r.Created, n, formatBytes(bytes), check, r.Already, len(r.Failures))
 		return
 	}
-	fmt.Fprintf(w, "pushed %d messages (%s) to %d folders (%d created) in %.1fs%s over %d connections; %d already there; %d failed\n",
+	fmt.Fprintln(w, pushLine(r))
+}
+
+// pushLine is the push report's summary line.
+func pushLine(r *imapsync.PushReport) string {
+	return fmt.Sprintf("pushed %d messages (%s) to %d folders (%d created) in %.1fs%s over %d connections; %d already there; %d failed",
 		r.Messages, formatBytes(r.Bytes), len(r.Folders), r.Created, r.Elapsed.Seconds(), rate(r.Messages, r.Bytes, r.Elapsed), r.Connections, r.Already, len(r.Failures))
 }
 
