@@ -109,13 +109,6 @@ func (c *Config) defaults() {
 	c.DefaultTargets = targets
 	if c.Hostname == "" {
 		c.Hostname, _ = os.Hostname()
-		targets := make([]string, 0, len(c.DefaultTargets))
-		for _, t := range c.DefaultTargets {
-			if n, err := forwards.CheckAddress(t); err == nil {
-				targets = append(targets, n) // lower case, punycode
-			}
-		}
-		c.DefaultTargets = targets
 		if c.Hostname == "" {
 			c.Hostname = "localhost"
 		}

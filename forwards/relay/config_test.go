@@ -87,3 +87,18 @@ func TestNewValidates(t *testing.T) {
 		t.Error("New made the spool of a config it refused")
 	}
 }
+
+// TestNewNormalisesTargets: the default targets are used as every other
+// address, lower case.
+func TestNewNormalisesTargets(t *testing.T) {
+	cfg := testConfig(t, "127.0.0.1:1")
+	cfg.DefaultTargets = []string{"Me@New.Example"}
+	r, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if got := r.rt.Load().defaults; len(got) != 1 || got[0] != "me@new.example" {
+		t.Errorf("default targets %v", got)
+	}
+}
