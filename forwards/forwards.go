@@ -278,6 +278,30 @@ func Formats() map[string]Format {
 	return m
 }
 
+// FormatNames returns the names of every format, sorted.
+func FormatNames() []string {
+	var names []string
+	for n := range Formats() {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// ParseFormats returns the formats of a comma-separated list of names.
+func ParseFormats(list string) ([]Format, error) {
+	all := Formats()
+	var formats []Format
+	for _, name := range strings.Split(list, ",") {
+		f, ok := all[strings.TrimSpace(name)]
+		if !ok {
+			return nil, fmt.Errorf("unknown format %q; formats: %s", name, strings.Join(FormatNames(), ", "))
+		}
+		formats = append(formats, f)
+	}
+	return formats, nil
+}
+
 // Importers returns every importer, by name.
 func Importers() map[string]Importer {
 	m := map[string]Importer{}

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
 
 	"github.com/catchall/catchall/classify"
 )
@@ -128,28 +126,4 @@ func (o *Output) WriteDir(dir string) error {
 		}
 	}
 	return classify.WriteFileAtomic(filepath.Join(dir, "INSTALL.txt"), []byte(install))
-}
-
-// FormatNames returns the names of every format, sorted.
-func FormatNames() []string {
-	var names []string
-	for n := range Formats() {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names
-}
-
-// ParseFormats returns the formats of a comma-separated list of names.
-func ParseFormats(list string) ([]Format, error) {
-	all := Formats()
-	var formats []Format
-	for _, name := range strings.Split(list, ",") {
-		f, ok := all[strings.TrimSpace(name)]
-		if !ok {
-			return nil, fmt.Errorf("unknown format %q; formats: %s", name, strings.Join(FormatNames(), ", "))
-		}
-		formats = append(formats, f)
-	}
-	return formats, nil
 }

@@ -11,16 +11,27 @@ import (
 	"github.com/catchall/catchall/internal/imaptest"
 )
 
-func TestMigrateCLI(t *testing.T) {
-	c := corpus.Generate(&corpus.Options{Seed: 3, Messages: 300})
+// imapServer starts an in-process IMAP server, holding the corpus c if
+// not nil; it stops at the end of the test.
+func imapServer(t *testing.T, c *corpus.Corpus) *imaptest.Server {
+	t.Helper()
 	srv, err := imaptest.Start(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
+	if c == nil {
+		return srv
+	}
 	if err := srv.Seed(c); err != nil {
 		t.Fatal(err)
 	}
+	return srv
+}
+
+func TestMigrateCLI(t *testing.T) {
+	c := corpus.Generate(&corpus.Options{Seed: 3, Messages: 300})
+	srv := imapServer(t, c)
 	dir := t.TempDir()
 	arch, out := filepath.Join(dir, "archive"), filepath.Join(dir, "out")
 	env := map[string]string{"CATCHALL_PASSWORD": srv.Password, "HOME": dir}
@@ -160,20 +171,8 @@ func TestMigrateStops(t *testing.T) {
 }
 
 func TestMigratePush(t *testing.T) {
-	c := corpus.Generate(&corpus.Options{Seed: 5, Messages: 120})
-	src, err := imaptest.Start(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { src.Close() })
-	if err := src.Seed(c); err != nil {
-		t.Fatal(err)
-	}
-	dst, err := imaptest.Start(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { dst.Close() })
+	src := imapServer(t, corpus.Generate(&corpus.Options{Seed: 5, Messages: 120}))
+	dst := imapServer(t, nil)
 	dir := t.TempDir()
 	env := map[string]string{"CATCHALL_PASSWORD": src.Password, "CATCHALL_DEST_PASSWORD": dst.Password, "HOME": dir}
 	breaches, _ := filepath.Abs("../../classify/breach/testdata/breaches.json")
@@ -196,21 +195,13 @@ func TestMigratePush(t *testing.T) {
 // TestMigrateStepOutput: each step's log holds what the command of the
 // same name prints, and the lines under each step come from its result.
 func TestMigrateStepOutput(t *testing.T) {
-	c := corpus.Generate(&corpus.Options{Seed: 7, Messages: 120})
-	srv, err := imaptest.Start(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	if err := srv.Seed(c); err != nil {
-		t.Fatal(err)
-	}
+	srv := imapServer(t, corpus.Generate(&corpus.Options{Seed: 7, Messages: 120}))
 	dir := t.TempDir()
 	arch, out := filepath.Join(dir, "archive"), filepath.Join(dir, "out")
 	env := map[string]string{"CATCHALL_PASSWORD": srv.Password, "HOME": dir}
 	breaches, _ := filepath.Abs("../../classify/breach/testdata/breaches.json")
 	code, stdout, stderr := runCLI(t, env, "migrate", "--from", srv.URL(), "--archive", arch, "--out", out,
-		"--forward-to", "me@new.test", "--breaches", breaches, "--formats", "postfix,sieve")
+		"--formats", "postfix,sieve", "--forward-to", "me@new.test", "--breaches", breaches)
 	if code != 0 {
 		t.Fatalf("migrate: exit %d\n%s%s", code, stdout, stderr)
 	}
