@@ -19,8 +19,7 @@ func fetchCommand(g *globals) *cobra.Command {
 		srv         = serverFlags{account: source}
 		conn        connFlags
 		archiveDir  string
-		folders     []string
-		exclude     []string
+		folders     folderFlags
 		connections int
 		dryRun      bool
 	)
@@ -58,7 +57,7 @@ everything else is kept.`,
 				return err
 			}
 			rep, err := fetchArchive(cmd.Context(), g, &srv, conn, archiveDir,
-				imapsync.FetchOptions{Include: folders, Exclude: exclude, Connections: connections, DryRun: dryRun})
+				imapsync.FetchOptions{Include: folders.include, Exclude: folders.exclude, Connections: connections, DryRun: dryRun})
 			return reportFetch(g.stdout, g.stderr, rep, err, dryRun)
 		},
 	}
@@ -66,8 +65,7 @@ everything else is kept.`,
 	srv.register(fs, "the account to download,")
 	conn.register(fs)
 	fs.StringVar(&archiveDir, "archive", "", "the archive `DIR` (created if missing)")
-	fs.StringArrayVar(&folders, "folder", nil, "fetch only folders matching `GLOB` (repeatable)")
-	fs.StringArrayVar(&exclude, "exclude", nil, "leave out folders matching `GLOB` (repeatable)")
+	folders.register(fs, "fetch")
 	fs.IntVar(&connections, "connections", 4, "parallel IMAP connections (folders and ranges of big folders in parallel)")
 	fs.BoolVar(&dryRun, "dry-run", false, "show what would be fetched; write nothing")
 	return cmd

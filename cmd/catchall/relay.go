@@ -240,6 +240,14 @@ finish and exits; whatever is queued is delivered after the next start.`,
 	return cmd
 }
 
+// openStore opens the relay store of spool, which must be there.
+func openStore(spool string) (*relay.Store, error) {
+	if _, err := os.Stat(filepath.Join(spool, "relay.db")); err != nil {
+		return nil, cli.Usagef("no relay store in %s (give --spool)", spool)
+	}
+	return relay.OpenStore(spool)
+}
+
 // relayFlags are the flags of the relay.Config fields Validate names.
 var relayFlags = map[string]string{
 	"Spool": "--spool", "Smarthost": "--smarthost", "Admin": "--admin", "Domains": "--domain",
@@ -343,10 +351,7 @@ of messages waiting in the queue. Counts are written by the relay every two
 seconds and when it stops.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if _, err := os.Stat(filepath.Join(spool, "relay.db")); err != nil {
-				return cli.Usagef("no relay store in %s (give --spool)", spool)
-			}
-			st, err := relay.OpenStore(spool)
+			st, err := openStore(spool)
 			if err != nil {
 				return err
 			}
@@ -542,10 +547,7 @@ line: N burners: A added, U refreshed.`,
 			if planPath == "" {
 				return cli.Usagef("--plan is required")
 			}
-			if _, err := os.Stat(filepath.Join(spool, "relay.db")); err != nil {
-				return cli.Usagef("no relay store in %s (give --spool)", spool)
-			}
-			st, err := relay.OpenStore(spool)
+			st, err := openStore(spool)
 			if err != nil {
 				return err
 			}

@@ -56,6 +56,17 @@ func (s *serverFlags) registerHelp(fs *pflag.FlagSet, urlHelp, fileHelp, command
 	fs.StringVar(&s.passwordCommand, s.commandFlag, "", commandHelp)
 }
 
+// folderFlags choose the folders of the old account: --folder, --exclude.
+type folderFlags struct {
+	include, exclude []string
+}
+
+// register adds the flags; verb says what is done with the folders.
+func (f *folderFlags) register(fs *pflag.FlagSet, verb string) {
+	fs.StringArrayVar(&f.include, "folder", nil, verb+" only folders matching `GLOB` (repeatable)")
+	fs.StringArrayVar(&f.exclude, "exclude", nil, "leave out folders matching `GLOB` (repeatable)")
+}
+
 // connFlags are how a connection is made, whichever account it goes to.
 type connFlags struct {
 	tlsCA   string

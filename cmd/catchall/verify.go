@@ -16,8 +16,7 @@ func verifyCommand(g *globals) *cobra.Command {
 		conn       connFlags
 		archiveDir string
 		hashes     bool
-		folders    []string
-		exclude    []string
+		folders    folderFlags
 		dest       = serverFlags{account: destination}
 		splitBy    string
 		planFile   string
@@ -51,7 +50,7 @@ and the exit code is 1. Password: env CATCHALL_DEST_PASSWORD,
 				if srv.url != "" {
 					return cli.Usagef("give either --from or --to, not both")
 				}
-				if len(folders)+len(exclude) > 0 {
+				if len(folders.include)+len(folders.exclude) > 0 {
 					return cli.Usagef("--folder and --exclude go with --from only")
 				}
 				return verifyTo(cmd, g, &dest, conn, archiveDir, hashes, splitBy, planFile)
@@ -68,7 +67,7 @@ and the exit code is 1. Password: env CATCHALL_DEST_PASSWORD,
 			if err != nil {
 				return err
 			}
-			opts := &imapsync.VerifyOptions{Hashes: hashes, Include: folders, Exclude: exclude}
+			opts := &imapsync.VerifyOptions{Hashes: hashes, Include: folders.include, Exclude: folders.exclude}
 			rep, err := imapsync.Verify(cmd.Context(), server, arc, opts)
 			if err != nil {
 				return srv.explain(err)
@@ -83,8 +82,7 @@ and the exit code is 1. Password: env CATCHALL_DEST_PASSWORD,
 	conn.register(fs)
 	fs.StringVar(&archiveDir, "archive", "", "the archive `DIR` written by fetch")
 	fs.BoolVar(&hashes, "hashes", false, "download every message again and compare SHA-256, not only sizes")
-	fs.StringArrayVar(&folders, "folder", nil, "verify only folders matching `GLOB` (repeatable)")
-	fs.StringArrayVar(&exclude, "exclude", nil, "leave out folders matching `GLOB` (repeatable)")
+	folders.register(fs, "verify")
 	dest.register(fs, "instead of --from: the account push uploaded into,")
 	fs.StringVar(&splitBy, "split-by", "", "with --to: as given to push (alias or tag)")
 	fs.StringVar(&planFile, "plan", "", "with --to and --split-by: the plan `FILE` given to push")
