@@ -51,7 +51,8 @@ func (e DomainEvidence) String() string {
 }
 
 // DomainError is returned by Build when the mail does not tell clearly
-// which domains the aliases are at; the user must name them (--domain).
+// which domains the aliases are at; the user must name them
+// (Options.Domains).
 type DomainError struct {
 	Source     string
 	Received   int              // received messages sampled
@@ -69,7 +70,7 @@ func (e *DomainError) Error() string {
 		}
 		msg += fmt.Sprintf(": of %d sampled messages the best evidence is only %s", e.Received, strings.Join(c, "; "))
 	}
-	return msg + "; run it again with --domain YOUR-DOMAIN (repeatable)"
+	return msg
 }
 
 // Thresholds of domain detection.

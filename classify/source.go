@@ -166,6 +166,10 @@ func readFiles(ctx context.Context, items <-chan item, fn func(*Message)) WalkSt
 	return st
 }
 
+// ErrNotArchive is wrapped by the error of an ArchiveSource whose
+// directory holds no archive index.
+var ErrNotArchive = errors.New("not an archive")
+
 // ArchiveSource reads the archive written by fetch.
 type ArchiveSource struct {
 	Dir string
@@ -193,7 +197,7 @@ func (s *ArchiveSource) Count(ctx context.Context) int {
 // Walk implements Source.
 func (s *ArchiveSource) Walk(ctx context.Context, every int, fn func(*Message)) (WalkStats, error) {
 	if _, err := os.Stat(filepath.Join(s.Dir, archive.IndexFile)); err != nil {
-		return WalkStats{}, fmt.Errorf("%s is not an archive (no %s): run fetch first, or use --maildir", s.Dir, archive.IndexFile)
+		return WalkStats{}, fmt.Errorf("%s is %w (no %s)", s.Dir, ErrNotArchive, archive.IndexFile)
 	}
 	arc, err := archive.Open(s.Dir)
 	if err != nil {

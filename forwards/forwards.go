@@ -105,6 +105,10 @@ type Skip struct {
 
 func (s Skip) String() string { return s.Alias + ": " + s.Reason }
 
+// ReasonNoTarget is the Skip.Reason of a forward row with an empty
+// forward_to when there is no default target.
+const ReasonNoTarget = "forward with an empty forward_to and no default target"
+
 // FromPlan builds the input from a plan. The action decides: forward_to is
 // ignored on block rows; an empty forward_to on a forward row means
 // defaultTo (--forward-to, the same on every command that reads a plan);
@@ -126,7 +130,7 @@ func FromPlan(p *classify.Plan, defaultTo, catchAll string) (*Input, error) {
 	for _, t := range strings.Fields(defaultTo) {
 		a, err := CheckAddress(t)
 		if err != nil {
-			problems = append(problems, fmt.Errorf("--forward-to: %w", err))
+			problems = append(problems, fmt.Errorf("default target: %w", err))
 		}
 		def = append(def, a)
 	}
@@ -186,7 +190,7 @@ func ruleOf(row classify.Row, def []string) (Rule, string) {
 	}
 	if len(r.Targets) == 0 {
 		if len(def) == 0 {
-			return Rule{}, "forward with an empty forward_to and no default target: give --forward-to ADDR"
+			return Rule{}, ReasonNoTarget
 		}
 		r.Targets = slices.Clone(def)
 	}
@@ -272,6 +276,30 @@ func Formats() map[string]Format {
 		m[f.Name()] = f
 	}
 	return m
+}
+
+// FormatNames returns the names of every format, sorted.
+func FormatNames() []string {
+	var names []string
+	for n := range Formats() {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// ParseFormats returns the formats of a comma-separated list of names.
+func ParseFormats(list string) ([]Format, error) {
+	all := Formats()
+	var formats []Format
+	for _, name := range strings.Split(list, ",") {
+		f, ok := all[strings.TrimSpace(name)]
+		if !ok {
+			return nil, fmt.Errorf("unknown format %q; formats: %s", name, strings.Join(FormatNames(), ", "))
+		}
+		formats = append(formats, f)
+	}
+	return formats, nil
 }
 
 // Importers returns every importer, by name.

@@ -3,6 +3,7 @@ package breach
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -24,12 +25,16 @@ type Cache struct {
 	Dir string
 }
 
+// ErrNoCache is wrapped by DefaultCache's error: the user has no cache
+// directory (no $HOME).
+var ErrNoCache = errors.New("no cache directory")
+
 // DefaultCache returns the cache in the user's cache directory
 // (~/.cache/catchall on Linux).
 func DefaultCache() (*Cache, error) {
 	dir, err := os.UserCacheDir()
 	if err != nil {
-		return nil, fmt.Errorf("no cache directory: %w (give --breaches FILE)", err)
+		return nil, fmt.Errorf("%w: %w", ErrNoCache, err)
 	}
 	return &Cache{Dir: filepath.Join(dir, "catchall")}, nil
 }
@@ -223,11 +228,8 @@ func online(ctx context.Context, p *classify.Plan, opts *Options) (map[string][]
 func WriteTable(w io.Writer, results []Result, hibp bool) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ALIAS\tSERVICE\tBREACHES\tVERDICT\tACTION")
-	counts := map[Verdict]int{}
-	blocked, pinned := 0, 0
 	var notes []string
 	for _, r := range results {
-		counts[r.Verdict]++
 		if r.Verdict != VerdictLeaked {
 			for _, n := range r.Notes {
 				notes = append(notes, r.Alias+": "+n)
@@ -240,10 +242,8 @@ func WriteTable(w io.Writer, results []Result, hibp bool) {
 		switch {
 		case r.Blocked:
 			action = "block (new)"
-			blocked++
 		case r.Pinned:
 			action = "kept as you set it"
-			pinned++
 		case r.wantsBlock():
 			action = "block"
 		default:
@@ -259,9 +259,27 @@ func WriteTable(w io.Writer, results []Result, hibp bool) {
 	for _, n := range notes {
 		fmt.Fprintln(w, "note:", n)
 	}
-	fmt.Fprintf(w, "%d aliases: %d breached, %d leaked, %d aggregate, %d never given out (spam only), %d clean; %d newly blocked, %d pinned by you and left as they are\n",
-		len(results), counts[VerdictBreached], counts[VerdictLeaked], counts[VerdictAggregate], counts[VerdictNeverGiven], counts[VerdictClean], blocked, pinned)
+	fmt.Fprintln(w, Summary(results))
 	if hibp {
 		fmt.Fprintln(w, Attribution)
 	}
+}
+
+// Summary is the one line WriteTable ends with: the aliases per verdict,
+// how many were newly blocked and how many the user pinned.
+func Summary(results []Result) string {
+	counts := map[Verdict]int{}
+	blocked, pinned := 0, 0
+	for _, r := range results {
+		counts[r.Verdict]++
+		switch {
+		case r.Verdict == VerdictClean:
+		case r.Blocked:
+			blocked++
+		case r.Pinned:
+			pinned++
+		}
+	}
+	return fmt.Sprintf("%d aliases: %d breached, %d leaked, %d aggregate, %d never given out (spam only), %d clean; %d newly blocked, %d pinned by you and left as they are",
+		len(results), counts[VerdictBreached], counts[VerdictLeaked], counts[VerdictAggregate], counts[VerdictNeverGiven], counts[VerdictClean], blocked, pinned)
 }

@@ -25,6 +25,9 @@ var (
 	// ErrForbidden means the request was refused (403): no user agent, or the
 	// key may not search this domain (it must be verified in the dashboard).
 	ErrForbidden = errors.New("haveibeenpwned.com refused the request (403): the domain must be verified for this key in the HIBP dashboard")
+	// ErrUnreachable means no answer came: no network, no DNS, a proxy or
+	// firewall in the way.
+	ErrUnreachable = errors.New("cannot reach haveibeenpwned.com")
 )
 
 // Client talks to the HIBP API. The API key is only ever sent as the
@@ -100,11 +103,14 @@ func (c *Client) get(ctx context.Context, path string, keyed bool, out any) (fou
 		}
 		resp, err := httpc.Do(req)
 		if err != nil {
+			if ctx.Err() != nil {
+				return false, ctx.Err()
+			}
 			var uerr *url.Error
 			if errors.As(err, &uerr) {
 				err = uerr.Err // the URL is fine to show, but not needed twice
 			}
-			return false, fmt.Errorf("asking haveibeenpwned.com: %w", err)
+			return false, fmt.Errorf("%w: %w", ErrUnreachable, err)
 		}
 		body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 		resp.Body.Close()

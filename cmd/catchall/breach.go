@@ -58,48 +58,17 @@ week in ~/.cache/catchall.
 			if domainSearch && !online {
 				return cli.Usagef("--domain-search asks haveibeenpwned.com: give --online too")
 			}
-			plan, err := classify.ReadPlan(planPath)
-			if err != nil {
-				return cli.Exit(cli.ExitUsage, err)
+			if online && os.Getenv("HIBP_API_KEY") == "" {
+				return cli.Usagef("--online needs the API key in env HIBP_API_KEY")
 			}
-			logger, err := cli.Logger(g.stderr, g.logFormat, g.verbose, g.quiet)
+			logger, err := g.logger()
 			if err != nil {
 				return err
 			}
-			cache, err := breach.DefaultCache()
-			if err != nil && breachesPath == "" {
-				return cli.Exit(cli.ExitUsage, err)
-			}
-			opts := &breach.Options{Online: online, DomainSearch: domainSearch, Cache: cache, Logger: logger}
-			listPath := breachesPath
-			if listPath == "" {
-				listPath = cache.ListPath()
-			}
-			opts.List, err = breach.LoadList(listPath)
-			switch {
-			case errors.Is(err, os.ErrNotExist) && breachesPath == "" && !online:
-				return cli.Usagef("no breach list yet: run \"catchall breach update\" (downloads the public list from haveibeenpwned.com), or give --breaches FILE")
-			case errors.Is(err, os.ErrNotExist) && breachesPath == "":
-				opts.List = nil // online only
-			case err != nil:
-				return cli.Exit(cli.ExitUsage, err)
-			}
-			if online {
-				key := os.Getenv("HIBP_API_KEY")
-				if key == "" {
-					return cli.Usagef("--online needs the API key in env HIBP_API_KEY")
-				}
-				opts.Client = &breach.Client{BaseURL: apiURL, APIKey: key, UserAgent: "catchall", Logger: logger}
-			}
-			results, err := breach.Check(cmd.Context(), plan, opts)
+			results, err := breach.Apply(cmd.Context(), &breach.ApplyOptions{Plan: planPath, List: breachesPath, Online: online, DomainSearch: domainSearch,
+				APIKey: os.Getenv("HIBP_API_KEY"), APIURL: apiURL, Logger: logger})
 			if err != nil {
-				if errors.Is(err, breach.ErrUnauthorized) || errors.Is(err, breach.ErrForbidden) {
-					return cli.Exit(cli.ExitConnect, err)
-				}
-				return cli.Exit(cli.ExitPartial, err)
-			}
-			if err := plan.Write(planPath); err != nil {
-				return fmt.Errorf("writing plan: %w", err)
+				return breachError(err)
 			}
 			breach.WriteTable(g.stdout, results, true)
 			return nil
@@ -122,13 +91,16 @@ week in ~/.cache/catchall.
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c := &breach.Client{BaseURL: apiURL, UserAgent: "catchall"}
 			list, raw, err := c.Breaches(cmd.Context())
+			if errors.Is(err, breach.ErrUnreachable) {
+				err = fmt.Errorf("%w; without a network, copy the list from a machine that has one and give it to breach with --breaches FILE", err)
+			}
 			if err != nil {
 				return cli.Exit(cli.ExitConnect, err)
 			}
 			if out == "" {
 				cache, err := breach.DefaultCache()
 				if err != nil {
-					return cli.Exit(cli.ExitUsage, err)
+					return cli.Exit(cli.ExitUsage, fmt.Errorf("%w (give --out FILE)", err))
 				}
 				out = cache.ListPath()
 				err = cache.SaveList(raw)
@@ -146,4 +118,18 @@ week in ~/.cache/catchall.
 	update.Flags().StringVar(&apiURL, "hibp-url", breach.DefaultURL, "the HIBP API's base `URL`")
 	cmd.AddCommand(update)
 	return cmd
+}
+
+// breachError says what to do about an error of breach.Apply: how to get a
+// list, and how to work offline.
+func breachError(err error) error {
+	switch {
+	case errors.Is(err, breach.ErrNoList):
+		return cli.Usagef("no breach list yet: run \"catchall breach update\" once while online (it downloads the public list from haveibeenpwned.com; the check then works offline), or give --breaches FILE")
+	case errors.Is(err, breach.ErrUnreachable):
+		return fmt.Errorf("%w; to check offline, run \"catchall breach update\" beforehand while online, or give --breaches FILE, and leave out --online", err)
+	case errors.Is(err, breach.ErrNoCache):
+		return fmt.Errorf("%w (give --breaches FILE)", err)
+	}
+	return err
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -82,5 +83,41 @@ func TestBreachCLI(t *testing.T) {
 	}
 	if code, _, errOut = runCLI(t, nil, "breach", "--plan", plan, "--domain-search"); code != 2 || !strings.Contains(errOut, "--online") {
 		t.Errorf("--domain-search without --online: exit %d %s", code, errOut)
+	}
+}
+
+// TestBreachOfflineHints: without a list, or without a network, the error
+// says how to work offline: the list downloaded beforehand, or a copy.
+func TestBreachOfflineHints(t *testing.T) {
+	t.Setenv("HOME", t.TempDir())
+	t.Setenv("XDG_CACHE_HOME", "")
+	t.Setenv("HIBP_API_KEY", "a-key")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	unreachable := "http://" + ln.Addr().String()
+	ln.Close() // nothing answers there
+	plan := filepath.Join(t.TempDir(), "plan.csv")
+	os.WriteFile(plan, []byte("alias,tag,action,forward_to\nadobe@example.com,disposable,forward,me@new.example\n"), 0o600)
+	for _, tc := range []struct {
+		args []string
+		code int
+		want []string
+	}{
+		{[]string{"breach", "--plan", plan}, 2, []string{"no breach list yet", `"catchall breach update"`, "works offline", "--breaches FILE"}},
+		{[]string{"breach", "--plan", plan, "--online", "--hibp-url", unreachable}, 1,
+			[]string{"cannot reach haveibeenpwned.com", `"catchall breach update" beforehand`, "--breaches FILE", "leave out --online"}},
+		{[]string{"breach", "update", "--hibp-url", unreachable}, 3, []string{"cannot reach haveibeenpwned.com", "--breaches FILE"}},
+	} {
+		code, _, errOut := runCLI(t, nil, tc.args...)
+		if code != tc.code || strings.Count(strings.TrimSpace(errOut), "\n") > 0 {
+			t.Errorf("%v: exit %d, want %d and one line:\n%s", tc.args, code, tc.code, errOut)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(errOut, w) {
+				t.Errorf("%v: no %q in %s", tc.args, w, errOut)
+			}
+		}
 	}
 }

@@ -1,10 +1,9 @@
 package main
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
-	"slices"
+	"io"
 	"strconv"
 	"strings"
 
@@ -111,8 +110,8 @@ func aliasesCommand(g *globals) *cobra.Command {
 
 // classifyConfig holds the config tables classify reads itself.
 type classifyConfig struct {
-	Known map[string]string `toml:"known"`
-	Rule  []classify.Rule   `toml:"rule"`
+	Known map[string]classify.Tag `toml:"known"`
+	Rule  []classify.Rule         `toml:"rule"`
 }
 
 func classifyCommand(g *globals) *cobra.Command {
@@ -174,52 +173,19 @@ heuristics:
 				if _, err := toml.DecodeFile(path, &cc); err != nil {
 					return cli.Usagef("reading config %s: %v", path, err)
 				}
-				var problems []string
 				for k, v := range cc.Known {
-					if !validTag(v) {
-						problems = append(problems, fmt.Sprintf("[known] %q: tag %q must be personal, business or disposable", k, v))
-					}
-					cfg.Known[strings.ToLower(k)] = classify.Tag(v)
-				}
-				for i, r := range cc.Rule {
-					if r.Pattern == "" || !validTag(string(r.Tag)) || (r.Action != "" && r.Action != classify.ActionForward && r.Action != classify.ActionBlock) {
-						problems = append(problems, fmt.Sprintf("[[rule]] %d: needs a pattern, a tag (personal, business, disposable) and optionally an action (forward, block)", i+1))
-					}
-				}
-				if len(problems) > 0 {
-					return cli.Usagef("config %s: %s", path, strings.Join(problems, "; "))
+					cfg.Known[strings.ToLower(k)] = v
 				}
 				cfg.Rules = cc.Rule
-			}
-			plan := &classify.Plan{}
-			if _, err := statFile(planPath); err == nil {
-				if plan, err = classify.ReadPlan(planPath); err != nil {
-					return cli.Exit(cli.ExitUsage, err)
+				if err := cfg.Validate(); err != nil {
+					return cli.Usagef("config %s: %s", path, oneLine(err))
 				}
 			}
-			inv, err := buildInventory(cmd, src, store.domains)
+			res, err := classify.Run(cmd.Context(), &classify.RunOptions{Source: src, Domains: store.domains, Plan: planPath, Config: cfg})
 			if err != nil {
-				return err
+				return inventoryError(err, "run fetch first, or use --maildir")
 			}
-			res := plan.MergeAt(cfg.Rows(inv), inv.Domains)
-			if err := plan.Write(planPath); err != nil {
-				return fmt.Errorf("writing plan: %w", err)
-			}
-			tags, blocked := plan.Counts()
-			fmt.Fprintln(g.stdout, inv.DomainsLine())
-			fmt.Fprintln(g.stdout, inv.Summary())
-			if low := lowestConfidence(plan, 5); len(low) > 0 {
-				fmt.Fprintln(g.stdout, "check these first (lowest confidence):")
-				for _, r := range low {
-					fmt.Fprintf(g.stdout, "  %s  %s %s  %s%%  %s\n", r.Alias(), r["tag"], r["action"], confidencePercent(r["confidence"]), r["reasons"])
-				}
-			}
-			if res.Dropped > 0 || res.KeptForeign > 0 {
-				fmt.Fprintf(g.stdout, "not at %s: %d rows dropped, %d you edited kept as domain_status=foreign (left out of every config)\n",
-					strings.Join(inv.Domains, ", "), res.Dropped, res.KeptForeign)
-			}
-			fmt.Fprintf(g.stdout, "plan %s: %d aliases — %d personal, %d business, %d disposable (%d to block); %d new, %d refreshed, %d kept as you edited them, %d only in the plan\n",
-				planPath, len(plan.Rows), tags["personal"], tags["business"], tags["disposable"], blocked, res.New, res.Updated, res.KeptEdits, res.KeptOnlyInPlan)
+			printClassify(g.stdout, res, planPath)
 			return nil
 		},
 	}
@@ -231,44 +197,69 @@ heuristics:
 	return cmd
 }
 
-func validTag(t string) bool {
-	switch classify.Tag(t) {
-	case classify.TagPersonal, classify.TagBusiness, classify.TagDisposable:
-		return true
-	}
-	return false
-}
-
 // buildInventory reads the store; a mailbox that does not tell which
 // domains are the user's is a usage error (exit 2): give --domain.
 func buildInventory(cmd *cobra.Command, src classify.Source, domains []string) (*classify.Inventory, error) {
 	inv, err := classify.Build(cmd.Context(), src, &classify.Options{Domains: domains})
+	return inv, inventoryError(err, "run fetch first, or use --maildir")
+}
+
+// inventoryError says what to do about an error of classify.Build: name
+// the domains when the mail does not tell them (exit 2), fetch when there
+// is no archive (fetchHint).
+func inventoryError(err error, fetchHint string) error {
 	var de *classify.DomainError
 	switch {
 	case errors.As(err, &de):
-		return nil, cli.Exit(cli.ExitUsage, err)
-	case err != nil:
-		return nil, cli.Exit(cli.ExitPartial, err)
+		return cli.Exit(cli.ExitUsage, fmt.Errorf("%w; run it again with --domain YOUR-DOMAIN (repeatable)", err))
+	case errors.Is(err, classify.ErrNotArchive):
+		return cli.Exit(cli.ExitPartial, fmt.Errorf("%w: %s", err, fetchHint))
 	}
-	return inv, nil
+	return err
 }
 
-// lowestConfidence returns up to n automatically tagged rows with the
-// lowest confidence below 0.8, lowest first: the ones to check first.
-func lowestConfidence(p *classify.Plan, n int) []classify.Row {
-	var rows []classify.Row
-	for _, r := range p.Rows {
-		c, err := strconv.ParseFloat(r["confidence"], 64)
-		if err == nil && c < 0.8 && !r.Edited() && !r.Foreign() {
-			rows = append(rows, r)
+// printClassify writes what classify did: the domains and their evidence,
+// what was read, the rows to check first, and the plan's counts.
+func printClassify(w io.Writer, res *classify.RunResult, planPath string) {
+	fmt.Fprintln(w, res.Inventory.DomainsLine())
+	fmt.Fprintln(w, res.Inventory.Summary())
+	if low := res.Plan.LowestConfidence(5); len(low) > 0 {
+		fmt.Fprintln(w, "check these first (lowest confidence):")
+		for _, r := range low {
+			fmt.Fprintf(w, "  %s  %s %s  %s%%  %s\n", r.Alias(), r["tag"], r["action"], confidencePercent(r["confidence"]), r["reasons"])
 		}
 	}
-	slices.SortStableFunc(rows, func(a, b classify.Row) int {
-		ca, _ := strconv.ParseFloat(a["confidence"], 64)
-		cb, _ := strconv.ParseFloat(b["confidence"], 64)
-		return cmp.Compare(ca, cb)
-	})
-	return rows[:min(n, len(rows))]
+	if l := notAtLine(res); l != "" {
+		fmt.Fprintln(w, l)
+	}
+	fmt.Fprintln(w, planLine(res, planPath))
+}
+
+// classifySummary is what migrate shows of classify: which domains were
+// taken as the user's and why (the plan stands on it), and the plan.
+func classifySummary(res *classify.RunResult, planPath string) []string {
+	sum := []string{res.Inventory.DomainsLine()}
+	if l := notAtLine(res); l != "" {
+		sum = append(sum, l)
+	}
+	return append(sum, planLine(res, planPath))
+}
+
+// notAtLine is the line about the plan's rows at other domains, or "".
+func notAtLine(res *classify.RunResult) string {
+	if res.Merge.Dropped == 0 && res.Merge.KeptForeign == 0 {
+		return ""
+	}
+	return fmt.Sprintf("not at %s: %d rows dropped, %d you edited kept as domain_status=foreign (left out of every config)",
+		strings.Join(res.Inventory.Domains, ", "), res.Merge.Dropped, res.Merge.KeptForeign)
+}
+
+// planLine is the plan's counts and what changed in it.
+func planLine(res *classify.RunResult, planPath string) string {
+	tags, blocked := res.Plan.Counts()
+	m := res.Merge
+	return fmt.Sprintf("plan %s: %d aliases — %d personal, %d business, %d disposable (%d to block); %d new, %d refreshed, %d kept as you edited them, %d only in the plan",
+		planPath, len(res.Plan.Rows), tags["personal"], tags["business"], tags["disposable"], blocked, m.New, m.Updated, m.KeptEdits, m.KeptOnlyInPlan)
 }
 
 func confidencePercent(c string) string {

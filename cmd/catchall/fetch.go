@@ -1,8 +1,11 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -13,10 +16,10 @@ import (
 
 func fetchCommand(g *globals) *cobra.Command {
 	var (
-		srv         serverFlags
+		srv         = serverFlags{account: source}
+		conn        connFlags
 		archiveDir  string
-		folders     []string
-		exclude     []string
+		folders     folderFlags
 		connections int
 		dryRun      bool
 	)
@@ -50,63 +53,79 @@ everything else is kept.`,
 			if archiveDir == "" {
 				return cli.Usagef("--archive is required")
 			}
-			if connections < 1 || connections > 32 {
-				return cli.Usagef("--connections must be between 1 and 32")
-			}
-			server, err := srv.server(cmd.Context(), g, "from")
-			if err != nil {
+			if err := checkConnections(connections); err != nil {
 				return err
 			}
-			openDir := archiveDir
-			if dryRun {
-				// Read an existing archive; write nothing, not even a new one.
-				if _, err := os.Stat(archiveDir + "/" + archive.IndexFile); err != nil {
-					tmp, err := os.MkdirTemp("", "catchall-dry-run-")
-					if err != nil {
-						return err
-					}
-					defer os.RemoveAll(tmp)
-					openDir = tmp
-				}
-			}
-			arc, err := archive.Open(openDir)
-			if err != nil {
-				return cli.Exit(cli.ExitUsage, err)
-			}
-			defer arc.Close()
-			opts := &imapsync.FetchOptions{
-				Include: folders, Exclude: exclude, Connections: connections, DryRun: dryRun, Logger: server.Logger,
-			}
-			var bar *imapsync.Bar
-			if !g.quiet && !dryRun && cli.IsTerminal(os.Stderr) && g.stderr == os.Stderr {
-				bar = imapsync.NewBar(g.stderr, "fetching")
-				opts.Progress = bar
-			}
-			rep, err := imapsync.Fetch(cmd.Context(), server, arc, opts)
-			if bar != nil {
-				bar.Finish()
-			}
-			if rep != nil {
-				rep.WriteText(g.stdout, dryRun)
-				for _, f := range rep.Failures {
-					fmt.Fprintf(g.stderr, "catchall: fetch: %s\n", f)
-				}
-			}
-			if err != nil {
-				return err
-			}
-			if len(rep.Failures) > 0 {
-				return cli.Exit(cli.ExitPartial, fmt.Errorf("%d items could not be fetched (listed above); run fetch again to retry them", len(rep.Failures)))
-			}
-			return nil
+			rep, err := fetchArchive(cmd.Context(), g, &srv, conn, archiveDir,
+				imapsync.FetchOptions{Include: folders.include, Exclude: folders.exclude, Connections: connections, DryRun: dryRun})
+			return reportFetch(g.stdout, g.stderr, rep, err, dryRun)
 		},
 	}
 	fs := cmd.Flags()
-	srv.register(fs, "from", "the account to download,")
+	srv.register(fs, "the account to download,")
+	conn.register(fs)
 	fs.StringVar(&archiveDir, "archive", "", "the archive `DIR` (created if missing)")
-	fs.StringArrayVar(&folders, "folder", nil, "fetch only folders matching `GLOB` (repeatable)")
-	fs.StringArrayVar(&exclude, "exclude", nil, "leave out folders matching `GLOB` (repeatable)")
+	folders.register(fs, "fetch")
 	fs.IntVar(&connections, "connections", 4, "parallel IMAP connections (folders and ranges of big folders in parallel)")
 	fs.BoolVar(&dryRun, "dry-run", false, "show what would be fetched; write nothing")
 	return cmd
+}
+
+// checkConnections checks --connections.
+func checkConnections(n int) error {
+	if n < 1 || n > 32 {
+		return cli.Usagef("--connections must be between 1 and 32")
+	}
+	return nil
+}
+
+// fetchArchive is the fetch step: the account of src downloaded into the
+// archive in dir (created if missing; with opts.DryRun nothing is
+// written), with a progress bar on a terminal.
+func fetchArchive(ctx context.Context, g *globals, src *serverFlags, conn connFlags, dir string, opts imapsync.FetchOptions) (*imapsync.Report, error) {
+	server, err := src.server(ctx, g, conn)
+	if err != nil {
+		return nil, err
+	}
+	openDir := dir
+	if opts.DryRun {
+		// Read an existing archive; write nothing, not even a new one.
+		if _, err := os.Stat(filepath.Join(dir, archive.IndexFile)); err != nil {
+			tmp, err := os.MkdirTemp("", "catchall-dry-run-")
+			if err != nil {
+				return nil, err
+			}
+			defer os.RemoveAll(tmp)
+			openDir = tmp
+		}
+	}
+	arc, err := archive.Open(openDir)
+	if err != nil {
+		return nil, cli.Exit(cli.ExitUsage, err)
+	}
+	defer arc.Close()
+	opts.Logger = server.Logger
+	var finish func()
+	opts.Progress, finish = g.progress("fetching", opts.DryRun)
+	rep, err := imapsync.Fetch(ctx, server, arc, &opts)
+	finish()
+	return rep, src.explain(err)
+}
+
+// reportFetch prints what fetchArchive did (stdout) and what failed
+// (stderr), and returns the command's error.
+func reportFetch(stdout, stderr io.Writer, rep *imapsync.Report, err error, dryRun bool) error {
+	if rep != nil {
+		printFetch(stdout, rep, dryRun)
+		for _, f := range rep.Failures {
+			fmt.Fprintf(stderr, "catchall: fetch: %s\n", f)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if len(rep.Failures) > 0 {
+		return cli.Exit(cli.ExitPartial, fmt.Errorf("%d items could not be fetched (listed above); run fetch again to retry them", len(rep.Failures)))
+	}
+	return nil
 }

@@ -1,9 +1,10 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 
@@ -13,15 +14,6 @@ import (
 	"github.com/catchall/catchall/forwards"
 	"github.com/catchall/catchall/internal/cli"
 )
-
-func formatNames(m map[string]forwards.Format) string {
-	var names []string
-	for n := range m {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return strings.Join(names, ", ")
-}
 
 func forwardsCommand(g *globals) *cobra.Command {
 	var (
@@ -38,7 +30,7 @@ moves to, from the plan's alias, action and forward_to columns, with an
 INSTALL.txt saying where each file goes and which command activates it, and
 a list of what that host cannot do for this plan — read it before switching.
 
-Formats: ` + formatNames(all) + `. Several, comma-separated, go to one
+Formats: ` + strings.Join(forwards.FormatNames(), ", ") + `. Several, comma-separated, go to one
 subdirectory each.
 
 The action decides: a block row's forward_to is kept in the plan and
@@ -62,71 +54,21 @@ relay can check their signature.`,
 			if planPath == "" || format == "" || outDir == "" {
 				return cli.Usagef("--plan, --format and --out are required")
 			}
-			var formats []forwards.Format
-			for _, name := range strings.Split(format, ",") {
-				f, ok := all[strings.TrimSpace(name)]
-				if !ok {
-					return cli.Usagef("unknown format %q; formats: %s", name, formatNames(all))
-				}
-				formats = append(formats, f)
-			}
-			plan, err := classify.ReadPlan(planPath)
+			formats, err := forwards.ParseFormats(format)
 			if err != nil {
 				return cli.Exit(cli.ExitUsage, err)
 			}
-			in, err := forwards.FromPlan(plan, to, catchAll)
-			if err != nil {
-				return cli.Usagef("%s", oneLine(err))
+			if err := checkAddressFlags("--forward-to", to, "--catch-all", catchAll); err != nil {
+				return err
 			}
-			skipped := len(in.Skipped)
-			for _, s := range in.Skipped {
-				fmt.Fprintf(g.stderr, "catchall: forwards: left out %s\n", s)
-			}
-			if len(in.LeftOut) > 0 {
-				fmt.Fprintf(g.stderr, "catchall: forwards: %d rows of the plan are not at your domains (domain_status foreign) and are left out: %s\n",
-					len(in.LeftOut), strings.Join(in.LeftOut, " "))
-			}
-			if burners {
-				in.Burners = &forwards.Burners{TagLen: burnerLen, Targets: in.DefaultTargets(to)}
-				if len(in.Burners.Targets) == 0 {
-					return cli.Usagef("--burners: give --to ADDR, where burners go")
-				}
-			}
-			for _, f := range formats {
-				dir := outDir
-				if len(formats) > 1 {
-					dir = filepath.Join(outDir, f.Name())
-				}
-				in, unsafe := in.For(f)
-				for _, s := range unsafe {
-					fmt.Fprintf(g.stderr, "catchall: forwards: left out %s\n", s)
-				}
-				skipped += len(unsafe)
-				out, err := forwards.Write(f, in)
-				if err != nil {
-					return fmt.Errorf("%s: %w", f.Name(), err)
-				}
-				if err := writeOutput(dir, out); err != nil {
-					return err
-				}
-				fmt.Fprintf(g.stdout, "%s: %d rules (%d forward, %d block) → %s (see INSTALL.txt)\n", f.Name(), len(in.Rules),
-					len(in.Forwarded()), len(in.Blocked()), dir)
-				if len(out.Limits) > 0 {
-					fmt.Fprintf(g.stdout, "  what %s cannot do for this plan:\n", f.Name())
-					for _, l := range out.Limits {
-						fmt.Fprintf(g.stdout, "  - %s\n", l)
-					}
-				}
-			}
-			if skipped > 0 {
-				return cli.Exit(cli.ExitPartial, fmt.Errorf("%d rows left out (listed above); everything else is written", skipped))
-			}
-			return nil
+			res, err := forwards.Generate(&forwards.GenerateOptions{Plan: planPath, Formats: formats, Out: outDir, DefaultTo: to, CatchAll: catchAll,
+				Burners: burners, BurnerLen: burnerLen})
+			return reportForwards(g.stdout, g.stderr, res, err)
 		},
 	}
 	fs := cmd.Flags()
 	fs.StringVar(&planPath, "plan", "", "the plan `FILE`")
-	fs.StringVar(&format, "format", "", "what to write: `FORMAT`[,FORMAT…] ("+formatNames(all)+")")
+	fs.StringVar(&format, "format", "", "what to write: `FORMAT`[,FORMAT…] ("+strings.Join(forwards.FormatNames(), ", ")+")")
 	fs.StringVar(&outDir, "out", "", "write into `DIR` (created 0700)")
 	fs.StringVar(&to, "forward-to", "", "forward rows with an empty forward_to go to `ADDR` (without it they are left out)")
 	fs.StringVar(&to, "to", "", "the old spelling of --forward-to")
@@ -136,6 +78,28 @@ relay can check their signature.`,
 	cmd.RegisterFlagCompletionFunc("format", formatCompletion(all))
 	cmd.AddCommand(forwardsImportCommand(g))
 	return cmd
+}
+
+// checkAddressFlags checks the addresses of flags given as pairs of flag
+// name and value (space-separated addresses), as every target will.
+func checkAddressFlags(flagsAndValues ...string) error {
+	for i := 0; i+1 < len(flagsAndValues); i += 2 {
+		for _, a := range strings.Fields(flagsAndValues[i+1]) {
+			if _, err := forwards.CheckAddress(a); err != nil {
+				return cli.Usagef("%s: %v", flagsAndValues[i], err)
+			}
+		}
+	}
+	return nil
+}
+
+// leftOut is a row left out as it is printed: with what to do about a
+// forward row without a target.
+func leftOut(s forwards.Skip) string {
+	if s.Reason == forwards.ReasonNoTarget {
+		return s.String() + ": give --forward-to ADDR"
+	}
+	return s.String()
 }
 
 // formatCompletion completes --format from the format names, after a comma too.
@@ -164,24 +128,44 @@ func cutLast(s, sep string) (before, after string) {
 	return "", s
 }
 
-// writeOutput writes a format's files and INSTALL.txt (with the limits).
-func writeOutput(dir string, out *forwards.Output) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+// reportForwards prints what forwards.Generate wrote (stdout) and the rows
+// it left out (stderr), and returns the command's error.
+func reportForwards(stdout, stderr io.Writer, res *forwards.Generated, err error) error {
+	if res != nil {
+		for _, s := range res.Skipped {
+			fmt.Fprintf(stderr, "catchall: forwards: left out %s\n", leftOut(s))
+		}
+		if len(res.LeftOut) > 0 {
+			fmt.Fprintf(stderr, "catchall: forwards: %d rows of the plan are not at your domains (domain_status foreign) and are left out: %s\n",
+				len(res.LeftOut), strings.Join(res.LeftOut, " "))
+		}
+		for _, f := range res.Formats {
+			for _, s := range f.Skipped {
+				fmt.Fprintf(stderr, "catchall: forwards: left out %s\n", leftOut(s))
+			}
+			fmt.Fprintln(stdout, formatLine(f))
+			if len(f.Limits) > 0 {
+				fmt.Fprintf(stdout, "  what %s cannot do for this plan:\n", f.Name)
+				for _, l := range f.Limits {
+					fmt.Fprintf(stdout, "  - %s\n", l)
+				}
+			}
+		}
+	}
+	switch {
+	case errors.Is(err, forwards.ErrNoBurnerTarget):
+		return cli.Usagef("--burners: give --forward-to ADDR, where burners go")
+	case err != nil:
 		return err
+	case res.SkippedCount() > 0:
+		return cli.Exit(cli.ExitPartial, fmt.Errorf("%d rows left out (listed above); everything else is written", res.SkippedCount()))
 	}
-	for _, f := range out.Files {
-		if err := classify.WriteFileAtomic(filepath.Join(dir, f.Name), f.Data); err != nil {
-			return err
-		}
-	}
-	install := out.Install
-	if len(out.Limits) > 0 {
-		install += "\nWhat this host cannot do for this plan\n--------------------------------------\n"
-		for _, l := range out.Limits {
-			install += "- " + l + "\n"
-		}
-	}
-	return classify.WriteFileAtomic(filepath.Join(dir, "INSTALL.txt"), []byte(install))
+	return nil
+}
+
+// formatLine is what was written for one format.
+func formatLine(f forwards.FormatResult) string {
+	return fmt.Sprintf("%s: %d rules (%d forward, %d block) → %s (see INSTALL.txt)", f.Name, f.Rules, f.Forwarded, f.Blocked, f.Dir)
 }
 
 func forwardsImportCommand(g *globals) *cobra.Command {

@@ -85,4 +85,15 @@ func TestForwardsCLI(t *testing.T) {
 	if code, _, errOut = runCLI(t, nil, "forwards", "--plan", plan, "--format", "qmail", "--out", out); code != 2 || !strings.Contains(errOut, "unknown format") {
 		t.Errorf("unknown format: exit %d %s", code, errOut)
 	}
+	// A default target or catch-all that is not an address: the flag is named.
+	for _, flag := range []string{"--forward-to", "--to", "--catch-all"} {
+		code, _, errOut = runCLI(t, nil, "forwards", "--plan", plan, "--format", "sieve", "--out", out, flag, "me@new.example x")
+		want := flag + ": cannot be forwarded safely"
+		if flag == "--to" {
+			want = "--forward-to: cannot be forwarded safely" // the old spelling of the same flag
+		}
+		if code != 2 || !strings.Contains(errOut, want) {
+			t.Errorf("%s with a bad address: exit %d %s", flag, code, errOut)
+		}
+	}
 }

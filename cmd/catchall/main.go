@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -17,6 +18,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/catchall/catchall/classify"
+	"github.com/catchall/catchall/classify/breach"
 	"github.com/catchall/catchall/imapsync"
 	"github.com/catchall/catchall/internal/cli"
 )
@@ -38,6 +41,26 @@ type globals struct {
 	stderr    io.Writer
 }
 
+// logger is the logger the global flags ask for.
+func (g *globals) logger() (*slog.Logger, error) {
+	l, err := cli.Logger(g.stderr, g.logFormat, g.verbose, g.quiet)
+	if err != nil {
+		return nil, cli.Usagef("--log-format must be text or json, not %q", g.logFormat)
+	}
+	return l, nil
+}
+
+// progress returns the progress bar of verb on stderr when it is a
+// terminal and the bar is wanted (not --quiet, not a dry run), else nil;
+// finish removes it.
+func (g *globals) progress(verb string, dryRun bool) (p imapsync.Progress, finish func()) {
+	if g.quiet || dryRun || !cli.IsTerminal(os.Stderr) || g.stderr != os.Stderr {
+		return nil, func() {}
+	}
+	b := NewBar(g.stderr, verb)
+	return b, b.Finish
+}
+
 // run executes one catchall command line and returns its exit code.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	g := &globals{stdout: stdout, stderr: stderr}
@@ -47,7 +70,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	root.SetErr(stderr)
 	root.SetArgs(args)
 
-	err := root.ExecuteContext(ctx)
+	return exitCode(stderr, root.ExecuteContext(ctx))
+}
+
+// exitCode prints err on stderr, as every command and every step of
+// migrate ends, and returns the exit code it means.
+func exitCode(stderr io.Writer, err error) int {
 	if err == nil {
 		return cli.ExitOK
 	}
@@ -57,12 +85,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	fmt.Fprintf(stderr, "catchall: %s\n", oneLine(err))
 	var ee *cli.ExitError
+	var ie *classify.InputError
 	switch {
 	case errors.As(err, &ee):
 		return ee.Code
-	case errors.Is(err, imapsync.ErrNoFolder):
+	case errors.Is(err, imapsync.ErrNoFolder), errors.As(err, &ie):
 		return cli.ExitUsage
-	case errors.Is(err, imapsync.ErrConnect), errors.Is(err, imapsync.ErrAuth):
+	case errors.Is(err, imapsync.ErrConnect), errors.Is(err, imapsync.ErrAuth),
+		errors.Is(err, breach.ErrUnauthorized), errors.Is(err, breach.ErrForbidden):
 		return cli.ExitConnect
 	}
 	// cobra's own errors: unknown command, bad arguments.
@@ -85,8 +115,6 @@ func oneLine(err error) string {
 	}
 	return strings.Join(parts, "; ")
 }
-
-func statFile(path string) (os.FileInfo, error) { return os.Stat(path) }
 
 // newRoot builds the command tree; g receives the global flags.
 func newRoot(g *globals) *cobra.Command {

@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -15,34 +17,36 @@ import (
 
 	"github.com/catchall/catchall/classify"
 	"github.com/catchall/catchall/classify/breach"
+	"github.com/catchall/catchall/classify/report"
+	"github.com/catchall/catchall/forwards"
+	"github.com/catchall/catchall/imapsync"
 	"github.com/catchall/catchall/internal/archive"
 	"github.com/catchall/catchall/internal/cli"
 	"github.com/catchall/catchall/internal/pipeline"
 )
 
-// migrateFlags are migrate's settings; every step's arguments are made
-// from them.
+// migrateFlags are migrate's settings; every step's options are made from
+// them.
 type migrateFlags struct {
-	from, archive, out, to    string
-	domains                   []string
-	forwardTo, businessTo     string
-	formats                   string
-	catchAll                  string
-	breaches                  string
-	online, noFetch           bool
-	splitBy                   string
-	passwordFile, passwordCmd string
-	destPasswordFile, destCmd string
-	tlsCA                     string
-	folders, exclude          []string
-	connections               int
-	relayConfig               string
+	src, dst              serverFlags
+	archive, out          string
+	domains               []string
+	forwardTo, businessTo string
+	formats               string
+	catchAll              string
+	breaches              string
+	online, noFetch       bool
+	splitBy               string
+	tlsCA                 string
+	folders, exclude      []string
+	connections           int
+	relayConfig           string
 }
 
 const migrateStateFile = ".catchall-migrate.json"
 
 func migrateCommand(g *globals) *cobra.Command {
-	var f migrateFlags
+	f := migrateFlags{src: serverFlags{account: source}, dst: serverFlags{account: destination}}
 	cmd := &cobra.Command{
 		Use:   "migrate --from URL --archive DIR [--domain D]... [--to URL] [--out DIR]",
 		Short: "The whole migration in one command: fetch, classify, breach, forwards, report, push",
@@ -75,14 +79,27 @@ run at all (the migration stops there; run it again once fixed).`,
 			if f.archive == "" || f.out == "" {
 				return cli.Usagef("--archive and --out are required")
 			}
-			if f.from == "" && !f.noFetch {
+			if f.src.url == "" && !f.noFetch {
 				return cli.Usagef("--from is required (or --no-fetch to work from the archive as it is)")
 			}
-			if f.splitBy != "" && f.to == "" {
+			if f.splitBy != "" && f.dst.url == "" {
 				return cli.Usagef("--split-by applies to push: give --to too")
 			}
-			if f.splitBy != "" && f.splitBy != "alias" && f.splitBy != "tag" {
-				return cli.Usagef("--split-by must be alias or tag")
+			splitBy, err := parseSplitBy(f.splitBy)
+			if err != nil {
+				return err
+			}
+			if !f.noFetch || f.dst.url != "" {
+				if err := checkConnections(f.connections); err != nil {
+					return err
+				}
+			}
+			formats, err := forwards.ParseFormats(f.formats)
+			if err != nil {
+				return cli.Usagef("--formats: %v", err)
+			}
+			if err := checkAddressFlags("--forward-to", f.forwardTo, "--catch-all", f.catchAll); err != nil {
+				return err
 			}
 			if f.online && os.Getenv("HIBP_API_KEY") == "" {
 				return cli.Usagef("--online needs the API key in env HIBP_API_KEY")
@@ -95,15 +112,17 @@ run at all (the migration stops there; run it again once fixed).`,
 			if err := os.MkdirAll(f.out, 0o700); err != nil {
 				return cli.Exit(cli.ExitUsage, err)
 			}
-			m := &migration{g: g, cmd: cmd, f: &f, plan: filepath.Join(f.out, "plan.csv")}
+			m := &migration{g: g, cmd: cmd, f: &f, plan: filepath.Join(f.out, "plan.csv"), splitBy: splitBy, formats: formats}
 			return m.run()
 		},
 	}
 	fs := cmd.Flags()
-	fs.StringVar(&f.from, "from", "", "the old account `URL` (as for fetch)")
+	f.src.registerHelp(fs, "the old account `URL` (as for fetch)", "the old account's password from the first line of `FILE` (default: env CATCHALL_PASSWORD)",
+		"the old account's password from the first line `CMD` prints")
+	f.dst.registerHelp(fs, "upload the archive to this new account `URL` at the end (as for push)",
+		"the new account's password from `FILE` (default: env CATCHALL_DEST_PASSWORD)", "the new account's password from the first line `CMD` prints")
 	fs.StringVar(&f.archive, "archive", "", "the archive `DIR` (created if missing)")
 	fs.StringVar(&f.out, "out", "catchall-out", "write the plan, configs, report and logs into `DIR`")
-	fs.StringVar(&f.to, "to", "", "upload the archive to this new account `URL` at the end (as for push)")
 	fs.StringArrayVar(&f.domains, "domain", nil, "the catch-all `DOMAIN` (repeatable; default: detected from the mail)")
 	fs.StringVar(&f.forwardTo, "forward-to", "", "where forwarded aliases go: your new `ADDR` (classify's --main-mailbox, forwards' --to)")
 	fs.StringVar(&f.businessTo, "business-to", "", "where business aliases go (default: --forward-to)")
@@ -113,10 +132,6 @@ run at all (the migration stops there; run it again once fixed).`,
 	fs.BoolVar(&f.online, "online", false, "breach step: ask haveibeenpwned.com too (API key in env HIBP_API_KEY)")
 	fs.BoolVar(&f.noFetch, "no-fetch", false, "skip fetch: work from the archive as it is")
 	fs.StringVar(&f.splitBy, "split-by", "", "push: file mail by `alias` or `tag` instead of the original folders")
-	fs.StringVar(&f.passwordFile, "password-file", "", "the old account's password from the first line of `FILE` (default: env CATCHALL_PASSWORD)")
-	fs.StringVar(&f.passwordCmd, "password-command", "", "the old account's password from the first line `CMD` prints")
-	fs.StringVar(&f.destPasswordFile, "dest-password-file", "", "the new account's password from `FILE` (default: env CATCHALL_DEST_PASSWORD)")
-	fs.StringVar(&f.destCmd, "dest-password-command", "", "the new account's password from the first line `CMD` prints")
 	fs.StringVar(&f.tlsCA, "tls-ca", "", "trust the CA certificates in PEM `FILE` for the old account")
 	fs.StringArrayVar(&f.folders, "folder", nil, "fetch only folders matching `GLOB` (repeatable)")
 	fs.StringArrayVar(&f.exclude, "exclude", nil, "fetch: leave out folders matching `GLOB` (repeatable)")
@@ -131,6 +146,8 @@ type migration struct {
 	cmd     *cobra.Command
 	f       *migrateFlags
 	plan    string
+	splitBy classify.SplitBy
+	formats []forwards.Format
 	state   *pipeline.State
 	partial []string // steps that finished with failures
 	ran     []string
@@ -138,11 +155,15 @@ type migration struct {
 	notes   []string
 }
 
-// step is one stage: its arguments, what it depends on, whether it writes
+// step is one stage: how it runs, what it depends on, whether it writes
 // the plan (then its record is taken after it ran).
 type step struct {
-	name       string
-	args       []string
+	name string
+	// run does the step: what the command of the same name prints on
+	// stdout goes to out (kept in OUT/logs/STEP.log), its warnings to
+	// stderr; it returns the lines migrate shows of it. nil: this run
+	// does not take the step.
+	run        func(ctx context.Context, out io.Writer) (summary []string, err error)
 	inputs     func() *pipeline.Hasher
 	always     bool   // run whatever the record says (fetch)
 	output     string // must exist for the record to count
@@ -160,7 +181,7 @@ func (m *migration) run() error {
 	}
 	var steps []step
 	for _, s := range m.steps() {
-		if s.args != nil { // a step this run does not take (push without --to) is not counted
+		if s.run != nil { // a step this run does not take (push without --to) is not counted
 			steps = append(steps, s)
 		}
 	}
@@ -222,85 +243,115 @@ func (m *migration) steps() []step {
 
 	fetch := step{name: "fetch", always: true, inputs: pipeline.NewHasher}
 	if !f.noFetch {
-		fetch.args = []string{"fetch", "--from", f.from, "--archive", f.archive, "--connections", fmt.Sprint(f.connections)}
-		fetch.args = appendOpt(fetch.args, "--password-file", f.passwordFile)
-		fetch.args = appendOpt(fetch.args, "--password-command", f.passwordCmd)
-		fetch.args = appendOpt(fetch.args, "--tls-ca", f.tlsCA)
-		for _, g := range f.folders {
-			fetch.args = append(fetch.args, "--folder", g)
-		}
-		for _, g := range f.exclude {
-			fetch.args = append(fetch.args, "--exclude", g)
+		fetch.run = func(ctx context.Context, out io.Writer) ([]string, error) {
+			rep, err := fetchArchive(ctx, m.g, &f.src, connFlags{tlsCA: f.tlsCA, timeout: defaultTimeout}, f.archive,
+				imapsync.FetchOptions{Include: f.folders, Exclude: f.exclude, Connections: f.connections})
+			err = reportFetch(out, m.g.stderr, rep, err, false)
+			if rep == nil {
+				return nil, err
+			}
+			return []string{fetchLine(rep)}, err
 		}
 	}
 	out = append(out, fetch)
 
-	cl := []string{"classify", "--archive", f.archive, "--plan", m.plan}
-	for _, d := range f.domains {
-		cl = append(cl, "--domain", d)
-	}
-	cl = appendOpt(cl, "--main-mailbox", f.forwardTo)
-	cl = appendOpt(cl, "--business-mailbox", f.businessTo)
-	out = append(out, step{name: "classify", args: cl, output: m.plan, inputs: func() *pipeline.Hasher {
+	out = append(out, step{name: "classify", output: m.plan, run: func(ctx context.Context, out io.Writer) ([]string, error) {
+		res, err := classify.Run(ctx, &classify.RunOptions{Source: &classify.ArchiveSource{Dir: f.archive}, Domains: f.domains, Plan: m.plan,
+			Config: &classify.Config{MainMailbox: strings.ToLower(f.forwardTo), BusinessMailbox: strings.ToLower(f.businessTo)}})
+		if err != nil {
+			return nil, inventoryError(err, "run migrate without --no-fetch")
+		}
+		printClassify(out, res, m.plan)
+		return classifySummary(res, m.plan), nil
+	}, inputs: func() *pipeline.Hasher {
 		return arch().String("domains", strings.Join(f.domains, " ")).String("to", f.forwardTo+" "+f.businessTo)
 	}})
 
-	br := []string{"breach", "--plan", m.plan}
 	list := f.breaches
 	if list == "" {
 		if c, err := breach.DefaultCache(); err == nil {
 			list = c.ListPath()
 		}
 	}
-	switch {
-	case f.online:
-		br = append(br, "--online")
-		br = appendOpt(br, "--breaches", f.breaches)
-	case f.breaches != "" || exists(list):
-		// A --breaches FILE that is not there is breach's to refuse (exit 2).
-		br = append(br, "--breaches", list)
-	default:
-		br = nil
+	br := step{name: "breach", writesPlan: true, inputs: func() *pipeline.Hasher {
+		return pipeline.NewHasher().File("plan", m.plan).File("list", list).String("online", fmt.Sprint(f.online))
+	}}
+	if f.online || f.breaches != "" || exists(list) {
+		// A --breaches FILE that is not there is breach's to refuse (exit 2);
+		// online, a missing list is only the offline half missing.
+		opts := &breach.ApplyOptions{Plan: m.plan, List: list, Online: f.online, APIKey: os.Getenv("HIBP_API_KEY")}
+		if f.online {
+			opts.List = f.breaches
+		}
+		br.run = func(ctx context.Context, out io.Writer) ([]string, error) {
+			var err error
+			if opts.Logger, err = m.g.logger(); err != nil {
+				return nil, err
+			}
+			results, err := breach.Apply(ctx, opts)
+			if err != nil {
+				return nil, breachError(err)
+			}
+			breach.WriteTable(out, results, true)
+			return []string{breach.Summary(results)}, nil
+		}
+	} else {
 		m.notes = append(m.notes, `breach: skipped — no breach list yet. Run "catchall breach update" (downloads the public list), or give --breaches FILE, then migrate again.`)
 	}
-	out = append(out, step{name: "breach", args: br, writesPlan: true, inputs: func() *pipeline.Hasher {
-		return pipeline.NewHasher().File("plan", m.plan).File("list", list).String("online", fmt.Sprint(f.online))
-	}})
+	out = append(out, br)
 
 	configs := filepath.Join(f.out, "configs")
-	fw := []string{"forwards", "--plan", m.plan, "--format", f.formats, "--out", configs}
-	fw = appendOpt(fw, "--to", f.forwardTo)
-	fw = appendOpt(fw, "--catch-all", f.catchAll)
-	out = append(out, step{name: "forwards", args: fw, output: configs, inputs: func() *pipeline.Hasher {
+	out = append(out, step{name: "forwards", output: configs, run: func(_ context.Context, out io.Writer) ([]string, error) {
+		res, err := forwards.Generate(&forwards.GenerateOptions{Plan: m.plan, Formats: m.formats, Out: configs, DefaultTo: f.forwardTo, CatchAll: f.catchAll})
+		err = reportForwards(out, m.g.stderr, res, err)
+		var sum []string
+		if res != nil {
+			for _, fr := range res.Formats {
+				sum = append(sum, formatLine(fr))
+			}
+		}
+		return sum, err
+	}, inputs: func() *pipeline.Hasher {
 		return pipeline.NewHasher().File("plan", m.plan).String("formats", f.formats).String("to", f.forwardTo+" "+f.catchAll)
 	}})
 
-	report := filepath.Join(f.out, "report.html")
-	out = append(out, step{name: "report", args: []string{"report", "--plan", m.plan, "--archive", f.archive, "--out", report}, output: report,
-		inputs: func() *pipeline.Hasher { return arch().File("plan", m.plan) }})
+	page := filepath.Join(f.out, "report.html")
+	out = append(out, step{name: "report", output: page, run: func(ctx context.Context, out io.Writer) ([]string, error) {
+		res, err := report.Generate(ctx, &report.GenerateOptions{Plan: m.plan, Archive: f.archive, Out: page})
+		if err != nil {
+			return nil, inventoryError(err, "run migrate without --no-fetch")
+		}
+		line := reportLine(page, res)
+		fmt.Fprintln(out, line)
+		return []string{line}, nil
+	}, inputs: func() *pipeline.Hasher { return arch().File("plan", m.plan) }})
 
 	push := step{name: "push", inputs: func() *pipeline.Hasher {
 		// Not the plan: the journal keeps pushed mail where it went, so a
 		// plan edit would only cost a run that appends nothing.
-		return arch().String("to", f.to).String("split", f.splitBy)
+		return arch().String("to", f.dst.url).String("split", f.splitBy)
 	}}
-	if f.to != "" {
-		push.args = []string{"push", "--archive", f.archive, "--to", f.to, "--connections", fmt.Sprint(f.connections)}
-		push.args = appendOpt(push.args, "--dest-password-file", f.destPasswordFile)
-		push.args = appendOpt(push.args, "--dest-password-command", f.destCmd)
-		if f.splitBy != "" {
-			push.args = append(push.args, "--split-by", f.splitBy, "--plan", m.plan)
+	if f.dst.url != "" {
+		push.run = func(ctx context.Context, out io.Writer) ([]string, error) {
+			planFile := ""
+			if m.splitBy != classify.SplitNone {
+				planFile = m.plan
+			}
+			t, err := openPushTarget(ctx, m.g, &f.dst, connFlags{timeout: defaultTimeout}, f.archive, m.splitBy, planFile)
+			if err != nil {
+				return nil, err
+			}
+			defer t.arc.Close()
+			rep, err := t.push(ctx, m.g, imapsync.PushOptions{Connections: f.connections})
+			err = reportPush(out, m.g.stderr, rep, err, false, false)
+			if rep == nil {
+				return nil, err
+			}
+			return []string{pushLine(rep)}, err
 		}
 	}
 	out = append(out, push)
 	return out
-}
-
-func appendOpt(args []string, flag, v string) []string {
-	if v == "" {
-		return args
-	}
-	return append(args, flag, v)
 }
 
 func exists(path string) bool {
@@ -308,59 +359,22 @@ func exists(path string) bool {
 	return err == nil
 }
 
-// exec runs one step as the catchall command it is, with its output kept in
-// OUT/logs/STEP.log; errors go to stderr as they happen.
+// exec runs one step, with what it prints kept in OUT/logs/STEP.log and
+// its summary lines shown; errors go to stderr as they happen.
 func (m *migration) exec(s step) int {
-	args := append([]string(nil), s.args...)
-	if m.g.quiet {
-		args = append(args, "--quiet")
-	}
-	args = append(args, "--log-format", m.g.logFormat)
-	if m.g.verbose {
-		args = append(args, "--verbose")
-	}
-	var buf bytes.Buffer
-	code := run(m.cmd.Context(), args, os.Stdin, &buf, m.g.stderr)
+	var out bytes.Buffer
+	summary, err := s.run(m.cmd.Context(), &out)
+	code := exitCode(m.g.stderr, err)
 	logPath := filepath.Join(m.f.out, "logs", s.name+".log")
-	if err := os.WriteFile(logPath, buf.Bytes(), 0o600); err != nil {
+	if err := os.WriteFile(logPath, out.Bytes(), 0o600); err != nil {
 		fmt.Fprintf(m.g.stderr, "catchall: migrate: writing %s: %v\n", logPath, err)
 	}
 	if !m.g.quiet {
-		for _, l := range summaryLines(s.name, buf.String()) {
+		for _, l := range summary {
 			fmt.Fprintf(m.g.stdout, "    %s\n", l)
 		}
 	}
 	return code
-}
-
-// summaryLines picks a step's summary from its output: one line per
-// format for forwards, else the last line (the attribution aside).
-func summaryLines(step, out string) []string {
-	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
-	if step == "forwards" {
-		var sum []string
-		for _, l := range lines {
-			if strings.Contains(l, " rules (") && !strings.HasPrefix(l, " ") {
-				sum = append(sum, l)
-			}
-		}
-		return sum
-	}
-	var sum []string
-	if step == "classify" {
-		// Which domains were taken as yours, and why: the plan stands on it.
-		for _, l := range lines {
-			if strings.HasPrefix(l, "domains: ") || strings.HasPrefix(l, "not at ") {
-				sum = append(sum, l)
-			}
-		}
-	}
-	for i := len(lines) - 1; i >= 0; i-- {
-		if l := strings.TrimSpace(lines[i]); l != "" && l != breach.Attribution {
-			return append(sum, l)
-		}
-	}
-	return sum
 }
 
 func (m *migration) progress(format string, args ...any) {
@@ -433,7 +447,7 @@ func (m *migration) summary() {
 	} else {
 		fmt.Fprintf(w, "  4. or point your MX at \"catchall relay --plan %s\" to keep burner addresses alive\n", m.plan)
 	}
-	if m.f.to == "" {
+	if m.f.dst.url == "" {
 		fmt.Fprintln(w, "  5. upload the history to the new account: migrate again with --to URL (or catchall push)")
 	}
 }

@@ -11,16 +11,27 @@ import (
 	"github.com/catchall/catchall/internal/imaptest"
 )
 
-func TestMigrateCLI(t *testing.T) {
-	c := corpus.Generate(&corpus.Options{Seed: 3, Messages: 300})
+// imapServer starts an in-process IMAP server, holding the corpus c if
+// not nil; it stops at the end of the test.
+func imapServer(t *testing.T, c *corpus.Corpus) *imaptest.Server {
+	t.Helper()
 	srv, err := imaptest.Start(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
+	if c == nil {
+		return srv
+	}
 	if err := srv.Seed(c); err != nil {
 		t.Fatal(err)
 	}
+	return srv
+}
+
+func TestMigrateCLI(t *testing.T) {
+	c := corpus.Generate(&corpus.Options{Seed: 3, Messages: 300})
+	srv := imapServer(t, c)
 	dir := t.TempDir()
 	arch, out := filepath.Join(dir, "archive"), filepath.Join(dir, "out")
 	env := map[string]string{"CATCHALL_PASSWORD": srv.Password, "HOME": dir}
@@ -160,20 +171,8 @@ func TestMigrateStops(t *testing.T) {
 }
 
 func TestMigratePush(t *testing.T) {
-	c := corpus.Generate(&corpus.Options{Seed: 5, Messages: 120})
-	src, err := imaptest.Start(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { src.Close() })
-	if err := src.Seed(c); err != nil {
-		t.Fatal(err)
-	}
-	dst, err := imaptest.Start(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { dst.Close() })
+	src := imapServer(t, corpus.Generate(&corpus.Options{Seed: 5, Messages: 120}))
+	dst := imapServer(t, nil)
 	dir := t.TempDir()
 	env := map[string]string{"CATCHALL_PASSWORD": src.Password, "CATCHALL_DEST_PASSWORD": dst.Password, "HOME": dir}
 	breaches, _ := filepath.Abs("../../classify/breach/testdata/breaches.json")
@@ -190,5 +189,61 @@ func TestMigratePush(t *testing.T) {
 	code, stdout, _ = runCLI(t, env, args...)
 	if code != 0 || !strings.Contains(stdout, "push: up to date") {
 		t.Errorf("second run pushed again:\n%s", stdout)
+	}
+}
+
+// TestMigrateStepOutput: each step's log holds what the command of the
+// same name prints, and the lines under each step come from its result.
+func TestMigrateStepOutput(t *testing.T) {
+	srv := imapServer(t, corpus.Generate(&corpus.Options{Seed: 7, Messages: 120}))
+	dir := t.TempDir()
+	arch, out := filepath.Join(dir, "archive"), filepath.Join(dir, "out")
+	env := map[string]string{"CATCHALL_PASSWORD": srv.Password, "HOME": dir}
+	breaches, _ := filepath.Abs("../../classify/breach/testdata/breaches.json")
+	code, stdout, stderr := runCLI(t, env, "migrate", "--from", srv.URL(), "--archive", arch, "--out", out,
+		"--formats", "postfix,sieve", "--forward-to", "me@new.test", "--breaches", breaches)
+	if code != 0 {
+		t.Fatalf("migrate: exit %d\n%s%s", code, stdout, stderr)
+	}
+	log := func(step string) string {
+		b, err := os.ReadFile(filepath.Join(out, "logs", step+".log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	// The same commands on what migrate left: the same output.
+	plan := filepath.Join(out, "plan.csv")
+	for _, tc := range []struct {
+		step string
+		args []string
+	}{
+		{"forwards", []string{"forwards", "--plan", plan, "--format", "postfix,sieve", "--out", filepath.Join(out, "configs"), "--forward-to", "me@new.test"}},
+		{"report", []string{"report", "--plan", plan, "--archive", arch, "--out", filepath.Join(out, "report.html")}},
+	} {
+		code, cmdOut, errOut := runCLI(t, env, tc.args...)
+		if code != 0 || cmdOut != log(tc.step) {
+			t.Errorf("%s: exit %d %s\nthe command printed\n%s\nmigrate logged\n%s", tc.step, code, errOut, cmdOut, log(tc.step))
+		}
+	}
+	// Under each step, its summary lines: the last line of fetch, breach
+	// and report, classify's domains and plan lines, one line per format.
+	lines := func(s string) []string { return strings.Split(strings.TrimSpace(s), "\n") }
+	last := func(s string) string { l := lines(s); return l[len(l)-1] }
+	want := []string{
+		"    " + last(log("fetch")),
+		"    " + lines(log("classify"))[0],
+		"    " + last(log("classify")),
+		"    " + lines(log("breach"))[len(lines(log("breach")))-2], // the attribution is last
+		"    " + lines(log("forwards"))[0],
+		"    " + last(log("report")),
+	}
+	for _, w := range want {
+		if !strings.Contains(stdout, w+"\n") {
+			t.Errorf("no %q under its step in\n%s", w, stdout)
+		}
+	}
+	if !strings.Contains(log("classify"), "domains: ") || !strings.Contains(log("breach"), "aliases: ") || !strings.Contains(stdout, "    sieve: ") {
+		t.Errorf("logs or summary lack a step's lines:\n%s", stdout)
 	}
 }

@@ -4,161 +4,49 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 
 	"github.com/catchall/catchall/classify"
 	"github.com/catchall/catchall/imapsync"
 	"github.com/catchall/catchall/internal/archive"
 	"github.com/catchall/catchall/internal/cli"
-	"github.com/catchall/catchall/internal/secret"
-	"github.com/catchall/catchall/internal/serverurl"
 )
 
-// destFlags are the flags that say how to reach the destination account
-// (push, verify --to); its password comes from CATCHALL_DEST_PASSWORD.
-type destFlags struct {
-	url             string
-	passwordFile    string
-	passwordCommand string
-}
-
-func (d *destFlags) register(fs *pflag.FlagSet, what string) {
-	fs.StringVar(&d.url, "to", "", what+" `URL`: imaps://USER@HOST[:PORT], imap://USER@HOST[:PORT] (STARTTLS required) or imap+plain://USER@HOST:PORT")
-	fs.StringVar(&d.passwordFile, "dest-password-file", "", "destination password from the first line of `FILE` (default: env CATCHALL_DEST_PASSWORD)")
-	fs.StringVar(&d.passwordCommand, "dest-password-command", "", "destination password from the first line `CMD` prints")
-}
-
-// server builds the destination's imapsync.Server; tlsCA and timeout come
-// from the command's --tls-ca and --timeout.
-func (d *destFlags) server(ctx context.Context, g *globals, tlsCA string, timeout time.Duration) (*imapsync.Server, error) {
-	if d.url == "" {
-		return nil, cli.Usagef("--to is required")
-	}
-	u, err := serverurl.ParseFor(d.url, "imap", "CATCHALL_DEST_PASSWORD, --dest-password-file or --dest-password-command")
+// parseSplitBy checks --split-by.
+func parseSplitBy(s string) (classify.SplitBy, error) {
+	by, err := classify.ParseSplitBy(s)
 	if err != nil {
-		return nil, cli.Exit(cli.ExitUsage, err)
+		return "", cli.Usagef("--split-by must be alias or tag, not %q", s)
 	}
-	pw, err := secret.Source{Env: "CATCHALL_DEST_PASSWORD", File: d.passwordFile, Command: d.passwordCommand}.Get(ctx)
-	if err != nil {
-		return nil, cli.Exit(cli.ExitUsage, err)
-	}
-	tlsConfig, err := imapsync.TLSConfigFromCA(tlsCA)
-	if err != nil {
-		return nil, cli.Exit(cli.ExitUsage, err)
-	}
-	logger, err := cli.Logger(g.stderr, g.logFormat, g.verbose, g.quiet)
-	if err != nil {
-		return nil, err
-	}
-	srv := &imapsync.Server{URL: u, Password: pw, TLSConfig: tlsConfig, IdleTimeout: timeout, Logger: logger}
-	if g.verbose {
-		srv.Debug = g.stderr
-	}
-	return srv, nil
+	return by, nil
 }
 
-// Split modes of --split-by.
-const (
-	splitNone  = ""
-	splitAlias = "alias" // Aliases/<local part>
-	splitTag   = "tag"   // Personal/<local part>, Business/…, Disposable/…
-)
-
-// router files messages by the alias they were sent to, as the plan says.
-type router struct {
-	by      string
-	aliases map[string]classify.Row // by full address
-	user    *classify.User
-}
-
-func newRouter(by string, plan *classify.Plan) (*router, error) {
-	switch by {
-	case splitNone:
-		return nil, nil
-	case splitAlias, splitTag:
-	default:
-		return nil, fmt.Errorf("split by %q: want alias or tag", by)
-	}
-	if plan == nil {
-		return nil, fmt.Errorf("split by %s needs a plan", by)
-	}
-	r := &router{by: by, aliases: map[string]classify.Row{}, user: &classify.User{Domains: map[string]bool{}}}
-	for _, row := range plan.Rows {
-		a := strings.ToLower(row.Alias())
-		r.aliases[a] = row
-		if d := classify.Domain(a); d != "" {
-			r.user.Domains[d] = true
-		}
-	}
-	return r, nil
-}
-
-// folderFor returns the archive-style folder for a message whose raw header
-// is head, or "" when it was sent to no alias of the plan. It is the
-// imapsync.PushOptions.Route of --split-by.
-func (r *router) folderFor(head []byte) string {
-	fields := classify.ParseHeader(head)
-	u := *r.user
-	for range 2 {
-		rc := u.Recipient(fields)
-		for _, addr := range rc.Addrs {
-			base, _ := classify.SplitSubaddress(strings.ToLower(addr))
-			row, ok := r.aliases[base]
-			if !ok {
-				continue
-			}
-			local, _, _ := strings.Cut(base, "@")
-			local = strings.ReplaceAll(local, "/", "_")
-			if r.by == splitAlias {
-				return "Aliases/" + local
-			}
-			tag := strings.ToLower(row["tag"])
-			if tag == "" {
-				return "Aliases/" + local
-			}
-			return strings.ToUpper(tag[:1]) + tag[1:] + "/" + local
-		}
-		// A Delivered-To naming the final mailbox (not an alias): ask again
-		// with it known, so that the original recipient further down counts.
-		if rc.By != classify.ByDeliveredTo || len(rc.Addrs) == 0 || u.FinalMailbox != "" {
-			break
-		}
-		u.FinalMailbox = strings.ToLower(rc.Addrs[0])
-	}
-	return ""
-}
-
-// readSplitPlan checks --split-by and --plan and returns the route they
-// mean (nil without --split-by).
-func readSplitPlan(splitBy, planFile string) (func([]byte) string, error) {
-	switch splitBy {
-	case splitNone:
+// splitRoute reads --plan for --split-by (checked by parseSplitBy) and
+// returns the route they mean (nil without --split-by).
+func splitRoute(by classify.SplitBy, planFile string) (func([]byte) string, error) {
+	if by == classify.SplitNone {
 		if planFile != "" {
 			return nil, cli.Usagef("--plan is only used with --split-by alias or tag")
 		}
 		return nil, nil
-	case splitAlias, splitTag:
-	default:
-		return nil, cli.Usagef("--split-by must be alias or tag, not %q", splitBy)
 	}
 	if planFile == "" {
-		return nil, cli.Usagef("--split-by %s needs --plan FILE (written by classify)", splitBy)
+		return nil, cli.Usagef("--split-by %s needs --plan FILE (written by classify)", by)
 	}
 	plan, err := classify.ReadPlan(planFile)
 	if err != nil {
 		return nil, cli.Exit(cli.ExitUsage, err)
 	}
-	r, err := newRouter(splitBy, plan)
+	r, err := classify.NewRouter(by, plan)
 	if err != nil {
 		return nil, cli.Exit(cli.ExitUsage, err)
 	}
-	return r.folderFor, nil
+	return r.Folder, nil
 }
 
 // openArchive opens an existing archive for push or verify.
@@ -178,7 +66,8 @@ func openArchive(dir string) (*archive.Archive, error) {
 
 func pushCommand(g *globals) *cobra.Command {
 	var (
-		dest        destFlags
+		dest        = serverFlags{account: destination}
+		conn        connFlags
 		archiveDir  string
 		splitBy     string
 		planFile    string
@@ -186,8 +75,6 @@ func pushCommand(g *globals) *cobra.Command {
 		dryRun      bool
 		recheck     bool
 		repair      bool
-		tlsCA       string
-		timeout     time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "push --archive DIR --to URL",
@@ -234,52 +121,20 @@ Password: env CATCHALL_DEST_PASSWORD, --dest-password-file or
   catchall push --archive arch --to imaps://me@imap.new.example --split-by tag --plan plan.csv --dry-run`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if connections < 1 || connections > 32 {
-				return cli.Usagef("--connections must be between 1 and 32")
+			if err := checkConnections(connections); err != nil {
+				return err
 			}
-			route, err := readSplitPlan(splitBy, planFile)
+			by, err := parseSplitBy(splitBy)
 			if err != nil {
 				return err
 			}
-			arc, err := openArchive(archiveDir)
+			t, err := openPushTarget(cmd.Context(), g, &dest, conn, archiveDir, by, planFile)
 			if err != nil {
 				return err
 			}
-			defer arc.Close()
-			server, err := dest.server(cmd.Context(), g, tlsCA, timeout)
-			if err != nil {
-				return err
-			}
-			opts := &imapsync.PushOptions{Route: route, Connections: connections, DryRun: dryRun, Recheck: recheck, Repair: repair, Logger: server.Logger}
-			var bar *imapsync.Bar
-			if !g.quiet && !dryRun && cli.IsTerminal(os.Stderr) && g.stderr == os.Stderr {
-				bar = imapsync.NewBar(g.stderr, "pushing")
-				opts.Progress = bar
-			}
-			rep, err := imapsync.Push(cmd.Context(), server, arc, opts)
-			if bar != nil {
-				bar.Finish()
-			}
-			if rep != nil {
-				rep.WriteText(g.stdout, dryRun)
-				for _, n := range rep.Notes {
-					fmt.Fprintf(g.stderr, "catchall: push: note: %s\n", n)
-				}
-				for _, f := range rep.Failures {
-					kind := "not appended (may go through on another run)"
-					if f.Permanent {
-						kind = "refused for good"
-					}
-					fmt.Fprintf(g.stderr, "catchall: push: %s: %s\n", kind, f)
-				}
-			}
-			if err != nil {
-				return err
-			}
-			if len(rep.Failures) > 0 {
-				return cli.Exit(cli.ExitPartial, errors.New(pushFailureSummary(rep.Failures, repair)))
-			}
-			return nil
+			defer t.arc.Close()
+			rep, err := t.push(cmd.Context(), g, imapsync.PushOptions{Connections: connections, DryRun: dryRun, Recheck: recheck, Repair: repair})
+			return reportPush(g.stdout, g.stderr, rep, err, dryRun, repair)
 		},
 	}
 	fs := cmd.Flags()
@@ -291,9 +146,72 @@ Password: env CATCHALL_DEST_PASSWORD, --dest-password-file or
 	fs.BoolVar(&recheck, "recheck", false, "do not trust the journal: look for every message on the destination and append those missing (deleted there since)")
 	fs.BoolVar(&repair, "repair", false, "send a message the destination refuses for its bytes (NUL, line ends that are not CRLF: Cyrus) again with NUL as a space and CRLF line ends; the archive keeps the original, the journal both hashes")
 	fs.BoolVar(&dryRun, "dry-run", false, "show which folders would be created and what would be appended; change nothing")
-	fs.StringVar(&tlsCA, "tls-ca", "", "trust the CA certificates in PEM `FILE` (a private CA) instead of the system's")
-	fs.DurationVar(&timeout, "timeout", time.Minute, "give up on a connection when the server sends nothing for this long")
+	conn.register(fs)
 	return cmd
+}
+
+// pushTarget is what push and verify --to work on: the archive, the
+// destination and where --split-by files messages.
+type pushTarget struct {
+	dest   *serverFlags
+	arc    *archive.Archive
+	server *imapsync.Server
+	route  func(head []byte) string
+}
+
+// openPushTarget reads the plan of --split-by (checked by parseSplitBy),
+// opens the archive and makes the destination's server; Close t.arc.
+func openPushTarget(ctx context.Context, g *globals, dest *serverFlags, conn connFlags, archiveDir string, by classify.SplitBy, planFile string) (*pushTarget, error) {
+	route, err := splitRoute(by, planFile)
+	if err != nil {
+		return nil, err
+	}
+	arc, err := openArchive(archiveDir)
+	if err != nil {
+		return nil, err
+	}
+	server, err := dest.server(ctx, g, conn)
+	if err != nil {
+		arc.Close()
+		return nil, err
+	}
+	return &pushTarget{dest: dest, arc: arc, server: server, route: route}, nil
+}
+
+// push is the push step: the archive appended to the destination, with a
+// progress bar on a terminal.
+func (t *pushTarget) push(ctx context.Context, g *globals, opts imapsync.PushOptions) (*imapsync.PushReport, error) {
+	opts.Route, opts.Logger = t.route, t.server.Logger
+	var finish func()
+	opts.Progress, finish = g.progress("pushing", opts.DryRun)
+	rep, err := imapsync.Push(ctx, t.server, t.arc, &opts)
+	finish()
+	return rep, t.dest.explain(err)
+}
+
+// reportPush prints what push did (stdout), its notes and what was not
+// appended (stderr), and returns the command's error.
+func reportPush(stdout, stderr io.Writer, rep *imapsync.PushReport, err error, dryRun, repair bool) error {
+	if rep != nil {
+		printPush(stdout, rep, dryRun)
+		for _, n := range rep.Notes {
+			fmt.Fprintf(stderr, "catchall: push: note: %s\n", n)
+		}
+		for _, f := range rep.Failures {
+			kind := "not appended (may go through on another run)"
+			if f.Permanent {
+				kind = "refused for good"
+			}
+			fmt.Fprintf(stderr, "catchall: push: %s: %s\n", kind, f)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if len(rep.Failures) > 0 {
+		return cli.Exit(cli.ExitPartial, errors.New(pushFailureSummary(rep.Failures, repair)))
+	}
+	return nil
 }
 
 // pushFailureSummary says how many messages were not appended, which of

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -98,46 +97,35 @@ finish and exits; whatever is queued is delivered after the next start.`,
       --burner-secret-file /etc/catchall/burner.secret --admin 127.0.0.1:9125`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			logger, err := cli.Logger(g.stderr, g.logFormat, g.verbose, g.quiet)
+			logger, err := g.logger()
 			if err != nil {
 				return err
 			}
-			if smarthost == "" {
-				return cli.Usagef("--smarthost is required: the relay delivers everything there")
-			}
-			u, err := serverurl.ParseFor(smarthost, "smtp", "CATCHALL_DEST_PASSWORD, --dest-password-file or --dest-password-command")
-			if err != nil {
-				return cli.Exit(cli.ExitUsage, err)
+			var u *serverurl.URL
+			if smarthost != "" {
+				if u, err = serverurl.ParseFor(smarthost, "smtp", "CATCHALL_DEST_PASSWORD, --dest-password-file or --dest-password-command"); err != nil {
+					return cli.Exit(cli.ExitUsage, err)
+				}
 			}
 			cfg := relay.Config{
 				Listen: listen, Admin: admin, Domains: domains, Spool: spool, Plan: planPath, Smarthost: u,
 				CatchAll: catchAll, Hostname: hostname, MaxSize: maxSize, MaxRecipients: maxRcpt, MaxBadRcpts: maxBad,
 				MaxConnsPerIP: maxConns, MaxConns: maxTotal, MaxSession: maxSession, RatePerMinute: ratePerMin, IdleTimeout: idle, Workers: workers,
 				RetryMin: retryMin, RetryMax: retryMax, MaxAge: maxAge, Logger: logger,
-			}
-			if admin != "" {
-				host, _, err := net.SplitHostPort(admin)
-				if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
-					return cli.Usagef("--admin %s: give a loopback address such as 127.0.0.1:9125 (metrics are not for the internet)", admin)
-				}
+				// The lengths are checked even when unused; the secrets are
+				// read once the config is known to be good (an SRS secret
+				// may be created).
+				Burner: &relay.Signer{Len: burnerLen}, SRS: &srs.Codec{HashLen: srsHashLen},
 			}
 			for _, t := range forwardTo {
-				for _, a := range strings.Fields(t) {
-					n, err := forwards.CheckAddress(a)
-					if err != nil {
-						return cli.Usagef("--forward-to: %v", err)
-					}
-					cfg.DefaultTargets = append(cfg.DefaultTargets, n)
-				}
+				cfg.DefaultTargets = append(cfg.DefaultTargets, strings.Fields(t)...)
 			}
-			if u.User != "" && u.Security == serverurl.SecurityNone && !isLoopback(u.Host) {
-				return cli.Usagef("smarthost %s: a password is never sent unencrypted to another machine; use smtp:// (STARTTLS) or smtps://", u.Addr())
+			var problems []error
+			if (tlsCert == "") != (tlsKey == "") {
+				problems = append(problems, errors.New("give both --tls-cert and --tls-key, or neither"))
 			}
-			if burnerLen < relay.MinTagLen || burnerLen > relay.MaxTagLen {
-				return cli.Usagef("--burner-length must be between %d and %d (shorter tags can be guessed)", relay.MinTagLen, relay.MaxTagLen)
-			}
-			if srsHashLen < srs.DefaultHashLen || srsHashLen > 20 {
-				return cli.Usagef("--srs-hash-length must be between %d and 20", srs.DefaultHashLen)
+			if err := errors.Join(append(problems, relayFlagNames(cfg.Validate()))...); err != nil {
+				return cli.Exit(cli.ExitUsage, err)
 			}
 			if u.User != "" {
 				pw, err := secret.Source{Env: "CATCHALL_DEST_PASSWORD", File: passFile, Command: passCmd}.Get(cmd.Context())
@@ -152,6 +140,7 @@ finish and exits; whatever is queued is delivered after the next start.`,
 			if u.Security == serverurl.SecurityNone {
 				logger.Warn("the smarthost connection is not encrypted (smtp+plain): use it on loopback only", "smarthost", u.Addr())
 			}
+			cfg.Burner = nil
 			if burnerSecret != "" {
 				sec, err := relay.ReadSecret(burnerSecret)
 				if err != nil {
@@ -159,6 +148,7 @@ finish and exits; whatever is queued is delivered after the next start.`,
 				}
 				cfg.Burner = &relay.Signer{Secret: sec, Len: burnerLen}
 			}
+			cfg.SRS = nil
 			if !noSRS {
 				if srsSecret == "" {
 					srsSecret = filepath.Join(spool, "srs.secret")
@@ -172,9 +162,6 @@ finish and exits; whatever is queued is delivered after the next start.`,
 				}
 				cfg.SRS = &srs.Codec{Secrets: secs, HashLen: srsHashLen}
 			}
-			if (tlsCert == "") != (tlsKey == "") {
-				return cli.Usagef("give both --tls-cert and --tls-key, or neither")
-			}
 			if tlsCert != "" {
 				cert, err := tls.LoadX509KeyPair(tlsCert, tlsKey)
 				if err != nil {
@@ -183,6 +170,9 @@ finish and exits; whatever is queued is delivered after the next start.`,
 				cfg.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 			}
 			r, err := relay.New(cfg)
+			if errors.Is(err, relay.ErrNoDomains) {
+				return cli.Usagef("no domains: give --domain or a plan with aliases")
+			}
 			if err != nil {
 				return cli.Exit(cli.ExitUsage, err)
 			}
@@ -250,6 +240,40 @@ finish and exits; whatever is queued is delivered after the next start.`,
 	return cmd
 }
 
+// openStore opens the relay store of spool, which must be there.
+func openStore(spool string) (*relay.Store, error) {
+	if _, err := os.Stat(filepath.Join(spool, "relay.db")); err != nil {
+		return nil, cli.Usagef("no relay store in %s (give --spool)", spool)
+	}
+	return relay.OpenStore(spool)
+}
+
+// relayFlags are the flags of the relay.Config fields Validate names.
+var relayFlags = map[string]string{
+	"Spool": "--spool", "Smarthost": "--smarthost", "Admin": "--admin", "Domains": "--domain",
+	"DefaultTargets": "--forward-to", "Burner.Len": "--burner-length", "SRS.HashLen": "--srs-hash-length",
+}
+
+// relayFlagNames names the flags in the problems relay.Config.Validate
+// found, instead of the Config fields.
+func relayFlagNames(err error) error {
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return err
+	}
+	var problems []error
+	for _, e := range j.Unwrap() {
+		var ce *relay.ConfigError
+		if errors.As(e, &ce) && relayFlags[ce.Field] != "" {
+			named := *ce
+			named.Field = relayFlags[ce.Field]
+			e = &named
+		}
+		problems = append(problems, e)
+	}
+	return errors.Join(problems...)
+}
+
 // ensureSecretFile creates path with a new random secret (0600) unless it
 // exists.
 func ensureSecretFile(path string) error {
@@ -297,7 +321,7 @@ the relay registered stay. A running relay picks the change up within seconds.`,
 				return cli.Exit(cli.ExitUsage, err)
 			}
 			for _, s := range res.Skipped {
-				fmt.Fprintf(g.stderr, "catchall: relay import: left out %s\n", s)
+				fmt.Fprintf(g.stderr, "catchall: relay import: left out %s\n", leftOut(s))
 			}
 			where := spool
 			if statErr != nil {
@@ -327,10 +351,7 @@ of messages waiting in the queue. Counts are written by the relay every two
 seconds and when it stops.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if _, err := os.Stat(filepath.Join(spool, "relay.db")); err != nil {
-				return cli.Usagef("no relay store in %s (give --spool)", spool)
-			}
-			st, err := relay.OpenStore(spool)
+			st, err := openStore(spool)
 			if err != nil {
 				return err
 			}
@@ -526,10 +547,7 @@ line: N burners: A added, U refreshed.`,
 			if planPath == "" {
 				return cli.Usagef("--plan is required")
 			}
-			if _, err := os.Stat(filepath.Join(spool, "relay.db")); err != nil {
-				return cli.Usagef("no relay store in %s (give --spool)", spool)
-			}
-			st, err := relay.OpenStore(spool)
+			st, err := openStore(spool)
 			if err != nil {
 				return err
 			}
@@ -548,13 +566,4 @@ line: N burners: A added, U refreshed.`,
 	cmd.Flags().StringVar(&planPath, "plan", "", "the plan `FILE` (CSV, or JSON for *.json)")
 	cmd.Flags().StringVar(&spool, "spool", defaultSpool(), "spool `DIR`")
 	return cmd
-}
-
-// isLoopback reports whether host is a loopback address or localhost.
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(strings.Trim(host, "[]"))
-	return ip != nil && ip.IsLoopback()
 }

@@ -4,12 +4,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
 
-	"github.com/catchall/catchall/classify"
 	"github.com/catchall/catchall/classify/report"
 	"github.com/catchall/catchall/forwards/relay"
 	"github.com/catchall/catchall/internal/cli"
@@ -58,54 +56,21 @@ quick with thousands of aliases: only the rows in view are drawn.`,
 			if outPath == "" {
 				return cli.Usagef("--out is required (the HTML file to write)")
 			}
-			plan, err := classify.ReadPlan(planPath)
-			if err != nil {
-				return cli.Exit(cli.ExitUsage, err)
-			}
 			opts := &report.Options{Title: title}
 			if spool != "" {
 				if _, err := os.Stat(filepath.Join(spool, "relay.db")); err != nil {
 					return cli.Usagef("--spool %s: no relay store there (relay.db)", spool)
 				}
+				var err error
 				if opts.Burners, err = storeBurners(spool); err != nil {
 					return err
 				}
 			}
-			var inv *classify.Inventory
-			if archive != "" {
-				// The plan names the domains: no need to detect them.
-				var domains []string
-				for _, r := range plan.Rows {
-					if d := classify.Domain(r.Alias()); d != "" && !slices.Contains(domains, d) {
-						domains = append(domains, d)
-					}
-				}
-				inv, err = classify.Build(cmd.Context(), &classify.ArchiveSource{Dir: archive}, &classify.Options{Domains: domains})
-				if err != nil {
-					return cli.Exit(cli.ExitPartial, err)
-				}
+			res, err := report.Generate(cmd.Context(), &report.GenerateOptions{Plan: planPath, Archive: archive, Out: outPath, Options: opts})
+			if err != nil {
+				return inventoryError(err, "run fetch first")
 			}
-			if err := report.WriteFile(outPath, plan, inv, opts); err != nil {
-				return fmt.Errorf("writing report: %w", err)
-			}
-			from := []string{"the plan"}
-			if inv != nil {
-				from = append(from, fmt.Sprintf("%d messages of the archive", inv.Messages))
-			}
-			if opts.Burners != nil {
-				in := map[string]bool{}
-				for _, r := range plan.Rows {
-					in[r.Alias()] = true
-				}
-				outside := 0
-				for _, b := range opts.Burners {
-					if !in[b.Alias] {
-						outside++
-					}
-				}
-				from = append(from, fmt.Sprintf("%d burners of the relay store (%d not in the plan)", len(opts.Burners), outside))
-			}
-			fmt.Fprintf(g.stdout, "wrote %s: %d aliases from %s\n", outPath, len(plan.Rows), listOf(from))
+			fmt.Fprintln(g.stdout, reportLine(outPath, res))
 			return nil
 		},
 	}
@@ -116,6 +81,18 @@ quick with thousands of aliases: only the rows in view are drawn.`,
 	fs.StringVar(&outPath, "out", "", "write the page to this `FILE` (mode 0600)")
 	fs.StringVar(&title, "title", "", "the page's title (default \""+report.DefaultTitle+"\")")
 	return cmd
+}
+
+// reportLine says what the page was made from.
+func reportLine(outPath string, res *report.Generated) string {
+	from := []string{"the plan"}
+	if res.Archive {
+		from = append(from, fmt.Sprintf("%d messages of the archive", res.Messages))
+	}
+	if res.Store {
+		from = append(from, fmt.Sprintf("%d burners of the relay store (%d not in the plan)", res.Burners, res.Outside))
+	}
+	return fmt.Sprintf("wrote %s: %d aliases from %s", outPath, res.Aliases, listOf(from))
 }
 
 // listOf joins "a", "a and b", "a, b and c".

@@ -2,7 +2,7 @@ package main
 
 import (
 	"fmt"
-	"time"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -12,12 +12,12 @@ import (
 
 func verifyCommand(g *globals) *cobra.Command {
 	var (
-		srv        serverFlags
+		srv        = serverFlags{account: source}
+		conn       connFlags
 		archiveDir string
 		hashes     bool
-		folders    []string
-		exclude    []string
-		dest       destFlags
+		folders    folderFlags
+		dest       = serverFlags{account: destination}
 		splitBy    string
 		planFile   string
 	)
@@ -50,10 +50,10 @@ and the exit code is 1. Password: env CATCHALL_DEST_PASSWORD,
 				if srv.url != "" {
 					return cli.Usagef("give either --from or --to, not both")
 				}
-				if len(folders)+len(exclude) > 0 {
+				if len(folders.include)+len(folders.exclude) > 0 {
 					return cli.Usagef("--folder and --exclude go with --from only")
 				}
-				return verifyTo(cmd, g, &dest, srv.tlsCA, srv.timeout, archiveDir, hashes, splitBy, planFile)
+				return verifyTo(cmd, g, &dest, conn, archiveDir, hashes, splitBy, planFile)
 			}
 			if splitBy != "" || planFile != "" {
 				return cli.Usagef("--split-by and --plan go with --to only")
@@ -63,31 +63,26 @@ and the exit code is 1. Password: env CATCHALL_DEST_PASSWORD,
 				return err
 			}
 			defer arc.Close()
-			server, err := srv.server(cmd.Context(), g, "from")
+			server, err := srv.server(cmd.Context(), g, conn)
 			if err != nil {
 				return err
 			}
-			opts := &imapsync.VerifyOptions{Hashes: hashes, Include: folders, Exclude: exclude}
+			opts := &imapsync.VerifyOptions{Hashes: hashes, Include: folders.include, Exclude: folders.exclude}
 			rep, err := imapsync.Verify(cmd.Context(), server, arc, opts)
 			if err != nil {
-				return err
+				return srv.explain(err)
 			}
-			rep.WriteText(g.stdout)
-			for _, p := range rep.Problems {
-				fmt.Fprintf(g.stderr, "catchall: verify: %s uid %d: %s: %s\n", p.Folder, p.UID, p.Kind, p.Detail)
-			}
-			if !rep.OK() {
-				return cli.Exit(cli.ExitPartial, fmt.Errorf("%d missing, %d mismatched", rep.Total.Missing, rep.Total.Mismatched))
-			}
-			return nil
+			return reportVerify(g.stdout, g.stderr, rep, "", func(p imapsync.Problem) string {
+				return fmt.Sprintf("%s uid %d: %s: %s", p.Folder, p.UID, p.Kind, p.Detail)
+			})
 		},
 	}
 	fs := cmd.Flags()
-	srv.register(fs, "from", "the account to compare with,")
+	srv.register(fs, "the account to compare with,")
+	conn.register(fs)
 	fs.StringVar(&archiveDir, "archive", "", "the archive `DIR` written by fetch")
 	fs.BoolVar(&hashes, "hashes", false, "download every message again and compare SHA-256, not only sizes")
-	fs.StringArrayVar(&folders, "folder", nil, "verify only folders matching `GLOB` (repeatable)")
-	fs.StringArrayVar(&exclude, "exclude", nil, "leave out folders matching `GLOB` (repeatable)")
+	folders.register(fs, "verify")
 	dest.register(fs, "instead of --from: the account push uploaded into,")
 	fs.StringVar(&splitBy, "split-by", "", "with --to: as given to push (alias or tag)")
 	fs.StringVar(&planFile, "plan", "", "with --to and --split-by: the plan `FILE` given to push")
@@ -95,30 +90,35 @@ and the exit code is 1. Password: env CATCHALL_DEST_PASSWORD,
 }
 
 // verifyTo is verify --to: the archive against the destination of push.
-func verifyTo(cmd *cobra.Command, g *globals, dest *destFlags, tlsCA string, timeout time.Duration, archiveDir string, hashes bool, splitBy, planFile string) error {
-	route, err := readSplitPlan(splitBy, planFile)
+func verifyTo(cmd *cobra.Command, g *globals, dest *serverFlags, conn connFlags, archiveDir string, hashes bool, splitBy, planFile string) error {
+	by, err := parseSplitBy(splitBy)
 	if err != nil {
 		return err
 	}
-	arc, err := openArchive(archiveDir)
+	t, err := openPushTarget(cmd.Context(), g, dest, conn, archiveDir, by, planFile)
 	if err != nil {
 		return err
 	}
-	defer arc.Close()
-	server, err := dest.server(cmd.Context(), g, tlsCA, timeout)
+	defer t.arc.Close()
+	rep, err := imapsync.VerifyDest(cmd.Context(), t.server, t.arc, &imapsync.DestVerifyOptions{Hashes: hashes, Route: t.route})
 	if err != nil {
-		return err
+		return dest.explain(err)
 	}
-	rep, err := imapsync.VerifyDest(cmd.Context(), server, arc, &imapsync.DestVerifyOptions{Hashes: hashes, Route: route})
-	if err != nil {
-		return err
-	}
-	rep.WriteText(g.stdout)
+	return reportVerify(g.stdout, g.stderr, rep, " on the destination", func(p imapsync.Problem) string {
+		return fmt.Sprintf("%s: %s: %s", p.Folder, p.Kind, p.Detail)
+	})
+}
+
+// reportVerify prints the verify report (stdout) and each problem as
+// problem says (stderr), and returns the command's error; where says on
+// which side messages are missing ("" for the archive).
+func reportVerify(stdout, stderr io.Writer, rep *imapsync.VerifyReport, where string, problem func(imapsync.Problem) string) error {
+	printVerify(stdout, rep)
 	for _, p := range rep.Problems {
-		fmt.Fprintf(g.stderr, "catchall: verify: %s: %s: %s\n", p.Folder, p.Kind, p.Detail)
+		fmt.Fprintf(stderr, "catchall: verify: %s\n", problem(p))
 	}
 	if !rep.OK() {
-		return cli.Exit(cli.ExitPartial, fmt.Errorf("%d missing, %d mismatched on the destination", rep.Total.Missing, rep.Total.Mismatched))
+		return cli.Exit(cli.ExitPartial, fmt.Errorf("%d missing, %d mismatched%s", rep.Total.Missing, rep.Total.Mismatched, where))
 	}
 	return nil
 }

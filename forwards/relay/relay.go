@@ -2,7 +2,6 @@ package relay
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,109 +14,17 @@ import (
 	"sync/atomic"
 	"time"
 
-	"blitiri.com.ar/go/spf"
 	"github.com/emersion/go-smtp"
 
 	"github.com/catchall/catchall/classify"
 	"github.com/catchall/catchall/forwards"
 	"github.com/catchall/catchall/forwards/srs"
-	"github.com/catchall/catchall/internal/serverurl"
 )
 
 // MaxLineLength is the longest line accepted, in commands and in DATA.
 // RFC 5322 allows 998 bytes, but real mail breaks that; Postfix accepts any
 // length. Longer lines are refused (554 5.6.0) rather than altered.
 const MaxLineLength = 1 << 20
-
-// Config is everything the relay needs. The zero values of the limits
-// mean the defaults below.
-type Config struct {
-	Listen  string   // SMTP listen address (Run only)
-	Admin   string   // admin HTTP listen address, loopback only; "" for none (Run only)
-	Domains []string // the user's domains; empty means the domains of the plan's aliases
-	Spool   string   // spool directory: relay.db, queue/, tmp/
-	Plan    string   // plan file, re-imported on Reload and when it changes; "" to use the store as it is
-
-	Smarthost         *serverurl.URL // where everything is delivered
-	SmarthostPassword string         // for AUTH when Smarthost.User is set
-	SmarthostTLS      *tls.Config    // nil: the system's roots, ServerName from the URL
-
-	Burner         *Signer    // nil: no signed burners
-	SRS            *srs.Codec // nil: envelope senders are not rewritten (SPF will fail at the destination)
-	CatchAll       bool       // accept unknown aliases of Domains for DefaultTargets
-	DefaultTargets []string   // where new burners and the catch-all go; empty means the plan's most common forward_to
-
-	TLS           *tls.Config // STARTTLS on the listener; nil for none
-	Hostname      string      // for the greeting and Received:; "" means os.Hostname
-	MaxSize       int64       // bytes; default 50 MB
-	MaxRecipients int         // per message; default 100
-	// MaxBadRcpts is how many refused recipients a session may have before
-	// every further command is refused unexamined (guessing of burner tags
-	// and SRS hashes); 0 means DefaultMaxBadRcpts, -1 no limit.
-	MaxBadRcpts   int
-	MaxConnsPerIP int // default 20; negative: no limit (IPv6 clients count per /64)
-	// MaxSession bounds how long one connection may last, however busy;
-	// 0 means DefaultMaxSession, negative no bound.
-	MaxSession time.Duration
-	// MaxConns bounds all connections at once (421 beyond); 0 means
-	// DefaultMaxConns, negative no limit.
-	MaxConns      int
-	RatePerMinute int // messages per minute per client address; 0: no limit
-	IdleTimeout   time.Duration
-
-	Workers  int           // concurrent deliveries; default 4
-	RetryMin time.Duration // first retry; default 1 minute
-	RetryMax time.Duration // longest wait between attempts; default 1 hour
-	MaxAge   time.Duration // give up after; default 5 days
-
-	Logger   *slog.Logger
-	Resolver spf.DNSResolver // for the SPF check that decides whether a bounce may go to the sender; nil: the system's
-}
-
-func (c *Config) defaults() {
-	if c.MaxSize == 0 {
-		c.MaxSize = 50 << 20
-	}
-	if c.MaxBadRcpts == 0 {
-		c.MaxBadRcpts = DefaultMaxBadRcpts
-	}
-	if c.MaxRecipients == 0 {
-		c.MaxRecipients = 100
-	}
-	if c.MaxConns == 0 {
-		c.MaxConns = DefaultMaxConns
-	}
-	if c.MaxSession == 0 {
-		c.MaxSession = DefaultMaxSession
-	}
-	if c.MaxConnsPerIP == 0 {
-		c.MaxConnsPerIP = 20
-	}
-	if c.IdleTimeout == 0 {
-		c.IdleTimeout = 5 * time.Minute
-	}
-	if c.Workers <= 0 {
-		c.Workers = 4
-	}
-	if c.RetryMin <= 0 {
-		c.RetryMin = time.Minute
-	}
-	if c.RetryMax <= 0 {
-		c.RetryMax = time.Hour
-	}
-	if c.MaxAge <= 0 {
-		c.MaxAge = 5 * 24 * time.Hour
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
-	}
-	if c.Hostname == "" {
-		c.Hostname, _ = os.Hostname()
-		if c.Hostname == "" {
-			c.Hostname = "localhost"
-		}
-	}
-}
 
 // routing is what Reload computes; sessions read it without locks.
 type routing struct {
@@ -151,16 +58,14 @@ type Relay struct {
 	authFailure atomic.Pointer[string]
 }
 
-// New opens the spool and the alias store, imports the plan if one is
-// given, and loads the queued messages. Call Close when done.
+// New checks cfg (Validate), opens the spool and the alias store, imports
+// the plan if one is given, and loads the queued messages. Call Close when
+// done.
 func New(cfg Config) (*Relay, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	cfg.defaults()
-	if cfg.Spool == "" {
-		return nil, errors.New("no spool directory")
-	}
-	if cfg.Smarthost == nil {
-		return nil, errors.New("no smarthost: the relay needs somewhere to deliver")
-	}
 	r := &Relay{cfg: cfg, log: cfg.Logger, srs: cfg.SRS, limiters: map[string]*limEntry{}, queue: newQueue()}
 	var err error
 	if r.spool, err = OpenSpool(cfg.Spool); err != nil {
@@ -240,7 +145,7 @@ func (r *Relay) reload(force bool) error {
 	for _, d := range r.cfg.Domains {
 		a, err := forwards.CheckAddress("x@" + d)
 		if err != nil {
-			return fmt.Errorf("--domain %s: not a domain name", d)
+			return fmt.Errorf("domain %s: not a domain name", d)
 		}
 		doms[classify.Domain(a)] = true
 	}
@@ -256,7 +161,7 @@ func (r *Relay) reload(force bool) error {
 	}
 	r.store.mu.RUnlock()
 	if len(doms) == 0 {
-		return errors.New("no domains: give --domain or a plan with aliases")
+		return ErrNoDomains
 	}
 	rt := &routing{domains: doms, defaults: r.cfg.DefaultTargets}
 	if len(rt.defaults) == 0 {

@@ -143,7 +143,7 @@ func Logger(w io.Writer, format string, verbose, quiet bool) (*slog.Logger, erro
 	case "json":
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
-	return nil, Usagef("--log-format must be text or json, not %q", format)
+	return nil, fmt.Errorf("log format %q: want text or json", format)
 }
 
 // MaxLogValue bounds a string logged: a folder name or an error from a
@@ -179,17 +179,4 @@ func boundAttr(_ []string, a slog.Attr) slog.Attr {
 func IsTerminal(f *os.File) bool {
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}
-
-// FormatBytes returns n in B, kB, MB or GB (powers of 1000, one decimal).
-func FormatBytes(n int64) string {
-	switch {
-	case n < 1000:
-		return fmt.Sprintf("%d B", n)
-	case n < 1000*1000:
-		return fmt.Sprintf("%.1f kB", float64(n)/1e3)
-	case n < 1000*1000*1000:
-		return fmt.Sprintf("%.1f MB", float64(n)/1e6)
-	}
-	return fmt.Sprintf("%.2f GB", float64(n)/1e9)
 }

@@ -1,0 +1,197 @@
+package relay
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"blitiri.com.ar/go/spf"
+
+	"github.com/catchall/catchall/forwards"
+	"github.com/catchall/catchall/forwards/srs"
+	"github.com/catchall/catchall/internal/serverurl"
+)
+
+// Config is everything the relay needs. The zero values of the limits
+// mean the defaults below.
+type Config struct {
+	Listen  string   // SMTP listen address (Run only)
+	Admin   string   // admin HTTP listen address, loopback only; "" for none (Run only)
+	Domains []string // the user's domains; empty means the domains of the plan's aliases
+	Spool   string   // spool directory: relay.db, queue/, tmp/
+	Plan    string   // plan file, re-imported on Reload and when it changes; "" to use the store as it is
+
+	Smarthost         *serverurl.URL // where everything is delivered
+	SmarthostPassword string         // for AUTH when Smarthost.User is set
+	SmarthostTLS      *tls.Config    // nil: the system's roots, ServerName from the URL
+
+	Burner         *Signer    // nil: no signed burners
+	SRS            *srs.Codec // nil: envelope senders are not rewritten (SPF will fail at the destination)
+	CatchAll       bool       // accept unknown aliases of Domains for DefaultTargets
+	DefaultTargets []string   // where new burners and the catch-all go; empty means the plan's most common forward_to
+
+	TLS           *tls.Config // STARTTLS on the listener; nil for none
+	Hostname      string      // for the greeting and Received:; "" means os.Hostname
+	MaxSize       int64       // bytes; default 50 MB
+	MaxRecipients int         // per message; default 100
+	// MaxBadRcpts is how many refused recipients a session may have before
+	// every further command is refused unexamined (guessing of burner tags
+	// and SRS hashes); 0 means DefaultMaxBadRcpts, -1 no limit.
+	MaxBadRcpts   int
+	MaxConnsPerIP int // default 20; negative: no limit (IPv6 clients count per /64)
+	// MaxSession bounds how long one connection may last, however busy;
+	// 0 means DefaultMaxSession, negative no bound.
+	MaxSession time.Duration
+	// MaxConns bounds all connections at once (421 beyond); 0 means
+	// DefaultMaxConns, negative no limit.
+	MaxConns      int
+	RatePerMinute int // messages per minute per client address; 0: no limit
+	IdleTimeout   time.Duration
+
+	Workers  int           // concurrent deliveries; default 4
+	RetryMin time.Duration // first retry; default 1 minute
+	RetryMax time.Duration // longest wait between attempts; default 1 hour
+	MaxAge   time.Duration // give up after; default 5 days
+
+	Logger   *slog.Logger
+	Resolver spf.DNSResolver // for the SPF check that decides whether a bounce may go to the sender; nil: the system's
+}
+
+// defaults fills in the zero values, and normalises DefaultTargets.
+func (c *Config) defaults() {
+	if c.MaxSize == 0 {
+		c.MaxSize = 50 << 20
+	}
+	if c.MaxBadRcpts == 0 {
+		c.MaxBadRcpts = DefaultMaxBadRcpts
+	}
+	if c.MaxRecipients == 0 {
+		c.MaxRecipients = 100
+	}
+	if c.MaxConns == 0 {
+		c.MaxConns = DefaultMaxConns
+	}
+	if c.MaxSession == 0 {
+		c.MaxSession = DefaultMaxSession
+	}
+	if c.MaxConnsPerIP == 0 {
+		c.MaxConnsPerIP = 20
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = 5 * time.Minute
+	}
+	if c.Workers <= 0 {
+		c.Workers = 4
+	}
+	if c.RetryMin <= 0 {
+		c.RetryMin = time.Minute
+	}
+	if c.RetryMax <= 0 {
+		c.RetryMax = time.Hour
+	}
+	if c.MaxAge <= 0 {
+		c.MaxAge = 5 * 24 * time.Hour
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	targets := make([]string, 0, len(c.DefaultTargets))
+	for _, t := range c.DefaultTargets {
+		if n, err := forwards.CheckAddress(t); err == nil {
+			targets = append(targets, n) // lower case, punycode
+		}
+	}
+	c.DefaultTargets = targets
+	if c.Hostname == "" {
+		c.Hostname, _ = os.Hostname()
+		if c.Hostname == "" {
+			c.Hostname = "localhost"
+		}
+	}
+}
+
+// ConfigError is one problem Validate found: the Config field (as
+// "Burner.Len"), the value when it helps, and what is wrong with it.
+type ConfigError struct {
+	Field string
+	Value string
+	Err   error
+}
+
+// Error reads "Field Value: Err", or "Field Err" without a value (an Err
+// such as "must be between 6 and 26").
+func (e *ConfigError) Error() string {
+	if e.Value == "" {
+		return e.Field + " " + e.Err.Error()
+	}
+	return e.Field + " " + e.Value + ": " + e.Err.Error()
+}
+
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// ErrNoDomains is returned by New and Reload when the config names no
+// domains and the plan has no aliases to take them from.
+var ErrNoDomains = errors.New("no domains: none configured and the plan has no aliases")
+
+// Validate returns every problem of the config at once, each a
+// *ConfigError, joined (errors.Join); nil when the relay can run with it.
+// It checks what can be checked without opening anything: a spool and a
+// smarthost are given; a password is never sent to the smarthost
+// unencrypted, except on loopback; the admin listener is on loopback; the
+// domains and default targets are addresses every target can take; the
+// burner tag and SRS hash lengths cannot be guessed by trying.
+func (c *Config) Validate() error {
+	var problems []error
+	bad := func(field, value string, format string, args ...any) {
+		problems = append(problems, &ConfigError{Field: field, Value: value, Err: fmt.Errorf(format, args...)})
+	}
+	if c.Spool == "" {
+		bad("Spool", "", "is required: the relay keeps its queue and store there")
+	}
+	switch u := c.Smarthost; {
+	case u == nil:
+		bad("Smarthost", "", "is required: the relay delivers everything there")
+	case u.User != "" && u.Security == serverurl.SecurityNone && !isLoopback(u.Host):
+		bad("Smarthost", u.Addr(), "a password is never sent unencrypted to another machine; use smtp:// (STARTTLS) or smtps://")
+	}
+	if c.Admin != "" {
+		host, _, err := net.SplitHostPort(c.Admin)
+		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+			bad("Admin", c.Admin, "give a loopback address such as 127.0.0.1:9125 (metrics are not for the internet)")
+		}
+	}
+	for _, d := range c.Domains {
+		if _, err := forwards.CheckAddress("x@" + d); err != nil {
+			bad("Domains", d, "not a domain name")
+		}
+	}
+	for _, t := range c.DefaultTargets {
+		if _, err := forwards.CheckAddress(t); err != nil {
+			problems = append(problems, &ConfigError{Field: "DefaultTargets", Err: err})
+		}
+	}
+	if c.Burner != nil && c.Burner.Len != 0 && (c.Burner.Len < MinTagLen || c.Burner.Len > MaxTagLen) {
+		bad("Burner.Len", "", "must be between %d and %d (shorter tags can be guessed)", MinTagLen, MaxTagLen)
+	}
+	if c.SRS != nil && c.SRS.HashLen != 0 && (c.SRS.HashLen < srs.DefaultHashLen || c.SRS.HashLen > MaxSRSHashLen) {
+		bad("SRS.HashLen", "", "must be between %d and %d", srs.DefaultHashLen, MaxSRSHashLen)
+	}
+	return errors.Join(problems...)
+}
+
+// MaxSRSHashLen is the longest SRS hash the relay makes.
+const MaxSRSHashLen = 20
+
+// isLoopback reports whether host is a loopback address or localhost.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(host, "[]"))
+	return ip != nil && ip.IsLoopback()
+}
