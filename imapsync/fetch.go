@@ -48,6 +48,10 @@ type FetchOptions struct {
 type Progress interface {
 	AddTotal(messages int, bytes int64)
 	Add(messages int, bytes int64)
+	// ListingDone says every folder has been looked at: the totals are
+	// complete. Until then they grow, so a progress bar should not show a
+	// percentage or an ETA.
+	ListingDone()
 }
 
 // Failure is a message (UID non-zero) or folder that could not be fetched.
@@ -110,16 +114,18 @@ type fetcher struct {
 	log   *slog.Logger
 	start time.Time
 
-	mu       sync.Mutex
-	cond     *sync.Cond
-	queue    []*task // fetch tasks
-	scans    []*folderJob
-	active   int // tasks being worked on
-	fatal    error
-	report   Report
-	condStor bool
-	conns    *connSet
-	backoff  backoff
+	mu    sync.Mutex
+	cond  *sync.Cond
+	queue []*task // fetch tasks
+	scans []*folderJob
+	// scansLeft counts the scans not yet over (guarded by mu).
+	scansLeft int
+	active    int // tasks being worked on
+	fatal     error
+	report    Report
+	condStor  bool
+	conns     *connSet
+	backoff   backoff
 }
 
 func (f *fetcher) setDefaults() {
@@ -213,6 +219,10 @@ func (f *fetcher) run(ctx context.Context) (*Report, error) {
 			continue
 		}
 		f.scans = append(f.scans, job)
+	}
+	f.scansLeft = len(f.scans)
+	if len(f.scans) == 0 && f.opts.Progress != nil {
+		f.opts.Progress.ListingDone()
 	}
 
 	n := 1
@@ -462,7 +472,22 @@ func (f *fetcher) worker(ctx context.Context, id int, c *conn) {
 				break
 			}
 		}
+		if job != nil {
+			f.scanned() // whether it worked or not
+		}
 		f.done()
+	}
+}
+
+// scanned counts a folder scan as over; after the last one the totals are
+// complete.
+func (f *fetcher) scanned() {
+	f.mu.Lock()
+	f.scansLeft--
+	last := f.scansLeft == 0
+	f.mu.Unlock()
+	if last && f.opts.Progress != nil {
+		f.opts.Progress.ListingDone()
 	}
 }
 

@@ -221,6 +221,9 @@ func (p *pusher) plan(mapper *folderMapper) error {
 			p.opts.Progress.AddTotal(n, b)
 		}
 	}
+	if p.opts.Progress != nil {
+		p.opts.Progress.ListingDone()
+	}
 	return nil
 }
 

@@ -82,8 +82,8 @@ func (b *Bar) Add(messages int, bytes int64) {
 }
 
 // ListingDone says every folder has been listed: the total is known from
-// now on, and the bar shows it with a percentage and an ETA. imapsync
-// calls it through an optional interface, interface{ ListingDone() }.
+// now on, and the bar shows it with a percentage and an ETA (part of
+// imapsync.Progress).
 func (b *Bar) ListingDone() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
