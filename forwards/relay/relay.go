@@ -17,6 +17,7 @@ import (
 
 	"blitiri.com.ar/go/spf"
 	"github.com/emersion/go-smtp"
+	"github.com/jonboulle/clockwork"
 
 	"github.com/catchall/catchall/classify"
 	"github.com/catchall/catchall/forwards"
@@ -72,6 +73,10 @@ type Config struct {
 
 	Logger   *slog.Logger
 	Resolver spf.DNSResolver // for the SPF check that decides whether a bounce may go to the sender; nil: the system's
+	// Clock times retries, expiry, rate limits, plan polling and the
+	// statistics; nil means the real clock. Socket deadlines (IdleTimeout,
+	// MaxSession) always run on real time.
+	Clock clockwork.Clock
 }
 
 func (c *Config) defaults() {
@@ -110,6 +115,9 @@ func (c *Config) defaults() {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Clock == nil {
+		c.Clock = clockwork.NewRealClock()
 	}
 	if c.Hostname == "" {
 		c.Hostname, _ = os.Hostname()
@@ -161,7 +169,7 @@ func New(cfg Config) (*Relay, error) {
 	if cfg.Smarthost == nil {
 		return nil, errors.New("no smarthost: the relay needs somewhere to deliver")
 	}
-	r := &Relay{cfg: cfg, log: cfg.Logger, srs: cfg.SRS, limiters: map[string]*limEntry{}, queue: newQueue()}
+	r := &Relay{cfg: cfg, log: cfg.Logger, srs: cfg.SRS, limiters: map[string]*limEntry{}, queue: newQueue(cfg.Clock)}
 	var err error
 	if r.spool, err = OpenSpool(cfg.Spool); err != nil {
 		return nil, err
@@ -169,6 +177,7 @@ func New(cfg Config) (*Relay, error) {
 	if r.store, err = OpenStore(cfg.Spool); err != nil {
 		return nil, err
 	}
+	r.store.clock = cfg.Clock
 	r.metrics = newMetrics(r)
 	if err := r.Reload(); err != nil {
 		r.store.Close()
@@ -374,13 +383,15 @@ func (r *Relay) Serve(ctx context.Context, ln net.Listener) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		t := time.NewTicker(2 * time.Second)
+		// A timer set again after each poll rather than a ticker: a test's
+		// fake clock sees the poller waiting only once a poll is done.
+		t := r.cfg.Clock.NewTimer(2 * time.Second)
 		defer t.Stop()
 		for {
 			select {
 			case <-dctx.Done():
 				return
-			case <-t.C:
+			case <-t.Chan():
 				if err := r.store.Flush(); err != nil {
 					r.log.Error("statistics", "err", err)
 				}
@@ -389,6 +400,7 @@ func (r *Relay) Serve(ctx context.Context, ln net.Listener) error {
 						r.log.Error("plan changed but was not imported: the last good plan stays in force until it is fixed", "err", err)
 					}
 				}
+				t.Reset(2 * time.Second)
 			}
 		}
 	}()
