@@ -9,10 +9,13 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jonboulle/clockwork"
 
 	"github.com/catchall/catchall/classify"
 )
@@ -220,17 +223,45 @@ func newHIBP(t *testing.T) *hibpServer {
 	return h
 }
 
+// waitClock is a fake clock that a goroutine moves on, a second at a time,
+// whenever the client waits on it; it records each wait.
+type waitClock struct {
+	*clockwork.FakeClock
+	mu    sync.Mutex
+	waits []time.Duration
+}
+
+func newWaitClock(t *testing.T) *waitClock {
+	c := &waitClock{FakeClock: clockwork.NewFakeClockAt(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for c.BlockUntilContext(ctx, 1) == nil {
+			c.Advance(time.Second)
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	return c
+}
+
+func (c *waitClock) NewTimer(d time.Duration) clockwork.Timer {
+	c.mu.Lock()
+	c.waits = append(c.waits, d)
+	c.mu.Unlock()
+	return c.FakeClock.NewTimer(d)
+}
+
+func (c *waitClock) slept() []time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.waits)
+}
+
 func TestOnline(t *testing.T) {
 	h := newHIBP(t)
-	var slept []time.Duration
-	clock := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) // advanced only by Sleep: no wall time measured
-	client := &Client{BaseURL: h.URL, APIKey: "good-key", UserAgent: "catchall-test",
-		Now: func() time.Time { return clock },
-		Sleep: func(_ context.Context, d time.Duration) error {
-			slept = append(slept, d)
-			clock = clock.Add(d)
-			return nil
-		}}
+	clock := newWaitClock(t)
+	client := &Client{BaseURL: h.URL, APIKey: "good-key", UserAgent: "catchall-test", Clock: clock}
 	plan := func() *classify.Plan {
 		return &classify.Plan{Columns: []string{"alias"}, Rows: []classify.Row{
 			row("adobe@example.com", "disposable", "adobe.com", "2015-01-01"), // after the breach date, but HIBP lists it
@@ -251,6 +282,7 @@ func TestOnline(t *testing.T) {
 		}
 	}
 	// 429 → Retry-After + 1 s; pacing at 10 requests per minute (6 s apart).
+	slept := clock.slept()
 	has4 := false
 	for _, d := range slept {
 		if d == 4*time.Second {
@@ -283,7 +315,7 @@ func TestOnline(t *testing.T) {
 	}
 
 	// Errors: bad key (401), unverified domain (403); the key is never shown.
-	bad := &Client{BaseURL: h.URL, APIKey: "s3cret-bad-key", Sleep: client.Sleep}
+	bad := &Client{BaseURL: h.URL, APIKey: "s3cret-bad-key", Clock: clock}
 	_, err := Check(context.Background(), plan(), &Options{Online: true, Client: bad})
 	if !errors.Is(err, ErrUnauthorized) || strings.Contains(err.Error(), "s3cret") {
 		t.Errorf("bad key: %v", err)

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/jonboulle/clockwork"
 )
 
 // DefaultURL is the base of HIBP's API, version 3.
@@ -40,11 +42,10 @@ type Client struct {
 	Logger    *slog.Logger // nil discards
 	// MaxRetries bounds the retries after 429 Too Many Requests; zero means 5.
 	MaxRetries int
-	// Sleep waits, or returns early when ctx ends; tests replace it.
-	Sleep func(ctx context.Context, d time.Duration) error
-	// Now is the clock the pacing reads; nil means time.Now. Tests give
-	// one that Sleep advances, so that no test measures wall time.
-	Now func() time.Time
+	// Clock paces the keyed requests and times the waits after 429; nil
+	// means the real clock. Tests give a fake one, so that no test
+	// measures wall time.
+	Clock clockwork.Clock
 
 	mu       sync.Mutex
 	interval time.Duration // between keyed requests, from the subscription's rate
@@ -58,14 +59,19 @@ func (c *Client) base() string {
 	return strings.TrimRight(c.BaseURL, "/")
 }
 
-func (c *Client) sleep(ctx context.Context, d time.Duration) error {
-	if c.Sleep != nil {
-		return c.Sleep(ctx, d)
+func (c *Client) clock() clockwork.Clock {
+	if c.Clock == nil {
+		return clockwork.NewRealClock()
 	}
-	t := time.NewTimer(d)
+	return c.Clock
+}
+
+// sleep waits for d, or returns early when ctx ends.
+func (c *Client) sleep(ctx context.Context, d time.Duration) error {
+	t := c.clock().NewTimer(d)
 	defer t.Stop()
 	select {
-	case <-t.C:
+	case <-t.Chan():
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -153,15 +159,9 @@ func (c *Client) get(ctx context.Context, path string, keyed bool, out any) (fou
 // pace waits until the next keyed request is allowed.
 func (c *Client) pace(ctx context.Context) error {
 	c.mu.Lock()
-	now := time.Now
-	if c.Now != nil {
-		now = c.Now
-	}
-	wait := c.last.Add(c.interval).Sub(now())
-	if wait < 0 {
-		wait = 0
-	}
-	c.last = now().Add(wait)
+	now := c.clock().Now()
+	wait := max(c.last.Add(c.interval).Sub(now), 0)
+	c.last = now.Add(wait)
 	c.mu.Unlock()
 	if wait > 0 {
 		return c.sleep(ctx, wait)

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
@@ -78,7 +77,6 @@ func TestSmarthostLoginRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.Smarthost, cfg.SmarthostPassword = u, "wrong"
-	cfg.RetryMin, cfg.RetryMax = 50*time.Millisecond, 100*time.Millisecond
 	tr := startRelay(t, cfg)
 	health := func() (int, string) {
 		rec := httptest.NewRecorder()
@@ -88,25 +86,20 @@ func TestSmarthostLoginRefused(t *testing.T) {
 	if err := sendMail(t, tr.addr, "x@sender.test", []string{"shop@example.org"}, simpleMessage); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if code, body := health(); code == 503 && strings.Contains(body, "smarthost refuses the login") {
-			break
-		}
-		if time.Now().After(deadline) {
-			code, body := health()
-			t.Fatalf("/healthz %d %q, want 503 naming the smarthost login", code, body)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	eventually(t, "/healthz 503 naming the smarthost login", func() bool {
+		code, body := health()
+		return code == 503 && strings.Contains(body, "smarthost refuses the login")
+	})
+	tr.advance(t, cfg.RetryMax) // two more attempts, refused as well
+	tr.advance(t, cfg.RetryMax)
 	if !strings.Contains(tr.logs.String(), `level=ERROR msg="the smarthost refuses the relay's login`) {
 		t.Errorf("the refused login is not logged at ERROR:\n%s", tr.logs.String())
 	}
 	if n := strings.Count(tr.logs.String(), "level=ERROR"); n != 1 {
 		t.Errorf("%d ERROR lines; want the refusal said once, not on every retry", n)
 	}
-	if got := testutil.ToFloat64(tr.metrics.authFailures); got < 1 {
-		t.Errorf("auth failures counted %v", got)
+	if got := testutil.ToFloat64(tr.metrics.authFailures); got != 3 {
+		t.Errorf("auth failures counted %v, want 3", got)
 	}
 	if tr.queue.len() != 1 {
 		t.Errorf("queue %d, want the message waiting", tr.queue.len())
@@ -115,18 +108,12 @@ func TestSmarthostLoginRefused(t *testing.T) {
 	as.mu.Lock()
 	as.password = "wrong"
 	as.mu.Unlock()
-	deadline = time.Now().Add(10 * time.Second)
-	for {
+	tr.advanceUntil(t, "delivered after the fix", func() bool {
 		as.mu.Lock()
-		got := as.got
-		as.mu.Unlock()
-		if code, _ := health(); got == 1 && code == 200 {
-			break
-		}
-		if time.Now().After(deadline) {
-			code, body := health()
-			t.Fatalf("after the fix: %d delivered, /healthz %d %q", got, code, body)
-		}
-		time.Sleep(20 * time.Millisecond)
+		defer as.mu.Unlock()
+		return as.got == 1
+	})
+	if code, body := health(); code != 200 {
+		t.Errorf("after the fix: /healthz %d %q, want 200", code, body)
 	}
 }

@@ -48,7 +48,7 @@ func (r *Relay) trusted(env *Envelope) (bool, string) {
 // The report names the aliases, never where they forward to.
 func (r *Relay) bounce(env *Envelope, failed []Failure, f *os.File, start int64) (queued bool, err error) {
 	ok, why := r.trusted(env)
-	if !ok && strings.HasPrefix(why, "SPF "+string(spf.TempError)) && time.Since(env.Received) < r.cfg.MaxAge+24*time.Hour {
+	if !ok && strings.HasPrefix(why, "SPF "+string(spf.TempError)) && r.cfg.Clock.Since(env.Received) < r.cfg.MaxAge+24*time.Hour {
 		// The sender's DNS did not answer: ask again later rather than
 		// decide now that the sender cannot be trusted.
 		return false, fmt.Errorf("checking the sender's SPF: %s", why)
@@ -58,7 +58,7 @@ func (r *Relay) bounce(env *Envelope, failed []Failure, f *os.File, start int64)
 		r.log.Warn("no failure report to the sender: it cannot be trusted", "id", env.ID, "from", env.From, "why", why)
 		return false, nil
 	}
-	dsn := &Envelope{ID: NewID(), Received: time.Now().UTC(), From: "", DSN: true,
+	dsn := &Envelope{ID: NewID(), Received: r.cfg.Clock.Now().UTC(), From: "", DSN: true,
 		Groups: []Group{{Alias: "", Targets: []string{env.From}, Kind: KindDSN}}}
 	w, err := r.spool.Create(dsn)
 	if err != nil {
@@ -85,7 +85,7 @@ func (r *Relay) writeDSN(w io.Writer, env *Envelope, failed []Failure, f *os.Fil
 	p("From: Mail Delivery System <MAILER-DAEMON@%s>", host)
 	p("To: <%s>", env.From)
 	p("Subject: Undelivered Mail Returned to Sender")
-	p("Date: %s", time.Now().Format(time.RFC1123Z))
+	p("Date: %s", r.cfg.Clock.Now().Format(time.RFC1123Z))
 	p("Message-ID: <%s@%s>", NewID(), host)
 	p("Auto-Submitted: auto-replied")
 	p("MIME-Version: 1.0")

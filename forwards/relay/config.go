@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"blitiri.com.ar/go/spf"
+	"github.com/jonboulle/clockwork"
 
 	"github.com/catchall/catchall/forwards"
 	"github.com/catchall/catchall/forwards/srs"
@@ -60,10 +61,17 @@ type Config struct {
 
 	Logger   *slog.Logger
 	Resolver spf.DNSResolver // for the SPF check that decides whether a bounce may go to the sender; nil: the system's
+	// Clock times retries, expiry, rate limits, plan polling and the
+	// statistics; nil means the real clock. Socket deadlines (IdleTimeout,
+	// MaxSession) always run on real time.
+	Clock clockwork.Clock
 }
 
 // defaults fills in the zero values, and normalises DefaultTargets.
 func (c *Config) defaults() {
+	if c.Clock == nil {
+		c.Clock = clockwork.NewRealClock()
+	}
 	if c.MaxSize == 0 {
 		c.MaxSize = 50 << 20
 	}

@@ -132,6 +132,13 @@ func (c *idleConn) Close() error {
 	return err
 }
 
+// allow takes a token of the rate limit of one client address, and reports
+// whether there was one (always, when rates are not limited).
+func (r *Relay) allow(ip string) bool {
+	lim := r.limiter(ip)
+	return lim == nil || lim.AllowN(r.cfg.Clock.Now(), 1)
+}
+
 // limiter returns the message rate limiter of one client address, or nil
 // when rates are not limited.
 func (r *Relay) limiter(ip string) *rate.Limiter {
@@ -143,7 +150,7 @@ func (r *Relay) limiter(ip string) *rate.Limiter {
 	e := r.limiters[ip]
 	if e == nil {
 		if len(r.limiters) > 100000 { // forget idle clients rather than grow without bound
-			now := time.Now()
+			now := r.cfg.Clock.Now()
 			for k, v := range r.limiters {
 				if now.Sub(v.last) > 10*time.Minute {
 					delete(r.limiters, k)
@@ -154,7 +161,7 @@ func (r *Relay) limiter(ip string) *rate.Limiter {
 		e = &limEntry{Limiter: rate.NewLimiter(rate.Limit(float64(r.cfg.RatePerMinute)/60), burst)}
 		r.limiters[ip] = e
 	}
-	e.last = time.Now()
+	e.last = r.cfg.Clock.Now()
 	return e.Limiter
 }
 

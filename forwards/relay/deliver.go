@@ -53,7 +53,7 @@ func (w *worker) drop() {
 // client returns a connection to the smarthost, reusing the last one when
 // it was used recently.
 func (w *worker) client() (c *smtp.Client, reused bool, err error) {
-	if w.c != nil && time.Since(w.lastOK) < 30*time.Second {
+	if w.c != nil && w.r.cfg.Clock.Since(w.lastOK) < 30*time.Second {
 		return w.c, true, nil
 	}
 	w.drop()
@@ -144,13 +144,13 @@ func (w *worker) deliver(id string) (next time.Time, finished bool) {
 	if err != nil && !errors.Is(err, errCorrupt) {
 		// Out of file descriptors, an I/O error: the file may be fine.
 		r.log.Error("cannot read a spool file, trying again later", "id", id, "err", err)
-		return time.Now().Add(r.cfg.RetryMin), false
+		return r.cfg.Clock.Now().Add(r.cfg.RetryMin), false
 	}
 	if err != nil {
 		r.log.Error("unreadable spool file moved to SPOOL/corrupt", "id", id, "err", err)
 		if qerr := r.spool.Quarantine(id); qerr != nil {
 			r.log.Error("quarantine", "id", id, "err", qerr)
-			return time.Now().Add(r.cfg.RetryMax), false
+			return r.cfg.Clock.Now().Add(r.cfg.RetryMax), false
 		}
 		return time.Time{}, true
 	}
@@ -207,7 +207,7 @@ func (w *worker) deliver(id string) (next time.Time, finished bool) {
 				r.log.Info("delivered", "id", id, "alias", g.Alias, "to", t, "attempt", st.Attempts)
 			}
 			if len(o.delivered) > 0 {
-				r.metrics.deliveryDelay.Observe(time.Since(env.Received).Seconds())
+				r.metrics.deliveryDelay.Observe(r.cfg.Clock.Since(env.Received).Seconds())
 				if g.Kind == KindAlias {
 					r.store.Count(g.Alias, StatForwarded)
 				}
@@ -225,9 +225,9 @@ func (w *worker) deliver(id string) (next time.Time, finished bool) {
 		})
 	}
 	if pending {
-		age := time.Since(env.Received)
+		age := r.cfg.Clock.Since(env.Received)
 		if age < r.cfg.MaxAge {
-			next = time.Now().Add(r.backoff(st.Attempts))
+			next = r.cfg.Clock.Now().Add(r.backoff(st.Attempts))
 			st.Next = next
 			r.metrics.deferred.Inc()
 			r.log.Info("deferred", "id", id, "attempt", st.Attempts, "next", next.Format(time.RFC3339), "err", st.LastError)
@@ -253,7 +253,7 @@ func (w *worker) deliver(id string) (next time.Time, finished bool) {
 		if reported, err = r.bounce(env, st.Failed, f, start); err != nil {
 			// Keep the message and its state; the next attempt only reports.
 			r.log.Error("cannot queue the failure report", "id", id, "err", err)
-			next = time.Now().Add(r.cfg.RetryMin)
+			next = r.cfg.Clock.Now().Add(r.cfg.RetryMin)
 			st.Next = next
 			r.spool.SaveState(id, &st)
 			return next, false
@@ -267,7 +267,7 @@ func (w *worker) deliver(id string) (next time.Time, finished bool) {
 		}
 		if err := r.spool.Keep(id); err != nil {
 			r.log.Error("moving a failed message to SPOOL/failed", "id", id, "err", err)
-			return time.Now().Add(r.cfg.RetryMax), false
+			return r.cfg.Clock.Now().Add(r.cfg.RetryMax), false
 		}
 		r.log.Warn("failed message kept in SPOOL/failed", "id", id, "from", env.From)
 		return time.Time{}, true
@@ -317,7 +317,7 @@ func (w *worker) send(env *Envelope, g *Group, targets []string, f *os.File, sta
 		}
 		o, netErr := w.transaction(c, env, g, targets, f, start)
 		if netErr == nil {
-			w.lastOK = time.Now()
+			w.lastOK = w.r.cfg.Clock.Now()
 			return o
 		}
 		w.drop()

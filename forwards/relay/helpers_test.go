@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+	"github.com/jonboulle/clockwork"
 
 	"github.com/catchall/catchall/forwards/srs"
 	"github.com/catchall/catchall/internal/serverurl"
@@ -70,15 +71,22 @@ func (s *sink) messages() []sinkMsg {
 // wait waits until the sink holds n messages.
 func (s *sink) wait(n int) []sinkMsg {
 	s.t.Helper()
+	eventually(s.t, fmt.Sprintf("%d messages at the sink", n), func() bool { return len(s.messages()) >= n })
+	return s.messages()
+}
+
+// eventually waits until cond holds, for 20 s at most: for what no clock
+// of the relay's drives (a session's reply, a delivery due now, a hang-up).
+// The bound is only against a hang; a fast machine never comes near it.
+func eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if m := s.messages(); len(m) >= n {
-			return m
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 20 s", what)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	s.t.Fatalf("sink has %d messages, want %d", len(s.messages()), n)
-	return nil
 }
 
 type sinkSession struct {
@@ -137,6 +145,7 @@ func (discardLog) Println(...any)        {}
 // testRelay is a relay on 127.0.0.1 with a plan, delivering to a sink.
 type testRelay struct {
 	*Relay
+	clock  *clockwork.FakeClock // the relay's clock, moved on only by the test
 	addr   string
 	cancel context.CancelFunc
 	done   chan error
@@ -183,8 +192,8 @@ func testConfig(t testing.TB, sinkAddr string) Config {
 	return Config{
 		Domains: []string{"example.org"}, Spool: filepath.Join(dir, "spool"), Plan: plan, Smarthost: u,
 		Burner: &Signer{Secret: testSecret}, SRS: &srs.Codec{Secrets: [][]byte{[]byte("srs-secret")}},
-		Hostname: "relay.test", RetryMin: 50 * time.Millisecond, RetryMax: 200 * time.Millisecond,
-		IdleTimeout: 5 * time.Second,
+		Hostname: "relay.test", RetryMin: time.Minute, RetryMax: 4 * time.Minute,
+		IdleTimeout: 5 * time.Second, Clock: clockwork.NewFakeClock(),
 	}
 }
 
@@ -202,7 +211,7 @@ func startRelay(t *testing.T, cfg Config) *testRelay {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	tr := &testRelay{Relay: r, addr: ln.Addr().String(), cancel: cancel, done: make(chan error, 1), logs: logs}
+	tr := &testRelay{Relay: r, clock: cfg.Clock.(*clockwork.FakeClock), addr: ln.Addr().String(), cancel: cancel, done: make(chan error, 1), logs: logs}
 	go func() { tr.done <- r.Serve(ctx, ln) }()
 	t.Cleanup(func() {
 		tr.stop(t)
@@ -211,6 +220,68 @@ func startRelay(t *testing.T, cfg Config) *testRelay {
 		}
 	})
 	return tr
+}
+
+// settle waits until the relay is at rest on its fake clock: the poller
+// and every worker wait on a timer, and no message is being delivered,
+// due, or about to be looked at after a signal. Nothing starts then until
+// the clock moves or a message is queued.
+func (tr *testRelay) settle(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for {
+		if err := tr.clock.BlockUntilContext(ctx, tr.cfg.Workers+1); err != nil {
+			t.Fatalf("the workers and the poller did not come to wait on the clock: %v", err)
+		}
+		resting, stuck := tr.queue.state(tr.clock.Now())
+		if resting {
+			return
+		}
+		if stuck {
+			// A worker that read the clock just before it moved waits on
+			// a timer a whole step late (on a real clock: microseconds).
+			tr.queue.signal()
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the queue did not come to rest: %v", ctx.Err())
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
+
+// state tells whether no message is being delivered, due at now, or
+// waiting for a worker to take a signal; stuck when one is due and no
+// worker is busy or signalled.
+func (q *queue) state(now time.Time) (resting, stuck bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	busy := len(q.items) > len(q.h) // taken off the heap until done
+	due := len(q.h) > 0 && !q.h[0].next.After(now)
+	signalled := len(q.wake) > 0
+	return !busy && !due && !signalled, due && !busy && !signalled
+}
+
+// advance moves the fake clock on by d and returns once the attempts and
+// the poll that fell due are done.
+func (tr *testRelay) advance(t *testing.T, d time.Duration) {
+	t.Helper()
+	tr.settle(t)
+	tr.clock.Advance(d)
+	tr.settle(t)
+}
+
+// advanceUntil advances the clock by RetryMax, so that every queued message
+// has an attempt each time, until cond holds.
+func (tr *testRelay) advanceUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for i := 0; !cond(); i++ {
+		if i == 100 {
+			t.Fatalf("%s: not after %d retry intervals", what, i)
+		}
+		tr.advance(t, tr.cfg.RetryMax)
+	}
 }
 
 func (tr *testRelay) stop(t *testing.T) {

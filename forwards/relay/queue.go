@@ -5,6 +5,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/jonboulle/clockwork"
 )
 
 // queue orders the spooled messages by their next attempt.
@@ -13,6 +15,7 @@ type queue struct {
 	items map[string]*qitem
 	h     qheap
 	wake  chan struct{}
+	clock clockwork.Clock
 }
 
 type qitem struct {
@@ -20,8 +23,8 @@ type qitem struct {
 	next time.Time
 }
 
-func newQueue() *queue {
-	return &queue{items: map[string]*qitem{}, wake: make(chan struct{}, 1)}
+func newQueue(clock clockwork.Clock) *queue {
+	return &queue{items: map[string]*qitem{}, wake: make(chan struct{}, 1), clock: clock}
 }
 
 func (q *queue) signal() {
@@ -51,9 +54,9 @@ func (q *queue) take(ctx context.Context) (string, bool) {
 		var wait time.Duration = time.Hour
 		if len(q.h) > 0 {
 			it := q.h[0]
-			if d := time.Until(it.next); d <= 0 {
+			if d := q.clock.Until(it.next); d <= 0 {
 				heap.Pop(&q.h)
-				more := len(q.h) > 0 && !q.h[0].next.After(time.Now())
+				more := len(q.h) > 0 && !q.h[0].next.After(q.clock.Now())
 				q.mu.Unlock()
 				if more {
 					q.signal() // wake another worker for the next one
@@ -64,13 +67,13 @@ func (q *queue) take(ctx context.Context) (string, bool) {
 			}
 		}
 		q.mu.Unlock()
-		t := time.NewTimer(wait)
+		t := q.clock.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return "", false
 		case <-q.wake:
-		case <-t.C:
+		case <-t.Chan():
 		}
 		t.Stop()
 	}

@@ -66,7 +66,7 @@ func New(cfg Config) (*Relay, error) {
 		return nil, err
 	}
 	cfg.defaults()
-	r := &Relay{cfg: cfg, log: cfg.Logger, srs: cfg.SRS, limiters: map[string]*limEntry{}, queue: newQueue()}
+	r := &Relay{cfg: cfg, log: cfg.Logger, srs: cfg.SRS, limiters: map[string]*limEntry{}, queue: newQueue(cfg.Clock)}
 	var err error
 	if r.spool, err = OpenSpool(cfg.Spool); err != nil {
 		return nil, err
@@ -74,6 +74,7 @@ func New(cfg Config) (*Relay, error) {
 	if r.store, err = OpenStore(cfg.Spool); err != nil {
 		return nil, err
 	}
+	r.store.clock = cfg.Clock
 	r.metrics = newMetrics(r)
 	if err := r.Reload(); err != nil {
 		r.store.Close()
@@ -279,13 +280,15 @@ func (r *Relay) Serve(ctx context.Context, ln net.Listener) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		t := time.NewTicker(2 * time.Second)
+		// A timer set again after each poll rather than a ticker: a test's
+		// fake clock sees the poller waiting only once a poll is done.
+		t := r.cfg.Clock.NewTimer(2 * time.Second)
 		defer t.Stop()
 		for {
 			select {
 			case <-dctx.Done():
 				return
-			case <-t.C:
+			case <-t.Chan():
 				if err := r.store.Flush(); err != nil {
 					r.log.Error("statistics", "err", err)
 				}
@@ -294,6 +297,7 @@ func (r *Relay) Serve(ctx context.Context, ln net.Listener) error {
 						r.log.Error("plan changed but was not imported: the last good plan stays in force until it is fixed", "err", err)
 					}
 				}
+				t.Reset(2 * time.Second)
 			}
 		}
 	}()

@@ -84,7 +84,7 @@ func TestOneDeliveryPerTarget(t *testing.T) {
 		t.Fatal(err)
 	}
 	sk.wait(1)
-	time.Sleep(300 * time.Millisecond) // a second copy would come now
+	waitQueueEmpty(t, tr.Relay) // every copy there is has been sent
 	msgs := sk.messages()
 	n := 0
 	for _, m := range msgs {
@@ -96,9 +96,6 @@ func TestOneDeliveryPerTarget(t *testing.T) {
 	}
 	if n != 1 {
 		t.Errorf("me@dest.test got %d copies, want 1", n)
-	}
-	if q := tr.queue.len(); q != 0 {
-		t.Errorf("%d messages still queued", q)
 	}
 }
 
@@ -245,11 +242,14 @@ func TestSmuggling(t *testing.T) {
 			if code := c.cmd("NOOP"); code != 250 {
 				t.Errorf("after the refusal the session is out of step: NOOP %d", code)
 			}
+			// Once the relay hangs up after QUIT it has answered every
+			// command before it, a smuggled DATA included.
+			c.send("QUIT\r\n")
+			io.ReadAll(c.r)
 		})
 	}
-	time.Sleep(200 * time.Millisecond)
-	if n := len(sk.messages()); n != 0 {
-		t.Errorf("%d messages delivered, want none", n)
+	if n := testutil.ToFloat64(tr.metrics.accepted); n != 0 || len(sk.messages()) != 0 {
+		t.Errorf("%v messages accepted, %d delivered, want none", n, len(sk.messages()))
 	}
 }
 
@@ -259,7 +259,7 @@ func TestLimits(t *testing.T) {
 	cfg.MaxSize = 1000
 	cfg.MaxRecipients = 2
 	cfg.MaxConnsPerIP = 2
-	cfg.IdleTimeout = 300 * time.Millisecond
+	cfg.IdleTimeout = time.Second // a socket deadline: real time
 	tr := startRelay(t, cfg)
 
 	t.Run("size", func(t *testing.T) {
@@ -311,8 +311,8 @@ func TestLimits(t *testing.T) {
 		c := dialRelay(t, tr.addr)
 		c.startData("a@far.test", "bank@example.org")
 		c.send("Subject: slow\r\n\r\n")
-		for i := 0; i < 8; i++ { // 8 × 100 ms: longer than the 300 ms idle timeout in all
-			time.Sleep(100 * time.Millisecond)
+		for i := 0; i < 12; i++ { // 12 × 150 ms: longer than the 1 s idle timeout in all
+			time.Sleep(150 * time.Millisecond)
 			c.send("line\r\n")
 		}
 		c.send(".\r\n")
@@ -324,10 +324,11 @@ func TestLimits(t *testing.T) {
 		c := dialRelay(t, tr.addr)
 		c.startData("a@far.test", "bank@example.org")
 		c.send("Subject: stalled\r\n")
-		start := time.Now()
-		rest, _ := io.ReadAll(c.r) // the relay closes the connection
-		if time.Since(start) > 5*time.Second {
-			t.Errorf("silent client held for %s", time.Since(start))
+		// The relay hangs up after its idle timeout, long before this
+		// client's own 30 s deadline would end the read.
+		rest, err := io.ReadAll(c.r)
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			t.Errorf("the relay held a silent client until the client gave up: %v", err)
 		}
 		if strings.Contains(string(rest), "250 ") {
 			t.Errorf("a stalled message was accepted: %q", rest)
@@ -349,31 +350,30 @@ func TestRetryThenDeliver(t *testing.T) {
 	if err := sendMail(t, tr.addr, "a@far.test", []string{"bank@example.org"}, simpleMessage); err != nil {
 		t.Fatal(err)
 	}
-	msgs := sk.wait(1)
-	time.Sleep(300 * time.Millisecond)
-	if len(sk.messages()) != 1 {
-		t.Errorf("%d deliveries, want exactly 1", len(sk.messages()))
+	tr.advanceUntil(t, "delivered after the refusals", func() bool { return len(sk.messages()) > 0 })
+	waitQueueEmpty(t, tr.Relay)
+	msgs := sk.messages()
+	if len(msgs) != 1 {
+		t.Errorf("%d deliveries, want exactly 1", len(msgs))
 	}
 	if !strings.HasSuffix(msgs[0].Data, simpleMessage) {
 		t.Error("message changed")
 	}
-	if !strings.Contains(tr.logs.String(), "deferred") {
-		t.Error("no deferral logged")
+	if n := testutil.ToFloat64(tr.metrics.deferred); n != 3 || !strings.Contains(tr.logs.String(), "deferred") {
+		t.Errorf("%v deferrals counted, want 3, all logged", n)
 	}
-	waitQueueEmpty(t, tr.Relay)
 }
 
+// waitQueueEmpty waits until every message has left the spool; only for
+// deliveries that are due now (the clock does not move meanwhile).
 func waitQueueEmpty(t *testing.T, r *Relay) {
 	t.Helper()
-	for i := 0; i < 200; i++ {
-		ids, _ := r.spool.List()
-		if len(ids) == 0 && r.queue.len() == 0 {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	eventually(t, "an empty queue", func() bool { return queueEmpty(r) })
+}
+
+func queueEmpty(r *Relay) bool {
 	ids, _ := r.spool.List()
-	t.Fatalf("spool still holds %v", ids)
+	return len(ids) == 0 && r.queue.len() == 0
 }
 
 // TestSmarthostDownThenUp: mail accepted while the smarthost is down is
@@ -391,14 +391,15 @@ func TestSmarthostDownThenUp(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	time.Sleep(300 * time.Millisecond)
+	eventually(t, "a first attempt at each", func() bool { return testutil.ToFloat64(tr.metrics.deferred) == 5 })
 	tr.stop(t)
 
-	// Restart the relay on the same spool, then bring the smarthost back.
+	// Restart the relay on the same spool (and clock), then bring the
+	// smarthost back.
 	tr2 := startRelay(t, cfg)
 	sk2 := newSinkAt(t, addr)
-	msgs := sk2.wait(5)
-	time.Sleep(300 * time.Millisecond)
+	tr2.advanceUntil(t, "all delivered", func() bool { return queueEmpty(tr2.Relay) })
+	msgs := sk2.messages()
 	seen := map[string]int{}
 	for _, m := range sk2.messages() {
 		i := strings.Index(m.Data, "Message-ID: ")
@@ -406,9 +407,8 @@ func TestSmarthostDownThenUp(t *testing.T) {
 		seen[id]++
 	}
 	if len(msgs) != 5 || len(seen) != 5 {
-		t.Errorf("%d deliveries of %d messages, want 5 of 5: %v", len(sk2.messages()), len(seen), seen)
+		t.Errorf("%d deliveries of %d messages, want 5 of 5: %v", len(msgs), len(seen), seen)
 	}
-	waitQueueEmpty(t, tr2.Relay)
 }
 
 func newSinkAt(t *testing.T, addr string) *sink {
@@ -470,8 +470,7 @@ func TestFailureReports(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	sk.wait(1)
-	time.Sleep(500 * time.Millisecond) // the two refused reports would come now
+	waitQueueEmpty(t, tr.Relay) // the failures are permanent: no retry
 	msgs := sk.messages()
 	if len(msgs) != 1 {
 		t.Fatalf("%d messages reached the sink, want 1 report", len(msgs))
@@ -491,7 +490,6 @@ func TestFailureReports(t *testing.T) {
 	if !strings.Contains(tr.logs.String(), "cannot be trusted") {
 		t.Error("suppressed reports not logged")
 	}
-	waitQueueEmpty(t, tr.Relay)
 	// The two that nobody could be told about are kept, with their reasons.
 	if kept := keptFailed(t, cfg.Spool); kept != 2 {
 		t.Errorf("%d messages in SPOOL/failed, want 2 (forged sender, null sender)", kept)
@@ -533,7 +531,8 @@ func TestSmarthostRefusesSender(t *testing.T) {
 	if err := sendMail(t, tr.addr, "a@far.test", []string{"bank@example.org"}, simpleMessage); err != nil {
 		t.Fatal(err)
 	}
-	msgs := sk.wait(1)
+	tr.advanceUntil(t, "delivered after the refusals", func() bool { return len(sk.messages()) > 0 })
+	msgs := sk.messages()
 	if len(msgs) != 1 || msgs[0].From == "" {
 		t.Fatalf("delivered %+v, want the message itself (no report)", msgs)
 	}
@@ -556,6 +555,8 @@ func TestSpoolReadErrorIsNotCorruption(t *testing.T) {
 	if err := sendMail(t, tr.addr, "a@far.test", []string{"bank@example.org"}, simpleMessage); err != nil {
 		t.Fatal(err)
 	}
+	eventually(t, "the first attempt", func() bool { return testutil.ToFloat64(tr.metrics.deferred) == 1 })
+	tr.settle(t)
 	ids, _ := tr.spool.List()
 	if len(ids) != 1 {
 		t.Fatalf("spool: %v", ids)
@@ -568,39 +569,40 @@ func TestSpoolReadErrorIsNotCorruption(t *testing.T) {
 	if err := os.Mkdir(p, 0o700); err != nil { // opens, but reading it fails
 		t.Fatal(err)
 	}
-	time.Sleep(500 * time.Millisecond) // several attempts
+	for i := 0; i < 3; i++ {
+		tr.advance(t, cfg.RetryMax) // an attempt each time
+	}
+	if n := strings.Count(tr.logs.String(), "cannot read a spool file"); n < 3 {
+		t.Errorf("%d attempts at the unreadable entry, want 3", n)
+	}
 	if fi, err := os.Stat(p); err != nil || !fi.IsDir() {
 		t.Fatalf("the unreadable entry left the queue: %v", err)
 	}
 	if c, _ := filepath.Glob(filepath.Join(cfg.Spool, "corrupt", "*")); len(c) != 0 {
 		t.Errorf("quarantined: %v", c)
 	}
+	// No attempt can come while the path is missing: the clock stands still.
 	os.Remove(p)
 	if err := os.Rename(saved, p); err != nil {
 		t.Fatal(err)
 	}
-	// An attempt in the instant the path did not exist took the message as
-	// gone (delivered by another worker) and dropped it from the queue in
-	// memory: queue it again, as a restart would.
-	tr.queue.add(ids[0], time.Time{})
 	sk.mu.Lock()
 	sk.dataErr = nil
 	sk.mu.Unlock()
-	sk.wait(1)
-	waitQueueEmpty(t, tr.Relay)
+	tr.advanceUntil(t, "delivered once readable", func() bool { return queueEmpty(tr.Relay) })
+	if n := len(sk.messages()); n != 1 {
+		t.Errorf("%d delivered, want 1", n)
+	}
 	// And a file that is not a spool file at all is quarantined.
 	junk := filepath.Join(cfg.Spool, "queue", NewID())
 	if err := os.WriteFile(junk, []byte("not a spool file\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	tr.queue.add(filepath.Base(junk), time.Time{})
-	for i := 0; i < 100; i++ {
-		if c, _ := filepath.Glob(filepath.Join(cfg.Spool, "corrupt", "*")); len(c) == 1 {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Error("a file that is not ours was not quarantined")
+	eventually(t, "a file that is not ours quarantined", func() bool {
+		c, _ := filepath.Glob(filepath.Join(cfg.Spool, "corrupt", "*"))
+		return len(c) == 1
+	})
 }
 
 func TestExpiry(t *testing.T) {
@@ -609,14 +611,18 @@ func TestExpiry(t *testing.T) {
 		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "later"}
 	}
 	cfg := testConfig(t, sk.addr)
-	cfg.MaxAge = 300 * time.Millisecond
+	cfg.MaxAge = 30 * time.Minute
 	tr := startRelay(t, cfg)
+	start := tr.clock.Now()
 	if err := sendMail(t, tr.addr, "", []string{"bank@example.org"}, simpleMessage); err != nil {
 		t.Fatal(err)
 	}
-	waitQueueEmpty(t, tr.Relay)
+	tr.advanceUntil(t, "given up", func() bool { return queueEmpty(tr.Relay) })
 	if !strings.Contains(tr.logs.String(), "expired") {
 		t.Errorf("no expiry logged:\n%s", tr.logs.String())
+	}
+	if age := tr.clock.Since(start); age < cfg.MaxAge || age > cfg.MaxAge+cfg.RetryMax {
+		t.Errorf("given up after %v, want between MaxAge and one retry interval more", age)
 	}
 }
 
@@ -720,14 +726,9 @@ func TestImportWhileRunning(t *testing.T) {
 		t.Fatal(err)
 	}
 	st.Close()
-	for i := 0; i < 60; i++ {
-		if _, ok := tr.store.Lookup("newone@example.org"); ok {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	tr.advance(t, 2*time.Second) // the next poll
 	if code := c.cmd("RCPT TO:<newone@example.org>"); code != 250 {
-		t.Errorf("after the import: %d, want 250", code)
+		t.Errorf("after the import and a poll: %d, want 250", code)
 	}
 }
 
@@ -748,13 +749,11 @@ func TestImportBesidesPlan(t *testing.T) {
 		t.Fatal(err)
 	}
 	st.Close()
-	for i := 0; i < 60; i++ {
-		if _, ok := tr.store.Lookup("newone@example.org"); ok {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
+	tr.advance(t, 2*time.Second) // the next poll
+	if _, ok := tr.store.Lookup("newone@example.org"); !ok {
+		t.Fatal("the import was not picked up at the next poll")
 	}
-	time.Sleep(2500 * time.Millisecond) // another poll of the plan file and the store
+	tr.advance(t, 2*time.Second) // another poll of the plan file and the store
 	if _, ok := tr.store.Lookup("newone@example.org"); !ok {
 		t.Error("the running relay undid the import with its own plan")
 	}
@@ -769,10 +768,13 @@ func TestGracefulShutdown(t *testing.T) {
 	c.startData("a@far.test", "bank@example.org")
 	c.send("Subject: in flight\r\n\r\nfirst half\r\n")
 	tr.cancel() // what SIGTERM does
-	time.Sleep(200 * time.Millisecond)
-	if _, err := net.DialTimeout("tcp", tr.addr, time.Second); err == nil {
-		t.Error("new connections are still accepted while stopping")
-	}
+	eventually(t, "new connections refused while stopping", func() bool {
+		conn, err := net.DialTimeout("tcp", tr.addr, time.Second)
+		if err == nil {
+			conn.Close()
+		}
+		return err != nil
+	})
 	c.send("second half\r\n.\r\n")
 	if code := c.reply(); code != 250 {
 		t.Errorf("DATA in flight: %d, want 250", code)
@@ -834,8 +836,8 @@ func TestGuessing(t *testing.T) {
 	if code := c2.cmd("MAIL FROM:<>"); code != 250 && code != 450 {
 		t.Errorf("new session MAIL: %d", code)
 	}
-	if lim := tr.limiter("127.0.0.1"); lim != nil && lim.Tokens() > float64(lim.Burst())-float64(DefaultMaxBadRcpts)/2 {
-		t.Errorf("refusals did not cost rate tokens: %.1f of %d left", lim.Tokens(), lim.Burst())
+	if lim := tr.limiter("127.0.0.1"); lim != nil && lim.TokensAt(tr.clock.Now()) > float64(lim.Burst())-float64(DefaultMaxBadRcpts)/2 {
+		t.Errorf("refusals did not cost rate tokens: %.1f of %d left", lim.TokensAt(tr.clock.Now()), lim.Burst())
 	}
 	for _, from := range []string{"john doe@far.test", `a"b@far.test`, "a\\b@far.test"} {
 		c3 := dialRelay(t, tr.addr)
@@ -861,9 +863,9 @@ func TestBDATReset(t *testing.T) {
 		c.cmd("RCPT TO:<bank@example.org>")
 		c.cmd("QUIT")
 	}
-	time.Sleep(200 * time.Millisecond)
-	if n := len(sk.messages()); n != 0 {
-		t.Errorf("%d aborted messages delivered", n)
+	waitNoConnections(t, tr.Relay)
+	if n := testutil.ToFloat64(tr.metrics.accepted); n != 0 || len(sk.messages()) != 0 {
+		t.Errorf("%v aborted messages accepted, %d delivered", n, len(sk.messages()))
 	}
 }
 
@@ -938,32 +940,25 @@ func TestSMTPUTF8ToPlainSmarthost(t *testing.T) {
 // its clients hung up (the server notices a close asynchronously).
 func waitNoConnections(t *testing.T, r *Relay) {
 	t.Helper()
-	for i := 0; i < 250; i++ {
-		if testutil.ToFloat64(r.metrics.connections) == 0 {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("%v connections still open", testutil.ToFloat64(r.metrics.connections))
+	eventually(t, "every connection released", func() bool { return testutil.ToFloat64(r.metrics.connections) == 0 })
 }
 
 // TestMaxSession: a client that keeps trickling bytes (so the idle timeout
-// never fires) is still cut at MaxSession.
+// never fires) is still cut at MaxSession. Both are socket deadlines, on
+// real time.
 func TestMaxSession(t *testing.T) {
 	sk := newSink(t)
 	cfg := testConfig(t, sk.addr)
-	cfg.IdleTimeout, cfg.MaxSession = 300*time.Millisecond, 800*time.Millisecond
+	cfg.IdleTimeout, cfg.MaxSession = time.Second, 2*time.Second
 	tr := startRelay(t, cfg)
 	c := dialRelay(t, tr.addr)
-	start := time.Now()
-	for time.Since(start) < 3*time.Second {
-		time.Sleep(100 * time.Millisecond)
-		if _, err := c.conn.Write([]byte("N")); err != nil {
-			break // the relay hung up
-		}
+	var err error
+	for err == nil { // until the relay hangs up, or dialRelay's 30 s deadline ends it
+		time.Sleep(50 * time.Millisecond)
+		_, err = c.conn.Write([]byte("N"))
+	}
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatalf("a client trickling a byte every 50 ms was never cut: %v", err)
 	}
 	waitNoConnections(t, tr.Relay)
-	if d := time.Since(start); d > 2500*time.Millisecond {
-		t.Errorf("the trickling client was held for %v", d)
-	}
 }

@@ -137,7 +137,7 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	if s.tooManyBad() {
 		return errTooManyBad
 	}
-	if lim := s.r.limiter(s.key); lim != nil && !lim.Allow() {
+	if !s.r.allow(s.key) {
 		return s.refuse("", "rate", errRateLimited)
 	}
 	// go-smtp unquotes quoted local parts: a space, quote, backslash or
@@ -172,9 +172,7 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 		if errors.As(err, &se) {
 			if se.Code >= 500 {
 				s.bad++
-				if lim := s.r.limiter(s.key); lim != nil {
-					lim.Allow() // guessing costs what sending does
-				}
+				s.r.allow(s.key) // guessing costs what sending does
 				if s.tooManyBad() {
 					s.refuse(to, reason, se)
 					return errTooManyBad
@@ -249,7 +247,7 @@ func (r *Relay) route(to string) (*Group, string, error) {
 		blocal, _, _ := strings.Cut(base, "@")
 		if service, ok := r.cfg.Burner.Verify(blocal); ok {
 			a := &Alias{Address: base, Tag: classify.TagDisposable, Action: classify.ActionForward,
-				Targets: slices.Clone(rt.defaults), Source: SourceBurner, Created: time.Now()}
+				Targets: slices.Clone(rt.defaults), Source: SourceBurner, Created: r.cfg.Clock.Now()}
 			if err := r.store.Register(a); err != nil {
 				r.log.Error("registering a burner", "alias", base, "err", err)
 				return nil, "store", errRegister
@@ -273,7 +271,7 @@ func (s *session) Data(rd io.Reader) error {
 	if !mailOK || len(groups) == 0 {
 		return &smtp.SMTPError{Code: 503, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "no valid recipients"}
 	}
-	start := time.Now()
+	start := s.r.cfg.Clock.Now()
 	env := &Envelope{
 		ID: NewID(), Received: start.UTC(), ClientIP: s.ip, Helo: s.conn.Hostname(),
 		From: from, UTF8: opts.UTF8, Body: string(opts.Body), Groups: groups,
@@ -301,7 +299,7 @@ func (s *session) Data(rd io.Reader) error {
 	}
 	s.r.metrics.accepted.Inc()
 	s.r.metrics.acceptedBytes.Add(float64(w.Size()))
-	s.r.metrics.acceptLatency.Observe(time.Since(start).Seconds())
+	s.r.metrics.acceptLatency.Observe(s.r.cfg.Clock.Since(start).Seconds())
 	aliases := make([]string, len(env.Groups))
 	for i, g := range env.Groups {
 		aliases[i] = g.Alias

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	_ "modernc.org/sqlite" // the SQLite driver
 
 	"github.com/catchall/catchall/classify"
@@ -47,6 +48,8 @@ type Store struct {
 	statMu sync.Mutex
 	stats  map[string]*statDelta
 	mail   map[string]*mailDelta // burners' accepted mail, not yet flushed
+
+	clock clockwork.Clock // dates imported rows and the statistics' last event
 }
 
 type statDelta struct {
@@ -185,7 +188,7 @@ func OpenStore(spool string) (*Store, error) {
 		return nil, fmt.Errorf("spool %s: upgrading the store: %w", path, err)
 	}
 	os.Chmod(path, 0o600)
-	s := &Store{db: db, stats: map[string]*statDelta{}, mail: map[string]*mailDelta{}}
+	s := &Store{db: db, stats: map[string]*statDelta{}, mail: map[string]*mailDelta{}, clock: clockwork.NewRealClock()}
 	if err := s.Load(); err != nil {
 		db.Close()
 		return nil, err
@@ -232,7 +235,7 @@ func (s *Store) Import(rules []forwards.Rule) (ImportResult, error) {
 		old[a] = [3]string{t, ac, f}
 	}
 	rows.Close()
-	now := time.Now().Unix()
+	now := s.clock.Now().Unix()
 	for _, r := range rules {
 		v := [3]string{string(r.Tag), string(r.Action), strings.Join(r.Targets, " ")}
 		if o, ok := old[r.Alias]; ok {
@@ -448,7 +451,7 @@ func (s *Store) Count(alias string, stat int) {
 	case StatFailed:
 		d.failed++
 	}
-	d.lastSeen = time.Now()
+	d.lastSeen = s.clock.Now()
 	s.statMu.Unlock()
 }
 
