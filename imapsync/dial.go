@@ -11,7 +11,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -55,23 +54,6 @@ type Server struct {
 	warnOnce sync.Once
 	debugMu  sync.Mutex // serialises transcript lines of all connections
 	connSeq  atomic.Int64
-}
-
-// TLSConfigFromCA returns a TLS configuration trusting the PEM certificates
-// in caFile in addition to nothing else (a private CA), or nil for caFile "".
-func TLSConfigFromCA(caFile string) (*tls.Config, error) {
-	if caFile == "" {
-		return nil, nil
-	}
-	pem, err := os.ReadFile(caFile)
-	if err != nil {
-		return nil, fmt.Errorf("reading --tls-ca: %w", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("--tls-ca %s: no PEM certificate in it", caFile)
-	}
-	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
 }
 
 // dial connects and logs in.

@@ -545,7 +545,7 @@ func busy(e *imap.Error) bool {
 }
 
 // ErrNoFolder means the include and exclude patterns left no folder.
-var ErrNoFolder = errors.New("no folder matches --folder/--exclude")
+var ErrNoFolder = errors.New("no folder matches the include and exclude patterns")
 
 var errUIDValidityChanged = errors.New("UIDVALIDITY changed during the run; run fetch again to fetch the new generation")
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -109,6 +110,9 @@ func fetchArchive(ctx context.Context, g *globals, src *serverFlags, conn connFl
 	opts.Progress, finish = g.progress("fetching", opts.DryRun)
 	rep, err := imapsync.Fetch(ctx, server, arc, &opts)
 	finish()
+	if errors.Is(err, imapsync.ErrNoFolder) {
+		err = fmt.Errorf("%w; see --folder and --exclude", err)
+	}
 	return rep, src.explain(err)
 }
 

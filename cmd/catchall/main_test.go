@@ -122,7 +122,7 @@ func TestExitCodes(t *testing.T) {
 		{"unknown host", good, []string{"fetch", "--from", "imaps://alice@no-such-host.invalid", "--archive", dir}, 3, "cannot connect"},
 		{"password file", map[string]string{"CATCHALL_PASSWORD": ""}, []string{"fetch", "--from", srv.URL(), "--archive", dir, "--password-file", pwFile, "-q"}, 0, ""},
 		{"password command", map[string]string{"CATCHALL_PASSWORD": ""}, []string{"fetch", "--from", srv.URL(), "--archive", dir, "--password-command", "cat " + pwFile, "-q"}, 0, ""},
-		{"no such folder", good, []string{"fetch", "--from", srv.URL(), "--archive", dir, "--folder", "Nope"}, 2, "no folder matches"},
+		{"no such folder", good, []string{"fetch", "--from", srv.URL(), "--archive", dir, "--folder", "Nope"}, 2, "no folder matches the include and exclude patterns (the server has 3); see --folder and --exclude"},
 		{"verify without archive", good, []string{"verify", "--from", srv.URL(), "--archive", filepath.Join(dir, "none")}, 2, "run fetch first"},
 	}
 	for _, tc := range cases {

@@ -24,7 +24,6 @@ import (
 	"github.com/catchall/catchall/forwards"
 	"github.com/catchall/catchall/forwards/relay"
 	"github.com/catchall/catchall/forwards/srs"
-	"github.com/catchall/catchall/imapsync"
 	"github.com/catchall/catchall/internal/cli"
 	"github.com/catchall/catchall/internal/csvsafe"
 	"github.com/catchall/catchall/internal/secret"
@@ -134,7 +133,7 @@ finish and exits; whatever is queued is delivered after the next start.`,
 				}
 				cfg.SmarthostPassword = pw
 			}
-			if cfg.SmarthostTLS, err = imapsync.TLSConfigFromCA(tlsCA); err != nil {
+			if cfg.SmarthostTLS, err = tlsConfigFromCA(tlsCA); err != nil {
 				return cli.Exit(cli.ExitUsage, err)
 			}
 			if u.Security == serverurl.SecurityNone {

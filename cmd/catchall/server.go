@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -94,7 +97,7 @@ func (s *serverFlags) server(ctx context.Context, g *globals, conn connFlags) (*
 	if err != nil {
 		return nil, cli.Exit(cli.ExitUsage, err)
 	}
-	tlsConfig, err := imapsync.TLSConfigFromCA(conn.tlsCA)
+	tlsConfig, err := tlsConfigFromCA(conn.tlsCA)
 	if err != nil {
 		return nil, cli.Exit(cli.ExitUsage, err)
 	}
@@ -126,4 +129,21 @@ func (s *serverFlags) explain(err error) error {
 	from := ways[used]
 	others := append(append([]string(nil), ways[:used]...), ways[used+1:]...)
 	return fmt.Errorf("%w; the password came from %s (or give it with %s)", err, from, strings.Join(others, " or "))
+}
+
+// tlsConfigFromCA returns a TLS configuration trusting the PEM certificates
+// in caFile (--tls-ca) and nothing else (a private CA), or nil for "".
+func tlsConfigFromCA(caFile string) (*tls.Config, error) {
+	if caFile == "" {
+		return nil, nil
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("reading --tls-ca: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("--tls-ca %s: no PEM certificate in it", caFile)
+	}
+	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
 }
