@@ -10,9 +10,9 @@ import (
 type recordProgress struct {
 	t *testing.T
 
-	mu                sync.Mutex
-	total, done, msgs int
-	listingDone       int
+	mu          sync.Mutex
+	total, done int
+	listingDone int
 }
 
 func (p *recordProgress) AddTotal(messages int, _ int64) {
