@@ -130,25 +130,9 @@ type fetcher struct {
 
 func (f *fetcher) setDefaults() {
 	o := &f.opts
-	if o.Connections <= 0 {
-		o.Connections = 4
-	}
-	if o.BatchMessages <= 0 {
-		o.BatchMessages = 500
-	}
-	if o.BatchBytes <= 0 {
-		o.BatchBytes = 32 << 20
-	}
-	if o.Retries <= 0 {
-		o.Retries = 6
-	}
-	if o.Backoff <= 0 {
-		o.Backoff = time.Second
-	}
-	f.log = o.Logger
-	if f.log == nil {
-		f.log = slog.New(slog.DiscardHandler)
-	}
+	transferDefaults{connections: 4, batchMessages: 500, batchBytes: 32 << 20, retries: 6}.
+		apply(&o.Connections, &o.BatchMessages, &o.BatchBytes, &o.Retries, &o.Backoff)
+	f.log = orDiscard(o.Logger)
 	f.cond = sync.NewCond(&f.mu)
 	f.backoff = backoff{first: o.Backoff, max: time.Minute}
 }

@@ -118,25 +118,9 @@ func newPusher(ctx context.Context, srv *Server, arc *archive.Archive, opts *Pus
 	p := &pusher{srv: srv, arc: arc, opts: *opts, start: time.Now(), dest: DestKey(srv),
 		folders: map[string]*destFolder{}, notes: map[string]bool{}, dropped: map[string]map[string]bool{}}
 	o := &p.opts
-	if o.Connections <= 0 {
-		o.Connections = 4
-	}
-	if o.BatchMessages <= 0 {
-		o.BatchMessages = 100
-	}
-	if o.BatchBytes <= 0 {
-		o.BatchBytes = 16 << 20
-	}
-	if o.Retries <= 0 {
-		o.Retries = 5
-	}
-	if o.Backoff <= 0 {
-		o.Backoff = time.Second
-	}
-	p.log = o.Logger
-	if p.log == nil {
-		p.log = slog.New(slog.DiscardHandler)
-	}
+	transferDefaults{connections: 4, batchMessages: 100, batchBytes: 16 << 20, retries: 5}.
+		apply(&o.Connections, &o.BatchMessages, &o.BatchBytes, &o.Retries, &o.Backoff)
+	p.log = orDiscard(o.Logger)
 	p.backoff = backoff{first: o.Backoff, max: 30 * time.Second}
 	p.conns = newConnSet(ctx, srv)
 	return p

@@ -3,6 +3,7 @@ package imapsync
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strconv"
 	"sync"
 	"time"
@@ -222,4 +223,34 @@ func (e *localError) Unwrap() error { return e.err }
 // isLocal reports whether err is, or wraps, a localError.
 func isLocal(err error) bool {
 	return errors.As(err, new(*localError))
+}
+
+// transferDefaults are what fetch and push take for the options they share
+// when they are zero (or negative); the backoff's first wait is one second.
+type transferDefaults struct {
+	connections, batchMessages int
+	batchBytes                 int64
+	retries                    int
+}
+
+func (d transferDefaults) apply(connections, batchMessages *int, batchBytes *int64, retries *int, backoff *time.Duration) {
+	orDefault(connections, d.connections)
+	orDefault(batchMessages, d.batchMessages)
+	orDefault(batchBytes, d.batchBytes)
+	orDefault(retries, d.retries)
+	orDefault(backoff, time.Second)
+}
+
+func orDefault[T int | int64 | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
+}
+
+// orDiscard returns log, or a logger that discards for nil.
+func orDiscard(log *slog.Logger) *slog.Logger {
+	if log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return log
 }
