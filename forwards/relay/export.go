@@ -78,13 +78,8 @@ func Export(p *classify.Plan, burners []Burner) ExportResult {
 		r, ok := index[b.Address]
 		if !ok {
 			r = classify.Row{"alias": b.Address}
-			set(p, r, "tag", tag)
-			set(p, r, "action", action)
-			set(p, r, "forward_to", to)
+			setVerdict(p, r, tag, action, to)
 			set(p, r, "source", SourceBurner)
-			set(p, r, "auto_tag", tag)
-			set(p, r, "auto_action", action)
-			set(p, r, "auto_forward_to", to)
 			i := slices.IndexFunc(p.Rows, func(o classify.Row) bool { return o.Alias() > b.Address })
 			if i < 0 {
 				i = len(p.Rows)
@@ -94,12 +89,7 @@ func Export(p *classify.Plan, burners []Burner) ExportResult {
 			res.Added++
 		} else {
 			if !fromPlan && !r.UserOwned() {
-				set(p, r, "tag", tag)
-				set(p, r, "action", action)
-				set(p, r, "forward_to", to)
-				set(p, r, "auto_tag", tag)
-				set(p, r, "auto_action", action)
-				set(p, r, "auto_forward_to", to)
+				setVerdict(p, r, tag, action, to)
 				if s := r["source"]; s == "" || s == classify.SourceAuto {
 					set(p, r, "source", SourceBurner)
 				}
@@ -128,6 +118,16 @@ func Export(p *classify.Plan, burners []Burner) ExportResult {
 
 // set sets a cell, adding its column to the plan when the value is not
 // empty and the plan does not have it yet.
+// setVerdict sets the tag, action and forward_to of r, and the same as
+// what the relay decided (auto_*), so that a later edit shows.
+func setVerdict(p *classify.Plan, r classify.Row, tag, action, to string) {
+	for _, prefix := range []string{"", "auto_"} {
+		set(p, r, prefix+"tag", tag)
+		set(p, r, prefix+"action", action)
+		set(p, r, prefix+"forward_to", to)
+	}
+}
+
 func set(p *classify.Plan, r classify.Row, col, v string) {
 	if v != "" && !slices.Contains(p.Columns, col) {
 		p.Columns = append(p.Columns, col)
