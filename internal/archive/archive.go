@@ -154,7 +154,9 @@ func (a *Archive) Close() error {
 // Dir returns the archive's absolute directory.
 func (a *Archive) Dir() string { return a.dir }
 
-// DB returns the index for read-only queries by other packages.
+// DB returns the index, for archivetest. Other packages read and write the
+// archive through the methods: no table or column is named outside
+// internal/archive.
 func (a *Archive) DB() *sql.DB { return a.db }
 
 // Folder is one folder of the archive.
