@@ -104,8 +104,7 @@ func checkPushed(t *testing.T, srv *Server, arc *archive.Archive, n int) {
 func TestDovecotPush(t *testing.T) {
 	addr, _, _ := dovecotEnv(t)
 	arc, _ := fetchAlice(t, addr)
-	var n int
-	arc.DB().QueryRow(`SELECT count(*) FROM messages`).Scan(&n)
+	n := archivedCount(t, arc)
 	for _, tc := range []struct {
 		user    string
 		folders []string // destination names that must exist afterwards
@@ -162,8 +161,7 @@ func TestDovecotPushKill9Resume(t *testing.T) {
 		t.Skip("CATCHALL_BIN not set")
 	}
 	arc, dir := fetchAlice(t, addr)
-	var n int
-	arc.DB().QueryRow(`SELECT count(*) FROM messages`).Scan(&n)
+	n := archivedCount(t, arc)
 	seed := uint64(time.Now().UnixNano())
 	rng := rand.New(rand.NewPCG(seed, 2))
 	t.Logf("random seed %d", seed)
@@ -181,13 +179,17 @@ func TestDovecotPushKill9Resume(t *testing.T) {
 			// number of newly journalled messages (so the kill lands in the
 			// middle of the push, whatever the machine's speed).
 			journalled := func() int {
-				var c int
-				arc.DB().QueryRow(`SELECT count(*) FROM push_journal WHERE dest LIKE ?`, user+"@%").Scan(&c)
-				return c
+				j, _ := arc.Journal(DestKey(srv))
+				return len(j)
 			}
 			inFlight := func() int {
-				var c int
-				arc.DB().QueryRow(`SELECT count(*) FROM push_journal WHERE dest LIKE ? AND state = ?`, user+"@%", archive.JournalInFlight).Scan(&c)
+				j, _ := arc.Journal(DestKey(srv))
+				c := 0
+				for _, e := range j {
+					if e.State == archive.JournalInFlight {
+						c++
+					}
+				}
 				return c
 			}
 			kills, killsInFlight := 0, 0
@@ -265,7 +267,13 @@ func TestDovecotPushSizeLimit(t *testing.T) {
 	limit := int64(1 << 20)
 	arc, _ := fetchAlice(t, addr)
 	var n, over int
-	arc.DB().QueryRow(`SELECT count(*), coalesce(sum(size > ?), 0) FROM messages`, limit).Scan(&n, &over)
+	arc.Walk(context.Background(), func(e *archive.Entry) error {
+		n++
+		if e.Size > limit {
+			over++
+		}
+		return nil
+	})
 	if over == 0 {
 		t.Fatal("no archived message is over 1 MiB: the corpus must have a huge message (gencorpus -huge 1)")
 	}

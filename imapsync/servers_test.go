@@ -143,8 +143,7 @@ func TestServersSuite(t *testing.T) {
 				t.Skip("no Dovecot archive to push")
 			}
 			darc, _ := fetchAlice(t, dovecot)
-			var n int
-			darc.DB().QueryRow(`SELECT count(*) FROM messages`).Scan(&n)
+			n := archivedCount(t, darc)
 			dest := dovecotServer(t, "imap+plain", rs.dest, addr)
 			wipeAccount(t, dest)
 			t.Cleanup(func() { wipeAccount(t, dest) })
