@@ -28,15 +28,8 @@ import (
 	"github.com/catchall/catchall/internal/archive"
 	"github.com/catchall/catchall/internal/imaptest"
 	"github.com/catchall/catchall/internal/serverurl"
+	"github.com/catchall/catchall/internal/testtools"
 )
-
-func dovecotEnv(t *testing.T) (plainAddr, tlsAddr, ca string) {
-	t.Helper()
-	if os.Getenv("CATCHALL_TEST_DOVECOT") != "1" {
-		t.Skip("no Dovecot: run make test (scripts/test.sh) for the acceptance tests")
-	}
-	return os.Getenv("CATCHALL_TEST_IMAP_ADDR"), os.Getenv("CATCHALL_TEST_IMAPS_ADDR"), os.Getenv("CATCHALL_TEST_CA")
-}
 
 // listed is one line of imaplist.py's output.
 type listed struct {
@@ -163,7 +156,7 @@ func dovecotServer(t *testing.T, scheme, user, addr string) *Server {
 }
 
 func TestDovecotFetchMatchesServer(t *testing.T) {
-	addr, _, _ := dovecotEnv(t)
+	addr := testtools.NeedDovecot(t).IMAPAddr
 	var folderSets [][]string
 	for _, user := range []string{"alice", "courier"} {
 		t.Run(user, func(t *testing.T) {
@@ -237,7 +230,8 @@ func TestDovecotFetchMatchesServer(t *testing.T) {
 }
 
 func TestDovecotTLS(t *testing.T) {
-	plain, tlsAddr, ca := dovecotEnv(t)
+	env := testtools.NeedDovecot(t)
+	plain, tlsAddr, ca := env.IMAPAddr, env.IMAPSAddr, env.CA
 	trusted, err := TLSConfigFromCA(ca)
 	if err != nil {
 		t.Fatal(err)
@@ -281,11 +275,8 @@ func TestDovecotTLS(t *testing.T) {
 // TestDovecotKill9Resume kills the real binary with SIGKILL at random
 // moments, then lets it finish: the archive must hold every message once.
 func TestDovecotKill9Resume(t *testing.T) {
-	addr, _, _ := dovecotEnv(t)
-	bin := os.Getenv("CATCHALL_BIN")
-	if bin == "" {
-		t.Skip("CATCHALL_BIN not set")
-	}
+	addr := testtools.NeedDovecot(t).IMAPAddr
+	bin := testtools.NeedBinary(t)
 	seed := uint64(time.Now().UnixNano())
 	rng := rand.New(rand.NewPCG(seed, 1))
 	t.Logf("random seed %d", seed)
@@ -336,7 +327,7 @@ func TestDovecotKill9Resume(t *testing.T) {
 }
 
 func TestDovecotDroppedConnections(t *testing.T) {
-	addr, _, _ := dovecotEnv(t)
+	addr := testtools.NeedDovecot(t).IMAPAddr
 	proxy, err := imaptest.StartProxy(addr, 8, 3<<20)
 	if err != nil {
 		t.Fatal(err)
@@ -363,11 +354,8 @@ func TestDovecotDroppedConnections(t *testing.T) {
 }
 
 func TestDovecotWrongPassword(t *testing.T) {
-	addr, _, _ := dovecotEnv(t)
-	bin := os.Getenv("CATCHALL_BIN")
-	if bin == "" {
-		t.Skip("CATCHALL_BIN not set")
-	}
+	addr := testtools.NeedDovecot(t).IMAPAddr
+	bin := testtools.NeedBinary(t)
 	cmd := exec.Command(bin, "fetch", "--from", "imap+plain://alice@"+addr, "--archive", t.TempDir(), "--quiet")
 	cmd.Env = append(os.Environ(), "CATCHALL_PASSWORD=hunter2-wrong")
 	out, err := cmd.CombinedOutput()
@@ -407,7 +395,7 @@ func liveListing(t *testing.T, user, addr string) []listed {
 // flag and keyword changes (found with CONDSTORE CHANGEDSINCE), an expunge,
 // and a folder renumbered (UIDVALIDITY change).
 func TestDovecotIncremental(t *testing.T) {
-	addr, _, _ := dovecotEnv(t)
+	addr := testtools.NeedDovecot(t).IMAPAddr
 	ctx := context.Background()
 	srv := dovecotServer(t, "imap+plain", "dest", addr)
 	c, err := srv.dial(ctx, nil)

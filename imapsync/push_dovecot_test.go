@@ -21,6 +21,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 
 	"github.com/catchall/catchall/internal/archive"
+	"github.com/catchall/catchall/internal/testtools"
 )
 
 // wipeAccount deletes every folder but INBOX and empties INBOX, before and
@@ -102,7 +103,7 @@ func checkPushed(t *testing.T, srv *Server, arc *archive.Archive, n int) {
 }
 
 func TestDovecotPush(t *testing.T) {
-	addr, _, _ := dovecotEnv(t)
+	addr := testtools.NeedDovecot(t).IMAPAddr
 	arc, _ := fetchAlice(t, addr)
 	n := archivedCount(t, arc)
 	for _, tc := range []struct {
@@ -155,11 +156,8 @@ func TestDovecotPush(t *testing.T) {
 // moments of a push, then lets it finish: every message must be on the
 // destination exactly once.
 func TestDovecotPushKill9Resume(t *testing.T) {
-	addr, _, _ := dovecotEnv(t)
-	bin := os.Getenv("CATCHALL_BIN")
-	if bin == "" {
-		t.Skip("CATCHALL_BIN not set")
-	}
+	addr := testtools.NeedDovecot(t).IMAPAddr
+	bin := testtools.NeedBinary(t)
 	arc, dir := fetchAlice(t, addr)
 	n := archivedCount(t, arc)
 	seed := uint64(time.Now().UnixNano())
@@ -259,7 +257,7 @@ func TestDovecotPushKill9Resume(t *testing.T) {
 // scripts/testenv/dovecot.sh, named by CATCHALL_TEST_DEST_LIMIT_USER). The
 // big message is refused with its reason, everything else arrives.
 func TestDovecotPushSizeLimit(t *testing.T) {
-	addr, _, _ := dovecotEnv(t)
+	addr := testtools.NeedDovecot(t).IMAPAddr
 	user := os.Getenv("CATCHALL_TEST_DEST_LIMIT_USER")
 	if user == "" {
 		t.Fatal("CATCHALL_TEST_DEST_LIMIT_USER not set: scripts/testenv/dovecot.sh env sets it")
