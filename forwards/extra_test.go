@@ -19,7 +19,7 @@ import (
 )
 
 // The tests of the formats in extra.go. The golden files are rewritten with
-// go test ./forwards -run Golden -update (the flag of forwards_test.go).
+// go test ./forwards -run Golden -update (the flag of testtools.Golden).
 
 // xtraInput is the awkward plan of these tests, built here: an IDN domain,
 // a subaddress, several targets, blocked aliases, local parts with the
@@ -74,7 +74,7 @@ func xtraAll(out *Output) []byte {
 	return all
 }
 
-func TestEgolden(t *testing.T) {
+func TestGoldenExtra(t *testing.T) {
 	in := xtraInput()
 	for _, f := range extraFormats() {
 		out := xtraGenerate(t, f, in)

@@ -1,19 +1,15 @@
 package forwards
 
 import (
-	"bytes"
-	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/catchall/catchall/classify"
+	"github.com/catchall/catchall/internal/testtools"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
 
 // awkwardPlan has the cases every format must get right: an IDN domain, a
 // subaddress, upper case in the input, several targets, a blocked alias,
@@ -47,26 +43,10 @@ func awkwardInput(t *testing.T) *Input {
 }
 
 // golden compares got with testdata/golden/<format>/<name>, or rewrites it
-// with -update.
+// with -update (testtools.Golden).
 func golden(t *testing.T, format, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", "golden", format, name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./forwards -run Golden -update)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file:\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
+	testtools.Golden(t, filepath.Join("testdata", "golden", format, name), got, "run go test ./forwards -run Golden -update")
 }
 
 func TestGoldenCore(t *testing.T) {

@@ -12,6 +12,7 @@
 // which skips it, saying what to run, when that is not there: NeedDovecot
 // (the acceptance suite's Dovecot), NeedTools and NeedChromium (Debian's
 // programs, with CATCHALL_TEST_TOOLS=1), NeedBinary (the built catchall).
+// Golden compares generated output with a golden file (-update rewrites it).
 package testtools
 
 import (
