@@ -161,31 +161,15 @@ func TestDovecotFetchMatchesServer(t *testing.T) {
 	for _, user := range []string{"alice", "courier"} {
 		t.Run(user, func(t *testing.T) {
 			want := readListing(t, user)
-			dir := filepath.Join(t.TempDir(), "archive")
-			arc, err := archive.Open(dir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer arc.Close()
 			srv := dovecotServer(t, "imap+plain", user, addr)
-			rep, err := Fetch(context.Background(), srv, arc, &FetchOptions{Connections: 4})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(rep.Failures) > 0 {
-				t.Fatalf("failures: %v", rep.Failures)
-			}
+			arc, dir, rep := fetchNew(t, srv, &FetchOptions{Connections: 4})
 			if rep.Messages != len(want) {
 				t.Errorf("fetched %d messages, server has %d", rep.Messages, len(want))
 			}
 			compareListings(t, want, archiveListing(t, dir))
 
 			// The names are the same whatever the namespace style.
-			folders, _ := arc.Folders()
-			var names []string
-			for _, f := range folders {
-				names = append(names, f.Name)
-			}
+			names := folderNames(t, arc)
 			folderSets = append(folderSets, names)
 			for _, n := range []string{"INBOX", "Archive/2019", "Réception/Factures", "Q&A", "Empty"} {
 				if !slices.Contains(names, n) {
@@ -193,6 +177,7 @@ func TestDovecotFetchMatchesServer(t *testing.T) {
 				}
 			}
 			// The SPECIAL-USE roles the server announces are kept (RFC 6154).
+			folders, _ := arc.Folders()
 			for _, f := range folders {
 				want := map[string]string{"Sent": `\Sent`, "Drafts": `\Drafts`, "Junk": `\Junk`, "Trash": `\Trash`}[f.Name]
 				if want != "" && !slices.Contains(strings.Fields(f.Attrs), want) {
@@ -201,7 +186,7 @@ func TestDovecotFetchMatchesServer(t *testing.T) {
 			}
 
 			// Nothing new: CONDSTORE lets every folder be skipped after STATUS.
-			rep, err = Fetch(context.Background(), srv, arc, nil)
+			rep, err := Fetch(context.Background(), srv, arc, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -333,12 +318,7 @@ func TestDovecotDroppedConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer proxy.Close()
-	dir := filepath.Join(t.TempDir(), "archive")
-	arc, err := archive.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer arc.Close()
+	arc, dir := newArchive(t)
 	srv := dovecotServer(t, "imap+plain", "alice", proxy.Addr)
 	rep, err := Fetch(context.Background(), srv, arc, &FetchOptions{Connections: 2, Backoff: 20 * time.Millisecond})
 	if err != nil {
@@ -433,12 +413,7 @@ func TestDovecotIncremental(t *testing.T) {
 	appendMsg("Sub/Folder", 1)
 	appendMsg("Sub/Folder", 2)
 
-	dir := filepath.Join(t.TempDir(), "archive")
-	arc, err := archive.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer arc.Close()
+	arc, dir := newArchive(t)
 	var lastTranscript string
 	fetch := func() *Report {
 		t.Helper()

@@ -11,7 +11,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -60,16 +59,7 @@ func wipeAccount(t *testing.T, srv *Server) {
 // fetchAlice fetches alice's account into a new archive.
 func fetchAlice(t *testing.T, addr string) (*archive.Archive, string) {
 	t.Helper()
-	dir := filepath.Join(t.TempDir(), "archive")
-	arc, err := archive.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { arc.Close() })
-	rep, err := Fetch(context.Background(), dovecotServer(t, "imap+plain", "alice", addr), arc, &FetchOptions{Connections: 4})
-	if err != nil || len(rep.Failures) > 0 {
-		t.Fatalf("fetch: %v %v", err, rep.Failures)
-	}
+	arc, dir, _ := fetchNew(t, dovecotServer(t, "imap+plain", "alice", addr), &FetchOptions{Connections: 4})
 	return arc, dir
 }
 

@@ -262,17 +262,25 @@ type destMessage struct {
 	body  []byte
 }
 
-// readDest lists every folder of the destination and its messages.
-func readDest(t *testing.T, d *destServer) map[string][]destMessage {
+// dialDest logs in to the destination as bob; the caller closes it.
+func dialDest(t *testing.T, d *destServer) *imapclient.Client {
 	t.Helper()
 	c, err := imapclient.DialInsecure(d.Addr, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
 	if err := c.Login("bob", "secret").Wait(); err != nil {
+		c.Close()
 		t.Fatal(err)
 	}
+	return c
+}
+
+// readDest lists every folder of the destination and its messages.
+func readDest(t *testing.T, d *destServer) map[string][]destMessage {
+	t.Helper()
+	c := dialDest(t, d)
+	defer c.Close()
 	list, err := c.List("", "*", nil).Collect()
 	if err != nil {
 		t.Fatal(err)
@@ -655,12 +663,8 @@ func TestVerifyDestFindsMissing(t *testing.T) {
 	d := startDest(t, destOptions{})
 	doPush(t, d, fx.arc, nil)
 	// Somebody deletes a message on the destination.
-	c, err := imapclient.DialInsecure(d.Addr, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := dialDest(t, d)
 	defer c.Close()
-	c.Login("bob", "secret").Wait()
 	c.Select("Sent", nil).Wait()
 	c.Store(imap.SeqSetNum(1), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close()
 	if err := c.Expunge().Close(); err != nil {
@@ -745,14 +749,8 @@ func TestAllowedFlags(t *testing.T) {
 // deleteDest deletes, in folder, the first message whose Message-ID is id.
 func deleteDest(t *testing.T, d *destServer, folder, id string) {
 	t.Helper()
-	c, err := imapclient.DialInsecure(d.Addr, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := dialDest(t, d)
 	defer c.Close()
-	if err := c.Login("bob", "secret").Wait(); err != nil {
-		t.Fatal(err)
-	}
 	if _, err := c.Select(folder, nil).Wait(); err != nil {
 		t.Fatal(err)
 	}
