@@ -76,28 +76,24 @@ func lastLines(s string, n int) string {
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
+// sortCheck is what the #selftest hook reports of one sort by a column.
+type sortCheck struct {
+	MS         float64
+	Dir        int
+	First      string
+	DomFirst   string `json:"dom_first"`
+	Ordered    bool
+	DomOrdered bool `json:"dom_ordered"`
+}
+
 // selftest is what the page's #selftest hook reports.
 type selftest struct {
 	Rows, View, Rendered int
-	LoadMS               float64 `json:"load_ms"`
-	PageMS               float64 `json:"page_ms"`
-	SortMessages         struct {
-		MS         float64
-		Dir        int
-		First      string
-		DomFirst   string `json:"dom_first"`
-		Ordered    bool
-		DomOrdered bool `json:"dom_ordered"`
-	} `json:"sort_messages"`
-	SortAlias struct {
-		MS         float64
-		Dir        int
-		First      string
-		DomFirst   string `json:"dom_first"`
-		Ordered    bool
-		DomOrdered bool `json:"dom_ordered"`
-	} `json:"sort_alias"`
-	SortAliasDesc struct {
+	LoadMS               float64   `json:"load_ms"`
+	PageMS               float64   `json:"page_ms"`
+	SortMessages         sortCheck `json:"sort_messages"`
+	SortAlias            sortCheck `json:"sort_alias"`
+	SortAliasDesc        struct {
 		Dir      int
 		First    string
 		DomFirst string `json:"dom_first"`
