@@ -6,24 +6,6 @@ import (
 	"strings"
 )
 
-// # Which domains are the user's
-//
-// Only what the receiving host wrote, what the user did and where the mail
-// ended up count as evidence that a domain delivered into this mailbox:
-//
-//   - delivery headers above the top-most Received (X-Original-To,
-//     Delivered-To, Envelope-To, X-Envelope-To, …) and "for <addr>" in that
-//     top-most Received, which the user's own server added;
-//   - the final mailbox, the Delivered-To present in most messages;
-//   - the Sent folder: addresses the user sent from.
-//
-// To and Cc alone never count (anyone can write anything there), list mail
-// (List-Id) never counts (the list's own headers name the list), and a
-// domain named in only a handful of messages is not taken: a mailbox that
-// holds someone else's mail (a test file, a forwarded conversation) must not
-// turn their domain into the user's. When the evidence is weak, Build stops
-// with a *DomainError and the user names the domain with --domain.
-
 // DomainEvidence says why a domain is taken as the user's.
 type DomainEvidence struct {
 	Domain    string `json:"domain"`

@@ -8,9 +8,7 @@ package classify
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -20,21 +18,16 @@ import (
 	"github.com/catchall/catchall/internal/archive"
 	"github.com/catchall/catchall/internal/corpus"
 	"github.com/catchall/catchall/internal/serverurl"
+	"github.com/catchall/catchall/internal/testtools"
 )
 
 func TestDovecotSources(t *testing.T) {
-	if os.Getenv("CATCHALL_TEST_DOVECOT") != "1" {
-		t.Skip("no Dovecot: run make test (scripts/test.sh) for the acceptance tests")
-	}
-	var truth corpus.Truth
-	b, err := os.ReadFile(filepath.Join(os.Getenv("CATCHALL_TEST_CORPUS"), "truth.json"))
+	env := testtools.NeedDovecot(t)
+	truth, err := corpus.ReadTruth(env.Corpus)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := json.Unmarshal(b, &truth); err != nil {
-		t.Fatal(err)
-	}
-	home := filepath.Join(os.Getenv("CATCHALL_TEST_DOVECOT_DIR"), "mail")
+	home := filepath.Join(env.Dir, "mail")
 
 	// The archive, fetched from alice.
 	arcDir := filepath.Join(t.TempDir(), "archive")
@@ -42,7 +35,7 @@ func TestDovecotSources(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, _ := serverurl.Parse("imap+plain://alice@"+os.Getenv("CATCHALL_TEST_IMAP_ADDR"), "imap")
+	u, _ := serverurl.Parse("imap+plain://alice@"+env.IMAPAddr, "imap")
 	rep, err := imapsync.Fetch(context.Background(), &imapsync.Server{URL: u, Password: "secret", IdleTimeout: 30 * time.Second}, arc, nil)
 	arc.Close()
 	if err != nil || len(rep.Failures) > 0 {

@@ -16,17 +16,6 @@ import (
 	"github.com/catchall/catchall/internal/safeio"
 )
 
-// # Plan file
-//
-// The plan is what the user reviews and edits: one row per alias, as CSV with
-// a header row or, for a file name ending in .json, a JSON array of objects
-// with the same keys. Required columns, in any order: alias, tag, action,
-// forward_to (see the contract). classify adds statistics and the columns
-// auto_tag, auto_action and auto_forward_to, which record what it proposed:
-// a row whose tag, action or forward_to differs from them was edited by the
-// user, and keeps the user's values on every re-run (as does a row whose
-// source is "manual"). Columns catchall does not know are kept as they are.
-
 // Plan columns written by classify, in order.
 var planColumns = []string{
 	"alias", "tag", "action", "forward_to", "confidence", "reasons", "messages", "sent", "first_seen",

@@ -187,11 +187,11 @@ func (s *ArchiveSource) Count(ctx context.Context) int {
 		return -1
 	}
 	defer arc.Close()
-	var n int
-	if arc.DB().QueryRowContext(ctx, `SELECT count(*) FROM messages`).Scan(&n) != nil {
+	sum, err := arc.Summary(ctx)
+	if err != nil {
 		return -1
 	}
-	return n
+	return int(sum.Messages)
 }
 
 // Walk implements Source.
@@ -212,29 +212,18 @@ func (s *ArchiveSource) Walk(ctx context.Context, every int, fn func(*Message)) 
 	for _, f := range folders {
 		roles[f.Name] = folderRole(f.Name, f.Attrs)
 	}
-	rows, err := arc.DB().QueryContext(ctx, `SELECT folder, path, internal_date FROM messages ORDER BY id`)
-	if err != nil {
-		return WalkStats{}, err
-	}
-	defer rows.Close()
 	items := make(chan item, 256)
 	done := make(chan WalkStats)
 	go func() { done <- readFiles(ctx, items, fn) }()
-	var walkErr error
-	for i := 0; rows.Next(); i++ {
-		var folder, path, date string
-		if walkErr = rows.Scan(&folder, &path, &date); walkErr != nil {
-			break
+	i := 0
+	walkErr := arc.Walk(ctx, func(e *archive.Entry) error {
+		i++
+		if every > 1 && (i-1)%every != 0 {
+			return nil
 		}
-		if every > 1 && i%every != 0 {
-			continue
-		}
-		t, _ := time.Parse(time.RFC3339, date)
-		items <- item{path: filepath.Join(s.Dir, path), folder: folder, role: roles[folder], date: t}
-	}
-	if walkErr == nil {
-		walkErr = rows.Err()
-	}
+		items <- item{path: filepath.Join(s.Dir, e.Path), folder: e.Folder, role: roles[e.Folder], date: e.InternalDate}
+		return nil
+	})
 	close(items)
 	st := <-done
 	return st, errors.Join(walkErr, ctx.Err())

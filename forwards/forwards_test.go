@@ -1,9 +1,7 @@
 package forwards
 
 import (
-	"bytes"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,9 +10,8 @@ import (
 	"testing"
 
 	"github.com/catchall/catchall/classify"
+	"github.com/catchall/catchall/internal/testtools"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
 
 // awkwardPlan has the cases every format must get right: an IDN domain, a
 // subaddress, upper case in the input, several targets, a blocked alias,
@@ -48,26 +45,10 @@ func awkwardInput(t *testing.T) *Input {
 }
 
 // golden compares got with testdata/golden/<format>/<name>, or rewrites it
-// with -update.
+// with -update (testtools.Golden).
 func golden(t *testing.T, format, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", "golden", format, name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./forwards -run Golden -update)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file:\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
+	testtools.Golden(t, filepath.Join("testdata", "golden", format, name), got, "run go test ./forwards -run Golden -update")
 }
 
 func TestGoldenCore(t *testing.T) {
@@ -189,17 +170,26 @@ func FuzzImport(f *testing.F) {
 	f.Add([]byte("if envelope :is \"to\" \"a\\\"b@x.example\" {\n redirect \"c@d.example\";\n}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, imp := range []Importer{Postfix{}, Sieve{}} {
-			rules, err := imp.Import(data)
-			if err != nil {
-				continue
-			}
-			for _, r := range rules {
-				if _, err := CheckAddress(r.Alias); err != nil {
-					t.Fatalf("%s imported an unsafe alias %q", imp.Name(), r.Alias)
-				}
-			}
+			safeImport(t, imp, data)
 		}
 	})
+}
+
+// safeImport returns what imp reads of data, false if it refuses it, and
+// fails the test if an imported alias is not an address every format can
+// write again.
+func safeImport(t *testing.T, imp Importer, data []byte) ([]Rule, bool) {
+	t.Helper()
+	rules, err := imp.Import(data)
+	if err != nil {
+		return nil, false
+	}
+	for _, r := range rules {
+		if _, err := CheckAddress(r.Alias); err != nil {
+			t.Fatalf("%s imported an unsafe alias %q", imp.Name(), r.Alias)
+		}
+	}
+	return rules, true
 }
 
 // importable is what a format's importer reads of its output: every file

@@ -29,6 +29,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/catchall/catchall/classify"
+	"github.com/catchall/catchall/internal/testtools"
 )
 
 // e2eSink is the SMTP server at Dovecot's submission_host: it accepts
@@ -115,7 +116,7 @@ func e2eHeader(data, name string) string {
 }
 
 func TestToolsSieveDelivery(t *testing.T) {
-	needTools(t, "swaks", "postfix", "postmap", "dovecot", "sievec")
+	testtools.NeedTools(t, "swaks", "postfix", "postmap", "dovecot", "sievec")
 	if os.Getuid() != 0 {
 		t.Skip("the private Postfix and Dovecot need root")
 	}
@@ -208,7 +209,7 @@ func TestToolsSieveDelivery(t *testing.T) {
 			start := exec.Command(script, "start", dir)
 			start.Env = append(os.Environ(), "MAILSTACK_DELIVERY="+c.delivery, "MAILSTACK_REWRITE="+rewrite,
 				"MAILSTACK_SIEVE="+filepath.Join(files, "catchall.sieve"), "MAILSTACK_DOMAINS="+strings.Join(in.Domains, " "),
-				fmt.Sprintf("MAILSTACK_SMTP_PORT=%d", freeTCPPort(t)), fmt.Sprintf("MAILSTACK_SINK_PORT=%d", sink.port))
+				fmt.Sprintf("MAILSTACK_SMTP_PORT=%d", testtools.FreePort(t)), fmt.Sprintf("MAILSTACK_SINK_PORT=%d", sink.port))
 			if b, err := start.CombinedOutput(); err != nil {
 				t.Fatalf("mailstack.sh start: %v\n%s", err, b)
 			}

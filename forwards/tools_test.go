@@ -9,7 +9,6 @@ package forwards
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,18 +20,6 @@ import (
 	"github.com/catchall/catchall/classify"
 	"github.com/catchall/catchall/internal/testtools"
 )
-
-func needTools(t *testing.T, tools ...string) {
-	t.Helper()
-	if os.Getenv("CATCHALL_TEST_TOOLS") != "1" {
-		t.Skip("the real-tool checks run in make test (CATCHALL_TEST_TOOLS=1)")
-	}
-	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s is not installed: %v", tool, err)
-		}
-	}
-}
 
 // writeOut writes a format's files into a directory the test user can read.
 func writeOut(t *testing.T, out *Output) string {
@@ -52,7 +39,7 @@ func writeOut(t *testing.T, out *Output) string {
 }
 
 func TestPostmap(t *testing.T) {
-	needTools(t, "postmap")
+	testtools.NeedTools(t, "postmap")
 	in, _ := awkwardInput(t).For(Postfix{}) // what Postfix can take
 	out, _ := Postfix{}.Generate(in)
 	dir := writeOut(t, out)
@@ -106,18 +93,14 @@ func TestPostmap(t *testing.T) {
 var sieveAct = regexp.MustCompile(`(?m)^ \* (redirect message to: <([^>]*)>|reject message with reason: (.*))$`)
 
 func TestSieveTools(t *testing.T) {
-	needTools(t, "sievec", "sieve-test", "runuser")
-	user := os.Getenv("CATCHALL_TEST_USER")
-	if user == "" {
-		user = "catchalltest"
-	}
+	testtools.NeedTools(t, "sievec", "sieve-test", "runuser")
 	in := awkwardInput(t)
 	out, _ := Sieve{}.Generate(in)
 	dir := writeOut(t, out)
 	script := filepath.Join(dir, "catchall.sieve")
 	msg := filepath.Join(dir, "message.eml")
 	os.WriteFile(msg, []byte("From: someone@sender.example\r\nTo: x@example.com\r\nSubject: test\r\n\r\nhello\r\n"), 0o644)
-	dc := testtools.NewDovecot(t, user)
+	dc := testtools.NewDovecot(t)
 	run := func(tool string, args ...string) string {
 		t.Helper()
 		b, err := dc.Command(tool, args...).CombinedOutput()
@@ -159,11 +142,7 @@ func TestSieveTools(t *testing.T) {
 // Pigeonhole's sieve-test resolve exactly as the plan says for every row
 // the format took, and find nothing for the rows it left out.
 func TestToolsHostilePlan(t *testing.T) {
-	needTools(t, "postmap", "sievec", "sieve-test", "runuser")
-	user := os.Getenv("CATCHALL_TEST_USER")
-	if user == "" {
-		user = "catchalltest"
-	}
+	testtools.NeedTools(t, "postmap", "sievec", "sieve-test", "runuser")
 	p, err := classify.ParsePlan([]byte("alias,tag,action,forward_to\n"+
 		"good@example.com,personal,forward,me@new.example\n"+
 		"gone@example.com,disposable,block,me@new.example\n"+
@@ -211,7 +190,7 @@ func TestToolsHostilePlan(t *testing.T) {
 				return ""
 			}
 		case Sieve:
-			dc := testtools.NewDovecot(t, user)
+			dc := testtools.NewDovecot(t)
 			os.WriteFile(filepath.Join(dir, "message.eml"), msg, 0o644)
 			script := filepath.Join(dir, "catchall.sieve")
 			if b, err := dc.Command("sievec", script, filepath.Join(dc.Dir, "c.svbin")).CombinedOutput(); err != nil {
@@ -263,7 +242,7 @@ func TestToolsHostilePlan(t *testing.T) {
 // with swaks: 250 for every forwarded alias, 550 5.1.1 for every blocked
 // one, and for an unknown address 550 (no catch-all) or 250 (catch-all).
 func TestToolsPostfixSMTP(t *testing.T) {
-	needTools(t, "postmap", "swaks")
+	testtools.NeedTools(t, "postmap", "swaks")
 	if os.Getuid() != 0 {
 		t.Skip("the private Postfix needs root")
 	}
@@ -288,7 +267,7 @@ func TestToolsPostfixSMTP(t *testing.T) {
 			t.Cleanup(func() { os.RemoveAll(dir) })
 			start := exec.Command(script, "start", dir)
 			start.Env = append(os.Environ(), "POSTFIX_VIRTUAL="+filepath.Join(files, "virtual"), "POSTFIX_ACCESS="+filepath.Join(files, "access"),
-				"POSTFIX_DOMAIN="+strings.Join(in.Domains, " "), fmt.Sprintf("POSTFIX_SMTP_PORT=%d", freeTCPPort(t)), fmt.Sprintf("POSTFIX_RELAY_PORT=%d", freeTCPPort(t)))
+				"POSTFIX_DOMAIN="+strings.Join(in.Domains, " "), fmt.Sprintf("POSTFIX_SMTP_PORT=%d", testtools.FreePort(t)), fmt.Sprintf("POSTFIX_RELAY_PORT=%d", testtools.FreePort(t)))
 			if b, err := start.CombinedOutput(); err != nil {
 				t.Fatalf("postfix.sh start: %v\n%s", err, b)
 			}
@@ -338,14 +317,4 @@ func TestToolsPostfixSMTP(t *testing.T) {
 			}
 		})
 	}
-}
-
-func freeTCPPort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }

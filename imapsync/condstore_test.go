@@ -178,12 +178,7 @@ func csFetch(t *testing.T, s *csServer, arc *archive.Archive) *Report {
 // again, also when CONDSTORE makes the scan incremental.
 func TestForgottenFileRefetched(t *testing.T) {
 	s := startCS(t, "Subject: 1\r\n\r\n1\r\n", "Subject: 2\r\n\r\n2\r\n", "Subject: 3\r\n\r\n3\r\n")
-	dir := filepath.Join(t.TempDir(), "a")
-	arc, err := archive.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer arc.Close()
+	arc, dir := newArchive(t)
 	csFetch(t, s, arc)
 	files, _ := filepath.Glob(filepath.Join(dir, "INBOX", "cur", "*"))
 	if len(files) != 3 {
@@ -203,11 +198,7 @@ func TestForgottenFileRefetched(t *testing.T) {
 // The incremental path: new message, flag and keyword change, expunge.
 func TestCondstoreIncremental(t *testing.T) {
 	s := startCS(t, "Subject: 1\r\n\r\n1\r\n", "Subject: 2\r\n\r\n2\r\n", "Subject: 3\r\n\r\n3\r\n")
-	arc, err := archive.Open(filepath.Join(t.TempDir(), "a"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer arc.Close()
+	arc, _ := newArchive(t)
 	csFetch(t, s, arc)
 	s.mu.Lock()
 	s.msgs[0].flags, s.msgs[0].modseq = `\Seen $Work`, 10

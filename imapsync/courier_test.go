@@ -89,21 +89,9 @@ func TestCourierSmoke(t *testing.T) {
 		t.Fatalf("seed: %v\n%s", err, out)
 	}
 
-	arcDir := filepath.Join(t.TempDir(), "archive")
-	arc, err := archive.Open(arcDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer arc.Close()
 	srv := dovecotServer(t, "imap+plain", "courier", addr)
 	opts := &FetchOptions{Include: []string{top, top + "/*"}, Connections: 2}
-	rep, err := Fetch(context.Background(), srv, arc, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(rep.Failures) > 0 {
-		t.Fatalf("failures: %v", rep.Failures)
-	}
+	arc, arcDir, rep := fetchNew(t, srv, opts)
 	if rep.Messages != len(files) {
 		t.Errorf("fetched %d messages, want %d", rep.Messages, len(files))
 	}

@@ -20,8 +20,6 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
-
-	"github.com/catchall/catchall/internal/archive"
 )
 
 func cyrusEnv(t *testing.T) (addr string) {
@@ -109,34 +107,15 @@ func TestCyrusSmoke(t *testing.T) {
 		}
 	})
 
-	dir := filepath.Join(t.TempDir(), "archive")
-	arc, err := archive.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer arc.Close()
 	srv := dovecotServer(t, "imap+plain", user, addr)
 	opts := &FetchOptions{Include: []string{top, top + "/*"}, Connections: 2}
-	rep, err := Fetch(context.Background(), srv, arc, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(rep.Failures) > 0 {
-		t.Fatalf("failures: %v", rep.Failures)
-	}
+	arc, dir, rep := fetchNew(t, srv, opts)
 	if rep.Messages != len(want) {
 		t.Errorf("fetched %d messages, appended %d", rep.Messages, len(want))
 	}
 	compareListings(t, want, archiveListing(t, dir))
 
-	folders, err := arc.Folders()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, f := range folders {
-		names = append(names, f.Name)
-	}
+	names := folderNames(t, arc)
 	for _, f := range tree {
 		if !slices.Contains(names, f.archive) {
 			t.Errorf("folder %q missing from %q", f.archive, names)

@@ -29,15 +29,8 @@ import (
 	"github.com/catchall/catchall/internal/archive"
 	"github.com/catchall/catchall/internal/imaptest"
 	"github.com/catchall/catchall/internal/serverurl"
+	"github.com/catchall/catchall/internal/testtools"
 )
-
-func dovecotEnv(t *testing.T) (plainAddr, tlsAddr, ca string) {
-	t.Helper()
-	if os.Getenv("CATCHALL_TEST_DOVECOT") != "1" {
-		t.Skip("no Dovecot: run make test (scripts/test.sh) for the acceptance tests")
-	}
-	return os.Getenv("CATCHALL_TEST_IMAP_ADDR"), os.Getenv("CATCHALL_TEST_IMAPS_ADDR"), os.Getenv("CATCHALL_TEST_CA")
-}
 
 // listed is one line of imaplist.py's output.
 type listed struct {
@@ -164,36 +157,20 @@ func dovecotServer(t *testing.T, scheme, user, addr string) *Server {
 }
 
 func TestDovecotFetchMatchesServer(t *testing.T) {
-	addr, _, _ := dovecotEnv(t)
+	addr := testtools.NeedDovecot(t).IMAPAddr
 	var folderSets [][]string
 	for _, user := range []string{"alice", "courier"} {
 		t.Run(user, func(t *testing.T) {
 			want := readListing(t, user)
-			dir := filepath.Join(t.TempDir(), "archive")
-			arc, err := archive.Open(dir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer arc.Close()
 			srv := dovecotServer(t, "imap+plain", user, addr)
-			rep, err := Fetch(context.Background(), srv, arc, &FetchOptions{Connections: 4})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(rep.Failures) > 0 {
-				t.Fatalf("failures: %v", rep.Failures)
-			}
+			arc, dir, rep := fetchNew(t, srv, &FetchOptions{Connections: 4})
 			if rep.Messages != len(want) {
 				t.Errorf("fetched %d messages, server has %d", rep.Messages, len(want))
 			}
 			compareListings(t, want, archiveListing(t, dir))
 
 			// The names are the same whatever the namespace style.
-			folders, _ := arc.Folders()
-			var names []string
-			for _, f := range folders {
-				names = append(names, f.Name)
-			}
+			names := folderNames(t, arc)
 			folderSets = append(folderSets, names)
 			for _, n := range []string{"INBOX", "Archive/2019", "Réception/Factures", "Q&A", "Empty"} {
 				if !slices.Contains(names, n) {
@@ -201,6 +178,7 @@ func TestDovecotFetchMatchesServer(t *testing.T) {
 				}
 			}
 			// The SPECIAL-USE roles the server announces are kept (RFC 6154).
+			folders, _ := arc.Folders()
 			for _, f := range folders {
 				want := map[string]string{"Sent": `\Sent`, "Drafts": `\Drafts`, "Junk": `\Junk`, "Trash": `\Trash`}[f.Name]
 				if want != "" && !slices.Contains(strings.Fields(f.Attrs), want) {
@@ -209,7 +187,7 @@ func TestDovecotFetchMatchesServer(t *testing.T) {
 			}
 
 			// Nothing new: CONDSTORE lets every folder be skipped after STATUS.
-			rep, err = Fetch(context.Background(), srv, arc, nil)
+			rep, err := Fetch(context.Background(), srv, arc, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -238,7 +216,8 @@ func TestDovecotFetchMatchesServer(t *testing.T) {
 }
 
 func TestDovecotTLS(t *testing.T) {
-	plain, tlsAddr, ca := dovecotEnv(t)
+	env := testtools.NeedDovecot(t)
+	plain, tlsAddr, ca := env.IMAPAddr, env.IMAPSAddr, env.CA
 	pem, err := os.ReadFile(ca)
 	if err != nil {
 		t.Fatal(err)
@@ -287,11 +266,8 @@ func TestDovecotTLS(t *testing.T) {
 // TestDovecotKill9Resume kills the real binary with SIGKILL at random
 // moments, then lets it finish: the archive must hold every message once.
 func TestDovecotKill9Resume(t *testing.T) {
-	addr, _, _ := dovecotEnv(t)
-	bin := os.Getenv("CATCHALL_BIN")
-	if bin == "" {
-		t.Skip("CATCHALL_BIN not set")
-	}
+	addr := testtools.NeedDovecot(t).IMAPAddr
+	bin := testtools.NeedBinary(t)
 	seed := uint64(time.Now().UnixNano())
 	rng := rand.New(rand.NewPCG(seed, 1))
 	t.Logf("random seed %d", seed)
@@ -342,18 +318,13 @@ func TestDovecotKill9Resume(t *testing.T) {
 }
 
 func TestDovecotDroppedConnections(t *testing.T) {
-	addr, _, _ := dovecotEnv(t)
+	addr := testtools.NeedDovecot(t).IMAPAddr
 	proxy, err := imaptest.StartProxy(addr, 8, 3<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer proxy.Close()
-	dir := filepath.Join(t.TempDir(), "archive")
-	arc, err := archive.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer arc.Close()
+	arc, dir := newArchive(t)
 	srv := dovecotServer(t, "imap+plain", "alice", proxy.Addr)
 	rep, err := Fetch(context.Background(), srv, arc, &FetchOptions{Connections: 2, Backoff: 20 * time.Millisecond})
 	if err != nil {
@@ -369,11 +340,8 @@ func TestDovecotDroppedConnections(t *testing.T) {
 }
 
 func TestDovecotWrongPassword(t *testing.T) {
-	addr, _, _ := dovecotEnv(t)
-	bin := os.Getenv("CATCHALL_BIN")
-	if bin == "" {
-		t.Skip("CATCHALL_BIN not set")
-	}
+	addr := testtools.NeedDovecot(t).IMAPAddr
+	bin := testtools.NeedBinary(t)
 	cmd := exec.Command(bin, "fetch", "--from", "imap+plain://alice@"+addr, "--archive", t.TempDir(), "--quiet")
 	cmd.Env = append(os.Environ(), "CATCHALL_PASSWORD=hunter2-wrong")
 	out, err := cmd.CombinedOutput()
@@ -413,7 +381,7 @@ func liveListing(t *testing.T, user, addr string) []listed {
 // flag and keyword changes (found with CONDSTORE CHANGEDSINCE), an expunge,
 // and a folder renumbered (UIDVALIDITY change).
 func TestDovecotIncremental(t *testing.T) {
-	addr, _, _ := dovecotEnv(t)
+	addr := testtools.NeedDovecot(t).IMAPAddr
 	ctx := context.Background()
 	srv := dovecotServer(t, "imap+plain", "dest", addr)
 	c, err := srv.dial(ctx, nil)
@@ -451,12 +419,7 @@ func TestDovecotIncremental(t *testing.T) {
 	appendMsg("Sub/Folder", 1)
 	appendMsg("Sub/Folder", 2)
 
-	dir := filepath.Join(t.TempDir(), "archive")
-	arc, err := archive.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer arc.Close()
+	arc, dir := newArchive(t)
 	var lastTranscript string
 	fetch := func() *Report {
 		t.Helper()

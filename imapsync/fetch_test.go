@@ -19,6 +19,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapserver"
 
 	"github.com/catchall/catchall/internal/archive"
+	"github.com/catchall/catchall/internal/archive/archivetest"
 	"github.com/catchall/catchall/internal/imaptest"
 	"github.com/catchall/catchall/internal/serverurl"
 )
@@ -304,21 +305,35 @@ func setFlags(t *testing.T, fx *fixture, folder string, uid imap.UID, flags []st
 	}
 }
 
+// firstPath is the file of the first archived message of folder.
+func firstPath(t *testing.T, arc *archive.Archive, folder string) string {
+	t.Helper()
+	var path string
+	arc.Entries(folder, 0, func(e *archive.Entry) error {
+		if path == "" {
+			path = e.Path
+		}
+		return nil
+	})
+	if path == "" {
+		t.Fatalf("no message archived in %s", folder)
+	}
+	return path
+}
+
 func TestFetchResumesAfterCrash(t *testing.T) {
 	fx := newFixture(t, oddMessages())
 	fx.fetch(nil)
 
 	// Simulate kill -9 at three points: after the rename but before the index
 	// commit (rows lost), a file lost, and a download cut short in tmp/.
-	db := fx.arc.DB()
-	if _, err := db.Exec(`DELETE FROM messages WHERE id IN (SELECT id FROM messages WHERE folder = 'INBOX' LIMIT 3)`); err != nil {
-		t.Fatal(err)
-	}
-	var lost string
-	db.QueryRow(`SELECT path FROM messages WHERE folder = 'Sent'`).Scan(&lost)
-	os.Remove(filepath.Join(fx.dir, lost))
+	archivetest.DropRows(t, fx.arc, "INBOX", 3)
+	os.Remove(filepath.Join(fx.dir, firstPath(t, fx.arc, "Sent")))
 	os.WriteFile(filepath.Join(fx.dir, "INBOX", "tmp", "1.2_3.catchall"), []byte("partial"), 0o600)
-	db.Exec(`UPDATE folders SET state = 'partial'`)
+	folders, _ := fx.arc.Folders()
+	for _, f := range folders {
+		fx.arc.SetFolderState(f.Name, f.UIDValidity, f.UIDNext, f.HighestModSeq, archive.StatePartial)
+	}
 
 	rep := fx.fetch(nil)
 	if rep.Messages != 1 {
@@ -477,9 +492,7 @@ func TestVerify(t *testing.T) {
 		}
 	}
 	// Corrupt one file (same size), delete another.
-	var a, b string
-	fx.arc.DB().QueryRow(`SELECT path FROM messages WHERE folder = 'Sent'`).Scan(&a)
-	fx.arc.DB().QueryRow(`SELECT path FROM messages WHERE folder = 'Q&A'`).Scan(&b)
+	a, b := firstPath(t, fx.arc, "Sent"), firstPath(t, fx.arc, "Q&A")
 	data, _ := os.ReadFile(filepath.Join(fx.dir, a))
 	data[0] ^= 1
 	os.WriteFile(filepath.Join(fx.dir, a), data, 0o600)

@@ -11,7 +11,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -21,6 +20,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 
 	"github.com/catchall/catchall/internal/archive"
+	"github.com/catchall/catchall/internal/testtools"
 )
 
 // wipeAccount deletes every folder but INBOX and empties INBOX, before and
@@ -59,16 +59,7 @@ func wipeAccount(t *testing.T, srv *Server) {
 // fetchAlice fetches alice's account into a new archive.
 func fetchAlice(t *testing.T, addr string) (*archive.Archive, string) {
 	t.Helper()
-	dir := filepath.Join(t.TempDir(), "archive")
-	arc, err := archive.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { arc.Close() })
-	rep, err := Fetch(context.Background(), dovecotServer(t, "imap+plain", "alice", addr), arc, &FetchOptions{Connections: 4})
-	if err != nil || len(rep.Failures) > 0 {
-		t.Fatalf("fetch: %v %v", err, rep.Failures)
-	}
+	arc, dir, _ := fetchNew(t, dovecotServer(t, "imap+plain", "alice", addr), &FetchOptions{Connections: 4})
 	return arc, dir
 }
 
@@ -102,10 +93,9 @@ func checkPushed(t *testing.T, srv *Server, arc *archive.Archive, n int) {
 }
 
 func TestDovecotPush(t *testing.T) {
-	addr, _, _ := dovecotEnv(t)
+	addr := testtools.NeedDovecot(t).IMAPAddr
 	arc, _ := fetchAlice(t, addr)
-	var n int
-	arc.DB().QueryRow(`SELECT count(*) FROM messages`).Scan(&n)
+	n := archivedCount(t, arc)
 	for _, tc := range []struct {
 		user    string
 		folders []string // destination names that must exist afterwards
@@ -156,14 +146,10 @@ func TestDovecotPush(t *testing.T) {
 // moments of a push, then lets it finish: every message must be on the
 // destination exactly once.
 func TestDovecotPushKill9Resume(t *testing.T) {
-	addr, _, _ := dovecotEnv(t)
-	bin := os.Getenv("CATCHALL_BIN")
-	if bin == "" {
-		t.Skip("CATCHALL_BIN not set")
-	}
+	addr := testtools.NeedDovecot(t).IMAPAddr
+	bin := testtools.NeedBinary(t)
 	arc, dir := fetchAlice(t, addr)
-	var n int
-	arc.DB().QueryRow(`SELECT count(*) FROM messages`).Scan(&n)
+	n := archivedCount(t, arc)
 	seed := uint64(time.Now().UnixNano())
 	rng := rand.New(rand.NewPCG(seed, 2))
 	t.Logf("random seed %d", seed)
@@ -181,13 +167,17 @@ func TestDovecotPushKill9Resume(t *testing.T) {
 			// number of newly journalled messages (so the kill lands in the
 			// middle of the push, whatever the machine's speed).
 			journalled := func() int {
-				var c int
-				arc.DB().QueryRow(`SELECT count(*) FROM push_journal WHERE dest LIKE ?`, user+"@%").Scan(&c)
-				return c
+				j, _ := arc.Journal(DestKey(srv))
+				return len(j)
 			}
 			inFlight := func() int {
-				var c int
-				arc.DB().QueryRow(`SELECT count(*) FROM push_journal WHERE dest LIKE ? AND state = ?`, user+"@%", archive.JournalInFlight).Scan(&c)
+				j, _ := arc.Journal(DestKey(srv))
+				c := 0
+				for _, e := range j {
+					if e.State == archive.JournalInFlight {
+						c++
+					}
+				}
 				return c
 			}
 			kills, killsInFlight := 0, 0
@@ -257,7 +247,7 @@ func TestDovecotPushKill9Resume(t *testing.T) {
 // scripts/testenv/dovecot.sh, named by CATCHALL_TEST_DEST_LIMIT_USER). The
 // big message is refused with its reason, everything else arrives.
 func TestDovecotPushSizeLimit(t *testing.T) {
-	addr, _, _ := dovecotEnv(t)
+	addr := testtools.NeedDovecot(t).IMAPAddr
 	user := os.Getenv("CATCHALL_TEST_DEST_LIMIT_USER")
 	if user == "" {
 		t.Fatal("CATCHALL_TEST_DEST_LIMIT_USER not set: scripts/testenv/dovecot.sh env sets it")
@@ -265,7 +255,13 @@ func TestDovecotPushSizeLimit(t *testing.T) {
 	limit := int64(1 << 20)
 	arc, _ := fetchAlice(t, addr)
 	var n, over int
-	arc.DB().QueryRow(`SELECT count(*), coalesce(sum(size > ?), 0) FROM messages`, limit).Scan(&n, &over)
+	arc.Walk(context.Background(), func(e *archive.Entry) error {
+		n++
+		if e.Size > limit {
+			over++
+		}
+		return nil
+	})
 	if over == 0 {
 		t.Fatal("no archived message is over 1 MiB: the corpus must have a huge message (gencorpus -huge 1)")
 	}

@@ -28,6 +28,7 @@ import (
 
 	"github.com/catchall/catchall/classify"
 	"github.com/catchall/catchall/internal/archive"
+	"github.com/catchall/catchall/internal/archive/archivetest"
 	"github.com/catchall/catchall/internal/serverurl"
 )
 
@@ -262,17 +263,25 @@ type destMessage struct {
 	body  []byte
 }
 
-// readDest lists every folder of the destination and its messages.
-func readDest(t *testing.T, d *destServer) map[string][]destMessage {
+// dialDest logs in to the destination as bob; the caller closes it.
+func dialDest(t *testing.T, d *destServer) *imapclient.Client {
 	t.Helper()
 	c, err := imapclient.DialInsecure(d.Addr, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
 	if err := c.Login("bob", "secret").Wait(); err != nil {
+		c.Close()
 		t.Fatal(err)
 	}
+	return c
+}
+
+// readDest lists every folder of the destination and its messages.
+func readDest(t *testing.T, d *destServer) map[string][]destMessage {
+	t.Helper()
+	c := dialDest(t, d)
+	defer c.Close()
 	list, err := c.List("", "*", nil).Collect()
 	if err != nil {
 		t.Fatal(err)
@@ -348,11 +357,11 @@ func doPush(t *testing.T, d *destServer, arc *archive.Archive, opts *PushOptions
 
 func archivedCount(t *testing.T, arc *archive.Archive) int {
 	t.Helper()
-	var n int
-	if err := arc.DB().QueryRow(`SELECT count(*) FROM messages`).Scan(&n); err != nil {
+	sum, err := arc.Summary(context.Background())
+	if err != nil {
 		t.Fatal(err)
 	}
-	return n
+	return int(sum.Messages)
 }
 
 // checkDest checks that every archived message is in its folder on the
@@ -457,6 +466,23 @@ func setJournal(t *testing.T, arc *archive.Archive, d *destServer, fn func(*arch
 		rows = append(rows, *e)
 	}
 	if err := arc.JournalPut(context.Background(), key, rows); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// loseJournal forgets every journal row of the destination.
+func loseJournal(t *testing.T, arc *archive.Archive, d *destServer) {
+	t.Helper()
+	key := DestKey(d.server(t))
+	j, err := arc.Journal(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []int64
+	for id := range j {
+		ids = append(ids, id)
+	}
+	if err := arc.JournalForget(context.Background(), key, ids); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -592,9 +618,7 @@ func TestPushDryRunChangesNothing(t *testing.T) {
 	if got := readDest(t, d); len(got) != 1 || len(got["INBOX"]) != 0 {
 		t.Errorf("destination changed: %v", got)
 	}
-	var tables int
-	fx.arc.DB().QueryRow(`SELECT count(*) FROM sqlite_master WHERE name = 'push_journal'`).Scan(&tables)
-	if tables != 0 {
+	if archivetest.HasJournal(t, fx.arc) {
 		t.Error("dry run created the push journal")
 	}
 }
@@ -628,14 +652,7 @@ func TestPushRoute(t *testing.T) {
 	for _, r := range []func([]byte) string{nil, route} {
 		if r != nil {
 			// A journal lost: the route alone says where they went.
-			j, _ := fx.arc.Journal(DestKey(d.server(t)))
-			var ids []int64
-			for id := range j {
-				ids = append(ids, id)
-			}
-			if err := fx.arc.JournalForget(context.Background(), DestKey(d.server(t)), ids); err != nil {
-				t.Fatal(err)
-			}
+			loseJournal(t, fx.arc, d)
 		}
 		vr, err := VerifyDest(context.Background(), d.server(t), fx.arc, &DestVerifyOptions{Route: r})
 		if err != nil || !vr.OK() {
@@ -649,12 +666,8 @@ func TestVerifyDestFindsMissing(t *testing.T) {
 	d := startDest(t, destOptions{})
 	doPush(t, d, fx.arc, nil)
 	// Somebody deletes a message on the destination.
-	c, err := imapclient.DialInsecure(d.Addr, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := dialDest(t, d)
 	defer c.Close()
-	c.Login("bob", "secret").Wait()
 	c.Select("Sent", nil).Wait()
 	c.Store(imap.SeqSetNum(1), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close()
 	if err := c.Expunge().Close(); err != nil {
@@ -742,14 +755,8 @@ func TestAllowedFlags(t *testing.T) {
 // deleteDest deletes, in folder, the first message whose Message-ID is id.
 func deleteDest(t *testing.T, d *destServer, folder, id string) {
 	t.Helper()
-	c, err := imapclient.DialInsecure(d.Addr, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := dialDest(t, d)
 	defer c.Close()
-	if err := c.Login("bob", "secret").Wait(); err != nil {
-		t.Fatal(err)
-	}
 	if _, err := c.Select(folder, nil).Wait(); err != nil {
 		t.Fatal(err)
 	}
@@ -1148,9 +1155,7 @@ func TestPushArchiveRowsRenumbered(t *testing.T) {
 	if len(first.Failures) > 0 {
 		t.Fatal(first.Failures)
 	}
-	if _, err := fx.arc.DB().Exec(`UPDATE messages SET id = id + 1000`); err != nil {
-		t.Fatal(err)
-	}
+	archivetest.Renumber(t, fx.arc, 1000)
 	rep := doPush(t, d, fx.arc, nil)
 	if rep.Messages != 0 || rep.Already != first.Messages {
 		t.Errorf("after renumbering: %d appended, %d found; want 0 and %d", rep.Messages, rep.Already, first.Messages)
@@ -1168,9 +1173,7 @@ func TestPushRecheckWithoutJournal(t *testing.T) {
 	if len(first.Failures) > 0 {
 		t.Fatal(first.Failures)
 	}
-	if _, err := fx.arc.DB().Exec(`DELETE FROM push_journal`); err != nil {
-		t.Fatal(err)
-	}
+	loseJournal(t, fx.arc, d)
 	rep := doPush(t, d, fx.arc, &PushOptions{Recheck: true})
 	if rep.Messages != 0 || rep.Already != first.Messages {
 		t.Errorf("recheck without journal: %d appended, %d found; want 0 and %d", rep.Messages, rep.Already, first.Messages)

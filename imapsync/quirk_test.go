@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"path/filepath"
 	"regexp"
 	"testing"
 
@@ -31,11 +30,7 @@ func TestFetchUIDAfterBody(t *testing.T) {
 	s.mu.Lock()
 	s.uidLast = true
 	s.mu.Unlock()
-	arc, err := archive.Open(filepath.Join(t.TempDir(), "a"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer arc.Close()
+	arc, _ := newArchive(t)
 	rep := csFetch(t, s, arc)
 	if len(rep.Failures) > 0 || rep.Messages != len(msgs) {
 		t.Fatalf("fetched %d of %d, failures %v", rep.Messages, len(msgs), rep.Failures)

@@ -103,26 +103,13 @@ func TestServersSuite(t *testing.T) {
 			src := dovecotServer(t, "imap+plain", rs.src, addr)
 
 			// fetch, compared with imaplib's listing of the same account.
-			dir := filepath.Join(t.TempDir(), "archive")
-			arc, err := archive.Open(dir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer arc.Close()
-			rep, err := Fetch(context.Background(), src, arc, &FetchOptions{Connections: 4})
-			if err != nil || len(rep.Failures) > 0 {
-				t.Fatalf("fetch: %v %v", err, rep.Failures)
-			}
+			arc, dir, rep := fetchNew(t, src, &FetchOptions{Connections: 4})
 			want := readListing(t, "real-"+rs.name)
 			if rep.Messages != len(want) {
 				t.Errorf("fetched %d messages, the server has %d", rep.Messages, len(want))
 			}
 			compareListings(t, want, archiveListing(t, dir))
-			folders, _ := arc.Folders()
-			var names []string
-			for _, f := range folders {
-				names = append(names, f.Name)
-			}
+			names := folderNames(t, arc)
 			for _, n := range []string{"INBOX", "Archive/2019", "Réception/Factures", "Q&A", "日本語 フォルダ"} {
 				if !strings.Contains("\n"+strings.Join(names, "\n")+"\n", "\n"+n+"\n") {
 					t.Errorf("folder %q missing from %q", n, names)
@@ -143,8 +130,7 @@ func TestServersSuite(t *testing.T) {
 				t.Skip("no Dovecot archive to push")
 			}
 			darc, _ := fetchAlice(t, dovecot)
-			var n int
-			darc.DB().QueryRow(`SELECT count(*) FROM messages`).Scan(&n)
+			n := archivedCount(t, darc)
 			dest := dovecotServer(t, "imap+plain", rs.dest, addr)
 			wipeAccount(t, dest)
 			t.Cleanup(func() { wipeAccount(t, dest) })

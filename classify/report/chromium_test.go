@@ -23,6 +23,7 @@ import (
 	"golang.org/x/net/html"
 
 	"github.com/catchall/catchall/classify"
+	"github.com/catchall/catchall/internal/testtools"
 )
 
 // The browser test runs the page in Debian's chromium (apt-get install
@@ -31,20 +32,6 @@ import (
 // and filter itself through its own controls and report in <pre
 // id="selftest">, read back with --dump-dom; and it takes a screenshot, kept
 // in CATCHALL_TEST_ARTIFACTS when that is set.
-
-func chromiumBinary(t *testing.T) string {
-	t.Helper()
-	if os.Getenv("CATCHALL_TEST_TOOLS") != "1" {
-		t.Skip("set CATCHALL_TEST_TOOLS=1 to run the page in chromium (apt-get install chromium)")
-	}
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	t.Fatal("CATCHALL_TEST_TOOLS=1 but chromium is not installed (apt-get install chromium)")
-	return ""
-}
 
 func artifactDir(t *testing.T) string {
 	t.Helper()
@@ -89,28 +76,24 @@ func lastLines(s string, n int) string {
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
+// sortCheck is what the #selftest hook reports of one sort by a column.
+type sortCheck struct {
+	MS         float64
+	Dir        int
+	First      string
+	DomFirst   string `json:"dom_first"`
+	Ordered    bool
+	DomOrdered bool `json:"dom_ordered"`
+}
+
 // selftest is what the page's #selftest hook reports.
 type selftest struct {
 	Rows, View, Rendered int
-	LoadMS               float64 `json:"load_ms"`
-	PageMS               float64 `json:"page_ms"`
-	SortMessages         struct {
-		MS         float64
-		Dir        int
-		First      string
-		DomFirst   string `json:"dom_first"`
-		Ordered    bool
-		DomOrdered bool `json:"dom_ordered"`
-	} `json:"sort_messages"`
-	SortAlias struct {
-		MS         float64
-		Dir        int
-		First      string
-		DomFirst   string `json:"dom_first"`
-		Ordered    bool
-		DomOrdered bool `json:"dom_ordered"`
-	} `json:"sort_alias"`
-	SortAliasDesc struct {
+	LoadMS               float64   `json:"load_ms"`
+	PageMS               float64   `json:"page_ms"`
+	SortMessages         sortCheck `json:"sort_messages"`
+	SortAlias            sortCheck `json:"sort_alias"`
+	SortAliasDesc        struct {
 		Dir      int
 		First    string
 		DomFirst string `json:"dom_first"`
@@ -456,7 +439,7 @@ func bigPlan(n int) (*classify.Plan, *classify.Inventory) {
 }
 
 func TestChromiumReport(t *testing.T) {
-	bin := chromiumBinary(t)
+	bin := testtools.NeedChromium(t)
 	start := time.Now()
 	checkPage(t, bin, "small", awkwardPlan(), awkwardInventory(), "<script>", "report-small")
 	checkPage(t, bin, "small-plan-only", awkwardPlan(), nil, "example.com", "")

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -21,9 +20,8 @@ import (
 	"github.com/catchall/catchall/classify"
 	"github.com/catchall/catchall/classify/breach"
 	"github.com/catchall/catchall/internal/corpus"
+	"github.com/catchall/catchall/internal/testtools"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
 
 var fixedNow = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
@@ -104,26 +102,11 @@ func render(t *testing.T, plan *classify.Plan, inv *classify.Inventory, opts *Op
 	return buf.Bytes()
 }
 
-// golden compares got with testdata/golden/name, or rewrites it with -update.
+// golden compares got with testdata/golden/name, or rewrites it with
+// -update (testtools.Golden).
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", "golden", name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./classify/report -run Golden -update)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file (run go test ./classify/report -run Golden -update after checking the change):\n--- got\n%.3000s", path, got)
-	}
+	testtools.Golden(t, filepath.Join("testdata", "golden", name), got, "run go test ./classify/report -run Golden -update")
 }
 
 func TestGolden(t *testing.T) {

@@ -9,7 +9,6 @@ package main
 // the imapsync acceptance tests, which own the destination accounts.
 
 import (
-	"encoding/json"
 	"fmt"
 	"io/fs"
 	"os"
@@ -24,15 +23,10 @@ import (
 )
 
 func TestDovecotMigrate(t *testing.T) {
-	if os.Getenv("CATCHALL_TEST_DOVECOT") != "1" || os.Getenv("CATCHALL_TEST_TOOLS") != "1" {
-		t.Skip("no Dovecot: run make test (scripts/test.sh) for the acceptance tests")
-	}
-	var truth corpus.Truth
-	b, err := os.ReadFile(filepath.Join(os.Getenv("CATCHALL_TEST_CORPUS"), "truth.json"))
+	env := testtools.NeedDovecot(t)
+	testtools.NeedTools(t, "postmap", "sievec", "runuser")
+	truth, err := corpus.ReadTruth(env.Corpus)
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &truth); err != nil {
 		t.Fatal(err)
 	}
 	dir, err := os.MkdirTemp("", "catchall-migrate")
@@ -43,7 +37,7 @@ func TestDovecotMigrate(t *testing.T) {
 	arch, out := filepath.Join(dir, "archive"), filepath.Join(dir, "out")
 	breaches, _ := filepath.Abs("../../classify/breach/testdata/breaches.json")
 	code, stdout, stderr := runCLI(t, map[string]string{"CATCHALL_PASSWORD": "secret"}, "migrate",
-		"--from", "imap+plain://alice@"+os.Getenv("CATCHALL_TEST_IMAP_ADDR"), "--archive", arch, "--out", out,
+		"--from", "imap+plain://alice@"+env.IMAPAddr, "--archive", arch, "--out", out,
 		"--forward-to", "me@new.test", "--breaches", breaches) // no --domain: as the README runs it
 	if code != 0 {
 		t.Fatalf("migrate exit %d\n%s\n%s", code, stdout, stderr)
@@ -96,17 +90,13 @@ func TestDovecotMigrate(t *testing.T) {
 	}
 
 	// The Sieve script compiles (as an unprivileged user: Dovecot's tools refuse root).
-	user := os.Getenv("CATCHALL_TEST_USER")
-	if user == "" {
-		user = "catchalltest"
-	}
 	script := filepath.Join(out, "configs", "sieve", "catchall.sieve")
 	os.Chmod(dir, 0o755)
 	for _, d := range []string{out, filepath.Join(out, "configs"), filepath.Dir(script)} {
 		os.Chmod(d, 0o755)
 	}
 	os.Chmod(script, 0o644)
-	dc := testtools.NewDovecot(t, user)
+	dc := testtools.NewDovecot(t)
 	if b, err := dc.Command("sievec", script, filepath.Join(dc.Dir, "catchall.svbin")).CombinedOutput(); err != nil {
 		t.Fatalf("sievec: %v\n%s", err, b)
 	}
@@ -134,19 +124,16 @@ func TestDovecotMigrate(t *testing.T) {
 // CPython mailbox, a run with a wrong --domain followed by one without
 // leaves no foreign row in any config.
 func TestDovecotMigrateEveryMailbox(t *testing.T) {
-	if os.Getenv("CATCHALL_TEST_DOVECOT") != "1" || os.Getenv("CATCHALL_TEST_MAILBOXES") == "" {
-		t.Skip("no Dovecot: run make test (scripts/test.sh) for the acceptance tests")
+	env := testtools.NeedDovecot(t)
+	if len(env.Mailboxes) == 0 {
+		t.Skip("no seeded mailboxes (CATCHALL_TEST_MAILBOXES): run make test (scripts/test.sh) for the acceptance tests")
 	}
 	breaches, _ := filepath.Abs("../../classify/breach/testdata/breaches.json")
-	for _, spec := range strings.Fields(os.Getenv("CATCHALL_TEST_MAILBOXES")) {
-		user, tree, _ := strings.Cut(spec, "=")
+	for _, mb := range env.Mailboxes {
+		user := mb.User
 		t.Run(user, func(t *testing.T) {
-			var truth corpus.Truth
-			b, err := os.ReadFile(filepath.Join(tree, "truth.json"))
+			truth, err := corpus.ReadTruth(mb.Corpus)
 			if err != nil {
-				t.Fatal(err)
-			}
-			if err := json.Unmarshal(b, &truth); err != nil {
 				t.Fatal(err)
 			}
 			domains := truth.Domains
@@ -155,7 +142,7 @@ func TestDovecotMigrateEveryMailbox(t *testing.T) {
 			}
 			dir := t.TempDir()
 			arch, out := filepath.Join(dir, "archive"), filepath.Join(dir, "out")
-			args := []string{"migrate", "--from", "imap+plain://" + user + "@" + os.Getenv("CATCHALL_TEST_IMAP_ADDR"),
+			args := []string{"migrate", "--from", "imap+plain://" + user + "@" + env.IMAPAddr,
 				"--archive", arch, "--out", out, "--forward-to", "me@new.test", "--breaches", breaches}
 			code, stdout, stderr := runCLI(t, map[string]string{"CATCHALL_PASSWORD": "secret"}, args...)
 			if code != 0 {
@@ -228,7 +215,7 @@ func planRows(t *testing.T, path string) map[string]classify.Row {
 }
 
 // scoreMailbox compares the plan with the corpus's ground truth.
-func scoreMailbox(t *testing.T, truth corpus.Truth, rows map[string]classify.Row) {
+func scoreMailbox(t *testing.T, truth *corpus.Truth, rows map[string]classify.Row) {
 	t.Helper()
 	type want struct {
 		tag, action string

@@ -2,14 +2,12 @@ package main
 
 import (
 	"bytes"
-	"flag"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
-)
 
-var update = flag.Bool("update", false, "rewrite docs/REFERENCE.md")
+	"github.com/catchall/catchall/internal/testtools"
+)
 
 // TestReference keeps docs/REFERENCE.md equal to the commands' own help.
 func TestReference(t *testing.T) {
@@ -19,19 +17,8 @@ func TestReference(t *testing.T) {
 	t.Setenv("STATE_DIRECTORY", "")
 	t.Setenv("XDG_STATE_HOME", "")
 	writeReference(&buf, newRoot(&globals{}))
-	const path = "../../docs/REFERENCE.md"
-	if *update {
-		if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run make docs)", err)
-	}
-	if !bytes.Equal(buf.Bytes(), want) {
-		t.Fatal("docs/REFERENCE.md is out of date with the commands' help: run make docs")
-	}
+	// -update (make docs) rewrites it.
+	testtools.Golden(t, "../../docs/REFERENCE.md", buf.Bytes(), "run make docs")
 	for _, cmd := range []string{"## catchall fetch", "## catchall relay stats", "## catchall migrate", "`--from URL`"} {
 		if !strings.Contains(buf.String(), cmd) {
 			t.Errorf("reference lacks %q", cmd)

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/catchall/catchall/internal/testtools"
 )
 
 // TestToolsRelayPlanEdits edits the plan file of a running relay (the
@@ -33,12 +35,12 @@ func TestToolsRelayPlanEdits(t *testing.T) {
 		"trello@edit.example,disposable,block,\n" +
 		"retag@edit.example,personal,forward,\n"
 	save(plan)
-	port, adminPort := freePort(t), freePort(t)
+	port, adminPort := testtools.FreePort(t), testtools.FreePort(t)
 	p := &relayProc{t: t, bin: bin, log: filepath.Join(dir, "relay.log"),
 		addr: fmt.Sprintf("127.0.0.1:%d", port), admin: fmt.Sprintf("127.0.0.1:%d", adminPort),
 		args: []string{"relay", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--domain", "edit.example",
 			"--plan", planPath, "--spool", filepath.Join(dir, "spool"), "--forward-to", "me@dest.example",
-			"--smarthost", fmt.Sprintf("smtp+plain://127.0.0.1:%d", freePort(t)),
+			"--smarthost", fmt.Sprintf("smtp+plain://127.0.0.1:%d", testtools.FreePort(t)),
 			"--admin", fmt.Sprintf("127.0.0.1:%d", adminPort), "--rate-limit", "0", "--max-connections-per-ip", "100",
 			"--max-bad-recipients", "-1", "--hostname", "relay.test"}}
 	p.start()

@@ -12,21 +12,6 @@ import (
 	"github.com/catchall/catchall/classify"
 )
 
-// # relay export
-//
-// The store's burners go into the plan, so that the plan is again the one
-// list of every address: one row per burner with source "burner",
-// service_domain the service name, and the columns note, first_seen and
-// last_seen (YYYY-MM-DD, UTC) from the store. A new row's tag is
-// disposable and its action and forward_to are the store's (forward with
-// an empty forward_to, the default target, for a burner no mail has come
-// to yet). Like classify, export records what it proposed in auto_tag,
-// auto_action and auto_forward_to: a row whose values differ from them, or
-// whose source is manual, is the user's and keeps its tag, action and
-// forward_to; so does a row the plan already gave the relay (source plan in
-// the store: the plan said so). Only note, first_seen and last_seen are
-// refreshed on those. Other rows and columns are left as they are.
-
 // Columns relay export writes, in the order a new plan file gets them.
 var exportColumns = []string{"alias", "tag", "action", "forward_to", "first_seen", "last_seen", "service_domain",
 	"source", "note", "auto_tag", "auto_action", "auto_forward_to"}
@@ -42,9 +27,9 @@ func (r ExportResult) String() string {
 	return fmt.Sprintf("%d burners: %d added, %d refreshed", r.Burners, r.Added, r.Refreshed)
 }
 
-// Export merges burners into the plan (see "relay export" above). New rows
-// go where the alias sorts, before the first row whose alias sorts after
-// it; the other rows keep their order.
+// Export merges burners into the plan as the package documentation says
+// ("Burners into the plan"). New rows go where the alias sorts, before the
+// first row whose alias sorts after it; the other rows keep their order.
 func Export(p *classify.Plan, burners []Burner) ExportResult {
 	res := ExportResult{Burners: len(burners)}
 	had := len(p.Columns)

@@ -308,6 +308,20 @@ type client struct {
 	r    *bufio.Reader
 }
 
+// hungUpOn connects to addr and returns all the relay says before it hangs
+// up: how it turns away a connection over a limit.
+func hungUpOn(t *testing.T, addr string) string {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	said, _ := io.ReadAll(conn)
+	return string(said)
+}
+
 func dialRelay(t *testing.T, addr string) *client {
 	t.Helper()
 	conn, err := net.Dial("tcp", addr)

@@ -293,14 +293,7 @@ func TestLimits(t *testing.T) {
 	t.Run("connections", func(t *testing.T) {
 		waitNoConnections(t, tr.Relay) // the subtests above have hung up
 		a, b := dialRelay(t, tr.addr), dialRelay(t, tr.addr)
-		conn, err := net.Dial("tcp", tr.addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		conn.SetDeadline(time.Now().Add(5 * time.Second))
-		line, _ := io.ReadAll(conn)
-		if !strings.HasPrefix(string(line), "421 4.7.0") {
+		if line := hungUpOn(t, tr.addr); !strings.HasPrefix(line, "421 4.7.0") {
 			t.Errorf("third connection got %q, want 421", line)
 		}
 		a.conn.Close()
@@ -877,14 +870,7 @@ func TestConnectionLimits(t *testing.T) {
 	cfg.MaxConns, cfg.MaxConnsPerIP = 2, -1
 	tr := startRelay(t, cfg)
 	a, b := dialRelay(t, tr.addr), dialRelay(t, tr.addr)
-	conn, err := net.Dial("tcp", tr.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(5 * time.Second))
-	line, _ := io.ReadAll(conn)
-	if !strings.HasPrefix(string(line), "421 4.3.2") {
+	if line := hungUpOn(t, tr.addr); !strings.HasPrefix(line, "421 4.3.2") {
 		t.Errorf("third connection got %q, want 421 4.3.2", line)
 	}
 	a.conn.Close()

@@ -3,7 +3,6 @@ package relay
 import (
 	"bufio"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,37 +15,21 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+
+	"github.com/catchall/catchall/internal/testtools"
 )
 
 // The tests in this file run the built catchall binary (CATCHALL_BIN) with
 // Debian's Postfix tools: smtp-sink as the smarthost, smtp-source and swaks
 // as clients. scripts/test.sh sets CATCHALL_TEST_TOOLS=1.
 
+// needTools returns the built binary, or skips t unless it and the tools
+// are there.
 func needTools(t *testing.T) string {
 	t.Helper()
-	if os.Getenv("CATCHALL_TEST_TOOLS") == "" || os.Getenv("CATCHALL_BIN") == "" {
-		t.Skip("set CATCHALL_TEST_TOOLS=1 and CATCHALL_BIN (scripts/test.sh does)")
-	}
-	for _, tool := range []string{"smtp-sink", "smtp-source", "swaks"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed", tool)
-		}
-	}
-	bin, err := filepath.Abs(os.Getenv("CATCHALL_BIN"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := testtools.NeedBinary(t)
+	testtools.NeedTools(t, "smtp-sink", "smtp-source", "swaks")
 	return bin
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 var sinkScript = func() string { p, _ := filepath.Abs("../../scripts/testenv/sink.sh"); return p }()
@@ -179,10 +162,10 @@ func TestToolsRelay(t *testing.T) {
 	secret := filepath.Join(dir, "burner.secret")
 	os.WriteFile(secret, []byte("test-secret-test-secret-test-secret\n"), 0o600)
 
-	sinkPort := freePort(t)
+	sinkPort := testtools.FreePort(t)
 	sink := startToolSink(t, filepath.Join(dir, "sink"), sinkPort)
 	spool := filepath.Join(dir, "spool")
-	port, adminPort := freePort(t), freePort(t)
+	port, adminPort := testtools.FreePort(t), testtools.FreePort(t)
 	p := &relayProc{t: t, bin: bin, log: filepath.Join(dir, "relay.log"),
 		addr: fmt.Sprintf("127.0.0.1:%d", port), admin: fmt.Sprintf("127.0.0.1:%d", adminPort),
 		args: []string{"relay", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--domain", "bench.example",

@@ -17,6 +17,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/catchall/catchall/internal/testtools"
 )
 
 type postsrsd struct {
@@ -25,29 +27,13 @@ type postsrsd struct {
 
 func startPostsrsd(t *testing.T, secrets string) *postsrsd {
 	t.Helper()
-	if os.Getenv("CATCHALL_TEST_TOOLS") != "1" {
-		t.Skip("the postsrsd checks run in make test (CATCHALL_TEST_TOOLS=1)")
-	}
-	bin, err := exec.LookPath("postsrsd")
-	if err != nil {
-		if bin, err = exec.LookPath("/usr/sbin/postsrsd"); err != nil {
-			t.Fatalf("postsrsd is not installed: %v", err)
-		}
-	}
+	bin := testtools.NeedTools(t, "postsrsd")[0]
 	secret := filepath.Join(t.TempDir(), "srs.secret")
 	if err := os.WriteFile(secret, []byte(secrets), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	port := func() string {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		return fmt.Sprint(l.Addr().(*net.TCPAddr).Port)
-	}
 	p := &postsrsd{}
-	fp, rp := port(), port()
+	fp, rp := fmt.Sprint(testtools.FreePort(t)), fmt.Sprint(testtools.FreePort(t))
 	p.fwd, p.rev = "127.0.0.1:"+fp, "127.0.0.1:"+rp
 	cmd := exec.Command(bin, "-s"+secret, "-dfwd.test", "-l127.0.0.1", "-4", "-f"+fp, "-r"+rp, "-t10")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr

@@ -1,6 +1,8 @@
 // Package archive is catchall's local copy of a mail account: one Maildir per
 // folder plus an SQLite index. Every later step (classify, push, verify) reads
-// it; only imapsync writes messages into it.
+// it; only imapsync writes messages into it. Other packages reach the index
+// only through this package's methods (their tests through archivetest): no
+// other package names a table or column.
 //
 // # Layout
 //
@@ -39,6 +41,22 @@
 // files (it can, because the key names the folder generation and UID) and
 // forgets rows whose files are gone, so a re-run downloads neither twice nor
 // never.
+//
+// # Push journal
+//
+// catchall push uploads archived messages to another account and must never
+// upload one twice, even after kill -9. The journal table records, per
+// destination account and archived message, where the message went:
+//
+//	push_journal(dest, message, sha256, folder, uidvalidity, uid, state, updated_at)
+//
+// A row is written in state JournalInFlight, and committed, before the APPEND
+// is sent; once the server answers OK it becomes JournalDone with the UID from
+// APPENDUID (RFC 4315 §3), or UID 0 when the server has no UIDPLUS. An
+// in-flight row found by a later run means the outcome is unknown: the
+// message may or may not be on the server, and push searches for it before
+// appending it again. A done row whose folder's UIDVALIDITY has changed since
+// is just as unknown.
 package archive
 
 import (
@@ -154,7 +172,9 @@ func (a *Archive) Close() error {
 // Dir returns the archive's absolute directory.
 func (a *Archive) Dir() string { return a.dir }
 
-// DB returns the index for read-only queries by other packages.
+// DB returns the index, for archivetest. Other packages read and write the
+// archive through the methods: no table or column is named outside
+// internal/archive.
 func (a *Archive) DB() *sql.DB { return a.db }
 
 // Folder is one folder of the archive.

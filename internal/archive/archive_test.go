@@ -87,18 +87,26 @@ func FuzzParseFileName(f *testing.F) {
 	})
 }
 
-func TestCommitAndReconcile(t *testing.T) {
-	ctx := context.Background()
+// inbox opens an archive in a new directory, closed when the test ends,
+// with the folder INBOX.
+func inbox(t *testing.T) (*Archive, *Folder, string) {
+	t.Helper()
 	dir := t.TempDir()
 	arc, err := Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer arc.Close()
+	t.Cleanup(func() { arc.Close() })
 	f, err := arc.AddFolder("INBOX", "INBOX", "/", "")
 	if err != nil {
 		t.Fatal(err)
 	}
+	return arc, f, dir
+}
+
+func TestCommitAndReconcile(t *testing.T) {
+	ctx := context.Background()
+	arc, f, dir := inbox(t)
 	write := func(uv, uid uint32, body string) *Incoming {
 		in, err := arc.Create(f)
 		if err != nil {
@@ -171,13 +179,7 @@ func TestCommitAndReconcile(t *testing.T) {
 // Two identical old copies and two identical new ones in one batch: each old
 // file is taken over once, nothing is stored twice.
 func TestTakeOverSameBatch(t *testing.T) {
-	dir := t.TempDir()
-	a, err := Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	f, _ := a.AddFolder("INBOX", "INBOX", "/", "")
+	a, f, dir := inbox(t)
 	put := func(uv, uid uint32) *Incoming {
 		in, err := a.Create(f)
 		if err != nil {

@@ -7,22 +7,6 @@ import (
 	"time"
 )
 
-// # Push journal
-//
-// catchall push uploads archived messages to another account and must never
-// upload one twice, even after kill -9. The journal table records, per
-// destination account and archived message, where the message went:
-//
-//	push_journal(dest, message, sha256, folder, uidvalidity, uid, state, updated_at)
-//
-// A row is written in state JournalInFlight, and committed, before the APPEND
-// is sent; once the server answers OK it becomes JournalDone with the UID from
-// APPENDUID (RFC 4315 §3), or UID 0 when the server has no UIDPLUS. An
-// in-flight row found by a later run means the outcome is unknown: the
-// message may or may not be on the server, and push searches for it before
-// appending it again. A done row whose folder's UIDVALIDITY has changed since
-// is just as unknown.
-
 // JournalSchema creates the push journal. Columns are documented inline.
 const JournalSchema = `
 CREATE TABLE IF NOT EXISTS push_journal (

@@ -57,6 +57,12 @@ func (a *Archive) Entries(folder string, uidValidity uint32, fn func(*Entry) err
 		args = append(args, uidValidity)
 	}
 	rows, err := a.db.Query(q+` ORDER BY uidvalidity, uid`, args...)
+	return eachEntry(rows, err, fn)
+}
+
+// eachEntry calls fn for each row of a query of entryCols (whose error is
+// err), stopping at the first error.
+func eachEntry(rows *sql.Rows, err error, fn func(*Entry) error) error {
 	if err != nil {
 		return err
 	}

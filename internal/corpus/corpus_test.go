@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
@@ -882,12 +881,8 @@ func TestWriteMaildir(t *testing.T) {
 		}
 	})
 	t.Run("truth.json", func(t *testing.T) {
-		b, err := os.ReadFile(filepath.Join(dir, "truth.json"))
+		tr, err := ReadTruth(dir)
 		if err != nil {
-			t.Fatal(err)
-		}
-		var tr Truth
-		if err := json.Unmarshal(b, &tr); err != nil {
 			t.Fatal(err)
 		}
 		if tr.Domain != c.Domain || !slices.Equal(tr.Domains, c.Domains) || tr.FinalMailbox != c.FinalMailbox || !slices.Equal(tr.Folders, c.Folders) ||

@@ -26,6 +26,20 @@ type Truth struct {
 	Breaches     []Breach       `json:"breaches"` // the breach table, see [Breaches]
 }
 
+// ReadTruth reads dir/truth.json, as WriteMaildir writes it.
+func ReadTruth(dir string) (*Truth, error) {
+	path := filepath.Join(dir, "truth.json")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var t Truth
+	if err := json.Unmarshal(b, &t); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &t, nil
+}
+
 // TruthMessage is one message in truth.json.
 type TruthMessage struct {
 	Folder    string    `json:"folder"`

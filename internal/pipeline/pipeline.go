@@ -10,25 +10,22 @@
 //	{"version": 1, "steps": {"classify": {"inputs": "<hex sha256>", "done": "<RFC 3339>"}}}
 //
 // A step's inputs fingerprint is whatever the caller hashes with Hasher:
-// file contents, settings, an archive's message count. Deleting the file
+// file contents, settings, an archive's fingerprint. Deleting the file
 // makes every step run again.
 package pipeline
 
 import (
 	"crypto/sha256"
-	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"sort"
 	"time"
 
-	_ "modernc.org/sqlite" // the archive index
-
+	"github.com/catchall/catchall/internal/archive"
 	"github.com/catchall/catchall/internal/safeio"
 )
 
@@ -129,22 +126,15 @@ func (h *Hasher) File(label, path string) *Hasher {
 }
 
 // Archive adds what an archive's mail is, as far as the later steps can
-// tell: the number of messages, the newest row and how many are gone from
-// the server. A fetch that found nothing new leaves it unchanged.
+// tell ([archive.Fingerprint]): a fetch that found nothing new leaves it
+// unchanged.
 func (h *Hasher) Archive(label, dir string) *Hasher {
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "index.db")+"?mode=ro")
+	fp, err := archive.Fingerprint(dir)
 	if err != nil {
 		h.err = errors.Join(h.err, err)
 		return h
 	}
-	defer db.Close()
-	var n, maxID, gone int64
-	err = db.QueryRow(`SELECT count(*), coalesce(max(id), 0), coalesce(sum(gone), 0) FROM messages`).Scan(&n, &maxID, &gone)
-	if err != nil {
-		h.err = errors.Join(h.err, fmt.Errorf("reading the archive index in %s: %w", dir, err))
-		return h
-	}
-	h.parts[label] = fmt.Sprintf("a:%d/%d/%d", n, maxID, gone)
+	h.parts[label] = "a:" + fp
 	return h
 }
 

@@ -1,11 +1,14 @@
 package pipeline
 
 import (
-	"database/sql"
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/catchall/catchall/internal/archive"
+	"github.com/catchall/catchall/internal/archive/archivetest"
 )
 
 func TestState(t *testing.T) {
@@ -64,16 +67,20 @@ func TestHasher(t *testing.T) {
 		t.Error("settings do not change the fingerprint")
 	}
 
-	db, err := sql.Open("sqlite", filepath.Join(dir, "index.db"))
+	arc, err := archive.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	db.Exec(`CREATE TABLE messages (id INTEGER PRIMARY KEY, gone INTEGER NOT NULL DEFAULT 0)`)
+	defer arc.Close()
 	a0 := sum(NewHasher().Archive("a", dir))
-	db.Exec(`INSERT INTO messages (id) VALUES (1)`)
+	if sum(NewHasher().Archive("a", dir)) != a0 {
+		t.Error("an unchanged archive changed the fingerprint")
+	}
+	archivetest.Put(t, arc, "INBOX", 1, 1, "one")
 	a1 := sum(NewHasher().Archive("a", dir))
-	db.Exec(`UPDATE messages SET gone = 1`)
+	if err := arc.MarkGone(context.Background(), "INBOX", 1, []uint32{1}); err != nil {
+		t.Fatal(err)
+	}
 	a2 := sum(NewHasher().Archive("a", dir))
 	if a0 == a1 || a1 == a2 {
 		t.Error("new or gone messages do not change the archive fingerprint")

@@ -1,11 +1,18 @@
-// Package testtools runs Debian's Postfix and Dovecot command-line tools
-// for the tests, each with a configuration directory of the test's own:
-// no test reads or writes /etc, so a machine where Postfix was installed
-// with "No configuration" (no /etc/postfix/main.cf) or where Dovecot was
-// never set up passes the same tests as a long-used one.
+// Package testtools is what the tests of several packages share.
 //
-// The tools stay real: postmap builds and queries the maps Postfix would
-// use, sievec and sieve-test compile and run scripts as Pigeonhole would.
+// It runs Debian's Postfix and Dovecot command-line tools for the tests,
+// each with a configuration directory of the test's own: no test reads or
+// writes /etc, so a machine where Postfix was installed with "No
+// configuration" (no /etc/postfix/main.cf) or where Dovecot was never set up
+// passes the same tests as a long-used one. The tools stay real: postmap
+// builds and queries the maps Postfix would use, sievec and sieve-test
+// compile and run scripts as Pigeonhole would.
+//
+// A test that needs more than the Go toolchain says so with one helper,
+// which skips it, saying what to run, when that is not there: NeedDovecot
+// (the acceptance suite's Dovecot), NeedTools and NeedChromium (Debian's
+// programs, with CATCHALL_TEST_TOOLS=1), NeedBinary (the built catchall).
+// Golden compares generated output with a golden file (-update rewrites it).
 package testtools
 
 import (
@@ -67,9 +74,14 @@ type Dovecot struct {
 }
 
 // NewDovecot writes a minimal dovecot.conf (no service, no SSL, mail kept
-// under the directory) for tools run as user.
-func NewDovecot(t testing.TB, user string) *Dovecot {
+// under the directory) for tools run as the user CATCHALL_TEST_USER names,
+// by default catchalltest (the one scripts/testenv/dovecot.sh creates).
+func NewDovecot(t testing.TB) *Dovecot {
 	t.Helper()
+	user := os.Getenv("CATCHALL_TEST_USER")
+	if user == "" {
+		user = "catchalltest"
+	}
 	dir, err := os.MkdirTemp("", "catchall-dovecot-etc")
 	if err != nil {
 		t.Fatal(err)

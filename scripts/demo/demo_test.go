@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/catchall/catchall/internal/testtools"
 )
 
 // TestDemo runs make demo's program twice with the built binary
@@ -14,10 +16,7 @@ import (
 // the README promises, and prints the same thing both times apart from
 // timings.
 func TestDemo(t *testing.T) {
-	bin := os.Getenv("CATCHALL_BIN")
-	if bin == "" {
-		t.Skip("needs the built binary in CATCHALL_BIN (make test sets it)")
-	}
+	bin := testtools.NeedBinary(t)
 	if err := os.Chdir("../.."); err != nil { // the demo uses the bundled breach sample
 		t.Fatal(err)
 	}

@@ -1,0 +1,111 @@
+// Package relay is catchall's own forwarding host (catchall relay): an SMTP
+// server for the user's domains that takes mail for the aliases of the plan,
+// for signed burner addresses made on the spot and, if asked, for any
+// address (the catch-all), and hands each message to one smarthost through
+// a durable spool.
+//
+// # Flow
+//
+// New opens the Spool and the Store in Config.Spool and imports the plan
+// (ImportPlan: the rows forwards.FromPlan can serve go into the Store); Run
+// or Serve accepts connections until its context ends. A session routes
+// every RCPT: an alias of the Store (a blocked one is refused 550 5.1.1), a
+// burner SERVICE.TAG whose tag Config.Burner (a Signer) verifies, which is
+// registered in the Store with its first mail, an SRS address of
+// Config.SRS, which takes only bounces back to the original sender, or,
+// with Config.CatchAll, any other address of the domains. DATA is streamed
+// into a spool file, and the message is queued once the spool holds it.
+//
+// Config.Workers workers take due messages from the queue. Each message goes
+// out once per Group (alias), in its own transaction with a Received line
+// and an X-Catchall-Alias field (one that came with the message is
+// dropped), from the sender rewritten with SRS when Config.SRS is set (the
+// null sender and the user's own addresses stay as they are); a target that
+// several aliases of
+// the message forward to gets one copy. Temporary failures are tried again
+// with backoff from Config.RetryMin to Config.RetryMax until Config.MaxAge.
+// A message that failed for good is reported to its sender (a delivery
+// status notification, RFC 3464) when the sender's SPF authorises the
+// client that handed it over, and kept in SPOOL/failed otherwise.
+//
+// The plan file is imported again on Reload and, within seconds, whenever it
+// changes or another process (catchall relay import) imported into the
+// Store. AdminHandler serves /metrics and /healthz.
+//
+// # Burners into the plan
+//
+// catchall relay export (ExportPlan, Export) brings the Store's burners into
+// the plan file, so that the plan is again the one list of every address:
+// one row per burner with source "burner", service_domain the service name,
+// and the columns note, first_seen and last_seen (YYYY-MM-DD, UTC) from the
+// Store. A new row's tag is disposable and its action and forward_to are
+// the Store's (forward with an empty forward_to, the default target, for a
+// burner no mail has come to yet). Like classify, export records what it
+// proposed in auto_tag, auto_action and auto_forward_to: a row whose values
+// differ from them, or whose source is manual, is the user's and keeps its
+// tag, action and forward_to; so does a row the plan already gave the relay
+// (source plan in the Store: the plan said so). Only note, first_seen and
+// last_seen are refreshed on those. Other rows and columns are left as they
+// are.
+//
+// # Spool
+//
+//	SPOOL/relay.db         the Store (SQLite): aliases, burners, statistics
+//	SPOOL/tmp/ID           a message being received
+//	SPOOL/queue/ID         a message accepted: the line "CATCHALL-SPOOL 1 "
+//	                       and its Envelope as JSON, then the message bytes
+//	SPOOL/queue/ID.state   its delivery State once an attempt left work to do
+//	SPOOL/failed/ID        failed for good, its sender not told (with ID.state)
+//	SPOOL/corrupt/ID       a spool file that cannot be read, left for the operator
+//
+// Directories are created 0700 and files 0600.
+//
+// # What it never does
+//
+// The relay never answers 250 to a message it has not made durable: the
+// spool file is fsynced, renamed into SPOOL/queue and the directory fsynced
+// before the client hears it (after a failed directory fsync it takes the
+// copy back and tells the client to try again). A message it accepted never
+// just disappears: it is
+// delivered, reported to a sender that can be trusted, or kept in
+// SPOOL/failed or SPOOL/corrupt. The one duplicate it allows: a delivered
+// message's removal is not fsynced, so a power cut may send it again.
+//
+// It never relays for domains that are not the user's (554 5.7.1), nor
+// through address literals, %-hacks, bang paths or quoted local parts;
+// never sends a failure report to the null sender, about a report, or to a
+// sender whose SPF does not authorise the client that handed the message
+// over (backscatter); never names in a report, or in its log of a refusal, where
+// an alias forwards to; never lets an SRS address carry anything but a
+// bounce. The running relay never writes the plan file: it only reads it,
+// and keeps the last good plan while the file has mistakes.
+//
+// # Faults
+//
+// go-smtp (v0.25) has traps the relay works around:
+//
+//   - Server.ReadTimeout is a deadline set when a command line is read, so a
+//     large DATA on a slow link is cut however steadily it moves, and after
+//     a timeout in DATA the rest of the message is read as commands
+//     (emersion/go-smtp#196): the relay leaves it unset and wraps every
+//     connection instead, with an idle timeout that restarts at each read and
+//     write, capped by Config.MaxSession, after which every read fails;
+//   - a quoted local part in MAIL FROM comes out unquoted, so a space,
+//     quote, backslash or control character in it could not be sent on: such
+//     a sender is refused (553 5.1.7);
+//   - Session.Data runs in a goroutine of its own for BDAT, which a RSET can
+//     overlap: a session's state is guarded by a mutex, and Data works on a
+//     copy.
+//
+// Hostile or broken clients get an SMTP answer: a line ending
+// other than CRLF in DATA (SMTP smuggling) is refused 550 5.6.0, a line over
+// MaxLineLength 554 5.6.0, more than MaxHops Received lines 554 5.4.6; a
+// client is limited in connections (per IPv4 address or IPv6 /64, and in
+// all), in messages per minute (Config.RatePerMinute), and in refused
+// recipients per session (so burner tags and SRS hashes cannot be guessed).
+// A full disk answers 452 4.3.1 and any other spool error 451. Towards the smarthost, a refused
+// MAIL FROM (a quota of the relay's account) is temporary for every
+// message, a refused login is logged once, counted and shown on /healthz
+// until a login works, and a reused connection found dead is replaced once
+// at no cost to the message.
+package relay
