@@ -43,7 +43,7 @@ fuzz:
 
 ## bench-fetch: catchall vs mbsync vs offlineimap on the same Dovecot, written to BENCHMARKS.md
 bench-fetch: build
-	$(GO) test -run '^$$' -bench . -benchmem ./internal/archive/ ./imapsync/
+	$(GO) test -run '^$$' -bench . -benchmem ./archive/ ./imapsync/
 	CATCHALL=$(BIN) scripts/bench-fetch.sh
 
 ## bench-classify: catchall aliases over a 100,000-message Maildir vs raw header reading, to BENCHMARKS.md

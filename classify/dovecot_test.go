@@ -14,11 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/catchall/catchall/archive"
 	"github.com/catchall/catchall/imapsync"
-	"github.com/catchall/catchall/internal/archive"
 	"github.com/catchall/catchall/internal/corpus"
-	"github.com/catchall/catchall/internal/serverurl"
 	"github.com/catchall/catchall/internal/testtools"
+	"github.com/catchall/catchall/serverurl"
 )
 
 func TestDovecotSources(t *testing.T) {

@@ -6,10 +6,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/catchall/catchall/internal/archive"
+	"github.com/catchall/catchall/archive"
 	"github.com/catchall/catchall/internal/corpus"
 	"github.com/catchall/catchall/internal/imaptest"
-	"github.com/catchall/catchall/internal/serverurl"
+	"github.com/catchall/catchall/serverurl"
 )
 
 // BenchmarkFetch fetches a generated catch-all mailbox of 2,000 messages

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/catchall/catchall/internal/archive"
-	"github.com/catchall/catchall/internal/serverurl"
+	"github.com/catchall/catchall/archive"
+	"github.com/catchall/catchall/serverurl"
 )
 
 type csMsg struct {

@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/catchall/catchall/internal/archive"
+	"github.com/catchall/catchall/archive"
 )
 
 // courierEnv returns the address and DIR of the test Courier, or skips.

@@ -26,10 +26,10 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 
-	"github.com/catchall/catchall/internal/archive"
+	"github.com/catchall/catchall/archive"
 	"github.com/catchall/catchall/internal/imaptest"
-	"github.com/catchall/catchall/internal/serverurl"
 	"github.com/catchall/catchall/internal/testtools"
+	"github.com/catchall/catchall/serverurl"
 )
 
 // listed is one line of imaplist.py's output.

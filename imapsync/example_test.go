@@ -8,10 +8,10 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/catchall/catchall/archive"
 	"github.com/catchall/catchall/imapsync"
-	"github.com/catchall/catchall/internal/archive"
 	"github.com/catchall/catchall/internal/imaptest"
-	"github.com/catchall/catchall/internal/serverurl"
+	"github.com/catchall/catchall/serverurl"
 )
 
 func ExampleFetch() {

@@ -18,10 +18,10 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
 
-	"github.com/catchall/catchall/internal/archive"
-	"github.com/catchall/catchall/internal/archive/archivetest"
+	"github.com/catchall/catchall/archive"
+	"github.com/catchall/catchall/archive/archivetest"
 	"github.com/catchall/catchall/internal/imaptest"
-	"github.com/catchall/catchall/internal/serverurl"
+	"github.com/catchall/catchall/serverurl"
 )
 
 // testMessage is a message put on the test server.

@@ -22,9 +22,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/catchall/catchall/internal/archive"
+	"github.com/catchall/catchall/archive"
 	"github.com/catchall/catchall/internal/imaptest"
-	"github.com/catchall/catchall/internal/serverurl"
+	"github.com/catchall/catchall/serverurl"
 )
 
 // pipeGuard returns a guard reading stream, as imapclient would see it.

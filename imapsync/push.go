@@ -13,7 +13,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 
-	"github.com/catchall/catchall/internal/archive"
+	"github.com/catchall/catchall/archive"
 )
 
 // PushOptions configures Push. The zero value pushes every archived message

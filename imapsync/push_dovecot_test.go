@@ -19,7 +19,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 
-	"github.com/catchall/catchall/internal/archive"
+	"github.com/catchall/catchall/archive"
 	"github.com/catchall/catchall/internal/testtools"
 )
 

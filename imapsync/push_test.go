@@ -26,10 +26,10 @@ import (
 	"github.com/emersion/go-imap/v2/imapserver"
 	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
 
+	"github.com/catchall/catchall/archive"
+	"github.com/catchall/catchall/archive/archivetest"
 	"github.com/catchall/catchall/classify"
-	"github.com/catchall/catchall/internal/archive"
-	"github.com/catchall/catchall/internal/archive/archivetest"
-	"github.com/catchall/catchall/internal/serverurl"
+	"github.com/catchall/catchall/serverurl"
 )
 
 // destServer is an in-memory destination that records every APPEND.

@@ -6,7 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/catchall/catchall/internal/archive"
+	"github.com/catchall/catchall/archive"
 )
 
 // resolver says where each archived message goes on the destination, for

@@ -9,7 +9,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 
-	"github.com/catchall/catchall/internal/archive"
+	"github.com/catchall/catchall/archive"
 )
 
 // reconcile looks for msgs in df (whose APPEND may or may not have

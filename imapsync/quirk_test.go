@@ -8,7 +8,7 @@ import (
 	"regexp"
 	"testing"
 
-	"github.com/catchall/catchall/internal/archive"
+	"github.com/catchall/catchall/archive"
 )
 
 var (

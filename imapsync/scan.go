@@ -13,7 +13,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
-	"github.com/catchall/catchall/internal/archive"
+	"github.com/catchall/catchall/archive"
 )
 
 // msgMeta is what a scan learns about a server message before fetching it.

@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/catchall/catchall/internal/archive"
+	"github.com/catchall/catchall/archive"
 )
 
 // realServer is one of the servers scripts/test.sh starts.

@@ -16,7 +16,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 
 	"github.com/catchall/catchall/internal/imaptest"
-	"github.com/catchall/catchall/internal/serverurl"
+	"github.com/catchall/catchall/serverurl"
 )
 
 // mailboxServer is a scripted server with the capabilities caps and one

@@ -10,8 +10,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/catchall/catchall/archive"
 	"github.com/catchall/catchall/imapsync"
-	"github.com/catchall/catchall/internal/archive"
 	"github.com/catchall/catchall/internal/cli"
 )
 

@@ -15,12 +15,12 @@ import (
 	"github.com/BurntSushi/toml"
 	"github.com/spf13/cobra"
 
+	"github.com/catchall/catchall/archive"
 	"github.com/catchall/catchall/classify"
 	"github.com/catchall/catchall/classify/breach"
 	"github.com/catchall/catchall/classify/report"
 	"github.com/catchall/catchall/forwards"
 	"github.com/catchall/catchall/imapsync"
-	"github.com/catchall/catchall/internal/archive"
 	"github.com/catchall/catchall/internal/cli"
 	"github.com/catchall/catchall/internal/pipeline"
 )

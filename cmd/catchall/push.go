@@ -11,9 +11,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/catchall/catchall/archive"
 	"github.com/catchall/catchall/classify"
 	"github.com/catchall/catchall/imapsync"
-	"github.com/catchall/catchall/internal/archive"
 	"github.com/catchall/catchall/internal/cli"
 )
 

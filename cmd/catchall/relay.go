@@ -27,7 +27,7 @@ import (
 	"github.com/catchall/catchall/internal/cli"
 	"github.com/catchall/catchall/internal/csvsafe"
 	"github.com/catchall/catchall/internal/secret"
-	"github.com/catchall/catchall/internal/serverurl"
+	"github.com/catchall/catchall/serverurl"
 )
 
 // defaultSpool is $STATE_DIRECTORY (set by systemd's StateDirectory=) or

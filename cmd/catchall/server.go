@@ -15,7 +15,7 @@ import (
 	"github.com/catchall/catchall/imapsync"
 	"github.com/catchall/catchall/internal/cli"
 	"github.com/catchall/catchall/internal/secret"
-	"github.com/catchall/catchall/internal/serverurl"
+	"github.com/catchall/catchall/serverurl"
 )
 
 // account names the flags and the environment variable that say how to

@@ -12,7 +12,7 @@ import (
 	"github.com/emersion/go-smtp"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/catchall/catchall/internal/serverurl"
+	"github.com/catchall/catchall/serverurl"
 )
 
 // pwSink is a smarthost that wants AUTH PLAIN with one password, which

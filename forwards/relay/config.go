@@ -15,7 +15,7 @@ import (
 
 	"github.com/catchall/catchall/forwards"
 	"github.com/catchall/catchall/forwards/srs"
-	"github.com/catchall/catchall/internal/serverurl"
+	"github.com/catchall/catchall/serverurl"
 )
 
 // Config is everything the relay needs. The zero values of the limits

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/catchall/catchall/forwards/srs"
-	"github.com/catchall/catchall/internal/serverurl"
+	"github.com/catchall/catchall/serverurl"
 )
 
 func TestConfigValidate(t *testing.T) {

@@ -18,7 +18,7 @@ import (
 	"github.com/jonboulle/clockwork"
 
 	"github.com/catchall/catchall/forwards/srs"
-	"github.com/catchall/catchall/internal/serverurl"
+	"github.com/catchall/catchall/serverurl"
 )
 
 // sink is an in-process smarthost: a go-smtp server that stores what it

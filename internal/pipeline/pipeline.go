@@ -25,7 +25,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/catchall/catchall/internal/archive"
+	"github.com/catchall/catchall/archive"
 	"github.com/catchall/catchall/internal/safeio"
 )
 

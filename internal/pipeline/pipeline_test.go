@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/catchall/catchall/internal/archive"
-	"github.com/catchall/catchall/internal/archive/archivetest"
+	"github.com/catchall/catchall/archive"
+	"github.com/catchall/catchall/archive/archivetest"
 )
 
 func TestState(t *testing.T) {

@@ -7,8 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/catchall/catchall/internal/archive"
-	"github.com/catchall/catchall/internal/archive/archivetest"
+	"github.com/catchall/catchall/archive"
+	"github.com/catchall/catchall/archive/archivetest"
 )
 
 // TestFingerprint: every change to the archive's mail changes the

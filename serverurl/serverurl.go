@@ -10,6 +10,10 @@
 // A USER that contains "@" is percent-encoded ("me%40example.com"). A password
 // in the URL is refused: passwords come from the environment, a file or a
 // command (see package secret), never from anything that lands in shell history.
+//
+// The package is public, not under internal/, because imapsync.Server and
+// relay.Config hold a *URL: a program outside this module must be able to
+// make one to use them.
 package serverurl
 
 import (

@@ -4,6 +4,12 @@
 // only through this package's methods (their tests through archivetest): no
 // other package names a table or column.
 //
+// The package is public, not under internal/, because the public packages
+// take an *Archive (imapsync.Fetch, Push, Verify; classify reads one): a
+// program outside this module could not use them otherwise, and the layout
+// below is part of the user's contract anyway (CONTRACT.md, "archive
+// layout"). Plumbing that no public API needs stays in internal/.
+//
 // # Layout
 //
 //	DIR/index.db                   SQLite index (see Schema)
@@ -173,8 +179,8 @@ func (a *Archive) Close() error {
 func (a *Archive) Dir() string { return a.dir }
 
 // DB returns the index, for archivetest. Other packages read and write the
-// archive through the methods: no table or column is named outside
-// internal/archive.
+// archive through the methods: no table or column is named outside this
+// package, and the schema is not part of the API.
 func (a *Archive) DB() *sql.DB { return a.db }
 
 // Folder is one folder of the archive.

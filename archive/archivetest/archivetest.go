@@ -1,6 +1,6 @@
 // Package archivetest fills and damages archives for the tests of the
 // packages that read them, so that those tests name no table or column of
-// the index: the schema is internal/archive's alone.
+// the index: the schema is package archive's alone.
 package archivetest
 
 import (
@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/catchall/catchall/internal/archive"
+	"github.com/catchall/catchall/archive"
 )
 
 // Put archives data as the message uid of folder's generation uidValidity,
