@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -15,9 +14,9 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf16"
 
 	"github.com/catchall/catchall/archive"
+	"github.com/catchall/catchall/internal/mutf7"
 )
 
 // Role is what a folder is for, as far as telling received from sent mail
@@ -344,45 +343,10 @@ func (s *MaildirSource) folderName(dir string) string {
 // §5.1.3), as Dovecot and Courier name folders on disk. A name that is not
 // valid modified UTF-7 is returned unchanged.
 func DecodeMUTF7(s string) string {
-	if !strings.Contains(s, "&") {
-		return s
+	if d, err := mutf7.Decode(s); err == nil {
+		return d
 	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c != '&' {
-			if c < 0x20 || c > 0x7e {
-				return s
-			}
-			b.WriteByte(c)
-			continue
-		}
-		j := strings.IndexByte(s[i+1:], '-')
-		if j < 0 {
-			return s
-		}
-		enc := s[i+1 : i+1+j]
-		i += j + 1
-		if enc == "" {
-			b.WriteByte('&')
-			continue
-		}
-		raw, err := base64.RawStdEncoding.DecodeString(strings.ReplaceAll(enc, ",", "/"))
-		if err != nil || len(raw)%2 != 0 {
-			return s
-		}
-		u := make([]uint16, len(raw)/2)
-		for k := range u {
-			u[k] = uint16(raw[2*k])<<8 | uint16(raw[2*k+1])
-		}
-		for _, r := range utf16.Decode(u) {
-			if r == 0xFFFD {
-				return s
-			}
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
+	return s
 }
 
 // MboxSource reads an mbox file (mboxo, mboxrd or mboxcl: messages start at a

@@ -3,7 +3,6 @@ package imapsync
 import (
 	"bufio"
 	"bytes"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -11,8 +10,9 @@ import (
 	"slices"
 	"strconv"
 	"sync"
-	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/catchall/catchall/internal/mutf7"
 )
 
 // maxNameLiteral bounds every literal the server sends that is not a message
@@ -400,73 +400,14 @@ func (p *tokens) next() ([]byte, bool) {
 	return p.b[start:p.i], p.i > start
 }
 
-// mutf7 is the base64 alphabet of modified UTF-7 (RFC 3501 §5.1.3).
-var mutf7 = base64.NewEncoding("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,").WithPadding(base64.NoPadding)
-
 // validMailboxName reports whether go-imap can decode name: INBOX in any
-// case, else valid UTF-8 that is valid modified UTF-7 (raw UTF-8 is
-// tolerated, as go-imap does).
+// case, else valid modified UTF-7 (raw UTF-8 is tolerated, as go-imap does).
 func validMailboxName(name []byte) bool {
 	if bytes.EqualFold(name, []byte("INBOX")) {
 		return true
 	}
-	if !utf8.Valid(name) {
-		return false
-	}
-	shifted := false // the previous item was a base64 run
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if c < 0x20 || (c > 0x7e && c < utf8.RuneSelf) {
-			return false
-		}
-		if c != '&' {
-			shifted = false
-			continue
-		}
-		end := bytes.IndexByte(name[i+1:], '-')
-		if end < 0 {
-			return false
-		}
-		run := name[i+1 : i+1+end]
-		i += end + 1
-		if len(run) == 0 { // "&-" is "&"
-			shifted = false
-			continue
-		}
-		if shifted || !validShift(run) {
-			return false
-		}
-		shifted = true
-	}
-	return true
-}
-
-// validShift reports whether run (between "&" and "-") is modified base64
-// of UTF-16 that encodes only characters that needed it.
-func validShift(run []byte) bool {
-	if bytes.ContainsAny(run, "=\r\n") {
-		return false
-	}
-	b := make([]byte, mutf7.DecodedLen(len(run)))
-	n, err := mutf7.Decode(b, run)
-	if err != nil || n%2 == 1 || n == 0 {
-		return false
-	}
-	b = b[:n]
-	for i := 0; i < len(b); i += 2 {
-		r := rune(b[i])<<8 | rune(b[i+1])
-		if utf16.IsSurrogate(r) {
-			if i += 2; i >= len(b) {
-				return false
-			}
-			if utf16.DecodeRune(r, rune(b[i])<<8|rune(b[i+1])) == utf8.RuneError {
-				return false
-			}
-		} else if r >= 0x20 && r <= 0x7e {
-			return false
-		}
-	}
-	return true
+	_, err := mutf7.Decode(string(name))
+	return err == nil
 }
 
 // boundName shortens a name from the server for messages and logs.

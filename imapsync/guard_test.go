@@ -140,43 +140,17 @@ func TestValidMailboxName(t *testing.T) {
 	}
 }
 
-// scripted serves one IMAP connection at a time from answer, which gets each
-// command line without its tag and writes the untagged part of the answer;
-// the tagged OK follows.
-func scripted(t *testing.T, greeting string, answer func(w io.Writer, cmd string)) string {
+// scripted is a server announcing caps that answers each command with
+// what answer writes (untagged data) and a tagged OK.
+func scripted(t *testing.T, caps string, answer func(w io.Writer, cmd string)) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				io.WriteString(c, greeting)
-				r := bufio.NewReader(c)
-				for {
-					line, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					tag, cmd, _ := strings.Cut(strings.TrimRight(line, "\r\n"), " ")
-					w := bufio.NewWriter(c)
-					answer(w, cmd)
-					fmt.Fprintf(w, "%s OK done\r\n", tag)
-					if w.Flush() != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
-	return ln.Addr().String()
+	return serveScripted(t, func(c net.Conn) {
+		commandLoop(c, caps, func(w *bufio.Writer, tag, cmd string) bool {
+			answer(w, cmd)
+			fmt.Fprintf(w, "%s OK done\r\n", tag)
+			return w.Flush() == nil
+		})
+	}).Addr().String()
 }
 
 // TestFetchHugeFolderName: a server answering LIST with a 3 GiB name costs
@@ -184,7 +158,7 @@ func scripted(t *testing.T, greeting string, answer func(w io.Writer, cmd string
 // of transcript), and fetch says what happened. Checked by the bytes the
 // process allocates, not by time.
 func TestFetchHugeFolderName(t *testing.T) {
-	addr := scripted(t, "* OK [CAPABILITY IMAP4rev1] hostile\r\n", func(w io.Writer, cmd string) {
+	addr := scripted(t, "IMAP4rev1", func(w io.Writer, cmd string) {
 		switch {
 		case strings.HasPrefix(cmd, "CAPABILITY"):
 			io.WriteString(w, "* CAPABILITY IMAP4rev1\r\n")
@@ -346,7 +320,7 @@ func TestFetchStartTLS(t *testing.T) {
 // TestStartTLSInjection: bytes the server sends after its STARTTLS OK and
 // before TLS are refused, not read as if they came over TLS.
 func TestStartTLSInjection(t *testing.T) {
-	addr := scripted(t, "* OK [CAPABILITY IMAP4rev1 STARTTLS] hi\r\n", func(w io.Writer, cmd string) {
+	addr := scripted(t, "IMAP4rev1 STARTTLS", func(w io.Writer, cmd string) {
 		if cmd == "STARTTLS" {
 			io.WriteString(w, "* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n") // untagged before the answer is fine
 		}
@@ -373,28 +347,14 @@ func TestStartTLSInjection(t *testing.T) {
 // write, an injected response.
 func injector(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				io.WriteString(c, "* OK [CAPABILITY IMAP4rev1 STARTTLS] hi\r\n")
-				line, _ := bufio.NewReader(c).ReadString('\n')
-				tag, _, _ := strings.Cut(line, " ")
-				io.WriteString(c, tag+" OK begin TLS\r\n* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] injected\r\n")
-				io.Copy(io.Discard, c)
-			}()
-		}
-	}()
-	return ln.Addr().String()
+	return serveScripted(t, func(c net.Conn) {
+		defer c.Close()
+		io.WriteString(c, "* OK [CAPABILITY IMAP4rev1 STARTTLS] hi\r\n")
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		tag, _, _ := strings.Cut(line, " ")
+		io.WriteString(c, tag+" OK begin TLS\r\n* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] injected\r\n")
+		io.Copy(io.Discard, c)
+	}).Addr().String()
 }
 
 // FuzzGuard: whatever the server sends, guard neither panics nor invents
