@@ -4,16 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"path/filepath"
 	"runtime"
@@ -24,6 +18,7 @@ import (
 
 	"github.com/catchall/catchall/archive"
 	"github.com/catchall/catchall/internal/imaptest"
+	"github.com/catchall/catchall/internal/testtools"
 	"github.com/catchall/catchall/serverurl"
 )
 
@@ -226,67 +221,29 @@ func TestFetchBadUTF7Folder(t *testing.T) {
 // server sends.
 func rewriteProxy(t *testing.T, target, from, to string) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
+	return serveScripted(t, func(c net.Conn) {
+		defer c.Close()
+		s, err := net.Dial("tcp", target)
+		if err != nil {
+			return
+		}
+		go func() { io.Copy(s, c); s.Close() }()
+		r := bufio.NewReader(s)
 		for {
-			c, err := ln.Accept()
+			line, err := r.ReadBytes('\n')
+			c.Write(bytes.ReplaceAll(line, []byte(from), []byte(to)))
 			if err != nil {
 				return
 			}
-			s, err := net.Dial("tcp", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			go func() { io.Copy(s, c); s.Close() }()
-			go func() {
-				defer c.Close()
-				r := bufio.NewReader(s)
-				for {
-					line, err := r.ReadBytes('\n')
-					c.Write(bytes.ReplaceAll(line, []byte(from), []byte(to)))
-					if err != nil {
-						return
-					}
-				}
-			}()
 		}
-	}()
-	return ln.Addr().String()
-}
-
-func selfSigned(t *testing.T) (*tls.Config, *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore: time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC), NotAfter: time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}, pool
+	}).Addr().String()
 }
 
 // TestFetchStartTLS: STARTTLS, now done by dial itself, works against
 // go-imap's server, and the capabilities come afresh after TLS.
 func TestFetchStartTLS(t *testing.T) {
-	serverTLS, pool := selfSigned(t)
+	cert, pool := testtools.Cert(t)
+	serverTLS := &tls.Config{Certificates: []tls.Certificate{cert}}
 	srv, err := imaptest.Start(&imaptest.Options{TLSConfig: serverTLS})
 	if err != nil {
 		t.Fatal(err)

@@ -1,49 +1,18 @@
 package relay
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
-	"math/big"
-	"net"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/catchall/catchall/internal/testtools"
 	"github.com/catchall/catchall/serverurl"
 )
-
-// testCert returns a self-signed certificate for 127.0.0.1 and a pool
-// trusting it.
-func testCert(t *testing.T) (tls.Certificate, *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, IsCA: true, BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, pool
-}
 
 // authSession adds AUTH PLAIN to the sink.
 type authSession struct {
@@ -66,7 +35,7 @@ func (a *authSession) Auth(string) (sasl.Server, error) {
 // certificate checked) with AUTH PLAIN, and refuses to deliver to a
 // smarthost that does not offer STARTTLS.
 func TestSmarthostStartTLSAuth(t *testing.T) {
-	cert, pool := testCert(t)
+	cert, pool := testtools.Cert(t)
 	sk := newSink(t)
 	authed := false
 	sk.srv.Close()
@@ -122,7 +91,7 @@ func newSinkServer(t *testing.T, sk *sink) *sink {
 // TestInboundStartTLS: the listener offers STARTTLS with TLS 1.2 or later
 // only, and the Received: line says ESMTPS.
 func TestInboundStartTLS(t *testing.T) {
-	cert, pool := testCert(t)
+	cert, pool := testtools.Cert(t)
 	sk := newSink(t)
 	cfg := testConfig(t, sk.addr)
 	cfg.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
