@@ -739,18 +739,31 @@ func greetName(a *aliasInfo, lang string) string {
 func (g *generator) fromPerson(a *aliasInfo, p *person, t time.Time, origin string) *spec {
 	r := g.r
 	s := g.newSpec(a, origin, t)
-	s.from = addr{p.disp, p.addr}
 	s.to = []addr{{toName(a, r), a.header}}
+	s.rcptVisible = true
+	g.sentBy(s, p)
+	g.personalText(s, p, greetName(a, p.lang))
+	return s
+}
+
+// sentBy makes p the sender of s: From, mail client, domain, zone, language
+// and a Message-ID in the style of p's mailer. Call it after s.to is set: the
+// Message-ID draws from the generator.
+func (g *generator) sentBy(s *spec, p *person) {
+	s.from = addr{p.disp, p.addr}
 	s.mailer = p.mailer
 	s.senderDomain = domainOf(p.addr)
 	s.zone = p.zone
 	s.lang = p.lang
 	s.client = p.client
 	s.msgID = g.newID(p.mailer.idStyle, s.senderDomain)
-	s.rcptVisible = true
+}
+
+// personalText gives s a personal body in p's language, greeting to and
+// signed by p.
+func (g *generator) personalText(s *spec, p *person, to string) {
 	s.body = bodyPersonal
-	s.text = textInfo{seed: r.Uint64(), lang: p.lang, to: greetName(a, p.lang), from: p.first}
-	return s
+	s.text = textInfo{seed: g.r.Uint64(), lang: p.lang, to: to, from: p.first}
 }
 
 // fromUser is a message the user sent from a to p.
