@@ -1121,12 +1121,19 @@ func (g *generator) draft(a *aliasInfo, o uopt) int {
 	return 1
 }
 
+// fromContact is a personal message to a from one of its contacts, with a
+// subject; p is the contact.
+func (g *generator) fromContact(a *aliasInfo, o uopt) (s *spec, p *person) {
+	p = pick(g.r, a.contacts)
+	s = g.fromPerson(a, p, g.when(a, o), "person")
+	s.subject = g.subject("personal", p.lang, a, p)
+	return s, p
+}
+
 // multiTo is a message from a contact to several of the user's personal aliases.
 func (g *generator) multiTo(a *aliasInfo, o uopt) int {
 	r := g.r
-	p := pick(r, a.contacts)
-	s := g.fromPerson(a, p, g.when(a, o), "person")
-	s.subject = g.subject("personal", p.lang, a, p)
+	s, _ := g.fromContact(a, o)
 	for _, b := range shuffled(r, g.personalActive()) {
 		if b != a && len(s.others) < between(r, 1, 3) {
 			s.others = append(s.others, b)
@@ -1139,10 +1146,7 @@ func (g *generator) multiTo(a *aliasInfo, o uopt) int {
 
 // undisclosedCc has To: undisclosed-recipients:; and the alias in Cc.
 func (g *generator) undisclosedCc(a *aliasInfo, o uopt) int {
-	r := g.r
-	p := pick(r, a.contacts)
-	s := g.fromPerson(a, p, g.when(a, o), "person")
-	s.subject = g.subject("personal", p.lang, a, p)
+	s, _ := g.fromContact(a, o)
 	s.toGroup = "undisclosed-recipients:;"
 	s.cc = s.to
 	s.to = nil
@@ -1155,9 +1159,7 @@ func (g *generator) undisclosedCc(a *aliasInfo, o uopt) int {
 // headers name the alias.
 func (g *generator) bcc(a *aliasInfo, o uopt) int {
 	r := g.r
-	p := pick(r, a.contacts)
-	s := g.fromPerson(a, p, g.when(a, o), "person")
-	s.subject = g.subject("personal", p.lang, a, p)
+	s, p := g.fromContact(a, o)
 	if chance(r, 0.5) {
 		s.to, s.toGroup = nil, "undisclosed-recipients:;"
 	} else {
