@@ -849,11 +849,8 @@ func (g *generator) thread(a *aliasInfo, p *person, o uopt, family, origin strin
 	var refs []string
 	count := 0
 	for i := range n {
-		if i > 0 {
-			t = t.Add(time.Duration(20+r.IntN(3*24*60)) * time.Minute)
-			if t.After(g.end) {
-				break
-			}
+		if i > 0 && !g.later(&t, 20, 3*24*60) {
+			break
 		}
 		outgoing := i%2 == 1 && (o.reply || chance(r, 0.85))
 		if o.userFirst {
@@ -869,10 +866,7 @@ func (g *generator) thread(a *aliasInfo, p *person, o uopt, family, origin strin
 		s.subject = subj
 		if prev != nil {
 			s.subject = replySubject(subj, p.lang, r)
-			s.inReplyTo = prev.msgID
-			s.refs = slices.Clone(refs)
-			q := prev.text
-			s.quote = &quoteInfo{text: q, who: prev.from.name, email: prev.from.email, date: prev.date.Add(-prev.delay)}
+			s.replyTo(prev, refs)
 			if s.quote.who == "" {
 				s.quote.who = prev.from.email
 			}
@@ -884,15 +878,36 @@ func (g *generator) thread(a *aliasInfo, p *person, o uopt, family, origin strin
 		if len(refs) > 8 {
 			refs = refs[len(refs)-8:]
 		}
-		if i == 0 && !outgoing {
-			g.apply(s, o)
-		} else {
-			g.apply(s, uopt{})
-		}
+		g.applyOpening(s, o, i == 0 && !outgoing)
 		prev = s
 		count++
 	}
 	return count
+}
+
+// applyOpening applies the unit's options o to s when s opens its thread
+// (opening), and none to the messages after it.
+func (g *generator) applyOpening(s *spec, o uopt, opening bool) {
+	if !opening {
+		o = uopt{}
+	}
+	g.apply(s, o)
+}
+
+// later moves *t, the time of a thread's last message, on to the next one's:
+// least to least+span-1 minutes later. It is false when that is past the
+// corpus's end.
+func (g *generator) later(t *time.Time, least, span int) bool {
+	*t = t.Add(time.Duration(least+g.r.IntN(span)) * time.Minute)
+	return !t.After(g.end)
+}
+
+// replyTo makes s an answer to prev: In-Reply-To, References (a copy of refs)
+// and prev's text quoted.
+func (s *spec) replyTo(prev *spec, refs []string) {
+	s.inReplyTo = prev.msgID
+	s.refs = slices.Clone(refs)
+	s.quote = &quoteInfo{text: prev.text, who: prev.from.name, email: prev.from.email, date: prev.date.Add(-prev.delay)}
 }
 
 // subject makes a subject line of a family ("shop", "personal", "invoice", ...).
