@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -33,11 +32,10 @@ func TestBreachCLI(t *testing.T) {
 	t.Setenv("HOME", t.TempDir()) // the cache goes to ~/.cache/catchall
 	t.Setenv("XDG_CACHE_HOME", "")
 	dir := t.TempDir()
-	plan := filepath.Join(dir, "plan.csv")
-	os.WriteFile(plan, []byte("alias,tag,action,forward_to,service_domain,first_seen,source,auto_tag,auto_action,auto_forward_to\n"+
+	plan := writePlan(t, dir, "alias,tag,action,forward_to,service_domain,first_seen,source,auto_tag,auto_action,auto_forward_to\n"+
 		"adobe@example.com,disposable,forward,me@new.example,adobe.com,2012-01-01,auto,disposable,forward,me@new.example\n"+
 		"jobs@example.com,business,forward,me@new.example,linkedin.com,2011-01-01,auto,business,forward,me@new.example\n"+
-		"new@example.com,disposable,forward,me@new.example,canva.com,2020-01-01,auto,disposable,forward,me@new.example\n"), 0o600)
+		"new@example.com,disposable,forward,me@new.example,canva.com,2020-01-01,auto,disposable,forward,me@new.example\n")
 
 	code, _, errOut := runCLI(t, nil, "breach", "--plan", plan, "--hibp-url", srv.URL)
 	if code != 2 || !strings.Contains(errOut, "catchall breach update") {
@@ -98,8 +96,7 @@ func TestBreachOfflineHints(t *testing.T) {
 	}
 	unreachable := "http://" + ln.Addr().String()
 	ln.Close() // nothing answers there
-	plan := filepath.Join(t.TempDir(), "plan.csv")
-	os.WriteFile(plan, []byte("alias,tag,action,forward_to\nadobe@example.com,disposable,forward,me@new.example\n"), 0o600)
+	plan := writePlan(t, t.TempDir(), "alias,tag,action,forward_to\nadobe@example.com,disposable,forward,me@new.example\n")
 	for _, tc := range []struct {
 		args []string
 		code int

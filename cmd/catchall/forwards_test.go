@@ -11,11 +11,10 @@ import (
 
 func TestForwardsCLI(t *testing.T) {
 	dir := t.TempDir()
-	plan := filepath.Join(dir, "plan.csv")
-	os.WriteFile(plan, []byte("alias,tag,action,forward_to,note\n"+
+	plan := writePlan(t, dir, "alias,tag,action,forward_to,note\n"+
 		"adobe@example.com,disposable,forward,,mine\n"+
 		"family@example.com,personal,forward,me@new.example anna@family.example,\n"+
-		"leaked@example.com,disposable,block,,\n"), 0o600)
+		"leaked@example.com,disposable,block,,\n")
 	out := filepath.Join(dir, "out")
 
 	// Without --forward-to the row with an empty forward_to is left out,

@@ -32,6 +32,16 @@ func startServer(t *testing.T) *imaptest.Server {
 	return srv
 }
 
+// writePlan writes csv as dir/plan.csv and returns its path.
+func writePlan(t *testing.T, dir, csv string) string {
+	t.Helper()
+	plan := filepath.Join(dir, "plan.csv")
+	if err := os.WriteFile(plan, []byte(csv), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return plan
+}
+
 func runCLI(t *testing.T, env map[string]string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	for k, v := range env {

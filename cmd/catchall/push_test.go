@@ -4,7 +4,6 @@ import (
 	"io"
 	"log"
 	"net"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -126,10 +125,7 @@ func TestPushSplitByCLI(t *testing.T) {
 	if code, out, errOut := runCLI(t, map[string]string{"CATCHALL_PASSWORD": src.Password}, "fetch", "--from", src.URL(), "--archive", dir, "--quiet"); code != 0 {
 		t.Fatalf("fetch exit %d\n%s%s", code, out, errOut)
 	}
-	plan := filepath.Join(t.TempDir(), "plan.csv")
-	if err := os.WriteFile(plan, []byte("alias,tag,action,forward_to\nadobe@catchall.test,disposable,block,\nlinkedin@catchall.test,business,forward,me@new.example\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	plan := writePlan(t, t.TempDir(), "alias,tag,action,forward_to\nadobe@catchall.test,disposable,block,\nlinkedin@catchall.test,business,forward,me@new.example\n")
 	for _, tc := range []struct {
 		by   string
 		want string // dry-run folders, in order

@@ -45,8 +45,7 @@ func TestBurnerNewCLI(t *testing.T) {
 
 func TestRelayImportAndStatsCLI(t *testing.T) {
 	dir := t.TempDir()
-	plan := filepath.Join(dir, "plan.csv")
-	os.WriteFile(plan, []byte("alias,tag,action,forward_to\nshop@example.org,disposable,forward,me@dest.test\nold@example.org,disposable,block,\n"), 0o600)
+	plan := writePlan(t, dir, "alias,tag,action,forward_to\nshop@example.org,disposable,forward,me@dest.test\nold@example.org,disposable,block,\n")
 	spool := filepath.Join(dir, "spool")
 	code, out, errOut := runCLI(t, nil, "relay", "import", "--plan", plan, "--spool", spool)
 	if code != 0 || !strings.Contains(out, "2 added, 0 changed, 0 removed, 0 unchanged; 2 aliases") {
@@ -177,8 +176,7 @@ func TestRelayExportCLI(t *testing.T) {
 	secret := filepath.Join(dir, "burner.secret")
 	os.WriteFile(secret, []byte("a-secret-of-enough-length\n"), 0o600)
 	spool := filepath.Join(dir, "spool")
-	plan := filepath.Join(dir, "plan.csv")
-	os.WriteFile(plan, []byte("alias,tag,action,forward_to\nshop@example.org,disposable,forward,me@dest.test\n"), 0o600)
+	plan := writePlan(t, dir, "alias,tag,action,forward_to\nshop@example.org,disposable,forward,me@dest.test\n")
 	for _, tc := range []struct {
 		args []string
 		msg  string

@@ -33,10 +33,9 @@ func reportData(t *testing.T, path string) map[string]any {
 
 func TestReportCLI(t *testing.T) {
 	dir := t.TempDir()
-	plan := filepath.Join(dir, "plan.csv")
-	os.WriteFile(plan, []byte("alias,tag,action,forward_to,messages,first_seen,last_seen,breaches,breach_verdict\n"+
+	plan := writePlan(t, dir, "alias,tag,action,forward_to,messages,first_seen,last_seen,breaches,breach_verdict\n"+
 		"adobe@example.com,disposable,block,,3,2012-01-05,2020-03-01,Adobe (2013-10-04),breached\n"+
-		"jobs@example.com,business,forward,me@new.example,1,2019-01-01,2019-01-01,,clean\n"), 0o600)
+		"jobs@example.com,business,forward,me@new.example,1,2019-01-01,2019-01-01,,clean\n")
 	out := filepath.Join(dir, "report.html")
 
 	for _, tc := range []struct {
@@ -107,10 +106,9 @@ func TestReportCLIArchive(t *testing.T) {
 	if code, out, errOut := runCLI(t, map[string]string{"CATCHALL_PASSWORD": srv.Password}, "fetch", "--from", srv.URL(), "--archive", archive, "--quiet"); code != 0 {
 		t.Fatalf("fetch: exit %d %s%s", code, out, errOut)
 	}
-	plan := filepath.Join(dir, "plan.csv")
-	os.WriteFile(plan, []byte("alias,tag,action,forward_to\n"+
+	plan := writePlan(t, dir, "alias,tag,action,forward_to\n"+
 		"adobe@example.com,disposable,forward,me@new.example\n"+
-		"jobs@example.com,business,forward,me@new.example\n"), 0o600)
+		"jobs@example.com,business,forward,me@new.example\n")
 	out := filepath.Join(dir, "report.html")
 	code, stdout, errOut := runCLI(t, nil, "report", "--plan", plan, "--archive", archive, "--out", out)
 	if code != 0 || stdout != "wrote "+out+": 2 aliases from the plan and 4 messages of the archive\n" {
@@ -153,10 +151,9 @@ func TestReportCLISpool(t *testing.T) {
 		}
 		addrs = append(addrs, strings.TrimSpace(out))
 	}
-	plan := filepath.Join(dir, "plan.csv")
-	os.WriteFile(plan, []byte("alias,tag,action,forward_to,source\n"+
+	plan := writePlan(t, dir, "alias,tag,action,forward_to,source\n"+
 		"jobs@example.com,business,forward,me@new.example,auto\n"+
-		addrs[0]+",disposable,forward,me@new.example,burner\n"), 0o600)
+		addrs[0]+",disposable,forward,me@new.example,burner\n")
 	out := filepath.Join(dir, "report.html")
 	if code, _, errOut := runCLI(t, nil, "report", "--plan", plan, "--spool", filepath.Join(dir, "none"), "--out", out); code != 2 || !strings.Contains(errOut, "no relay store") {
 		t.Errorf("--spool without a store: exit %d %q", code, errOut)

@@ -194,9 +194,7 @@ func TestBurnerMailTimes(t *testing.T) {
 	}
 	// Registered at RCPT, then refused in DATA: no mail accepted.
 	c := dialRelay(t, tr.addr)
-	c.startData("a@far.test", refused)
-	c.send("Subject: x\r\n\r\nbare\nLF\r\n.\r\n")
-	if code := c.reply(); code != 550 {
+	if code := c.data("a@far.test", refused, "Subject: x\r\n\r\nbare\nLF\r\n.\r\n"); code != 550 {
 		t.Errorf("bare LF: %d", code)
 	}
 	c.cmd("QUIT")

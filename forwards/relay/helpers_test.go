@@ -380,6 +380,15 @@ func (c *client) startData(from, rcpt string) {
 	c.cmd("DATA")
 }
 
+// data sends raw, a whole message ending in the line ".", in a new
+// transaction and returns the relay's reply to it.
+func (c *client) data(from, rcpt, raw string) int {
+	c.t.Helper()
+	c.startData(from, rcpt)
+	c.send(raw)
+	return c.reply()
+}
+
 // send sends raw bytes without waiting for a reply.
 func (c *client) send(raw string) {
 	c.t.Helper()

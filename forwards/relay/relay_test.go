@@ -267,17 +267,13 @@ func TestLimits(t *testing.T) {
 		if code := c.cmd("MAIL FROM:<a@far.test> SIZE=5000"); code != 552 {
 			t.Errorf("MAIL SIZE=5000: %d, want 552", code)
 		}
-		c.startData("a@far.test", "shop@example.org")
-		c.send("Subject: big\r\n\r\n" + strings.Repeat("xxxxxxxxxxxxxxxxxxx\r\n", 100) + ".\r\n")
-		if code := c.reply(); code != 552 {
+		if code := c.data("a@far.test", "shop@example.org", "Subject: big\r\n\r\n"+strings.Repeat("xxxxxxxxxxxxxxxxxxx\r\n", 100)+".\r\n"); code != 552 {
 			t.Errorf("2 KB message: %d, want 552", code)
 		}
 	})
 	t.Run("long line", func(t *testing.T) {
 		c := dialRelay(t, tr.addr)
-		c.startData("a@far.test", "shop@example.org")
-		c.send("Subject: long\r\n\r\n" + strings.Repeat("y", 900) + "\r\n.\r\n")
-		if code := c.reply(); code != 250 {
+		if code := c.data("a@far.test", "shop@example.org", "Subject: long\r\n\r\n"+strings.Repeat("y", 900)+"\r\n.\r\n"); code != 250 {
 			t.Errorf("a 900-byte line: %d, want 250", code)
 		}
 	})

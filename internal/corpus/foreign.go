@@ -42,16 +42,9 @@ func (g *generator) planForwarded(n int) int {
 		if chance(r, 0.5) {
 			p := g.newPerson(pick(r, []string{"de", "de", "en", "fr"}), "")
 			s = g.newSpec(nil, "person", t)
-			s.from = addr{p.disp, p.addr}
 			s.to = []addr{{pick(r, []string{"John Smith", "John", ""}), g.old.addr}}
-			s.mailer = p.mailer
-			s.senderDomain = domainOf(p.addr)
-			s.zone = p.zone
-			s.lang = p.lang
-			s.client = p.client
-			s.msgID = g.newID(p.mailer.idStyle, s.senderDomain)
-			s.body = bodyPersonal
-			s.text = textInfo{seed: r.Uint64(), lang: p.lang, to: "John", from: p.first}
+			g.sentBy(s, p)
+			g.personalText(s, p, "John")
 			s.subject = g.subject("personal", p.lang, nil, p)
 		} else {
 			sv := pick(r, svcs)
@@ -171,17 +164,10 @@ func (g *generator) planForeign(n int) {
 		s.kind = kindForeign
 		s.variant = i
 		s.forceFolder = folderInbox
-		s.from = addr{p.disp, p.addr}
 		s.to = []addr{to}
 		s.envRcpt = to.email
-		s.mailer = p.mailer
-		s.senderDomain = domainOf(p.addr)
-		s.zone = p.zone
-		s.lang = p.lang
-		s.client = p.client
-		s.msgID = g.newID(p.mailer.idStyle, s.senderDomain)
-		s.body = bodyPersonal
-		s.text = textInfo{seed: r.Uint64(), lang: p.lang, to: f.disp, from: p.first}
+		g.sentBy(s, p)
+		g.personalText(s, p, f.disp)
 		s.subject = g.subject("personal", p.lang, nil, p)
 		g.specs = append(g.specs, s)
 	}

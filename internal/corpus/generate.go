@@ -739,18 +739,31 @@ func greetName(a *aliasInfo, lang string) string {
 func (g *generator) fromPerson(a *aliasInfo, p *person, t time.Time, origin string) *spec {
 	r := g.r
 	s := g.newSpec(a, origin, t)
-	s.from = addr{p.disp, p.addr}
 	s.to = []addr{{toName(a, r), a.header}}
+	s.rcptVisible = true
+	g.sentBy(s, p)
+	g.personalText(s, p, greetName(a, p.lang))
+	return s
+}
+
+// sentBy makes p the sender of s: From, mail client, domain, zone, language
+// and a Message-ID in the style of p's mailer. Call it after s.to is set: the
+// Message-ID draws from the generator.
+func (g *generator) sentBy(s *spec, p *person) {
+	s.from = addr{p.disp, p.addr}
 	s.mailer = p.mailer
 	s.senderDomain = domainOf(p.addr)
 	s.zone = p.zone
 	s.lang = p.lang
 	s.client = p.client
 	s.msgID = g.newID(p.mailer.idStyle, s.senderDomain)
-	s.rcptVisible = true
+}
+
+// personalText gives s a personal body in p's language, greeting to and
+// signed by p.
+func (g *generator) personalText(s *spec, p *person, to string) {
 	s.body = bodyPersonal
-	s.text = textInfo{seed: r.Uint64(), lang: p.lang, to: greetName(a, p.lang), from: p.first}
-	return s
+	s.text = textInfo{seed: g.r.Uint64(), lang: p.lang, to: to, from: p.first}
 }
 
 // fromUser is a message the user sent from a to p.
@@ -836,11 +849,8 @@ func (g *generator) thread(a *aliasInfo, p *person, o uopt, family, origin strin
 	var refs []string
 	count := 0
 	for i := range n {
-		if i > 0 {
-			t = t.Add(time.Duration(20+r.IntN(3*24*60)) * time.Minute)
-			if t.After(g.end) {
-				break
-			}
+		if i > 0 && !g.later(&t, 20, 3*24*60) {
+			break
 		}
 		outgoing := i%2 == 1 && (o.reply || chance(r, 0.85))
 		if o.userFirst {
@@ -856,10 +866,7 @@ func (g *generator) thread(a *aliasInfo, p *person, o uopt, family, origin strin
 		s.subject = subj
 		if prev != nil {
 			s.subject = replySubject(subj, p.lang, r)
-			s.inReplyTo = prev.msgID
-			s.refs = slices.Clone(refs)
-			q := prev.text
-			s.quote = &quoteInfo{text: q, who: prev.from.name, email: prev.from.email, date: prev.date.Add(-prev.delay)}
+			s.replyTo(prev, refs)
 			if s.quote.who == "" {
 				s.quote.who = prev.from.email
 			}
@@ -871,15 +878,36 @@ func (g *generator) thread(a *aliasInfo, p *person, o uopt, family, origin strin
 		if len(refs) > 8 {
 			refs = refs[len(refs)-8:]
 		}
-		if i == 0 && !outgoing {
-			g.apply(s, o)
-		} else {
-			g.apply(s, uopt{})
-		}
+		g.applyOpening(s, o, i == 0 && !outgoing)
 		prev = s
 		count++
 	}
 	return count
+}
+
+// applyOpening applies the unit's options o to s when s opens its thread
+// (opening), and none to the messages after it.
+func (g *generator) applyOpening(s *spec, o uopt, opening bool) {
+	if !opening {
+		o = uopt{}
+	}
+	g.apply(s, o)
+}
+
+// later moves *t, the time of a thread's last message, on to the next one's:
+// least to least+span-1 minutes later. It is false when that is past the
+// corpus's end.
+func (g *generator) later(t *time.Time, least, span int) bool {
+	*t = t.Add(time.Duration(least+g.r.IntN(span)) * time.Minute)
+	return !t.After(g.end)
+}
+
+// replyTo makes s an answer to prev: In-Reply-To, References (a copy of refs)
+// and prev's text quoted.
+func (s *spec) replyTo(prev *spec, refs []string) {
+	s.inReplyTo = prev.msgID
+	s.refs = slices.Clone(refs)
+	s.quote = &quoteInfo{text: prev.text, who: prev.from.name, email: prev.from.email, date: prev.date.Add(-prev.delay)}
 }
 
 // subject makes a subject line of a family ("shop", "personal", "invoice", ...).
@@ -1108,12 +1136,19 @@ func (g *generator) draft(a *aliasInfo, o uopt) int {
 	return 1
 }
 
+// fromContact is a personal message to a from one of its contacts, with a
+// subject; p is the contact.
+func (g *generator) fromContact(a *aliasInfo, o uopt) (s *spec, p *person) {
+	p = pick(g.r, a.contacts)
+	s = g.fromPerson(a, p, g.when(a, o), "person")
+	s.subject = g.subject("personal", p.lang, a, p)
+	return s, p
+}
+
 // multiTo is a message from a contact to several of the user's personal aliases.
 func (g *generator) multiTo(a *aliasInfo, o uopt) int {
 	r := g.r
-	p := pick(r, a.contacts)
-	s := g.fromPerson(a, p, g.when(a, o), "person")
-	s.subject = g.subject("personal", p.lang, a, p)
+	s, _ := g.fromContact(a, o)
 	for _, b := range shuffled(r, g.personalActive()) {
 		if b != a && len(s.others) < between(r, 1, 3) {
 			s.others = append(s.others, b)
@@ -1126,10 +1161,7 @@ func (g *generator) multiTo(a *aliasInfo, o uopt) int {
 
 // undisclosedCc has To: undisclosed-recipients:; and the alias in Cc.
 func (g *generator) undisclosedCc(a *aliasInfo, o uopt) int {
-	r := g.r
-	p := pick(r, a.contacts)
-	s := g.fromPerson(a, p, g.when(a, o), "person")
-	s.subject = g.subject("personal", p.lang, a, p)
+	s, _ := g.fromContact(a, o)
 	s.toGroup = "undisclosed-recipients:;"
 	s.cc = s.to
 	s.to = nil
@@ -1142,9 +1174,7 @@ func (g *generator) undisclosedCc(a *aliasInfo, o uopt) int {
 // headers name the alias.
 func (g *generator) bcc(a *aliasInfo, o uopt) int {
 	r := g.r
-	p := pick(r, a.contacts)
-	s := g.fromPerson(a, p, g.when(a, o), "person")
-	s.subject = g.subject("personal", p.lang, a, p)
+	s, p := g.fromContact(a, o)
 	if chance(r, 0.5) {
 		s.to, s.toGroup = nil, "undisclosed-recipients:;"
 	} else {

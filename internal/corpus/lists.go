@@ -3,7 +3,6 @@ package corpus
 import (
 	"bytes"
 	"math/rand/v2"
-	"slices"
 	"strings"
 	"time"
 )
@@ -51,11 +50,8 @@ func (g *generator) listThread(a *aliasInfo, o uopt) int {
 	var refs []string
 	count := 0
 	for i := range n {
-		if i > 0 {
-			t = t.Add(time.Duration(10+r.IntN(2*24*60)) * time.Minute)
-			if t.After(g.end) {
-				break
-			}
+		if i > 0 && !g.later(&t, 10, 2*24*60) {
+			break
 		}
 		var s *spec
 		p := g.newPerson(pick(r, []string{"en", "en", "de", "ru", "ja", "fr"}), "")
@@ -81,16 +77,10 @@ func (g *generator) listThread(a *aliasInfo, o uopt) int {
 		s.subject = subj
 		if prev != nil {
 			s.subject = "Re: " + subj
-			s.inReplyTo = prev.msgID
-			s.refs = slices.Clone(refs)
-			s.quote = &quoteInfo{text: prev.text, who: prev.from.name, email: prev.from.email, date: prev.date.Add(-prev.delay)}
+			s.replyTo(prev, refs)
 		}
 		refs = append(refs, s.msgID)
-		if i == 0 {
-			g.apply(s, o)
-		} else {
-			g.apply(s, uopt{})
-		}
+		g.applyOpening(s, o, i == 0)
 		prev = s
 		count++
 	}

@@ -115,22 +115,21 @@ var (
 	lf   = []byte("\n")
 )
 
+// wholeRenderers write the kinds of message that have a writer of their own
+// instead of writeHead and writeBody.
+var wholeRenderers = map[string]func(*spec, *bytes.Buffer, *rand.Rand){
+	kindNoHeader: (*spec).renderNoHeader,
+	kindBinary:   (*spec).renderBinary,
+	kindBroken:   (*spec).renderBroken,
+	kindForeign:  (*spec).renderForeign,
+}
+
 // render writes the whole message (for huge messages: nothing; see prepareHuge).
 func (s *spec) render(b *bytes.Buffer) {
 	start := b.Len()
 	r := newRand(s.seed, 0x5eed)
-	switch s.kind {
-	case kindNoHeader:
-		s.renderNoHeader(b, r)
-		return
-	case kindBinary:
-		s.renderBinary(b, r)
-		return
-	case kindBroken:
-		s.renderBroken(b, r)
-		return
-	case kindForeign:
-		s.renderForeign(b, r)
+	if whole := wholeRenderers[s.kind]; whole != nil {
+		whole(s, b, r)
 		return
 	}
 	s.writeHead(b, r)
