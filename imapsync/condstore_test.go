@@ -164,7 +164,7 @@ func (s *csServer) serve(c net.Conn) {
 
 func csFetch(t *testing.T, s *csServer, arc *archive.Archive) *Report {
 	u, _ := serverurl.Parse("imap+plain://u@"+s.ln.Addr().String(), "imap")
-	rep, err := Fetch(context.Background(), &Server{URL: u, Password: "x", IdleTimeout: 5 * time.Second}, arc, &FetchOptions{Retries: 1, Backoff: time.Millisecond})
+	rep, err := Fetch(context.Background(), &Server{URL: u, Password: "x", IdleTimeout: testIdle}, arc, &FetchOptions{Retries: 1, Backoff: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -53,6 +53,11 @@ func oddMessages() []testMessage {
 	}
 }
 
+// testIdle is the idle timeout of the test servers' clients: long, so that a
+// busy machine (-race, both cores loaded) never makes a healthy connection
+// look dead; tests of the timeout itself set their own.
+const testIdle = 30 * time.Second
+
 type fixture struct {
 	t    *testing.T
 	srv  *imaptest.Server
@@ -98,7 +103,7 @@ func (fx *fixture) server(addr string) *Server {
 	if err != nil {
 		fx.t.Fatal(err)
 	}
-	return &Server{URL: u, Password: fx.srv.Password, IdleTimeout: 5 * time.Second}
+	return &Server{URL: u, Password: fx.srv.Password, IdleTimeout: testIdle}
 }
 
 func (fx *fixture) fetch(opts *FetchOptions) *Report {
@@ -533,7 +538,7 @@ func TestStartTLSRequired(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = Fetch(context.Background(), &Server{URL: u, Password: fx.srv.Password, IdleTimeout: 5 * time.Second}, fx.arc, nil)
+	_, err = Fetch(context.Background(), &Server{URL: u, Password: fx.srv.Password, IdleTimeout: testIdle}, fx.arc, nil)
 	if !errors.Is(err, ErrConnect) || !strings.Contains(err.Error(), "STARTTLS") {
 		t.Fatalf("err = %v, want ErrConnect about STARTTLS", err)
 	}

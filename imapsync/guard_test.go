@@ -167,7 +167,7 @@ func TestFetchHugeFolderName(t *testing.T) {
 		t.Fatal(err)
 	}
 	var transcript bytes.Buffer
-	srv := &Server{URL: u, Password: "secret", IdleTimeout: 10 * time.Second, Debug: &transcript}
+	srv := &Server{URL: u, Password: "secret", IdleTimeout: testIdle, Debug: &transcript}
 	arc := openArchive(t)
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
@@ -258,7 +258,7 @@ func TestFetchStartTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	var transcript bytes.Buffer
-	s := &Server{URL: u, Password: srv.Password, TLSConfig: &tls.Config{RootCAs: pool}, IdleTimeout: 5 * time.Second, Debug: &transcript}
+	s := &Server{URL: u, Password: srv.Password, TLSConfig: &tls.Config{RootCAs: pool}, IdleTimeout: testIdle, Debug: &transcript}
 	rep, err := Fetch(context.Background(), s, openArchive(t), nil)
 	if err != nil {
 		t.Fatal(err)

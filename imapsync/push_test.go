@@ -246,7 +246,7 @@ func (d *destServer) server(t *testing.T) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Server{URL: u, Password: "secret", IdleTimeout: 5 * time.Second}
+	return &Server{URL: u, Password: "secret", IdleTimeout: testIdle}
 }
 
 func (d *destServer) appendCount() int {
@@ -1069,7 +1069,11 @@ func TestWatchdogSlowWrites(t *testing.T) {
 	cli, srv := net.Pipe()
 	defer cli.Close()
 	defer srv.Close()
-	wd := &watchdogConn{Conn: cli, idle: 300 * time.Millisecond}
+	// Margins for a busy machine: a 16 KiB chunk takes the reader about 40 ms,
+	// 25 times less than idle, while the whole write takes at least 1.28 s
+	// (128 reads, 10 ms apart), more than idle.
+	const idle = time.Second
+	wd := &watchdogConn{Conn: cli, idle: idle}
 	go func() {
 		buf := make([]byte, 4096)
 		for {
@@ -1082,10 +1086,10 @@ func TestWatchdogSlowWrites(t *testing.T) {
 	// What imapclient does before a literal (here a short one).
 	wd.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
 	start := time.Now()
-	if _, err := wd.Write(make([]byte, 256<<10)); err != nil { // 64 reads, ≥ 640 ms
+	if _, err := wd.Write(make([]byte, 512<<10)); err != nil { // 128 reads, ≥ 1.28 s
 		t.Fatalf("slow but moving write failed after %v: %v", time.Since(start), err)
 	}
-	if time.Since(start) < 200*time.Millisecond {
+	if time.Since(start) < idle {
 		t.Fatalf("the write did not wait for the reader (%v): the test proves nothing", time.Since(start))
 	}
 
@@ -1094,8 +1098,8 @@ func TestWatchdogSlowWrites(t *testing.T) {
 	defer srv2.Close()
 	wd2 := &watchdogConn{Conn: cli2, idle: 100 * time.Millisecond}
 	start = time.Now()
-	_, err := wd2.Write(make([]byte, 1024)) // nobody reads
-	if err == nil || time.Since(start) > 2*time.Second {
+	_, err := wd2.Write(make([]byte, 1024))               // nobody reads
+	if err == nil || time.Since(start) > 30*time.Second { // only a guard against a hang
 		t.Fatalf("stalled write: err %v after %v", err, time.Since(start))
 	}
 }

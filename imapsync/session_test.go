@@ -131,7 +131,7 @@ func TestSelectedMailbox(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c, err := (&Server{URL: u, Password: "x", IdleTimeout: 5 * time.Second}).dial(context.Background(), nil)
+			c, err := (&Server{URL: u, Password: "x", IdleTimeout: testIdle}).dial(context.Background(), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -191,7 +191,7 @@ func TestConnSetCancel(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	s := newConnSet(ctx, &Server{URL: u, Password: srv.Password, IdleTimeout: 5 * time.Second})
+	s := newConnSet(ctx, &Server{URL: u, Password: srv.Password, IdleTimeout: testIdle})
 	defer s.close()
 	var cs []*conn
 	for range 3 {

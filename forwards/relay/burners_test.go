@@ -173,7 +173,7 @@ func TestAddBurner(t *testing.T) {
 func TestBurnerMailTimes(t *testing.T) {
 	sk := newSink(t)
 	cfg := testConfig(t, sk.addr)
-	made := time.Now().Add(-48 * time.Hour).Truncate(time.Second)
+	made := cfg.Clock.Now().Add(-48 * time.Hour).Truncate(time.Second)
 	adobe, _ := cfg.Burner.Address("adobe", "example.org")
 	ebay, _ := cfg.Burner.Address("ebay", "example.org")
 	refused, _ := cfg.Burner.Address("refused", "example.org")
@@ -188,7 +188,7 @@ func TestBurnerMailTimes(t *testing.T) {
 		st.Close()
 	}
 	tr := startRelay(t, cfg)
-	before := time.Now().Truncate(time.Second)
+	before := tr.clock.Now().Truncate(time.Second) // the relay's clock, not the machine's
 	if err := sendMail(t, tr.addr, "a@far.test", []string{adobe, ebay, "shop@example.org"}, simpleMessage); err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +202,7 @@ func TestBurnerMailTimes(t *testing.T) {
 	if err := tr.store.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	after := time.Now()
+	after := tr.clock.Now()
 	bs, err := tr.store.Burners()
 	if err != nil {
 		t.Fatal(err)
