@@ -132,15 +132,35 @@ func (c *idleConn) Close() error {
 	return err
 }
 
-// allow takes a token of the rate limit of one client address, and reports
-// whether there was one (always, when rates are not limited).
+// allow takes a token of the rate limit of one client (a clientKey) for a
+// message, and reports whether there was one (always, when rates are not
+// limited).
 func (r *Relay) allow(ip string) bool {
 	lim := r.limiter(ip)
 	return lim == nil || lim.AllowN(r.cfg.Clock.Now(), 1)
 }
 
-// limiter returns the message rate limiter of one client address, or nil
-// when rates are not limited.
+// charge takes a token of the rate limit of one client for a refused
+// recipient, also from an empty bucket, which then owes it: a guess costs
+// what a message does.
+func (r *Relay) charge(ip string) {
+	if lim := r.limiter(ip); lim != nil {
+		lim.ReserveN(r.cfg.Clock.Now(), 1) // never cancelled: the debt stands
+	}
+}
+
+// owes reports whether a client's bucket is below empty, with tokens owed
+// for recipients refused when it had none left. An empty bucket is not
+// enough: the MAIL of a client sending at its rate takes the last token,
+// and its recipients must still be looked at.
+func (r *Relay) owes(ip string) bool {
+	lim := r.limiter(ip)
+	return lim != nil && lim.TokensAt(r.cfg.Clock.Now()) < 0
+}
+
+// limiter returns the rate limiter of one client (a clientKey), which its
+// messages and refused recipients draw on, or nil when rates are not
+// limited.
 func (r *Relay) limiter(ip string) *rate.Limiter {
 	if r.cfg.RatePerMinute <= 0 {
 		return nil

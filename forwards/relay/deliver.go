@@ -495,40 +495,78 @@ func copyMessage(w io.Writer, r io.Reader, dropAlias bool) error {
 		_, err := io.Copy(w, r)
 		return err
 	}
-	br := bufio.NewReaderSize(r, 32<<10)
-	dropping, midLine := false, false
+	return copyDroppingAlias(w, r, 32<<10)
+}
+
+// copyDroppingAlias copies a message but for every X-Catchall-Alias field
+// of its header, however written (see aliasField), with the lines that
+// continue it; the rest goes through byte for byte, the body untouched.
+// Lines end with LF or CRLF; size is the read buffer, which a line may
+// exceed.
+func copyDroppingAlias(w io.Writer, r io.Reader, size int) error {
+	br := bufio.NewReaderSize(r, size)
+	var (
+		dropping bool   // the field being read is an X-Catchall-Alias
+		midLine  bool   // the last chunk did not end its line
+		holding  bool   // a field line whose name is not known yet is in held
+		held     []byte // that line so far
+	)
 	for {
-		line, err := br.ReadSlice('\n')
-		if len(line) > 0 {
-			switch {
-			case midLine:
-				// the rest of a long line: same fate as its start
-			case len(line) <= 2 && bytes.Equal(bytes.TrimRight(line, "\r\n"), nil) && bytes.HasSuffix(line, []byte("\n")):
-				if _, err := w.Write(line); err != nil {
+		chunk, err := br.ReadSlice('\n')
+		if err != nil && err != bufio.ErrBufferFull && err != io.EOF {
+			return err
+		}
+		if !midLine {
+			if string(chunk) == "\r\n" || string(chunk) == "\n" {
+				// The empty line: the rest is the body.
+				if _, err := w.Write(chunk); err != nil {
 					return err
 				}
 				_, err := io.Copy(w, br)
 				return err
-			case line[0] == ' ' || line[0] == '\t':
-				// a continuation line
-			default:
-				dropping = len(line) >= 17 && strings.EqualFold(string(line[:17]), "x-catchall-alias:")
 			}
-			if !dropping {
-				if _, werr := w.Write(line); werr != nil {
-					return werr
-				}
+			// RFC 5322 §2.2.3: a line that starts with white space goes on
+			// with the field before it, and shares its fate.
+			if len(chunk) > 0 && chunk[0] != ' ' && chunk[0] != '\t' {
+				holding, held = true, held[:0]
 			}
-			midLine = !bytes.HasSuffix(line, []byte("\n"))
 		}
-		if err == bufio.ErrBufferFull {
-			continue
+		if holding {
+			held = append(held, chunk...)
+			chunk = nil
+			if match, known := aliasField(held, err != bufio.ErrBufferFull); known {
+				dropping, holding, chunk = match, false, held
+			}
 		}
+		if !dropping && len(chunk) > 0 {
+			if _, err := w.Write(chunk); err != nil {
+				return err
+			}
+		}
+		midLine = err == bufio.ErrBufferFull
 		if err == io.EOF {
 			return nil
 		}
-		if err != nil {
-			return err
+	}
+}
+
+// aliasField tells whether a header line begins an X-Catchall-Alias field:
+// the name in any case (as every filter matches it; RFC 5322 §1.2.2), then
+// optional white space (§4.5.8, obs-optional) and the colon. The line may
+// be only the start of one (whole false); known is false while that start
+// cannot tell.
+func aliasField(line []byte, whole bool) (match, known bool) {
+	const name = "x-catchall-alias"
+	n := min(len(line), len(name))
+	if !bytes.EqualFold(line[:n], []byte(name[:n])) {
+		return false, true
+	}
+	if n == len(name) {
+		for _, c := range line[n:] {
+			if c != ' ' && c != '\t' {
+				return c == ':', true
+			}
 		}
 	}
+	return false, whole
 }

@@ -200,14 +200,22 @@ func testConfig(t testing.TB, sinkAddr string) Config {
 // startRelay starts a relay with cfg; it stops at the end of the test.
 func startRelay(t *testing.T, cfg Config) *testRelay {
 	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return startRelayOn(t, cfg, ln)
+}
+
+// startRelayOn starts a relay with cfg serving ln; it stops at the end of
+// the test.
+func startRelayOn(t *testing.T, cfg Config, ln net.Listener) *testRelay {
+	t.Helper()
 	logs := &syncBuffer{}
 	cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	r, err := New(cfg)
 	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
+		ln.Close()
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -27,16 +27,17 @@ const MaxHops = 50
 
 // The replies of the SMTP listener.
 var (
-	errRelayDenied = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "relay access denied"}
-	errNoSuchUser  = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user here"}
-	errBadAddress  = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 3}, Message: "address syntax not accepted here"}
-	errRateLimited = &smtp.SMTPError{Code: 450, EnhancedCode: smtp.EnhancedCode{4, 7, 1}, Message: "too many messages from your address, try again later"}
-	errSpoolFailed = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "local error in processing, try again later"}
-	errTimeout     = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 4, 2}, Message: "timeout reading the message"}
-	errLoop        = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 4, 6}, Message: "too many Received: lines, the message is looping"}
-	errRegister    = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "cannot register this address now, try again later"}
-	errSRSSender   = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "this address takes only delivery status notifications (null sender)"}
-	errTooManyBad  = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "too many refused recipients, closing"}
+	errRelayDenied    = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "relay access denied"}
+	errNoSuchUser     = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user here"}
+	errBadAddress     = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 3}, Message: "address syntax not accepted here"}
+	errRateLimited    = &smtp.SMTPError{Code: 450, EnhancedCode: smtp.EnhancedCode{4, 7, 1}, Message: "too many messages from your address, try again later"}
+	errSpoolFailed    = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "local error in processing, try again later"}
+	errTimeout        = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 4, 2}, Message: "timeout reading the message"}
+	errLoop           = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 4, 6}, Message: "too many Received: lines, the message is looping"}
+	errRegister       = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "cannot register this address now, try again later"}
+	errSRSSender      = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "this address takes only delivery status notifications (null sender)"}
+	errTooManyBad     = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "too many refused recipients, closing"}
+	errBadRateLimited = &smtp.SMTPError{Code: 450, EnhancedCode: smtp.EnhancedCode{4, 7, 1}, Message: "too many refused recipients from your address, try again later"}
 )
 
 // MaxCatchAllRcpts is how many catch-all recipients one message may have:
@@ -51,8 +52,10 @@ var errTooManyCatchAll = &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedC
 
 // DefaultMaxBadRcpts is how many recipients one session may have refused;
 // after that every command is refused without being looked at, so that
-// signed burner tags and SRS hashes cannot be guessed by trying (each
-// refusal also costs a token of the client's rate limit, across sessions).
+// signed burner tags and SRS hashes cannot be guessed by trying. Across
+// sessions, each refusal also costs a token of the client's rate limit
+// (per IPv4 address or IPv6 /64, the bucket its messages draw on), and a
+// client that owes tokens gets no RCPT looked at (450 4.7.1).
 const DefaultMaxBadRcpts = 10
 
 // bareEOLError refuses a message whose DATA has a line ending other than
@@ -161,6 +164,11 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	if s.tooManyBad() {
 		return errTooManyBad
 	}
+	if s.r.owes(s.key) {
+		// Not even a valid address is looked at: that it is accepted
+		// while guesses are not would tell it apart.
+		return s.refuse(to, "rate", errBadRateLimited)
+	}
 	g, reason, err := s.r.route(to)
 	if err == nil && g.Kind == KindSRS && s.from != "" {
 		// Only bounces go back through an SRS address: anyone else could
@@ -172,7 +180,7 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 		if errors.As(err, &se) {
 			if se.Code >= 500 {
 				s.bad++
-				s.r.allow(s.key) // guessing costs what sending does
+				s.r.charge(s.key)
 				if s.tooManyBad() {
 					s.refuse(to, reason, se)
 					return errTooManyBad
