@@ -41,3 +41,40 @@ func WriteFile(path string, data []byte) error {
 	}
 	return nil
 }
+
+// CreateFile writes data to a new file at path as WriteFile does (0600,
+// fsynced, then the directory), but never replaces a file: when path exists
+// it returns an error that wraps fs.ErrExist and leaves the file alone. The
+// new file appears whole or not at all (it is linked into place).
+func CreateFile(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	// link(2), unlike rename(2), fails when the name is taken.
+	if err := os.Link(f.Name(), path); err != nil {
+		return err
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
