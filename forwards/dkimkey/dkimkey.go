@@ -222,6 +222,19 @@ func Value(key crypto.Signer) (string, error) {
 	return "v=DKIM1; k=" + string(TypeOf(key)) + "; p=" + base64.StdEncoding.EncodeToString(p), nil
 }
 
+// Name returns the owner name of the record for selector at domain,
+// "SELECTOR._domainkey.DOMAIN." in lower case, the domain in punycode.
+func Name(domain, selector string) (string, error) {
+	if err := CheckSelector(selector); err != nil {
+		return "", err
+	}
+	d, err := forwards.CheckAddress("x@" + strings.TrimSuffix(domain, "."))
+	if err != nil {
+		return "", fmt.Errorf("domain %q: not a domain name", domain)
+	}
+	return strings.ToLower(selector) + "._domainkey." + strings.TrimPrefix(d, "x@") + ".", nil
+}
+
 // Record returns the zone-file line that publishes key for selector at
 // domain (an IDN domain is written in punycode):
 //
@@ -229,12 +242,9 @@ func Value(key crypto.Signer) (string, error) {
 //
 // with a value longer than 255 bytes split into several strings.
 func Record(domain, selector string, key crypto.Signer) (string, error) {
-	if err := CheckSelector(selector); err != nil {
-		return "", err
-	}
-	d, err := forwards.CheckAddress("x@" + strings.TrimSuffix(domain, "."))
+	name, err := Name(domain, selector)
 	if err != nil {
-		return "", fmt.Errorf("domain %q: not a domain name", domain)
+		return "", err
 	}
 	v, err := Value(key)
 	if err != nil {
@@ -246,5 +256,5 @@ func Record(domain, selector string, key crypto.Signer) (string, error) {
 		v = v[255:]
 	}
 	parts = append(parts, `"`+v+`"`)
-	return strings.ToLower(selector) + "._domainkey." + strings.TrimPrefix(d, "x@") + ". IN TXT " + strings.Join(parts, " "), nil
+	return name + " IN TXT " + strings.Join(parts, " "), nil
 }
