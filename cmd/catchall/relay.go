@@ -22,6 +22,7 @@ import (
 
 	"github.com/catchall/catchall/classify"
 	"github.com/catchall/catchall/forwards"
+	"github.com/catchall/catchall/forwards/dkimkey"
 	"github.com/catchall/catchall/forwards/relay"
 	"github.com/catchall/catchall/forwards/srs"
 	"github.com/catchall/catchall/internal/cli"
@@ -49,6 +50,7 @@ func relayCommand(g *globals) *cobra.Command {
 	var (
 		listen, admin, planPath, spool, smarthost, passFile, passCmd, tlsCA string
 		burnerSecret, srsSecret, tlsCert, tlsKey, hostname                  string
+		dkimKey, dkimSelector                                               string
 		domains, forwardTo                                                  []string
 		catchAll, noSRS                                                     bool
 		burnerLen, maxRcpt, maxConns, ratePerMin, workers                   int
@@ -84,6 +86,9 @@ everything (guessing of burner tags and SRS hashes); SRS addresses take
 bounces (null sender) only.
 A failed message nobody can be told about is kept in SPOOL/failed.
 Every forwarded message gets a Received: line and X-Catchall-Alias: <alias>.
+With --dkim-key and --dkim-selector, a message whose From: is at one of the
+domains is DKIM-signed for that domain (see "catchall dkim new"); when the
+key fails to sign, such mail waits in the queue rather than go out unsigned.
 
 The plan (--plan) is imported at start, on SIGHUP and when the file changes;
 "catchall relay import" fills the store without it. The smarthost password
@@ -122,6 +127,16 @@ finish and exits; whatever is queued is delivered after the next start.`,
 			var problems []error
 			if (tlsCert == "") != (tlsKey == "") {
 				problems = append(problems, errors.New("give both --tls-cert and --tls-key, or neither"))
+			}
+			if (dkimKey == "") != (dkimSelector == "") {
+				problems = append(problems, errors.New("give both --dkim-key and --dkim-selector, or neither"))
+			} else if dkimKey != "" {
+				key, err := dkimkey.Load(dkimKey)
+				if err != nil {
+					problems = append(problems, fmt.Errorf("--dkim-key: %w", err))
+				} else {
+					cfg.DKIM = &relay.DKIM{Key: key, Selector: dkimSelector}
+				}
 			}
 			if err := errors.Join(append(problems, relayFlagNames(cfg.Validate()))...); err != nil {
 				return cli.Exit(cli.ExitUsage, err)
@@ -222,6 +237,8 @@ finish and exits; whatever is queued is delivered after the next start.`,
 	fs.StringVar(&admin, "admin", "", "serve /metrics and /healthz on the loopback `ADDR`")
 	fs.StringVar(&tlsCert, "tls-cert", "", "offer STARTTLS with the PEM certificate chain in `FILE`")
 	fs.StringVar(&tlsKey, "tls-key", "", "the PEM private key for --tls-cert")
+	fs.StringVar(&dkimKey, "dkim-key", "", "DKIM-sign mail whose From: is at one of the domains with the key in `FILE` (see dkim new)")
+	fs.StringVar(&dkimSelector, "dkim-selector", "", "the `SELECTOR` the --dkim-key's record is published under")
 	fs.StringVar(&hostname, "hostname", "", "name in the greeting and Received: lines (default: the host name)")
 	fs.Int64Var(&maxSize, "max-size", 50<<20, "largest message in `BYTES` (552 beyond)")
 	fs.IntVar(&maxRcpt, "max-recipients", 100, "recipients per message")
@@ -251,6 +268,7 @@ func openStore(spool string) (*relay.Store, error) {
 var relayFlags = map[string]string{
 	"Spool": "--spool", "Smarthost": "--smarthost", "Admin": "--admin", "Domains": "--domain",
 	"DefaultTargets": "--forward-to", "Burner.Len": "--burner-length", "SRS.HashLen": "--srs-hash-length",
+	"DKIM.Key": "--dkim-key", "DKIM.Selector": "--dkim-selector",
 }
 
 // relayFlagNames names the flags in the problems relay.Config.Validate

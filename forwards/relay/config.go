@@ -14,6 +14,7 @@ import (
 	"github.com/jonboulle/clockwork"
 
 	"github.com/catchall/catchall/forwards"
+	"github.com/catchall/catchall/forwards/dkimkey"
 	"github.com/catchall/catchall/forwards/srs"
 	"github.com/catchall/catchall/serverurl"
 )
@@ -30,6 +31,10 @@ type Config struct {
 	Smarthost         *serverurl.URL // where everything is delivered
 	SmarthostPassword string         // for AUTH when Smarthost.User is set
 	SmarthostTLS      *tls.Config    // nil: the system's roots, ServerName from the URL
+
+	// DKIM signs the mail the relay sends with a From: at one of Domains;
+	// nil: nothing is signed.
+	DKIM *DKIM
 
 	Burner         *Signer    // nil: no signed burners
 	SRS            *srs.Codec // nil: envelope senders are not rewritten (SPF will fail at the destination)
@@ -185,6 +190,14 @@ func (c *Config) Validate() error {
 	}
 	if c.Burner != nil && c.Burner.Len != 0 && (c.Burner.Len < MinTagLen || c.Burner.Len > MaxTagLen) {
 		bad("Burner.Len", "", "must be between %d and %d (shorter tags can be guessed)", MinTagLen, MaxTagLen)
+	}
+	if c.DKIM != nil {
+		if err := dkimkey.Check(c.DKIM.Key); err != nil {
+			problems = append(problems, &ConfigError{Field: "DKIM.Key", Err: err})
+		}
+		if err := dkimkey.CheckSelector(c.DKIM.Selector); err != nil {
+			problems = append(problems, &ConfigError{Field: "DKIM.Selector", Err: err})
+		}
 	}
 	if c.SRS != nil && c.SRS.HashLen != 0 && (c.SRS.HashLen < srs.DefaultHashLen || c.SRS.HashLen > MaxSRSHashLen) {
 		bad("SRS.HashLen", "", "must be between %d and %d", srs.DefaultHashLen, MaxSRSHashLen)

@@ -1,11 +1,16 @@
 package relay
 
 import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"errors"
 	"os"
 	"strings"
 	"testing"
 
+	"github.com/catchall/catchall/forwards/dkimkey"
 	"github.com/catchall/catchall/forwards/srs"
 	"github.com/catchall/catchall/serverurl"
 )
@@ -48,6 +53,10 @@ func TestConfigValidate(t *testing.T) {
 		{"long tag", func(c *Config) { c.Burner.Len = MaxTagLen + 1 }, []string{"Burner.Len must be between"}},
 		{"short hash", func(c *Config) { c.SRS.HashLen = 2 }, []string{"SRS.HashLen must be between 4 and 20"}},
 		{"long hash", func(c *Config) { c.SRS.HashLen = 21 }, []string{"SRS.HashLen must be between"}},
+		{"DKIM", func(c *Config) { c.DKIM = &DKIM{Key: testKeys()[dkimkey.Ed25519], Selector: "s2025.mail"} }, nil},
+		{"DKIM without a key", func(c *Config) { c.DKIM = &DKIM{Selector: "s1"} }, []string{"DKIM.Key unsupported DKIM key: no key"}},
+		{"DKIM with an ECDSA key", func(c *Config) { c.DKIM = &DKIM{Key: ecdsaKey(t), Selector: "s1"} }, []string{"DKIM.Key unsupported DKIM key: *ecdsa.PublicKey"}},
+		{"DKIM selector not a label", func(c *Config) { c.DKIM = &DKIM{Key: testKeys()[dkimkey.RSA], Selector: "s_1"} }, []string{`DKIM.Selector selector "s_1": not a DNS name`}},
 		{"every problem at once", func(c *Config) { c.Spool, c.Admin, c.Burner.Len = "", "[::]:1", 1 },
 			[]string{"Spool is required", "Admin [::]:1", "Burner.Len must be"}},
 	}
@@ -101,4 +110,12 @@ func TestNewNormalisesTargets(t *testing.T) {
 	if got := r.rt.Load().defaults; len(got) != 1 || got[0] != "me@new.example" {
 		t.Errorf("default targets %v", got)
 	}
+}
+
+func ecdsaKey(t *testing.T) crypto.Signer {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }

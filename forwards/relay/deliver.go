@@ -356,6 +356,26 @@ func (w *worker) transaction(c *smtp.Client, env *Envelope, g *Group, targets []
 			return o, nil
 		}
 	}
+	// What is sent: the header fields the relay adds or changes, then the
+	// spooled message; signed before anything goes out, over the same
+	// bytes (the spool file is read twice rather than held in memory).
+	prefix := r.traceHeaders(env, g)
+	outgoing := func(w io.Writer) error {
+		if _, err := f.Seek(start, io.SeekStart); err != nil {
+			return err
+		}
+		if _, err := io.WriteString(w, prefix); err != nil {
+			return err
+		}
+		return copyMessage(w, f, g.Kind == KindAlias)
+	}
+	sig, err := r.sign(outgoing)
+	if err != nil {
+		// The key or the spool file failed: nothing is sent unsigned.
+		o.temp = append(o.temp, targets...)
+		o.tempErr = oneLine(err)
+		return o, nil
+	}
 	if err := c.Mail(r.sender(env, g), opts); err != nil {
 		// A refusal of MAIL FROM is about the relay's account at the
 		// smarthost (sending quota, sender not allowed), not about this
@@ -397,16 +417,9 @@ func (w *worker) transaction(c *smtp.Client, env *Envelope, g *Group, targets []
 		c.Reset()
 		return o, nil
 	}
-	if _, err := f.Seek(start, io.SeekStart); err != nil {
-		c.Close()
-		for _, t := range ok {
-			fail(t, err)
-		}
-		return o, err
-	}
 	bw := bufio.NewWriterSize(wc, 32<<10)
-	bw.WriteString(r.traceHeaders(env, g))
-	err = copyMessage(bw, f, g.Kind == KindAlias)
+	bw.WriteString(sig)
+	err = outgoing(bw)
 	if err == nil {
 		err = bw.Flush()
 	}

@@ -22,7 +22,11 @@
 // dropped), from the sender rewritten with SRS when Config.SRS is set (the
 // null sender and the user's own addresses stay as they are); a target that
 // several aliases of
-// the message forward to gets one copy. Temporary failures are tried again
+// the message forward to gets one copy. With Config.DKIM, a message whose
+// From: is at one of the relay's domains is signed for that domain (see
+// DKIM), over the bytes sent: the header fields the relay adds, then the
+// spooled message, read twice from the spool file (once to sign, once to
+// send) so that no message is held in memory. Temporary failures are tried again
 // with backoff from Config.RetryMin to Config.RetryMax until Config.MaxAge.
 // A message that failed for good is reported to its sender (a delivery
 // status notification, RFC 3464) when the sender's SPF authorises the
@@ -96,6 +100,17 @@
 //   - Session.Data runs in a goroutine of its own for BDAT, which a RSET can
 //     overlap: a session's state is guarded by a mutex, and Data works on a
 //     copy.
+//
+// go-msgauth (v0.7) has traps the DKIM signing works around or lives with:
+//
+//   - dkim.Sign holds the whole message in memory to put the signature
+//     first: the relay uses dkim.NewSigner and reads the spool file twice;
+//   - the signer takes t= from time.Now, not from Config.Clock;
+//   - its relaxed body canonicalization holds a run of empty lines until
+//     the next text, so a body of empty lines is held whole (at most
+//     Config.MaxSize), and it allocates as much as it is given (garbage);
+//   - its signer holds the header: the relay signs no message whose header
+//     is over 1 MB.
 //
 // Hostile or broken clients get an SMTP answer: a line ending
 // other than CRLF in DATA (SMTP smuggling) is refused 550 5.6.0, a line over

@@ -56,6 +56,8 @@ type Relay struct {
 	// authFailure is the smarthost's refusal of the relay's login while
 	// logins fail, nil once one works (/healthz shows it).
 	authFailure atomic.Pointer[string]
+	// dkimFailing is set while the DKIM key fails to sign (logged once).
+	dkimFailing atomic.Bool
 }
 
 // New checks cfg (Validate), opens the spool and the alias store, imports

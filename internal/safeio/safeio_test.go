@@ -1,6 +1,8 @@
 package safeio
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
@@ -26,5 +28,25 @@ func TestWriteFile(t *testing.T) {
 	}
 	if err := WriteFile(filepath.Join(dir, "missing", "f"), nil); err == nil {
 		t.Error("no error for a missing directory")
+	}
+}
+
+func TestCreateFile(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "key")
+	if err := CreateFile(p, []byte("one")); err != nil {
+		t.Fatal(err)
+	}
+	if err := CreateFile(p, []byte("two")); !errors.Is(err, fs.ErrExist) {
+		t.Errorf("second CreateFile: %v, want fs.ErrExist", err)
+	}
+	if got, _ := os.ReadFile(p); string(got) != "one" {
+		t.Errorf("content %q, want the first", got)
+	}
+	if fi, _ := os.Stat(p); fi.Mode().Perm() != 0o600 {
+		t.Errorf("mode %04o, want 0600", fi.Mode().Perm())
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, ".key.tmp*")); len(left) != 0 {
+		t.Errorf("temporary files left: %v", left)
 	}
 }

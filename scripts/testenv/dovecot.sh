@@ -59,6 +59,8 @@ ensure_packages() {
 	[ -e /usr/lib/postfix/postfix-pcre.so ] || pkgs+=(postfix-pcre)
 	command -v swaks >/dev/null 2>&1 || pkgs+=(swaks)
 	command -v postsrsd >/dev/null 2>&1 || [ -x /usr/sbin/postsrsd ] || pkgs+=(postsrsd)
+	# dkimpy, the independent verifier of the relay's DKIM signatures (Debian's python3).
+	/usr/bin/python3 -c 'import dkim, nacl' >/dev/null 2>&1 || pkgs+=(python3-dkim python3-nacl)
 	# The report's browser test (headless, no network).
 	command -v chromium >/dev/null 2>&1 || pkgs+=(chromium)
 	command -v python3 >/dev/null 2>&1 || pkgs+=(python3)
