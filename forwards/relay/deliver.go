@@ -458,8 +458,13 @@ func (r *Relay) traceHeaders(env *Envelope, g *Group) string {
 	}
 	var b strings.Builder
 	b.WriteString("Received: from ")
-	b.WriteString(headerSafe(env.Helo, "unknown"))
-	if env.ClientIP != "" {
+	if g.Kind == KindSend {
+		// The user's address and network are nobody's business.
+		b.WriteString("authenticated client")
+	} else {
+		b.WriteString(headerSafe(env.Helo, "unknown"))
+	}
+	if env.ClientIP != "" && g.Kind != KindSend {
 		b.WriteString(" ([" + headerSafe(env.ClientIP, "") + "])")
 	}
 	b.WriteString("\r\n\tby " + headerSafe(r.cfg.Hostname, "localhost") + " (catchall relay) with " + with + " id " + env.ID)

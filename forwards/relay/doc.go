@@ -32,6 +32,20 @@
 // changes or another process (catchall relay import) imported into the
 // Store. AdminHandler serves /metrics and /healthz.
 //
+// # Submission
+//
+// With a submission listener (Config.Submission, ServeSubmission) the
+// user's mail client sends through the relay: AUTH PLAIN against the users
+// file (Config.Users, ReadUsers; argon2id hashes), offered only over TLS or
+// on loopback (538 5.7.11 otherwise), slowed and limited per client
+// address (454 4.7.0 once locked out) without locking the user out
+// elsewhere. Nothing is taken before AUTH (530 5.7.0). MAIL FROM and the
+// From: field must be addresses of the domains (553/550 5.7.1); a new one
+// is registered (SourceSent, forwarding to the default targets, and in the
+// senders table). RCPT may be anywhere, on this port only. The message is
+// spooled like any other, as one Group of KindSend from the alias itself,
+// with a Received line that names neither the client nor the user.
+//
 // # Burners into the plan
 //
 // catchall relay export (ExportPlan, Export) brings the Store's burners into

@@ -145,11 +145,13 @@ func (discardLog) Println(...any)        {}
 // testRelay is a relay on 127.0.0.1 with a plan, delivering to a sink.
 type testRelay struct {
 	*Relay
-	clock  *clockwork.FakeClock // the relay's clock, moved on only by the test
-	addr   string
-	cancel context.CancelFunc
-	done   chan error
-	logs   *syncBuffer
+	clock *clockwork.FakeClock // the relay's clock, moved on only by the test
+	addr  string
+	// subAddr is the submission port, when the test asked for one.
+	subAddr string
+	cancel  context.CancelFunc
+	done    chan error
+	logs    *syncBuffer
 }
 
 type syncBuffer struct {
@@ -200,6 +202,13 @@ func testConfig(t testing.TB, sinkAddr string) Config {
 // startRelay starts a relay with cfg; it stops at the end of the test.
 func startRelay(t *testing.T, cfg Config) *testRelay {
 	t.Helper()
+	return startRelaySub(t, cfg, nil)
+}
+
+// startRelaySub starts a relay with cfg and, when sub is not nil, its
+// submission port on sub (tr.subAddr).
+func startRelaySub(t *testing.T, cfg Config, sub net.Listener) *testRelay {
+	t.Helper()
 	logs := &syncBuffer{}
 	cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	r, err := New(cfg)
@@ -212,7 +221,10 @@ func startRelay(t *testing.T, cfg Config) *testRelay {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	tr := &testRelay{Relay: r, clock: cfg.Clock.(*clockwork.FakeClock), addr: ln.Addr().String(), cancel: cancel, done: make(chan error, 1), logs: logs}
-	go func() { tr.done <- r.Serve(ctx, ln) }()
+	if sub != nil {
+		tr.subAddr = sub.Addr().String()
+	}
+	go func() { tr.done <- r.ServeSubmission(ctx, ln, sub) }()
 	t.Cleanup(func() {
 		tr.stop(t)
 		if t.Failed() {
