@@ -1,10 +1,7 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -14,10 +11,10 @@ import (
 // TestRelayUser: add takes the password from stdin, writes the file 0600,
 // list names the users, del removes one; a short password is refused.
 func TestRelayUser(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "relay.users")
+	path := t.TempDir() + "/relay.users" // made by add
 	cli := func(stdin string, args ...string) (int, string) {
-		var out, errOut bytes.Buffer
-		code := run(context.Background(), append([]string{"relay", "user"}, append(args, "--users", path)...), strings.NewReader(stdin), &out, &errOut)
+		var out, errOut strings.Builder
+		code := run(t.Context(), append([]string{"relay", "user"}, append(args, "--users", path)...), strings.NewReader(stdin), &out, &errOut)
 		return code, out.String() + errOut.String()
 	}
 	if code, out := cli("a long password\n", "add", "me"); code != 0 {
