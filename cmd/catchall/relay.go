@@ -51,6 +51,8 @@ func relayCommand(g *globals) *cobra.Command {
 		listen, admin, planPath, spool, smarthost, passFile, passCmd, tlsCA string
 		burnerSecret, srsSecret, tlsCert, tlsKey, hostname                  string
 		dkimKey, dkimSelector                                               string
+		submission, usersFile                                               string
+		submissionTLS                                                       bool
 		domains, forwardTo                                                  []string
 		catchAll, noSRS                                                     bool
 		burnerLen, maxRcpt, maxConns, ratePerMin, workers                   int
@@ -71,6 +73,15 @@ Per recipient, at RCPT time:
                              (SERVICE.TAG@domain, see "catchall burner new")
   anything else at a domain  550 5.1.1, or the catch-all with --catch-all
   any other domain           554 5.7.1 relay access denied (no AUTH here)
+
+--submission ADDR opens a second port for your mail client: after AUTH PLAIN
+as a user of --users (see "catchall relay user add"), it may send to anyone
+with any address of your domains as envelope sender and From: (553 5.7.1
+otherwise); a new address is registered as an alias forwarding to
+--forward-to, so replies come back. AUTH is offered over TLS only (STARTTLS
+with --tls-cert, or TLS from the start with --submission-tls), or on
+loopback; failed logins are slowed and, after 5 in 15 minutes, that address
+gets 454 for AUTH for 15 minutes.
 
 A message gets 250 only once it is fsynced to the spool (file and directory);
 it is then delivered to the smarthost with retries (jittered exponential
@@ -112,7 +123,7 @@ finish and exits; whatever is queued is delivered after the next start.`,
 				}
 			}
 			cfg := relay.Config{
-				Listen: listen, Admin: admin, Domains: domains, Spool: spool, Plan: planPath, Smarthost: u,
+				Listen: listen, Submission: submission, SubmissionTLS: submissionTLS, Users: usersFile, Admin: admin, Domains: domains, Spool: spool, Plan: planPath, Smarthost: u,
 				CatchAll: catchAll, Hostname: hostname, MaxSize: maxSize, MaxRecipients: maxRcpt, MaxBadRcpts: maxBad,
 				MaxConnsPerIP: maxConns, MaxConns: maxTotal, MaxSession: maxSession, RatePerMinute: ratePerMin, IdleTimeout: idle, Workers: workers,
 				RetryMin: retryMin, RetryMax: retryMax, MaxAge: maxAge, Logger: logger,
@@ -127,6 +138,12 @@ finish and exits; whatever is queued is delivered after the next start.`,
 			var problems []error
 			if (tlsCert == "") != (tlsKey == "") {
 				problems = append(problems, errors.New("give both --tls-cert and --tls-key, or neither"))
+			} else if tlsCert != "" {
+				cert, err := tls.LoadX509KeyPair(tlsCert, tlsKey)
+				if err != nil {
+					return cli.Exit(cli.ExitUsage, fmt.Errorf("STARTTLS certificate: %w", err))
+				}
+				cfg.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 			}
 			if (dkimKey == "") != (dkimSelector == "") {
 				problems = append(problems, errors.New("give both --dkim-key and --dkim-selector, or neither"))
@@ -175,13 +192,6 @@ finish and exits; whatever is queued is delivered after the next start.`,
 					return cli.Exit(cli.ExitUsage, err)
 				}
 				cfg.SRS = &srs.Codec{Secrets: secs, HashLen: srsHashLen}
-			}
-			if tlsCert != "" {
-				cert, err := tls.LoadX509KeyPair(tlsCert, tlsKey)
-				if err != nil {
-					return cli.Exit(cli.ExitUsage, fmt.Errorf("STARTTLS certificate: %w", err))
-				}
-				cfg.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 			}
 			r, err := relay.New(cfg)
 			if errors.Is(err, relay.ErrNoDomains) {
@@ -237,8 +247,11 @@ finish and exits; whatever is queued is delivered after the next start.`,
 	fs.StringVar(&admin, "admin", "", "serve /metrics and /healthz on the loopback `ADDR`")
 	fs.StringVar(&tlsCert, "tls-cert", "", "offer STARTTLS with the PEM certificate chain in `FILE`")
 	fs.StringVar(&tlsKey, "tls-key", "", "the PEM private key for --tls-cert")
-	fs.StringVar(&dkimKey, "dkim-key", "", "DKIM-sign mail whose From: is at one of the domains with the key in `FILE` (see dkim new)")
+	fs.StringVar(&dkimKey, "dkim-key", "", "DKIM-sign mail sent through --submission whose From: is at one of the domains, with the key in `FILE` (see dkim new)")
 	fs.StringVar(&dkimSelector, "dkim-selector", "", "the `SELECTOR` the --dkim-key's record is published under")
+	fs.StringVar(&submission, "submission", "", "also listen on `ADDR` (such as :587) for your mail client to send as your aliases after AUTH (needs --users, and --tls-cert unless on loopback)")
+	fs.BoolVar(&submissionTLS, "submission-tls", false, "speak TLS from the first byte on --submission (port 465) instead of STARTTLS")
+	fs.StringVar(&usersFile, "users", "", "the users `FILE` of --submission (catchall relay user add), read again on SIGHUP and when it changes")
 	fs.StringVar(&hostname, "hostname", "", "name in the greeting and Received: lines (default: the host name)")
 	fs.Int64Var(&maxSize, "max-size", 50<<20, "largest message in `BYTES` (552 beyond)")
 	fs.IntVar(&maxRcpt, "max-recipients", 100, "recipients per message")
@@ -252,7 +265,7 @@ finish and exits; whatever is queued is delivered after the next start.`,
 	fs.DurationVar(&retryMin, "retry-min", time.Minute, "first retry after a temporary failure")
 	fs.DurationVar(&retryMax, "retry-max", time.Hour, "longest wait between retries")
 	fs.DurationVar(&maxAge, "max-age", 5*24*time.Hour, "give up on a message after this long")
-	cmd.AddCommand(relayImportCommand(g), relayStatsCommand(g), relayExportCommand(g))
+	cmd.AddCommand(relayImportCommand(g), relayStatsCommand(g), relayExportCommand(g), relayUserCommand(g))
 	return cmd
 }
 
@@ -269,6 +282,7 @@ var relayFlags = map[string]string{
 	"Spool": "--spool", "Smarthost": "--smarthost", "Admin": "--admin", "Domains": "--domain",
 	"DefaultTargets": "--forward-to", "Burner.Len": "--burner-length", "SRS.HashLen": "--srs-hash-length",
 	"DKIM.Key": "--dkim-key", "DKIM.Selector": "--dkim-selector",
+	"Submission": "--submission", "SubmissionTLS": "--submission-tls", "Users": "--users", "TLS": "--tls-cert",
 }
 
 // relayFlagNames names the flags in the problems relay.Config.Validate
@@ -361,9 +375,10 @@ func relayStatsCommand(g *globals) *cobra.Command {
 	var spool, format string
 	cmd := &cobra.Command{
 		Use:   "stats [--spool DIR] [--format table|csv|json]",
-		Short: "Per alias: messages forwarded, refused, deferred and failed, and when last seen",
+		Short: "Per alias: messages forwarded, refused, deferred, failed and sent, and when last seen",
 		Long: `Per alias: messages forwarded, refused (blocked aliases), deferred (delivery
-attempts to retry) and failed, and when mail for it last came; then the number
+attempts to retry), failed and sent from it (--submission), and when mail for
+it last came or left; then the number
 of messages waiting in the queue. Counts are written by the relay every two
 seconds and when it stops.`,
 		Args: cobra.NoArgs,
@@ -402,29 +417,30 @@ seconds and when it stops.`,
 					Refused   int64  `json:"refused"`
 					Deferred  int64  `json:"deferred"`
 					Failed    int64  `json:"failed"`
+					Sent      int64  `json:"sent"`
 					LastSeen  string `json:"last_seen"`
 				}
 				out := []row{}
 				for _, s := range rows {
-					out = append(out, row{s.Alias, s.Tag, s.Action, s.Source, s.Forwarded, s.Refused, s.Deferred, s.Failed, last(s)})
+					out = append(out, row{s.Alias, s.Tag, s.Action, s.Source, s.Forwarded, s.Refused, s.Deferred, s.Failed, s.Sent, last(s)})
 				}
 				enc := json.NewEncoder(g.stdout)
 				enc.SetIndent("", "  ")
 				return enc.Encode(map[string]any{"aliases": out, "queued": queued})
 			case "csv":
 				w := csv.NewWriter(g.stdout)
-				w.Write([]string{"alias", "tag", "action", "source", "forwarded", "refused", "deferred", "failed", "last_seen"})
+				w.Write([]string{"alias", "tag", "action", "source", "forwarded", "refused", "deferred", "failed", "sent", "last_seen"})
 				for _, s := range rows {
 					w.Write(csvsafe.Record([]string{s.Alias, s.Tag, s.Action, s.Source, strconv.FormatInt(s.Forwarded, 10), strconv.FormatInt(s.Refused, 10),
-						strconv.FormatInt(s.Deferred, 10), strconv.FormatInt(s.Failed, 10), last(s)}))
+						strconv.FormatInt(s.Deferred, 10), strconv.FormatInt(s.Failed, 10), strconv.FormatInt(s.Sent, 10), last(s)}))
 				}
 				w.Flush()
 				return w.Error()
 			case "table":
 				tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
-				fmt.Fprintln(tw, "ALIAS\tTAG\tACTION\tSOURCE\tFORWARDED\tREFUSED\tDEFERRED\tFAILED\tLAST SEEN")
+				fmt.Fprintln(tw, "ALIAS\tTAG\tACTION\tSOURCE\tFORWARDED\tREFUSED\tDEFERRED\tFAILED\tSENT\tLAST SEEN")
 				for _, s := range rows {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", s.Alias, s.Tag, s.Action, s.Source, s.Forwarded, s.Refused, s.Deferred, s.Failed, last(s))
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\n", s.Alias, s.Tag, s.Action, s.Source, s.Forwarded, s.Refused, s.Deferred, s.Failed, s.Sent, last(s))
 				}
 				tw.Flush()
 				fmt.Fprintf(g.stdout, "\n%d aliases, %d messages queued\n", len(rows), queued)

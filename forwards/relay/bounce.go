@@ -16,11 +16,15 @@ import (
 // trusted reports whether a failure report may go to the envelope sender
 // of env without becoming backscatter: the sender's domain must publish SPF
 // that authorises the address that handed us the message (checked now,
-// from what was recorded at reception). The null sender, our own domains
-// and reports about reports never get one.
+// from what was recorded at reception), or the message was sent through
+// the submission port (from the user's own alias). The null sender and
+// reports about reports never get one.
 func (r *Relay) trusted(env *Envelope) (bool, string) {
 	if env.From == "" || env.DSN {
 		return false, "null sender"
+	}
+	if env.Submitted {
+		return true, "sent by an authenticated user from their alias"
 	}
 	ip := net.ParseIP(env.ClientIP)
 	if ip == nil {

@@ -32,7 +32,8 @@ type Config struct {
 	SmarthostPassword string         // for AUTH when Smarthost.User is set
 	SmarthostTLS      *tls.Config    // nil: the system's roots, ServerName from the URL
 
-	// DKIM signs the mail the relay sends with a From: at one of Domains;
+	// DKIM signs the mail users send through Submission with a From: at
+	// one of Domains (never forwarded mail);
 	// nil: nothing is signed.
 	DKIM *DKIM
 
@@ -41,10 +42,30 @@ type Config struct {
 	CatchAll       bool       // accept unknown aliases of Domains for DefaultTargets
 	DefaultTargets []string   // where new burners and the catch-all go; empty means the plan's most common forward_to
 
-	TLS           *tls.Config // STARTTLS on the listener; nil for none
-	Hostname      string      // for the greeting and Received:; "" means os.Hostname
-	MaxSize       int64       // bytes; default 50 MB
-	MaxRecipients int         // per message; default 100
+	TLS *tls.Config // STARTTLS on the listener; nil for none
+
+	// Submission is the listen address of the submission port (Run only;
+	// "" for none), where the users of Users send mail to anywhere as any
+	// address of Domains after AUTH. It offers STARTTLS with TLS, or
+	// speaks TLS from the first byte with SubmissionTLS; without TLS it
+	// must be a loopback address.
+	Submission    string
+	SubmissionTLS bool
+	// Users is the users file (ReadUsers): re-read on Reload and when it
+	// changes. Required with Submission.
+	Users string
+	// AuthFailures is how many failed AUTH attempts a client address (an
+	// IPv6 /64) may make in AuthLockout before it is told 454 for AUTH
+	// until AuthLockout has passed since its last failure; each failure is
+	// answered only after AuthDelay times the failures so far (at most 5
+	// times). Zero values mean DefaultAuthFailures, DefaultAuthLockout and
+	// DefaultAuthDelay; a negative AuthDelay means none.
+	AuthFailures  int
+	AuthLockout   time.Duration
+	AuthDelay     time.Duration
+	Hostname      string // for the greeting and Received:; "" means os.Hostname
+	MaxSize       int64  // bytes; default 50 MB
+	MaxRecipients int    // per message; default 100
 	// MaxBadRcpts is how many refused recipients a session may have before
 	// every further command is refused unexamined (guessing of burner tags
 	// and SRS hashes); 0 means DefaultMaxBadRcpts, -1 no limit.
@@ -97,6 +118,15 @@ func (c *Config) defaults() {
 	}
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = 5 * time.Minute
+	}
+	if c.AuthFailures <= 0 {
+		c.AuthFailures = DefaultAuthFailures
+	}
+	if c.AuthLockout <= 0 {
+		c.AuthLockout = DefaultAuthLockout
+	}
+	if c.AuthDelay == 0 {
+		c.AuthDelay = DefaultAuthDelay
 	}
 	if c.Workers <= 0 {
 		c.Workers = 4
@@ -157,7 +187,9 @@ var ErrNoDomains = errors.New("no domains: none configured and the plan has no a
 // smarthost are given; a password is never sent to the smarthost
 // unencrypted, except on loopback; the admin listener is on loopback; the
 // domains and default targets are addresses every target can take; the
-// burner tag and SRS hash lengths cannot be guessed by trying.
+// burner tag and SRS hash lengths cannot be guessed by trying; the
+// submission port has a users file, and TLS unless it is on loopback
+// (passwords never cross a network in the clear).
 func (c *Config) Validate() error {
 	var problems []error
 	bad := func(field, value string, format string, args ...any) {
@@ -201,6 +233,21 @@ func (c *Config) Validate() error {
 	}
 	if c.SRS != nil && c.SRS.HashLen != 0 && (c.SRS.HashLen < srs.DefaultHashLen || c.SRS.HashLen > MaxSRSHashLen) {
 		bad("SRS.HashLen", "", "must be between %d and %d", srs.DefaultHashLen, MaxSRSHashLen)
+	}
+	if c.Submission != "" {
+		host, _, err := net.SplitHostPort(c.Submission)
+		switch {
+		case err != nil:
+			bad("Submission", c.Submission, "give HOST:PORT, such as :587")
+		case c.TLS == nil && !isLoopback(host):
+			bad("Submission", c.Submission, "passwords are never taken unencrypted from another machine: give a certificate (TLS) or a loopback address")
+		}
+		if c.Users == "" {
+			bad("Users", "", "is required with Submission: the users who may send")
+		}
+	}
+	if c.SubmissionTLS && c.TLS == nil {
+		bad("SubmissionTLS", "", "needs a certificate (TLS)")
 	}
 	return errors.Join(problems...)
 }

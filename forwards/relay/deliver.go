@@ -369,7 +369,13 @@ func (w *worker) transaction(c *smtp.Client, env *Envelope, g *Group, targets []
 		}
 		return copyMessage(w, f, g.Kind == KindAlias)
 	}
-	sig, err := r.sign(outgoing)
+	// Only mail the user sent is signed: forwarded mail whose From: claims
+	// one of the domains may be a forgery, and a signature would vouch for it.
+	var sig string
+	var err error
+	if g.Kind == KindSend {
+		sig, err = r.sign(outgoing)
+	}
 	if err != nil {
 		// The key or the spool file failed: nothing is sent unsigned.
 		o.temp = append(o.temp, targets...)
@@ -471,8 +477,13 @@ func (r *Relay) traceHeaders(env *Envelope, g *Group) string {
 	}
 	var b strings.Builder
 	b.WriteString("Received: from ")
-	b.WriteString(headerSafe(env.Helo, "unknown"))
-	if env.ClientIP != "" {
+	if g.Kind == KindSend {
+		// The user's address and network are nobody's business.
+		b.WriteString("authenticated client")
+	} else {
+		b.WriteString(headerSafe(env.Helo, "unknown"))
+	}
+	if env.ClientIP != "" && g.Kind != KindSend {
 		b.WriteString(" ([" + headerSafe(env.ClientIP, "") + "])")
 	}
 	b.WriteString("\r\n\tby " + headerSafe(r.cfg.Hostname, "localhost") + " (catchall relay) with " + with + " id " + env.ID)

@@ -18,10 +18,12 @@ import (
 // DKIM is the key the relay signs outgoing mail with (Config.DKIM), made
 // by "catchall dkim new" and read with dkimkey.Load.
 //
-// A message is signed when its From: field names addresses of one domain
-// of the relay's domains (compared in lower-case punycode): d= that domain,
-// s= Selector, relaxed/relaxed, the header fields of dkimHeaderKeys. Any
-// other message goes out unsigned, and so does one whose header is larger
+// A message the user sent through the submission port (a KindSend group) is
+// signed when its From: field names addresses of one domain of the relay's
+// domains (compared in lower-case punycode): d= that domain,
+// s= Selector, relaxed/relaxed, the header fields of dkimHeaderKeys.
+// Forwarded mail is never signed, whatever its From: claims (a forgery
+// would be vouched for). Any other message goes out unsigned, and so does one whose header is larger
 // than maxSignedHeader or that has no body separator (the signer needs the
 // empty line).
 //

@@ -63,35 +63,39 @@ func TestDKIMSign(t *testing.T) {
 		t.Run(string(typ), func(t *testing.T) {
 			t.Parallel()
 			sk := newSink(t)
-			cfg := testConfig(t, sk.addr)
-			cfg.Domains = []string{"example.org", "Bücher.example"}
-			cfg.DKIM = &DKIM{Key: key, Selector: "s2025"}
-			tr := startRelay(t, cfg)
+			tr, _ := startSubmission(t, sk.addr, func(cfg *Config) {
+				cfg.Domains = []string{"example.org", "Bücher.example"}
+				cfg.DKIM = &DKIM{Key: key, Selector: "s2025"}
+			})
 			lookup := lookupFor(t, key, "s2025", "example.org", "xn--bcher-kva.example")
 			cases := []struct {
 				name, from, msg string
 				domain          string // "" for unsigned
+				forwarded       bool   // came in on port 25, not sent by the user
 			}{
 				{"ours", "me@example.org",
 					"From: Me <me@Example.ORG>\r\nTo: shop@example.org\r\nSubject: mine\r\nDate: Mon, 2 Jun 2025 10:00:00 +0000\r\nMessage-ID: <a@example.org>\r\n\r\nHello.\r\n",
-					"example.org"},
+					"example.org", false},
 				{"ours, forged alias field, dot-stuffing, trailing space", "me@example.org",
-					"X-Catchall-Alias: bank@example.org\r\nFrom: me@example.org\r\nSubject: dots  \r\n\r\n.leading dot\r\n..two\r\ntrailing space \r\n\r\n\r\n",
-					"example.org"},
+					"X-Catchall-Alias: bank@example.org\r\nFrom: me@example.org\r\nSubject: dots  \r\n\r\n..leading dot\r\n...two\r\ntrailing space \r\n\r\n\r\n",
+					"example.org", false},
 				{"IDN in punycode", "me@xn--bcher-kva.example",
 					"From: =?windows-1252?Q?J=F6rg?= <me@xn--BCHER-kva.example>\r\nSubject: idn\r\n\r\nHallo.\r\n",
-					"xn--bcher-kva.example"},
-				{"a stranger forwarded", "news@shop.test", simpleMessage, ""},
-				{"From not ours, envelope ours", "me@example.org",
-					"From: someone@far.test\r\nSubject: x\r\n\r\nbody\r\n", ""},
-				{"two domains in From", "me@example.org",
-					"From: me@example.org, other@far.test\r\nSubject: x\r\n\r\nbody\r\n", ""},
-				{"two From fields", "me@example.org",
-					"From: me@example.org\r\nFrom: other@example.org\r\nSubject: x\r\n\r\nbody\r\n", ""},
+					"xn--bcher-kva.example", false},
+				{"a stranger forwarded", "news@shop.test", simpleMessage, "", true},
+				{"forwarded, From claims ours (a forgery is not vouched for)", "me@example.org",
+					"From: me@example.org\r\nSubject: x\r\n\r\nbody\r\n", "", true},
 			}
+			sub := dialRelay(t, tr.subAddr)
+			sub.expect("EHLO laptop.home", 250)
+			sub.expect(plainAuth(testUser, testPassword), 235)
 			for i, c := range cases {
-				if err := sendMail(t, tr.addr, c.from, []string{"shop@example.org"}, c.msg); err != nil {
-					t.Fatalf("%s: %v", c.name, err)
+				if c.forwarded {
+					if err := sendMail(t, tr.addr, c.from, []string{"shop@example.org"}, c.msg); err != nil {
+						t.Fatalf("%s: %v", c.name, err)
+					}
+				} else {
+					sub.submit(c.from, []string{"friend@far.test"}, c.msg)
 				}
 				m := sk.wait(i + 1)[i]
 				got := strings.Count(m.Data, "DKIM-Signature:")
@@ -148,13 +152,15 @@ func TestDKIMKeyFailureDefers(t *testing.T) {
 	key := &flakyKey{PrivateKey: priv}
 	key.broken.Store(true)
 	sk := newSink(t)
-	cfg := testConfig(t, sk.addr)
-	cfg.DKIM = &DKIM{Key: key, Selector: "s1"}
-	tr := startRelay(t, cfg)
-	ours := "From: me@example.org\r\nSubject: mine\r\n\r\nHello.\r\n"
-	if err := sendMail(t, tr.addr, "me@example.org", []string{"shop@example.org"}, ours); err != nil {
-		t.Fatal(err)
-	}
+	var cfg Config
+	tr, _ := startSubmission(t, sk.addr, func(c *Config) {
+		c.DKIM = &DKIM{Key: key, Selector: "s1"}
+		cfg = *c
+	})
+	sub := dialRelay(t, tr.subAddr)
+	sub.expect("EHLO laptop.home", 250)
+	sub.expect(plainAuth(testUser, testPassword), 235)
+	sub.submit("me@example.org", []string{"friend@far.test"}, "From: me@example.org\r\nSubject: mine\r\n\r\nHello.\r\n")
 	// A stranger's message goes on while the key is broken: it is not signed.
 	if err := sendMail(t, tr.addr, "news@shop.test", []string{"shop@example.org"}, simpleMessage); err != nil {
 		t.Fatal(err)

@@ -39,19 +39,18 @@ func TestDKIMVerifiedByDkimpy(t *testing.T) {
 		t.Run(string(typ), func(t *testing.T) {
 			t.Parallel()
 			sk := newSink(t)
-			cfg := testConfig(t, sk.addr)
-			cfg.DKIM = &DKIM{Key: key, Selector: "py"}
-			tr := startRelay(t, cfg)
+			tr, _ := startSubmission(t, sk.addr, func(cfg *Config) { cfg.DKIM = &DKIM{Key: key, Selector: "py"} })
 			record, err := dkimkey.Record("example.org", "py", key)
 			if err != nil {
 				t.Fatal(err)
 			}
 			msg := "From: Me <me@example.org>\r\nTo: Someone <someone@far.test>\r\nSubject: =?utf-8?q?gr=C3=BC=C3=9Fe?=\r\n" +
 				"Date: Mon, 2 Jun 2025 10:00:00 +0000\r\nMessage-ID: <py@example.org>\r\nMIME-Version: 1.0\r\n" +
-				"Content-Type: text/plain; charset=utf-8\r\n\r\nHello  there,\t \r\n.a dot\r\n\r\n\r\n"
-			if err := sendMail(t, tr.addr, "me@example.org", []string{"shop@example.org"}, msg); err != nil {
-				t.Fatal(err)
-			}
+				"Content-Type: text/plain; charset=utf-8\r\n\r\nHello  there,\t \r\n..a dot\r\n\r\n\r\n" // dot-stuffed
+			sub := dialRelay(t, tr.subAddr)
+			sub.expect("EHLO laptop.home", 250)
+			sub.expect(plainAuth(testUser, testPassword), 235)
+			sub.submit("me@example.org", []string{"someone@far.test"}, msg)
 			m := sk.wait(1)[0]
 			file := filepath.Join(t.TempDir(), "msg.eml")
 			if err := os.WriteFile(file, []byte(m.Data), 0o600); err != nil {

@@ -22,9 +22,9 @@
 // dropped), from the sender rewritten with SRS when Config.SRS is set (the
 // null sender and the user's own addresses stay as they are); a target that
 // several aliases of
-// the message forward to gets one copy. With Config.DKIM, a message whose
-// From: is at one of the relay's domains is signed for that domain (see
-// DKIM), over the bytes sent: the header fields the relay adds, then the
+// the message forward to gets one copy. With Config.DKIM, a message the user
+// sent (submission) whose From: is at one of the relay's domains is signed
+// for that domain (see DKIM) — forwarded mail never is — over the bytes sent: the header fields the relay adds, then the
 // spooled message, read twice from the spool file (once to sign, once to
 // send) so that no message is held in memory. Temporary failures are tried again
 // with backoff from Config.RetryMin to Config.RetryMax until Config.MaxAge.
@@ -35,6 +35,20 @@
 // The plan file is imported again on Reload and, within seconds, whenever it
 // changes or another process (catchall relay import) imported into the
 // Store. AdminHandler serves /metrics and /healthz.
+//
+// # Submission
+//
+// With a submission listener (Config.Submission, ServeSubmission) the
+// user's mail client sends through the relay: AUTH PLAIN against the users
+// file (Config.Users, ReadUsers; argon2id hashes), offered only over TLS or
+// on loopback (538 5.7.11 otherwise), slowed and limited per client
+// address (454 4.7.0 once locked out) without locking the user out
+// elsewhere. Nothing is taken before AUTH (530 5.7.0). MAIL FROM and the
+// From: field must be addresses of the domains (553/550 5.7.1); a new one
+// is registered (SourceSent, forwarding to the default targets, and in the
+// senders table). RCPT may be anywhere, on this port only. The message is
+// spooled like any other, as one Group of KindSend from the alias itself,
+// with a Received line that names neither the client nor the user.
 //
 // # Burners into the plan
 //

@@ -145,11 +145,13 @@ func (discardLog) Println(...any)        {}
 // testRelay is a relay on 127.0.0.1 with a plan, delivering to a sink.
 type testRelay struct {
 	*Relay
-	clock  *clockwork.FakeClock // the relay's clock, moved on only by the test
-	addr   string
-	cancel context.CancelFunc
-	done   chan error
-	logs   *syncBuffer
+	clock *clockwork.FakeClock // the relay's clock, moved on only by the test
+	addr  string
+	// subAddr is the submission port, when the test asked for one.
+	subAddr string
+	cancel  context.CancelFunc
+	done    chan error
+	logs    *syncBuffer
 }
 
 type syncBuffer struct {
@@ -204,12 +206,23 @@ func startRelay(t *testing.T, cfg Config) *testRelay {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return startRelayOn(t, cfg, ln)
+	return startRelayOn(t, cfg, ln, nil)
 }
 
-// startRelayOn starts a relay with cfg serving ln; it stops at the end of
-// the test.
-func startRelayOn(t *testing.T, cfg Config, ln net.Listener) *testRelay {
+// startRelaySub starts a relay with cfg and its submission port on sub
+// (tr.subAddr).
+func startRelaySub(t *testing.T, cfg Config, sub net.Listener) *testRelay {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return startRelayOn(t, cfg, ln, sub)
+}
+
+// startRelayOn starts a relay with cfg serving port 25 on ln and, when sub
+// is not nil, submission on sub; it stops at the end of the test.
+func startRelayOn(t *testing.T, cfg Config, ln, sub net.Listener) *testRelay {
 	t.Helper()
 	logs := &syncBuffer{}
 	cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -220,7 +233,10 @@ func startRelayOn(t *testing.T, cfg Config, ln net.Listener) *testRelay {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	tr := &testRelay{Relay: r, clock: cfg.Clock.(*clockwork.FakeClock), addr: ln.Addr().String(), cancel: cancel, done: make(chan error, 1), logs: logs}
-	go func() { tr.done <- r.Serve(ctx, ln) }()
+	if sub != nil {
+		tr.subAddr = sub.Addr().String()
+	}
+	go func() { tr.done <- r.ServeSubmission(ctx, ln, sub) }()
 	t.Cleanup(func() {
 		tr.stop(t)
 		if t.Failed() {

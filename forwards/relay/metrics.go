@@ -26,6 +26,7 @@ type metrics struct {
 	deliveryDelay prometheus.Histogram
 	spoolErrors   prometheus.Counter
 	authFailures  prometheus.Counter
+	sent          prometheus.Counter
 }
 
 func newMetrics(r *Relay) *metrics {
@@ -47,9 +48,10 @@ func newMetrics(r *Relay) *metrics {
 		deliveryDelay: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "catchall_relay_delivery_delay_seconds", Help: "Time from acceptance to delivery.", Buckets: prometheus.ExponentialBuckets(0.001, 4, 14)}),
 		spoolErrors:   prometheus.NewCounter(prometheus.CounterOpts{Name: "catchall_relay_spool_errors_total", Help: "Messages refused with 4xx because the spool could not take them."}),
 		authFailures:  prometheus.NewCounter(prometheus.CounterOpts{Name: "catchall_relay_smarthost_auth_failures_total", Help: "Logins the smarthost refused (wrong password or user)."}),
+		sent:          prometheus.NewCounter(prometheus.CounterOpts{Name: "catchall_relay_sent_total", Help: "Messages users sent through the submission port (accepted)."}),
 	}
 	for _, c := range []prometheus.Collector{m.sessions, m.connections, m.accepted, m.acceptedBytes, m.acceptLatency, m.refused, m.burners,
-		m.delivered, m.deferred, m.failed, m.dsn, m.deliveryDelay, m.spoolErrors, m.authFailures} {
+		m.delivered, m.deferred, m.failed, m.dsn, m.deliveryDelay, m.spoolErrors, m.authFailures, m.sent} {
 		f(c)
 	}
 	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "catchall_relay_queue_messages", Help: "Messages in the spool."}, func() float64 { return float64(r.queue.len()) }))

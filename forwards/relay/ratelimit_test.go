@@ -50,7 +50,7 @@ func startRelayAs(t *testing.T, cfg Config) (*testRelay, *asListener) {
 		t.Fatal(err)
 	}
 	as := &asListener{Listener: ln}
-	return startRelayOn(t, cfg, as), as
+	return startRelayOn(t, cfg, as, nil), as
 }
 
 // mail opens a transaction that the rate limit lets through.

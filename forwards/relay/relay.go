@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -53,6 +54,11 @@ type Relay struct {
 	planMod    time.Time
 	generation int64
 
+	users    atomic.Pointer[Users] // the submission port's accounts; nil: none
+	usersMu  sync.Mutex
+	usersMod time.Time
+	auth     *authLimiter
+
 	// authFailure is the smarthost's refusal of the relay's login while
 	// logins fail, nil once one works (/healthz shows it).
 	authFailure atomic.Pointer[string]
@@ -68,7 +74,8 @@ func New(cfg Config) (*Relay, error) {
 		return nil, err
 	}
 	cfg.defaults()
-	r := &Relay{cfg: cfg, log: cfg.Logger, srs: cfg.SRS, limiters: map[string]*limEntry{}, queue: newQueue(cfg.Clock)}
+	r := &Relay{cfg: cfg, log: cfg.Logger, srs: cfg.SRS, limiters: map[string]*limEntry{}, queue: newQueue(cfg.Clock),
+		auth: newAuthLimiter(cfg.AuthFailures, cfg.AuthLockout)}
 	var err error
 	if r.spool, err = OpenSpool(cfg.Spool); err != nil {
 		return nil, err
@@ -103,10 +110,35 @@ func (r *Relay) Close() error { return r.store.Close() }
 // Store returns the alias store.
 func (r *Relay) Store() *Store { return r.store }
 
-// Reload re-imports the plan (when the relay has one) and recomputes the
-// domains and default targets. A plan with errors is not imported: the
-// relay keeps what it had and the error is returned.
-func (r *Relay) Reload() error { return r.reload(true) }
+// Reload re-imports the plan (when the relay has one), recomputes the
+// domains and default targets, and reads the users file again. A plan or
+// users file with errors is not taken: the relay keeps what it had and the
+// error is returned.
+func (r *Relay) Reload() error { return errors.Join(r.reload(true), r.loadUsers(true)) }
+
+// loadUsers reads Config.Users; without force, only when the file changed.
+func (r *Relay) loadUsers(force bool) error {
+	if r.cfg.Users == "" {
+		return nil
+	}
+	r.usersMu.Lock()
+	defer r.usersMu.Unlock()
+	var mod time.Time
+	if fi, err := os.Stat(r.cfg.Users); err == nil {
+		mod = fi.ModTime()
+	}
+	if !force && mod.Equal(r.usersMod) {
+		return nil
+	}
+	r.usersMod = mod // a broken file is reported once per change
+	u, err := ReadUsers(r.cfg.Users)
+	if err != nil {
+		return fmt.Errorf("users: %w", err)
+	}
+	r.users.Store(u)
+	r.log.Info("users loaded", "users", r.cfg.Users, "count", len(u.hashes))
+	return nil
+}
 
 // reload is Reload; without force, the plan file is imported again only
 // when it changed, so that an import by another process (catchall relay
@@ -253,14 +285,27 @@ func (r *Relay) Run(ctx context.Context) error {
 		go hs.Serve(aln)
 		defer hs.Close()
 	}
-	return r.Serve(ctx, ln)
+	var sub net.Listener
+	if r.cfg.Submission != "" {
+		if sub, err = net.Listen("tcp", r.cfg.Submission); err != nil {
+			ln.Close()
+			return fmt.Errorf("submission listener: %w", err)
+		}
+	}
+	return r.ServeSubmission(ctx, ln, sub)
 }
 
 // Serve accepts SMTP connections on ln and delivers the spool until ctx
 // ends; then it stops accepting, lets sessions in flight finish (up to a
 // minute), lets deliveries in flight finish, and returns.
 func (r *Relay) Serve(ctx context.Context, ln net.Listener) error {
-	s := smtp.NewServer(smtp.BackendFunc(r.newSession))
+	return r.ServeSubmission(ctx, ln, nil)
+}
+
+// smtpServer is a go-smtp server with the relay's limits, and its
+// listener wrapped with the connection limits and timeouts.
+func (r *Relay) smtpServer(ln net.Listener, newSession func(*smtp.Conn) (smtp.Session, error)) (*smtp.Server, net.Listener) {
+	s := smtp.NewServer(smtp.BackendFunc(newSession))
 	s.Domain = r.cfg.Hostname
 	s.MaxMessageBytes = r.cfg.MaxSize
 	s.MaxRecipients = r.cfg.MaxRecipients
@@ -268,7 +313,25 @@ func (r *Relay) Serve(ctx context.Context, ln net.Listener) error {
 	s.EnableSMTPUTF8 = true
 	s.TLSConfig = r.cfg.TLS
 	s.ErrorLog = slogErrorLog{r.log}
-	wrapped := &listener{Listener: ln, r: r, perIP: r.cfg.MaxConnsPerIP, total: r.cfg.MaxConns, maxSession: r.cfg.MaxSession, idle: r.cfg.IdleTimeout, count: map[string]int{}}
+	return s, &listener{Listener: ln, r: r, perIP: r.cfg.MaxConnsPerIP, total: r.cfg.MaxConns, maxSession: r.cfg.MaxSession, idle: r.cfg.IdleTimeout, count: map[string]int{}}
+}
+
+// ServeSubmission is Serve with the submission port on sub as well (nil
+// for none): the users' mail clients send there after AUTH, which is
+// offered only over TLS (STARTTLS, or TLS from the first byte with
+// Config.SubmissionTLS) or to a client on loopback.
+func (r *Relay) ServeSubmission(ctx context.Context, ln, sub net.Listener) error {
+	s, wrapped := r.smtpServer(ln, r.newSession)
+	var subSrv *smtp.Server
+	var subLn net.Listener
+	if sub != nil {
+		subSrv, subLn = r.smtpServer(sub, r.newSubSession)
+		// The session decides: AUTH over TLS or from loopback (538 otherwise).
+		subSrv.AllowInsecureAuth = true
+		if r.cfg.SubmissionTLS {
+			subLn = tls.NewListener(subLn, r.cfg.TLS)
+		}
+	}
 
 	dctx, stopDeliveries := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -299,14 +362,21 @@ func (r *Relay) Serve(ctx context.Context, ln net.Listener) error {
 						r.log.Error("plan changed but was not imported: the last good plan stays in force until it is fixed", "err", err)
 					}
 				}
+				if err := r.loadUsers(false); err != nil {
+					r.log.Error("users file changed but was not read: the users before stay until it is fixed", "err", err)
+				}
 				t.Reset(2 * time.Second)
 			}
 		}
 	}()
 
-	serveErr := make(chan error, 1)
+	serveErr := make(chan error, 2)
 	go func() { serveErr <- s.Serve(wrapped) }()
 	r.log.Info("relay listening", "addr", ln.Addr().String(), "domains", len(r.rt.Load().domains), "aliases", r.store.Len(), "queued", r.queue.len())
+	if subSrv != nil {
+		go func() { serveErr <- subSrv.Serve(subLn) }()
+		r.log.Info("submission listening", "addr", sub.Addr().String(), "implicit_tls", r.cfg.SubmissionTLS)
+	}
 
 	var err error
 	select {
@@ -315,8 +385,13 @@ func (r *Relay) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	r.log.Info("shutting down: finishing sessions in flight")
 	sctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	if serr := s.Shutdown(sctx); serr != nil && !errors.Is(serr, smtp.ErrServerClosed) {
-		s.Close()
+	for _, srv := range []*smtp.Server{s, subSrv} {
+		if srv == nil {
+			continue
+		}
+		if serr := srv.Shutdown(sctx); serr != nil && !errors.Is(serr, smtp.ErrServerClosed) {
+			srv.Close()
+		}
 	}
 	cancel()
 	stopDeliveries()

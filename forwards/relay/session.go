@@ -279,18 +279,41 @@ func (s *session) Data(rd io.Reader) error {
 	if !mailOK || len(groups) == 0 {
 		return &smtp.SMTPError{Code: 503, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "no valid recipients"}
 	}
-	start := s.r.cfg.Clock.Now()
+	env := s.envelope(from, opts, groups)
+	size, err := s.receive(env, rcpts, rd)
+	if err != nil {
+		return err
+	}
+	aliases := make([]string, len(env.Groups))
+	for i, g := range env.Groups {
+		aliases[i] = g.Alias
+		s.r.store.Accepted(g.Alias, env.Received) // a burner's first and last mail
+	}
+	s.log.Info("accepted", "id", env.ID, "from", env.From, "aliases", strings.Join(aliases, " "), "size", size, "tls", env.TLS)
+	return nil
+}
+
+// envelope starts the Envelope of a message received now.
+func (s *session) envelope(from string, opts smtp.MailOptions, groups []Group) *Envelope {
 	env := &Envelope{
-		ID: NewID(), Received: start.UTC(), ClientIP: s.ip, Helo: s.conn.Hostname(),
+		ID: NewID(), Received: s.r.cfg.Clock.Now().UTC(), ClientIP: s.ip, Helo: s.conn.Hostname(),
 		From: from, UTF8: opts.UTF8, Body: string(opts.Body), Groups: groups,
 	}
 	if _, ok := s.conn.TLSConnectionState(); ok {
 		env.TLS = true
 	}
+	return env
+}
+
+// receive writes the message of env from rd into the spool and queues it
+// once the spool holds it, and returns its size; the error is the
+// client's answer.
+func (s *session) receive(env *Envelope, rcpts string, rd io.Reader) (int64, error) {
+	start := s.r.cfg.Clock.Now()
 	w, err := s.r.spool.Create(env)
 	if err != nil {
 		s.log.Error("spool", "err", err)
-		return errSpoolFailed
+		return 0, errSpoolFailed
 	}
 	sr := &strictReader{r: rd}
 	_, err = io.Copy(w, sr)
@@ -303,19 +326,13 @@ func (s *session) Data(rd io.Reader) error {
 		w.Abort()
 	}
 	if err != nil {
-		return s.dataError(env, rcpts, err)
+		return 0, s.dataError(env, rcpts, err)
 	}
 	s.r.metrics.accepted.Inc()
 	s.r.metrics.acceptedBytes.Add(float64(w.Size()))
 	s.r.metrics.acceptLatency.Observe(s.r.cfg.Clock.Since(start).Seconds())
-	aliases := make([]string, len(env.Groups))
-	for i, g := range env.Groups {
-		aliases[i] = g.Alias
-		s.r.store.Accepted(g.Alias, env.Received) // a burner's first and last mail
-	}
-	s.log.Info("accepted", "id", env.ID, "from", env.From, "aliases", strings.Join(aliases, " "), "size", w.Size(), "tls", env.TLS)
 	s.r.queue.add(env.ID, time.Time{})
-	return nil
+	return w.Size(), nil
 }
 
 func (s *session) dataError(env *Envelope, rcpts string, err error) error {
@@ -330,7 +347,11 @@ func (s *session) dataError(env *Envelope, rcpts string, err error) error {
 	case err == smtp.ErrDataTooLarge:
 		return s.refuseFrom(env.From, rcpts, "size", err.(*smtp.SMTPError))
 	case errors.As(err, &se):
-		return s.refuseFrom(env.From, rcpts, "loop", se)
+		reason := "loop"
+		if se != errLoop {
+			reason = "header" // the From: of a submission
+		}
+		return s.refuseFrom(env.From, rcpts, reason, se)
 	case errors.As(err, &ne) && ne.Timeout():
 		s.log.Info("timeout in DATA", "from", env.From)
 		return errTimeout

@@ -32,6 +32,10 @@ type Envelope struct {
 	// DSN marks a delivery status notification the relay made itself: it is
 	// sent from the null sender and never answered by another.
 	DSN bool `json:"dsn,omitempty"`
+	// Submitted marks a message an authenticated user sent through the
+	// submission port: From is their alias, and a failure report goes
+	// back to it.
+	Submitted bool `json:"submitted,omitempty"`
 }
 
 // Group is one alias of a message and the addresses it goes to; each group
@@ -47,6 +51,9 @@ const (
 	KindAlias = ""    // mail for an alias of the plan, a burner or the catch-all
 	KindSRS   = "srs" // a bounce to an SRS address, going back to the original sender
 	KindDSN   = "dsn" // a delivery status notification the relay made
+	// KindSend is a message a user sent from Alias through the submission
+	// port, going to Targets (anywhere), from Alias itself (no SRS).
+	KindSend = "send"
 )
 
 // Failure is a recipient that cannot be delivered.

@@ -22,6 +22,7 @@ import (
 const (
 	SourcePlan   = "plan"   // imported from the plan
 	SourceBurner = "burner" // a signed burner, registered when its first mail came
+	SourceSent   = "sent"   // an address a user of the submission port sent from first
 )
 
 // Alias is one address the relay knows.
@@ -53,8 +54,8 @@ type Store struct {
 }
 
 type statDelta struct {
-	forwarded, refused, deferred, failed int64
-	lastSeen                             time.Time
+	forwarded, refused, deferred, failed, sent int64
+	lastSeen                                   time.Time
 }
 
 // mailDelta is the first and last accepted message to a burner since the
@@ -80,7 +81,8 @@ CREATE TABLE IF NOT EXISTS stats (
 	refused   INTEGER NOT NULL DEFAULT 0,
 	deferred  INTEGER NOT NULL DEFAULT 0,
 	failed    INTEGER NOT NULL DEFAULT 0,
-	last_seen INTEGER NOT NULL DEFAULT 0
+	last_seen INTEGER NOT NULL DEFAULT 0,
+	sent      INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS burners (
 	alias      TEXT PRIMARY KEY,
@@ -89,6 +91,11 @@ CREATE TABLE IF NOT EXISTS burners (
 	created    INTEGER NOT NULL,
 	first_mail INTEGER NOT NULL DEFAULT 0,
 	last_mail  INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS senders (
+	alias   TEXT PRIMARY KEY,
+	user    TEXT NOT NULL,
+	created INTEGER NOT NULL
 );`
 
 // schemaVersion is the store's layout, kept in meta under "schema":
@@ -97,10 +104,12 @@ CREATE TABLE IF NOT EXISTS burners (
 //	2     burners: one row per burner (catchall burner new, or registered
 //	      by the relay on its first mail) with its service, note, created
 //	      time and first and last accepted mail
+//	3     senders: the addresses a user of the submission port sent from,
+//	      with the first user and when; stats.sent
 //
 // Every change only adds (a table, or a column with a default), so that an
 // older relay still runs on a newer store.
-const schemaVersion = 2
+const schemaVersion = 3
 
 // migrate brings a store made by an older catchall to schemaVersion; the
 // tables themselves are made by schema. It runs once per store: the
@@ -113,6 +122,17 @@ func migrate(db *sql.DB) error {
 	}
 	if v >= schemaVersion {
 		return nil
+	}
+	// 2 → 3: stats.sent (schema makes it in a new store).
+	var hasSent int
+	if err := db.QueryRow(`SELECT count(*) FROM pragma_table_info('stats') WHERE name = 'sent'`).Scan(&hasSent); err != nil {
+		return err
+	}
+	if hasSent == 0 {
+		if _, err := db.Exec(`ALTER TABLE stats ADD COLUMN sent INTEGER NOT NULL DEFAULT 0`); err != nil &&
+			!strings.Contains(err.Error(), "duplicate column") { // another process added it meanwhile
+			return err
+		}
 	}
 	tx, err := db.Begin()
 	if err != nil {
@@ -377,6 +397,26 @@ func (s *Store) Register(a *Alias) error {
 	return nil
 }
 
+// AddSender records that user sent from address through the submission
+// port (the first user to do so stays).
+func (s *Store) AddSender(address, user string, t time.Time) error {
+	if _, err := s.db.Exec(`INSERT INTO senders (alias, user, created) VALUES (?, ?, ?) ON CONFLICT(alias) DO NOTHING`,
+		address, user, t.Unix()); err != nil {
+		return fmt.Errorf("recording the sender %s: %w", address, err)
+	}
+	return nil
+}
+
+// Sender returns the user who first sent from address, or "".
+func (s *Store) Sender(address string) (string, error) {
+	var u string
+	err := s.db.QueryRow(`SELECT user FROM senders WHERE alias = ?`, address).Scan(&u)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return u, err
+}
+
 // AddBurner records a burner made with catchall burner new: its service,
 // note and when it was made, before any mail came. A burner already known
 // keeps its service and the earlier created time; its note is replaced
@@ -423,6 +463,7 @@ const (
 	StatRefused
 	StatDeferred
 	StatFailed
+	StatSent // a message a user sent from the alias (submission)
 )
 
 // Count adds one event for a known alias; Flush writes the counts.
@@ -450,6 +491,8 @@ func (s *Store) Count(alias string, stat int) {
 		d.deferred++
 	case StatFailed:
 		d.failed++
+	case StatSent:
+		d.sent++
 	}
 	d.lastSeen = s.clock.Now()
 	s.statMu.Unlock()
@@ -471,10 +514,11 @@ func (s *Store) Flush() error {
 	}
 	defer tx.Rollback()
 	for alias, d := range pending {
-		if _, err := tx.Exec(`INSERT INTO stats (alias, forwarded, refused, deferred, failed, last_seen) VALUES (?, ?, ?, ?, ?, ?)
+		if _, err := tx.Exec(`INSERT INTO stats (alias, forwarded, refused, deferred, failed, sent, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT(alias) DO UPDATE SET forwarded = forwarded + excluded.forwarded, refused = refused + excluded.refused,
-			deferred = deferred + excluded.deferred, failed = failed + excluded.failed, last_seen = max(last_seen, excluded.last_seen)`,
-			alias, d.forwarded, d.refused, d.deferred, d.failed, d.lastSeen.Unix()); err != nil {
+			deferred = deferred + excluded.deferred, failed = failed + excluded.failed, sent = sent + excluded.sent,
+			last_seen = max(last_seen, excluded.last_seen)`,
+			alias, d.forwarded, d.refused, d.deferred, d.failed, d.sent, d.lastSeen.Unix()); err != nil {
 			return fmt.Errorf("writing statistics: %w", err)
 		}
 	}
@@ -494,13 +538,14 @@ type Stat struct {
 	Action                               string
 	Source                               string
 	Forwarded, Refused, Deferred, Failed int64
+	Sent                                 int64     // messages sent from it through the submission port
 	LastSeen                             time.Time // zero: never
 }
 
 // Stats returns every alias with its counts, aliases with traffic first.
 func (s *Store) Stats() ([]Stat, error) {
 	rows, err := s.db.Query(`SELECT a.alias, a.tag, a.action, a.source, coalesce(st.forwarded, 0), coalesce(st.refused, 0),
-		coalesce(st.deferred, 0), coalesce(st.failed, 0), coalesce(st.last_seen, 0)
+		coalesce(st.deferred, 0), coalesce(st.failed, 0), coalesce(st.sent, 0), coalesce(st.last_seen, 0)
 		FROM aliases a LEFT JOIN stats st ON st.alias = a.alias`)
 	if err != nil {
 		return nil, err
@@ -510,7 +555,7 @@ func (s *Store) Stats() ([]Stat, error) {
 	for rows.Next() {
 		var st Stat
 		var last int64
-		if err := rows.Scan(&st.Alias, &st.Tag, &st.Action, &st.Source, &st.Forwarded, &st.Refused, &st.Deferred, &st.Failed, &last); err != nil {
+		if err := rows.Scan(&st.Alias, &st.Tag, &st.Action, &st.Source, &st.Forwarded, &st.Refused, &st.Deferred, &st.Failed, &st.Sent, &last); err != nil {
 			return nil, err
 		}
 		if last > 0 {
