@@ -258,7 +258,7 @@ finish and exits; whatever is queued is delivered after the next start.`,
 	fs.IntVar(&maxBad, "max-bad-recipients", relay.DefaultMaxBadRcpts, "refused recipients after which a session gets 421 to everything (-1: no limit)")
 	fs.IntVar(&maxConns, "max-connections-per-ip", 20, "simultaneous connections from one address, an IPv6 /64 counting as one (-1: no limit)")
 	fs.IntVar(&maxTotal, "max-connections", relay.DefaultMaxConns, "simultaneous connections in all (-1: no limit)")
-	fs.IntVar(&ratePerMin, "rate-limit", 600, "messages per minute from one address, 450 beyond (0: no limit)")
+	fs.IntVar(&ratePerMin, "rate-limit", 600, "messages and refused recipients per minute from one address (an IPv6 /64 counts as one), 450 beyond (0: no limit)")
 	fs.DurationVar(&idle, "idle-timeout", 5*time.Minute, "drop a connection that sends nothing for this long (a slow DATA that moves is never cut)")
 	fs.DurationVar(&maxSession, "max-session", relay.DefaultMaxSession, "longest a connection may last, however busy (-1s: no bound)")
 	fs.IntVar(&workers, "workers", 4, "simultaneous deliveries to the smarthost")

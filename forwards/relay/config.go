@@ -77,7 +77,7 @@ type Config struct {
 	// MaxConns bounds all connections at once (421 beyond); 0 means
 	// DefaultMaxConns, negative no limit.
 	MaxConns      int
-	RatePerMinute int // messages per minute per client address; 0: no limit
+	RatePerMinute int // messages and refused recipients per minute per IPv4 address or IPv6 /64; 0: no limit
 	IdleTimeout   time.Duration
 
 	Workers  int           // concurrent deliveries; default 4

@@ -130,8 +130,11 @@
 // other than CRLF in DATA (SMTP smuggling) is refused 550 5.6.0, a line over
 // MaxLineLength 554 5.6.0, more than MaxHops Received lines 554 5.4.6; a
 // client is limited in connections (per IPv4 address or IPv6 /64, and in
-// all), in messages per minute (Config.RatePerMinute), and in refused
-// recipients per session (so burner tags and SRS hashes cannot be guessed).
+// all), in messages and refused recipients per minute (Config.RatePerMinute:
+// one bucket per IPv4 address or IPv6 /64; a refused recipient costs a token
+// too, even from an empty bucket, and while a client owes tokens every RCPT
+// gets 450 4.7.1 unexamined), and in refused recipients per session (so
+// burner tags and SRS hashes cannot be guessed).
 // A full disk answers 452 4.3.1 and any other spool error 451. Towards the smarthost, a refused
 // MAIL FROM (a quota of the relay's account) is temporary for every
 // message, a refused login is logged once, counted and shown on /healthz
