@@ -6,7 +6,7 @@ BIN         := bin/catchall
 BENCH_MESSAGES ?= 2000
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build test test-fresh unit-test check fuzz bench-fetch bench-classify bench-relay bench-push docs demo clean
+.PHONY: all build test test-fresh unit-test check fuzz bench-fetch bench-classify bench-relay bench-submit bench-push docs demo clean
 
 all: build
 
@@ -53,6 +53,10 @@ bench-classify: build
 ## bench-relay: catchall relay vs Postfix (virtual alias map), smtp-source/smtpload → forwarder → smtp-sink, to BENCHMARKS.md
 bench-relay: build
 	CATCHALL=$(BIN) scripts/bench-relay.sh
+
+## bench-submit: catchall relay --submission + DKIM vs Postfix submission + Dovecot SASL + OpenDKIM, smtpload (AUTH) → forwarder → smtp-sink, to BENCHMARKS.md (root)
+bench-submit: build
+	CATCHALL=$(BIN) scripts/bench-submit.sh
 
 ## bench-push: catchall push vs mbsync uploading the same archive into Dovecot, to BENCHMARKS.md (root)
 bench-push: build

@@ -10,6 +10,7 @@
 //	go run ./scripts/smtpload -addr 127.0.0.1:2525 -n 20000 -c 20 -rcpt a1@bench.test,a2@bench.test [-out res.json]
 //	go run ./scripts/smtpload -addr ... -wait-sink SINKDIR/dump [-wait-count N] [-wait-timeout 10m]
 //	go run ./scripts/smtpload -wait-sink SINKDIR/dump -wait-count N -wait-start "$(date +%s.%N)"
+//	SMTPLOAD_PASSWORD=secret go run ./scripts/smtpload -addr 127.0.0.1:587 -auth-user me -from me@bench.test -rcpt you@dest.test
 //
 // The first form only sends; the second also waits until the sink holds the
 // messages (-wait-count defaults to the number accepted); the third only
@@ -24,6 +25,17 @@
 // MAIL, RCPT, DATA with no pipelining and no RSET between successes; after a
 // 4xx or 5xx reply the session sends RSET, after a network error it
 // reconnects. Every message is tried once.
+//
+// # Submission
+//
+// With -auth-user, each session logs in with AUTH PLAIN right after EHLO,
+// once per connection as a mail client does, with the password from the
+// environment variable SMTPLOAD_PASSWORD (never a flag, so it is not in
+// ps). The login is not part of any transaction's latency. The server
+// must offer AUTH on the plain connection (smtpload does not STARTTLS), as
+// catchall relay's submission port and Postfix with smtpd_tls_auth_only = no
+// do on loopback. -from is the envelope sender and the From: header, so for
+// a submission port it must be an address the user may send as.
 //
 // # Sink
 //
@@ -67,6 +79,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 )
 
@@ -102,6 +115,8 @@ type options struct {
 	sessions int           // concurrent sessions
 	size     int           // message size in bytes, headers included
 	from     string        // envelope and header sender
+	authUser string        // AUTH PLAIN user name; "" for no AUTH
+	authPass string        // its password, from env SMTPLOAD_PASSWORD
 	rcpts    []string      // recipients, cycled through
 	idPrefix string        // Message-ID local part prefix
 	out      string        // JSON result file; "" for none
@@ -122,7 +137,8 @@ func parseFlags(args []string) (*options, error) {
 	fset.IntVar(&o.n, "n", 1000, "number of messages to send")
 	fset.IntVar(&o.sessions, "c", 20, "concurrent sessions, one connection each")
 	fset.IntVar(&o.size, "size", 4096, "message size in `bytes`, headers included")
-	fset.StringVar(&o.from, "from", "smtpload@source.test", "envelope sender")
+	fset.StringVar(&o.from, "from", "smtpload@source.test", "envelope sender and From: header")
+	fset.StringVar(&o.authUser, "auth-user", "", "log in with AUTH PLAIN as `USER` (password: env SMTPLOAD_PASSWORD)")
 	fset.StringVar(&rcpt, "rcpt", "a1@bench.test", "recipient `address`, or a comma-separated list the messages cycle through")
 	fset.StringVar(&o.idPrefix, "id-prefix", "smtpload", "Message-IDs are <`PREFIX`.N@smtpload>")
 	fset.StringVar(&o.out, "out", "", "write the results as JSON to this `file`")
@@ -165,6 +181,12 @@ func parseFlags(args []string) (*options, error) {
 		}
 		if strings.ContainsAny(o.idPrefix, "<>@ \t\r\n") {
 			problems = append(problems, "-id-prefix must not contain <, >, @ or white space")
+		}
+		if o.authUser != "" {
+			o.authPass = os.Getenv("SMTPLOAD_PASSWORD")
+			if o.authPass == "" {
+				problems = append(problems, "-auth-user needs the password in env SMTPLOAD_PASSWORD")
+			}
 		}
 		if waitStart != "" {
 			problems = append(problems, "-wait-start only applies without -addr (the clock starts with the first send)")
@@ -420,8 +442,8 @@ func session(ctx context.Context, o *options, next *atomic.Int64, st *sessionSta
 	}
 }
 
-// dial connects and says EHLO, so that the first message's latency does not
-// include the greeting.
+// dial connects, says EHLO and logs in with -auth-user, so that the first
+// message's latency includes neither the greeting nor the login.
 func dial(ctx context.Context, o *options) (*smtp.Client, error) {
 	d := net.Dialer{Timeout: o.timeout}
 	conn, err := d.DialContext(ctx, "tcp", o.addr)
@@ -434,6 +456,12 @@ func dial(ctx context.Context, o *options) (*smtp.Client, error) {
 	if err := c.Hello(helloName); err != nil {
 		c.Close()
 		return nil, err
+	}
+	if o.authUser != "" {
+		if err := c.Auth(sasl.NewPlainClient("", o.authUser, o.authPass)); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("AUTH PLAIN as %s: %w", o.authUser, err)
+		}
 	}
 	return c, nil
 }
