@@ -3,16 +3,20 @@ package relay
 import (
 	"bufio"
 	"bytes"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"golang.org/x/crypto/argon2"
 
@@ -42,7 +46,23 @@ const (
 // file is written 0600, atomically.
 type Users struct {
 	hashes map[string]string
+
+	// Logins that passed, by an HMAC of name and password under a key made
+	// for this Users (so the map holds no password, and a reload, which
+	// makes a new Users, forgets them): a mail client logging in again
+	// costs no argon2 computation.
+	mu       sync.Mutex
+	cacheKey []byte
+	passed   map[[sha256.Size]byte]bool
 }
+
+// maxPassed bounds the logins remembered by one Users.
+const maxPassed = 1000
+
+// argonSlots bounds the argon2 computations running at once: each takes
+// argonMemory KiB (19 MiB), so twenty clients logging in together would
+// otherwise hold hundreds of megabytes. The others wait their turn.
+var argonSlots = make(chan struct{}, max(1, runtime.GOMAXPROCS(0)))
 
 // ErrUsersSyntax is wrapped by every error ParseUsers returns for a line
 // that is not valid.
@@ -149,15 +169,52 @@ var dummyHash = func() string {
 	return h
 }()
 
-// Check reports whether password is name's.
+// Check reports whether password is name's. A login that passed before is
+// answered from memory; any other costs one argon2 computation, at most
+// GOMAXPROCS of them at once.
 func (u *Users) Check(name, password string) bool {
+	id := u.loginID(name, password)
+	u.mu.Lock()
+	known := u.passed[id]
+	u.mu.Unlock()
+	if known {
+		return true
+	}
 	h, ok := u.hashes[name]
+	argonSlots <- struct{}{}
+	defer func() { <-argonSlots }()
 	if !ok {
 		VerifyPassword(dummyHash, password)
 		return false
 	}
 	good, err := VerifyPassword(h, password)
-	return good && err == nil
+	if !good || err != nil {
+		return false
+	}
+	u.mu.Lock()
+	if len(u.passed) < maxPassed {
+		u.passed[id] = true
+	}
+	u.mu.Unlock()
+	return true
+}
+
+// loginID is the key of a login in passed.
+func (u *Users) loginID(name, password string) [sha256.Size]byte {
+	u.mu.Lock()
+	if u.cacheKey == nil {
+		u.cacheKey = make([]byte, 32)
+		rand.Read(u.cacheKey)
+		u.passed = map[[sha256.Size]byte]bool{}
+	}
+	m := hmac.New(sha256.New, u.cacheKey)
+	u.mu.Unlock()
+	m.Write([]byte(name))
+	m.Write([]byte{0})
+	m.Write([]byte(password))
+	var id [sha256.Size]byte
+	m.Sum(id[:0])
+	return id
 }
 
 // HashPassword returns the argon2id hash of password in PHC string form,

@@ -1,0 +1,84 @@
+package relay
+
+import (
+	"fmt"
+	"runtime"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestUsersCheckRemembers: a login that passed is answered from memory (the
+// hash is not looked at again), a wrong password never is, and a reloaded
+// users file starts afresh.
+func TestUsersCheckRemembers(t *testing.T) {
+	h, err := HashPassword("right password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &Users{hashes: map[string]string{"me": h}}
+	if !u.Check("me", "right password") {
+		t.Fatal("the right password refused")
+	}
+	u.hashes["me"] = "not a hash at all" // only memory can still say yes
+	if !u.Check("me", "right password") {
+		t.Error("a login that passed was checked again")
+	}
+	if u.Check("me", "wrong password") || u.Check("you", "right password") {
+		t.Error("memory said yes to another login")
+	}
+	fresh := &Users{hashes: map[string]string{"me": "not a hash at all"}}
+	if fresh.Check("me", "right password") {
+		t.Error("a new Users remembered a login of another")
+	}
+}
+
+// TestUsersCheckBoundedMemory: twenty clients logging in at once do not
+// each hold argon2's 19 MiB: the computations wait for a free slot.
+func TestUsersCheckBoundedMemory(t *testing.T) {
+	h, err := HashPassword("right password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &Users{hashes: map[string]string{"me": h}}
+	defer debug.SetGCPercent(debug.SetGCPercent(10))
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	base := ms.HeapInuse
+	var peak atomic.Uint64
+	stop, sampled := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(sampled)
+		var ms runtime.MemStats
+		for {
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse > peak.Load() {
+				peak.Store(ms.HeapInuse)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			u.Check("me", fmt.Sprint("wrong ", i))
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	<-sampled
+	grew := int64(peak.Load()) - int64(base)
+	slots := int64(cap(argonSlots))
+	if limit := (slots + 2) * argonMemory << 10; grew > limit {
+		t.Errorf("20 logins at once grew the heap by %d MiB; %d slots of %d MiB allow %d MiB", grew>>20, slots, argonMemory>>10, limit>>20)
+	}
+}
