@@ -164,10 +164,12 @@ func (u *Users) Delete(name string) bool {
 
 // dummyHash is checked against when the user does not exist, so that the
 // answer takes as long as for a wrong password.
-var dummyHash = func() string {
+// It is made on first use, not at start: every catchall command links this
+// package, and an argon2 hash costs 19 MiB and tens of milliseconds.
+var dummyHash = sync.OnceValue(func() string {
 	h, _ := HashPassword("catchall dummy password")
 	return h
-}()
+})
 
 // Check reports whether password is name's. A login that passed before is
 // answered from memory; any other costs one argon2 computation, at most
@@ -184,7 +186,7 @@ func (u *Users) Check(name, password string) bool {
 	argonSlots <- struct{}{}
 	defer func() { <-argonSlots }()
 	if !ok {
-		VerifyPassword(dummyHash, password)
+		VerifyPassword(dummyHash(), password)
 		return false
 	}
 	good, err := VerifyPassword(h, password)
