@@ -37,6 +37,14 @@ type Config struct {
 	// nil: nothing is signed.
 	DKIM *DKIM
 
+	// ReverseAliases rewrites forwarded mail so that replies go through
+	// the relay: From: becomes a reverse address at the alias's domain
+	// (the original sender in its display name, and in X-Original-From),
+	// Reply-To, To and Cc addresses of other domains reverse addresses
+	// too; such mail is DKIM-signed (with DKIM). false: forwarded mail
+	// keeps its header (reverse addresses made before still take replies).
+	ReverseAliases bool
+
 	Burner         *Signer    // nil: no signed burners
 	SRS            *srs.Codec // nil: envelope senders are not rewritten (SPF will fail at the destination)
 	CatchAll       bool       // accept unknown aliases of Domains for DefaultTargets
