@@ -39,8 +39,13 @@ func (f field) renamed(name string) []byte {
 	return append([]byte(name+":"), v...)
 }
 
-// splitHeader splits a header (without its empty line) into fields.
+// splitHeader splits a header (without its empty line) into fields. A
+// last line without a line break gets one (CRLF), so that a field can
+// follow it.
 func splitHeader(hdr []byte) []field {
+	if len(hdr) > 0 && hdr[len(hdr)-1] != '\n' {
+		hdr = append(bytes.Clone(hdr), "\r\n"...)
+	}
 	var fs []field
 	for start := 0; start < len(hdr); {
 		end := len(hdr)
@@ -340,12 +345,43 @@ func (rr *replyRewriter) names(b []byte) bool {
 	}
 	s := strings.ToLower(strings.NewReplacer("\r\n", "", "\n", "").Replace(string(b)))
 	for _, u := range rr.user {
-		if u != "" && strings.Contains(s, u) {
+		if containsAddr(s, u) {
 			return true
 		}
 	}
 	return false
 }
+
+// containsAddr reports whether s holds the address addr as a whole: not as
+// the end of a longer local part (tome@ for me@) or the start of a longer
+// domain.
+func containsAddr(s, addr string) bool {
+	if addr == "" {
+		return false
+	}
+	for i := 0; i <= len(s)-len(addr); {
+		j := strings.Index(s[i:], addr)
+		if j < 0 {
+			return false
+		}
+		start, end := i+j, i+j+len(addr)
+		before := start == 0 || !isAtext(s[start-1])
+		after := end == len(s) || !(isAlnum(s[end]) || s[end] == '-' ||
+			s[end] == '.' && end+1 < len(s) && isAlnum(s[end+1]))
+		if before && after {
+			return true
+		}
+		i = start + 1
+	}
+	return false
+}
+
+func isAlnum(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c >= 0x80
+}
+
+// isAtext: the characters of a dot-atom local part (RFC 5322 §3.2.3).
+func isAtext(c byte) bool { return isAlnum(c) || strings.IndexByte("!#$%&'*+-/=?^_`{|}~.", c) >= 0 }
 
 func slicesContains(list []string, s string) bool {
 	for _, x := range list {
@@ -424,7 +460,7 @@ func unviaName(name, corr string) string {
 func truncate(s string, runes int) string {
 	for i := range s {
 		if runes == 0 {
-			return s[:i] + "…"
+			return s[:i] + "..."
 		}
 		runes--
 	}
