@@ -32,9 +32,10 @@ type Config struct {
 	SmarthostPassword string         // for AUTH when Smarthost.User is set
 	SmarthostTLS      *tls.Config    // nil: the system's roots, ServerName from the URL
 
-	// DKIM signs the mail users send through Submission with a From: at
-	// one of Domains (never forwarded mail);
-	// nil: nothing is signed.
+	// DKIM signs the mail users send through Submission or to reverse
+	// addresses with a From: at one of Domains, and forwarded mail whose
+	// From: the relay rewrote (ReverseAliases), never a forwarded From: as
+	// it came; nil: nothing is signed.
 	DKIM *DKIM
 
 	// ReverseAliases rewrites forwarded mail so that replies go through
