@@ -2,10 +2,8 @@ package relay
 
 import (
 	"context"
-	"database/sql"
 	"net"
 	"net/mail"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -20,25 +18,12 @@ import (
 // reverse table): it gains the table, and a reverse address is made once
 // per (alias, correspondent) pair, in its form, and found again.
 func TestReverseStoreMigration(t *testing.T) {
-	spool := t.TempDir()
-	path := filepath.Join(spool, "relay.db")
-	db, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	v3, _, ok := strings.Cut(schema, "CREATE TABLE IF NOT EXISTS reverse")
 	if !ok {
 		t.Fatal("schema has no reverse table")
 	}
-	for _, q := range []string{v3,
-		`INSERT INTO meta VALUES ('schema', 3)`,
-		`INSERT INTO aliases VALUES ('shop@example.org', 'disposable', 'forward', 'me@dest.test', 'plan', 1700000000)`,
-	} {
-		if _, err := db.Exec(q); err != nil {
-			t.Fatal(err)
-		}
-	}
-	db.Close()
+	spool := oldStore(t, v3, `INSERT INTO meta VALUES ('schema', 3)`,
+		`INSERT INTO aliases VALUES ('shop@example.org', 'disposable', 'forward', 'me@dest.test', 'plan', 1700000000)`)
 	var first string
 	for round := range 2 {
 		st, err := OpenStore(spool)
@@ -75,11 +60,8 @@ func TestReverseStoreMigration(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	db, _ = sql.Open("sqlite", "file:"+path+"?mode=ro")
-	defer db.Close()
-	var v int
-	if err := db.QueryRow(`SELECT value FROM meta WHERE key = 'schema'`).Scan(&v); err != nil || v != 4 {
-		t.Errorf("schema version %d, %v", v, err)
+	if v := storeSchema(t, spool); v != 4 {
+		t.Errorf("schema version %d", v)
 	}
 }
 
