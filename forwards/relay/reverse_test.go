@@ -269,6 +269,9 @@ func TestReverseAliasRoundTrip(t *testing.T) {
 		t.Errorf("outsider to a reverse address: %q", text)
 	}
 	c.expect("RCPT TO:<ra-aaaaaaaaaaaaaaaaaaaa@example.org>", 550)
+	if text := c.expect("RCPT TO:<"+strings.ToUpper(raClerk)+">", 550); !strings.Contains(text, "5.7.1") {
+		t.Errorf("the reverse address in capitals is not taken for one: %q", text)
+	}
 	tr.settle(t)
 	if n := len(sk.messages()); n != 4 {
 		t.Errorf("%d messages at the sink, want 4", n)

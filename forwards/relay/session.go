@@ -252,14 +252,10 @@ func (r *Relay) route(to string) (*Group, string, error) {
 		}
 		return &Group{Alias: addr, Targets: []string{orig}, Kind: KindSRS}, "", nil
 	}
-	if isReverseLocal(local) {
-		g, ok, err := r.reverseRcpt(addr)
-		if err != nil {
-			return nil, "store", err
-		}
-		if ok {
-			return g, "", nil
-		}
+	if g, ok, err := r.reverseRcpt(addr); err != nil {
+		return nil, "store", err
+	} else if ok {
+		return g, "", nil // who may write to it: replySender
 	}
 	if a, ok := r.store.Lookup(addr); ok {
 		if a.Action == classify.ActionBlock {
