@@ -52,7 +52,7 @@ func relayCommand(g *globals) *cobra.Command {
 		burnerSecret, srsSecret, tlsCert, tlsKey, hostname                  string
 		dkimKey, dkimSelector                                               string
 		submission, usersFile                                               string
-		submissionTLS                                                       bool
+		submissionTLS, reverseAliases                                       bool
 		domains, forwardTo                                                  []string
 		catchAll, noSRS                                                     bool
 		burnerLen, maxRcpt, maxConns, ratePerMin, workers                   int
@@ -101,6 +101,16 @@ With --dkim-key and --dkim-selector, a message whose From: is at one of the
 domains is DKIM-signed for that domain (see "catchall dkim new"); when the
 key fails to sign, such mail waits in the queue rather than go out unsigned.
 
+With --reverse-aliases, forwarded mail comes From: "Sender <their@address>
+via catchall" <ra-XXXX@alias-domain>, a reverse address that stands for
+that sender towards that alias (Reply-To, To and Cc of other domains get
+theirs too; the original From: is kept in X-Original-From), and is signed
+with --dkim-key. A reply to a reverse address goes to the sender from the
+alias, with no header naming your address: through --submission, or on
+port 25 from the alias's forward_to address when its SPF passes for the
+sending host or a DKIM signature of its domain verifies; anyone else gets
+550 5.7.1.
+
 The plan (--plan) is imported at start, on SIGHUP and when the file changes;
 "catchall relay import" fills the store without it. The smarthost password
 comes from env CATCHALL_DEST_PASSWORD, --dest-password-file or
@@ -124,7 +134,7 @@ finish and exits; whatever is queued is delivered after the next start.`,
 			}
 			cfg := relay.Config{
 				Listen: listen, Submission: submission, SubmissionTLS: submissionTLS, Users: usersFile, Admin: admin, Domains: domains, Spool: spool, Plan: planPath, Smarthost: u,
-				CatchAll: catchAll, Hostname: hostname, MaxSize: maxSize, MaxRecipients: maxRcpt, MaxBadRcpts: maxBad,
+				CatchAll: catchAll, ReverseAliases: reverseAliases, Hostname: hostname, MaxSize: maxSize, MaxRecipients: maxRcpt, MaxBadRcpts: maxBad,
 				MaxConnsPerIP: maxConns, MaxConns: maxTotal, MaxSession: maxSession, RatePerMinute: ratePerMin, IdleTimeout: idle, Workers: workers,
 				RetryMin: retryMin, RetryMax: retryMax, MaxAge: maxAge, Logger: logger,
 				// The lengths are checked even when unused; the secrets are
@@ -252,6 +262,7 @@ finish and exits; whatever is queued is delivered after the next start.`,
 	fs.StringVar(&submission, "submission", "", "also listen on `ADDR` (such as :587) for your mail client to send as your aliases after AUTH (needs --users, and --tls-cert unless on loopback)")
 	fs.BoolVar(&submissionTLS, "submission-tls", false, "speak TLS from the first byte on --submission (port 465) instead of STARTTLS")
 	fs.StringVar(&usersFile, "users", "", "the users `FILE` of --submission (catchall relay user add), read again on SIGHUP and when it changes")
+	fs.BoolVar(&reverseAliases, "reverse-aliases", false, "forwarded mail comes From: a reverse address at the alias's domain (the sender in its display name), so that your replies go out from the alias (see the README)")
 	fs.StringVar(&hostname, "hostname", "", "name in the greeting and Received: lines (default: the host name)")
 	fs.Int64Var(&maxSize, "max-size", 50<<20, "largest message in `BYTES` (552 beyond)")
 	fs.IntVar(&maxRcpt, "max-recipients", 100, "recipients per message")

@@ -39,28 +39,16 @@ CREATE TABLE stats (
 // alias, statistic and the import generation survive, and the burners the
 // relay registered are in the new burners table.
 func TestStoreMigration(t *testing.T) {
-	spool := t.TempDir()
-	path := filepath.Join(spool, "relay.db")
-	db, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	registered := time.Date(2024, 3, 4, 5, 6, 7, 0, time.UTC)
 	lastEvent := time.Date(2024, 9, 1, 0, 0, 0, 0, time.UTC)
-	for _, q := range []string{oldSchema,
+	spool := oldStore(t, oldSchema,
 		`INSERT INTO aliases VALUES ('shop@example.org', 'disposable', 'forward', 'me@dest.test', 'plan', 1700000000)`,
 		`INSERT INTO aliases VALUES ('leaked@example.org', 'disposable', 'block', '', 'plan', 1700000000)`,
-		`INSERT INTO aliases VALUES ('ad-obe_2.k3x9qa@example.org', 'disposable', 'forward', 'me@dest.test', 'burner', ` + unix(registered) + `)`,
-		`INSERT INTO aliases VALUES ('quiet.aaaaaa@example.org', 'disposable', 'forward', 'me@dest.test', 'burner', ` + unix(registered) + `)`,
-		`INSERT INTO stats VALUES ('ad-obe_2.k3x9qa@example.org', 2, 1, 0, 0, ` + unix(lastEvent) + `)`,
+		`INSERT INTO aliases VALUES ('ad-obe_2.k3x9qa@example.org', 'disposable', 'forward', 'me@dest.test', 'burner', `+unix(registered)+`)`,
+		`INSERT INTO aliases VALUES ('quiet.aaaaaa@example.org', 'disposable', 'forward', 'me@dest.test', 'burner', `+unix(registered)+`)`,
+		`INSERT INTO stats VALUES ('ad-obe_2.k3x9qa@example.org', 2, 1, 0, 0, `+unix(lastEvent)+`)`,
 		`INSERT INTO stats VALUES ('shop@example.org', 5, 0, 1, 0, 1700000100)`,
-		`INSERT INTO meta VALUES ('generation', 7)`,
-	} {
-		if _, err := db.Exec(q); err != nil {
-			t.Fatal(err)
-		}
-	}
-	db.Close()
+		`INSERT INTO meta VALUES ('generation', 7)`)
 
 	for round := range 2 { // the second open finds nothing to do
 		st, err := OpenStore(spool)
@@ -116,12 +104,42 @@ func TestStoreMigration(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	db, _ = sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if v := storeSchema(t, spool); v != schemaVersion {
+		t.Errorf("schema version %d", v)
+	}
+}
+
+// oldStore makes a relay.db as an older catchall left it, with queries,
+// and returns its spool directory.
+func oldStore(t *testing.T, queries ...string) string {
+	t.Helper()
+	spool := t.TempDir()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(spool, "relay.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, q := range queries {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return spool
+}
+
+// storeSchema returns the schema version the store of spool records.
+func storeSchema(t *testing.T, spool string) int {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(spool, "relay.db")+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer db.Close()
 	var v int
-	if err := db.QueryRow(`SELECT value FROM meta WHERE key = 'schema'`).Scan(&v); err != nil || v != schemaVersion {
-		t.Errorf("schema version %d, %v", v, err)
+	if err := db.QueryRow(`SELECT value FROM meta WHERE key = 'schema'`).Scan(&v); err != nil {
+		t.Fatal(err)
 	}
+	return v
 }
 
 func unix(t time.Time) string { return strconv.FormatInt(t.Unix(), 10) }

@@ -32,10 +32,19 @@ type Config struct {
 	SmarthostPassword string         // for AUTH when Smarthost.User is set
 	SmarthostTLS      *tls.Config    // nil: the system's roots, ServerName from the URL
 
-	// DKIM signs the mail users send through Submission with a From: at
-	// one of Domains (never forwarded mail);
-	// nil: nothing is signed.
+	// DKIM signs the mail users send through Submission or to reverse
+	// addresses with a From: at one of Domains, and forwarded mail whose
+	// From: the relay rewrote (ReverseAliases), never a forwarded From: as
+	// it came; nil: nothing is signed.
 	DKIM *DKIM
+
+	// ReverseAliases rewrites forwarded mail so that replies go through
+	// the relay: From: becomes a reverse address at the alias's domain
+	// (the original sender in its display name, and in X-Original-From),
+	// Reply-To, To and Cc addresses of other domains reverse addresses
+	// too; such mail is DKIM-signed (with DKIM). false: forwarded mail
+	// keeps its header (reverse addresses made before still take replies).
+	ReverseAliases bool
 
 	Burner         *Signer    // nil: no signed burners
 	SRS            *srs.Codec // nil: envelope senders are not rewritten (SPF will fail at the destination)

@@ -293,6 +293,9 @@ func (r *Relay) backoff(n int) time.Duration {
 // sender stays null, our own addresses stay, everything else is rewritten
 // with SRS so that SPF passes at the destination.
 func (r *Relay) sender(env *Envelope, g *Group) string {
+	if g.Kind == KindReply {
+		return g.Alias // the user's address is nobody's business
+	}
 	if env.From == "" || g.Kind == KindDSN {
 		return ""
 	}
@@ -360,20 +363,43 @@ func (w *worker) transaction(c *smtp.Client, env *Envelope, g *Group, targets []
 	// spooled message; signed before anything goes out, over the same
 	// bytes (the spool file is read twice rather than held in memory).
 	prefix := r.traceHeaders(env, g)
+	// With reverse aliases, a forwarded message's header and a reply's are
+	// rewritten (rewrite.go): the new header is sent, then the spooled
+	// message from its body on.
+	head, body, rewritten, err := r.rewriteFor(env, g, f, start)
+	if errors.Is(err, errReplyHeader) {
+		for _, t := range targets {
+			o.failed = append(o.failed, Failure{Alias: g.Alias, Target: t, Status: "5.3.4", Reason: err.Error()})
+		}
+		return o, nil
+	}
+	if err != nil {
+		o.temp = append(o.temp, targets...)
+		o.tempErr = oneLine(err)
+		return o, nil
+	}
 	outgoing := func(w io.Writer) error {
-		if _, err := f.Seek(start, io.SeekStart); err != nil {
+		if _, err := f.Seek(body, io.SeekStart); err != nil {
 			return err
 		}
 		if _, err := io.WriteString(w, prefix); err != nil {
 			return err
 		}
+		if head != nil {
+			if _, err := w.Write(head); err != nil {
+				return err
+			}
+			_, err := io.Copy(w, f)
+			return err
+		}
 		return copyMessage(w, f, g.Kind == KindAlias)
 	}
-	// Only mail the user sent is signed: forwarded mail whose From: claims
-	// one of the domains may be a forgery, and a signature would vouch for it.
+	// Only mail the user sent, and forwarded mail whose From: the relay
+	// replaced with a reverse address, is signed: a forwarded From: that
+	// claims one of the domains may be a forgery, and a signature would
+	// vouch for it.
 	var sig string
-	var err error
-	if g.Kind == KindSend {
+	if g.Kind == KindSend || g.Kind == KindReply || rewritten {
 		sig, err = r.sign(outgoing)
 	}
 	if err != nil {
@@ -477,13 +503,14 @@ func (r *Relay) traceHeaders(env *Envelope, g *Group) string {
 	}
 	var b strings.Builder
 	b.WriteString("Received: from ")
-	if g.Kind == KindSend {
+	private := g.Kind == KindSend || g.Kind == KindReply
+	if private {
 		// The user's address and network are nobody's business.
 		b.WriteString("authenticated client")
 	} else {
 		b.WriteString(headerSafe(env.Helo, "unknown"))
 	}
-	if env.ClientIP != "" && g.Kind != KindSend {
+	if env.ClientIP != "" && !private {
 		b.WriteString(" ([" + headerSafe(env.ClientIP, "") + "])")
 	}
 	b.WriteString("\r\n\tby " + headerSafe(r.cfg.Hostname, "localhost") + " (catchall relay) with " + with + " id " + env.ID)

@@ -18,12 +18,14 @@ import (
 // DKIM is the key the relay signs outgoing mail with (Config.DKIM), made
 // by "catchall dkim new" and read with dkimkey.Load.
 //
-// A message the user sent through the submission port (a KindSend group) is
-// signed when its From: field names addresses of one domain of the relay's
+// A message the user sent through the submission port (a KindSend group),
+// a reply to a reverse address (KindReply) and forwarded mail whose From:
+// the relay replaced with a reverse address (Config.ReverseAliases) are
+// signed when the From: field names addresses of one domain of the relay's
 // domains (compared in lower-case punycode): d= that domain,
 // s= Selector, relaxed/relaxed, the header fields of dkimHeaderKeys.
-// Forwarded mail is never signed, whatever its From: claims (a forgery
-// would be vouched for). Any other message goes out unsigned, and so does one whose header is larger
+// Forwarded mail with the From: it came with is never signed, whatever
+// that From: claims (a forgery would be vouched for). Any other message goes out unsigned, and so does one whose header is larger
 // than maxSignedHeader or that has no body separator (the signer needs the
 // empty line).
 //

@@ -23,8 +23,10 @@
 // null sender and the user's own addresses stay as they are); a target that
 // several aliases of
 // the message forward to gets one copy. With Config.DKIM, a message the user
-// sent (submission) whose From: is at one of the relay's domains is signed
-// for that domain (see DKIM) — forwarded mail never is — over the bytes sent: the header fields the relay adds, then the
+// sent (submission, or a reply to a reverse address) whose From: is at one
+// of the relay's domains is signed for that domain (see DKIM) — forwarded
+// mail only when the relay wrote its From: (reverse aliases), never as it
+// came — over the bytes sent: the header fields the relay adds, then the
 // spooled message, read twice from the spool file (once to sign, once to
 // send) so that no message is held in memory. Temporary failures are tried again
 // with backoff from Config.RetryMin to Config.RetryMax until Config.MaxAge.
@@ -50,6 +52,59 @@
 // spooled like any other, as one Group of KindSend from the alias itself,
 // with a Received line that names neither the client nor the user.
 //
+// # Reverse aliases
+//
+// With Config.ReverseAliases, forwarded mail (KindAlias) goes out with its
+// header rewritten (rewrite.go; the header only, at most 1 MB, the body
+// streamed from the spool): From: becomes
+//
+//	From: "Shop <shop@store.example> via catchall" <ra-XXXX@ALIAS-DOMAIN>
+//
+// a reverse address (ReversePrefix and 20 base32 characters, 100 random
+// bits; no dot, so never a burner's SERVICE.TAG) that stands for that
+// correspondent towards that alias, made once and kept in the Store (table
+// reverse). The original From: fields are kept as X-Original-From. Each
+// address of Reply-To, To and Cc that is not at the relay's domains gets its
+// reverse address too, display name kept (groups are flattened; at most
+// 50 reverse addresses per message), so that a reply, or a reply to all,
+// goes through the relay; the original Reply-To is kept as
+// X-Original-Reply-To. A To or Cc that cannot be parsed, or names an
+// address mail cannot be sent to, is kept only as X-Original-To or
+// X-Original-Cc (a reply to all would go around the relay), a Reply-To as
+// X-Original-Reply-To. A From: that is missing, repeated or cannot be
+// parsed is replaced by one for the envelope sender; with the null sender
+// as well, the message goes out as it came (and unsigned). X-Original-*
+// fields that came with the message are dropped. Such a message is
+// signed: its From: is the relay's.
+//
+// Mail to a reverse address is a reply from the user (KindReply), taken
+//
+//   - on the submission port, from any authenticated user;
+//   - on port 25, when MAIL FROM is an address the alias forwards to
+//     (Config.DefaultTargets for an address the Store does not have) and
+//     its SPF passes for the client (Config.Resolver) — decided at RCPT;
+//     when SPF does not pass, the RCPT is taken and, at the end of DATA,
+//     the message must carry a DKIM signature that verifies for its From:
+//     domain or a parent of it (keys looked up with Config.Resolver);
+//     either way the From: field must be that address (550 5.7.1 at the
+//     end of DATA otherwise);
+//   - from anyone else: 550 5.7.1 at RCPT, which costs the client a rate
+//     token like every refusal (so reverse addresses cannot be probed).
+//
+// It goes to the correspondent from the alias (envelope sender the alias,
+// no SRS), with From: the alias (the user's display name kept); Sender,
+// Return-Path, the incoming Received lines (they name the user's host and
+// address), DKIM-Signature, ARC and Authentication-Results fields dropped;
+// in Reply-To, To and Cc reverse addresses turned back into their
+// correspondents and the user's addresses (the alias's targets, the
+// default targets, the envelope sender) into the alias. Any field that
+// still names one of the user's addresses is dropped; the body is not
+// looked at (a quoted "On …, me@home wrote:" is the user's to edit). The
+// relay's own Received line names neither the client nor the user, and
+// the message is signed for the alias's domain. Without ReverseAliases no
+// new reverse address is made, and the ones made before still take
+// replies.
+//
 // # Burners into the plan
 //
 // catchall relay export (ExportPlan, Export) brings the Store's burners into
@@ -68,7 +123,8 @@
 //
 // # Spool
 //
-//	SPOOL/relay.db         the Store (SQLite): aliases, burners, statistics
+//	SPOOL/relay.db         the Store (SQLite): aliases, burners, statistics,
+//	                       reverse addresses
 //	SPOOL/tmp/ID           a message being received
 //	SPOOL/queue/ID         a message accepted: the line "CATCHALL-SPOOL 1 "
 //	                       and its Envelope as JSON, then the message bytes

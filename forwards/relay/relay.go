@@ -89,6 +89,9 @@ func New(cfg Config) (*Relay, error) {
 		r.store.Close()
 		return nil, err
 	}
+	if cfg.ReverseAliases && cfg.DKIM == nil {
+		r.log.Warn("reverse aliases without a DKIM key: forwarded mail comes From: your domains unsigned, and fails DMARC where you publish a policy")
+	}
 	ids, err := r.spool.List()
 	if err != nil {
 		r.store.Close()

@@ -175,6 +175,9 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 		// use it to send to the address it stands for.
 		g, reason, err = nil, "srs sender", errSRSSender
 	}
+	if err == nil && g.Kind == KindReply {
+		g, reason, err = s.replySender(g)
+	}
 	if err != nil {
 		var se *smtp.SMTPError
 		if errors.As(err, &se) {
@@ -192,7 +195,13 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 		return errSpoolFailed
 	}
 	for i := range s.groups {
-		if s.groups[i].Alias == g.Alias {
+		if s.groups[i].Alias == g.Alias && s.groups[i].Kind == g.Kind {
+			if g.Kind == KindReply && !slices.Contains(s.groups[i].Targets, g.Targets[0]) {
+				// Replies to all: one transaction from the alias.
+				s.groups[i].Targets = append(s.groups[i].Targets, g.Targets[0])
+				s.groups[i].dkim = s.groups[i].dkim || g.dkim
+				s.rcpts = append(s.rcpts, to)
+			}
 			return nil // the same alias twice: one copy
 		}
 	}
@@ -243,6 +252,11 @@ func (r *Relay) route(to string) (*Group, string, error) {
 		}
 		return &Group{Alias: addr, Targets: []string{orig}, Kind: KindSRS}, "", nil
 	}
+	if g, ok, err := r.reverseRcpt(addr); err != nil {
+		return nil, "store", err
+	} else if ok {
+		return g, "", nil // who may write to it: replySender
+	}
 	if a, ok := r.store.Lookup(addr); ok {
 		if a.Action == classify.ActionBlock {
 			r.store.Count(a.Address, StatRefused)
@@ -280,6 +294,10 @@ func (s *session) Data(rd io.Reader) error {
 		return &smtp.SMTPError{Code: 503, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "no valid recipients"}
 	}
 	env := s.envelope(from, opts, groups)
+	if check := newReplyCheck(s, groups, rd); check != nil {
+		defer check.close()
+		rd = check
+	}
 	size, err := s.receive(env, rcpts, rd)
 	if err != nil {
 		return err
@@ -287,6 +305,10 @@ func (s *session) Data(rd io.Reader) error {
 	aliases := make([]string, len(env.Groups))
 	for i, g := range env.Groups {
 		aliases[i] = g.Alias
+		if g.Kind == KindReply {
+			s.r.store.Count(g.Alias, StatSent)
+			continue
+		}
 		s.r.store.Accepted(g.Alias, env.Received) // a burner's first and last mail
 	}
 	s.log.Info("accepted", "id", env.ID, "from", env.From, "aliases", strings.Join(aliases, " "), "size", size, "tls", env.TLS)

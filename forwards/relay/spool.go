@@ -44,6 +44,9 @@ type Group struct {
 	Alias   string   `json:"alias"`
 	Targets []string `json:"targets"`
 	Kind    string   `json:"kind,omitempty"`
+	// dkim is set at RCPT on a KindReply group whose sender's SPF did not
+	// pass: the message needs a DKIM signature of its From: domain.
+	dkim bool
 }
 
 // Group kinds.
@@ -54,6 +57,10 @@ const (
 	// KindSend is a message a user sent from Alias through the submission
 	// port, going to Targets (anywhere), from Alias itself (no SRS).
 	KindSend = "send"
+	// KindReply is the user's reply to a reverse address (Config.ReverseAliases):
+	// it goes to the correspondent (Targets) from Alias itself (no SRS),
+	// with a header that no longer names the user's own addresses.
+	KindReply = "reply"
 )
 
 // Failure is a recipient that cannot be delivered.

@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"crypto/rand"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -96,6 +97,13 @@ CREATE TABLE IF NOT EXISTS senders (
 	alias   TEXT PRIMARY KEY,
 	user    TEXT NOT NULL,
 	created INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS reverse (
+	address       TEXT PRIMARY KEY,
+	alias         TEXT NOT NULL,
+	correspondent TEXT NOT NULL,
+	created       INTEGER NOT NULL,
+	UNIQUE (alias, correspondent)
 );`
 
 // schemaVersion is the store's layout, kept in meta under "schema":
@@ -106,10 +114,12 @@ CREATE TABLE IF NOT EXISTS senders (
 //	      time and first and last accepted mail
 //	3     senders: the addresses a user of the submission port sent from,
 //	      with the first user and when; stats.sent
+//	4     reverse: the reverse addresses of --reverse-aliases, each
+//	      standing for one correspondent of one alias
 //
 // Every change only adds (a table, or a column with a default), so that an
 // older relay still runs on a newer store.
-const schemaVersion = 3
+const schemaVersion = 4
 
 // migrate brings a store made by an older catchall to schemaVersion; the
 // tables themselves are made by schema. It runs once per store: the
@@ -123,6 +133,7 @@ func migrate(db *sql.DB) error {
 	if v >= schemaVersion {
 		return nil
 	}
+	// 3 → 4: the reverse table, made by schema; nothing to move.
 	// 2 → 3: stats.sent (schema makes it in a new store).
 	var hasSent int
 	if err := db.QueryRow(`SELECT count(*) FROM pragma_table_info('stats') WHERE name = 'sent'`).Scan(&hasSent); err != nil {
@@ -622,4 +633,74 @@ func (s *Store) Burners() ([]Burner, error) {
 		out = append(out, b)
 	}
 	return out, rows.Err()
+}
+
+// ReversePrefix starts the local part of every reverse address:
+// ReversePrefix and reverseLen lower-case base32 characters (100 bits), at
+// the alias's domain. It has no dot, so it is never a burner (SERVICE.TAG),
+// and no '+' (no subaddress).
+const ReversePrefix = "ra-"
+
+const reverseLen = 20
+
+// isReverseLocal reports whether local has the form of a reverse address.
+func isReverseLocal(local string) bool {
+	rest, ok := strings.CutPrefix(local, ReversePrefix)
+	if !ok || len(rest) != reverseLen {
+		return false
+	}
+	for i := 0; i < len(rest); i++ {
+		if c := rest[i]; !('a' <= c && c <= 'z' || '2' <= c && c <= '7') {
+			return false
+		}
+	}
+	return true
+}
+
+// ReverseAddress returns the reverse address that stands for correspondent
+// (a normalised address) towards alias: made the first time, the same
+// ever after. It is at the alias's domain and is never an alias of the
+// store.
+func (s *Store) ReverseAddress(alias, correspondent string, now time.Time) (string, error) {
+	_, domain, _ := strings.Cut(alias, "@")
+	for try := 0; try < 5; try++ {
+		var have string
+		err := s.db.QueryRow(`SELECT address FROM reverse WHERE alias = ? AND correspondent = ?`, alias, correspondent).Scan(&have)
+		if err == nil {
+			return have, nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return "", fmt.Errorf("reverse address for %s: %w", alias, err)
+		}
+		var b [13]byte
+		rand.Read(b[:])
+		addr := ReversePrefix + strings.ToLower(b32.EncodeToString(b[:]))[:reverseLen] + "@" + domain
+		if _, taken := s.Lookup(addr); taken {
+			continue
+		}
+		// Any conflict (the pair made meanwhile by another process, or the
+		// same random address) is looked at again by the next round.
+		if _, err := s.db.Exec(`INSERT INTO reverse (address, alias, correspondent, created) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+			addr, alias, correspondent, now.Unix()); err != nil {
+			return "", fmt.Errorf("reverse address for %s: %w", alias, err)
+		}
+	}
+	return "", fmt.Errorf("reverse address for %s: no free address after 5 tries", alias)
+}
+
+// Reverse returns the alias and correspondent a reverse address stands
+// for; ok is false for an address that is not one.
+func (s *Store) Reverse(address string) (alias, correspondent string, ok bool, err error) {
+	local, _, _ := strings.Cut(address, "@")
+	if !isReverseLocal(local) {
+		return "", "", false, nil
+	}
+	err = s.db.QueryRow(`SELECT alias, correspondent FROM reverse WHERE address = ?`, address).Scan(&alias, &correspondent)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", "", false, nil
+	}
+	if err != nil {
+		return "", "", false, fmt.Errorf("looking up %s: %w", address, err)
+	}
+	return alias, correspondent, true, nil
 }

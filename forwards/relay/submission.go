@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net"
 	"net/mail"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -160,6 +161,28 @@ func (s *subSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 	if err != nil {
 		return s.refuse(to, "syntax", errBadAddress)
 	}
+	if _, ours := s.r.ours(addr); ours {
+		g, ok, err := s.r.reverseRcpt(addr)
+		if err != nil {
+			s.log.Error("routing failed", "rcpt", to, "err", err)
+			return errSpoolFailed
+		}
+		if ok {
+			// A reply to a reverse address: from its alias, to the
+			// correspondent, whatever MAIL FROM said.
+			s.rcpts = append(s.rcpts, addr)
+			for i := range s.groups {
+				if s.groups[i].Kind == KindReply && s.groups[i].Alias == g.Alias {
+					if !slices.Contains(s.groups[i].Targets, g.Targets[0]) {
+						s.groups[i].Targets = append(s.groups[i].Targets, g.Targets[0])
+					}
+					return nil
+				}
+			}
+			s.groups = append(s.groups, *g)
+			return nil
+		}
+	}
 	for _, t := range s.groups[0].Targets {
 		if t == addr {
 			return nil
@@ -175,7 +198,8 @@ func (s *subSession) Data(rd io.Reader) error {
 	mailOK, from, opts, user := s.mailOK, s.from, s.opts, s.user
 	groups, rcpts := cloneGroups(s.groups), strings.Join(s.rcpts, " ")
 	s.mu.Unlock()
-	if !mailOK || len(groups) == 0 || len(groups[0].Targets) == 0 {
+	groups = slices.DeleteFunc(groups, func(g Group) bool { return len(g.Targets) == 0 })
+	if !mailOK || len(groups) == 0 {
 		return &smtp.SMTPError{Code: 503, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "no valid recipients"}
 	}
 	env := s.envelope(from, opts, groups)
@@ -186,9 +210,20 @@ func (s *subSession) Data(rd io.Reader) error {
 		return err
 	}
 	base, _ := classify.SplitSubaddress(from)
-	s.r.store.Count(base, StatSent)
+	n, counted := 0, map[string]bool{}
+	for _, g := range groups {
+		n += len(g.Targets)
+		alias := base // KindSend
+		if g.Kind == KindReply {
+			alias = g.Alias
+		}
+		if !counted[alias] {
+			counted[alias] = true
+			s.r.store.Count(alias, StatSent)
+		}
+	}
 	s.r.metrics.sent.Inc()
-	s.log.Info("accepted for sending", "id", env.ID, "from", from, "user", user, "recipients", len(groups[0].Targets), "size", size)
+	s.log.Info("accepted for sending", "id", env.ID, "from", from, "user", user, "recipients", n, "size", size)
 	return nil
 }
 
