@@ -86,7 +86,7 @@ ART=${CATCHALL_TEST_ARTIFACTS:-$PWD/test-artifacts}
 mkdir -p "$ART"
 export CATCHALL_TEST_MAILBOXES="alice=$D/corpus courier=$D/corpus alice2=$D/corpus11 courier2=$D/corpus11 alice3=$D/corpus12 courier3=$D/corpus12 pyemail=$D/corpus13"
 export CATCHALL_TEST_LISTINGS="$D" CATCHALL_TEST_CORPUS="$D/corpus" CATCHALL_BIN="$D/catchall" CATCHALL_TEST_TOOLS=1 CATCHALL_TEST_ARTIFACTS="$ART"
-$GO test -race -count=1 -timeout 25m -run 'Dovecot|Courier|Cyrus|Servers|Postmap|SieveTools|ToolsSieve|ToolsHostile|ToolsPostfix|EximTool|Postsrsd|ToolsRelay|Chromium|Demo|SwaksSubmission|DKIMVerifiedByDkimpy' -v \
+$GO test -race -count=1 -timeout 25m -run 'Dovecot|Courier|Cyrus|Servers|Postmap|SieveTools|ToolsSieve|ToolsHostile|ToolsPostfix|EximTool|Postsrsd|ToolsRelay|Chromium|Demo|SwaksSubmission|DKIMVerifiedByDkimpy|ToolsReverse' -v \
   ./imapsync/ ./classify/ ./classify/report/ ./forwards/ ./forwards/srs/ ./forwards/relay/ ./cmd/catchall/ ./scripts/demo/ 2>&1 | grep -v '^=== '
 status=${PIPESTATUS[0]}
 echo "== screenshots and pages of the browser test: $ART"

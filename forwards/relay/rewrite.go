@@ -2,6 +2,8 @@ package relay
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/base32"
 	"errors"
 	"io"
 	"net/mail"
@@ -297,6 +299,8 @@ func (rr *replyRewriter) rewrite(hdr []byte) ([]byte, error) {
 			}
 			out.WriteString("From: " + (&mail.Address{Name: truncate(name, maxDisplay), Address: rr.alias}).String() + "\r\n")
 			wroteFrom = true
+		case f.is("Message-ID"):
+			out.WriteString("Message-ID: " + replyMessageID(f.value(), rr.alias) + "\r\n")
 		case f.is("Reply-To"), f.is("To"), f.is("Cc"):
 			list, perr := fromParser.ParseList(f.value())
 			if perr != nil {
@@ -335,6 +339,20 @@ func (rr *replyRewriter) rewrite(hdr []byte) ([]byte, error) {
 		out.WriteString("From: <" + rr.alias + ">\r\n")
 	}
 	return out.Bytes(), nil
+}
+
+// replyMessageID returns the Message-ID a reply goes out with: the user's
+// client names its own domain or host in it (<…@home.example>, or
+// <…@laptop.home.example>), which would tell the correspondent who is
+// behind the alias. It is replaced by a hash of it at the alias's domain —
+// the same for the same original, so a copy sent twice is still recognised
+// as one. (The user's client threads the correspondent's answer by its
+// subject or not at all: it never saw the new ID.)
+func replyMessageID(orig, alias string) string {
+	sum := sha256.Sum256([]byte(strings.TrimSpace(orig)))
+	id := strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(sum[:16]))
+	_, domain, _ := strings.Cut(alias, "@")
+	return "<" + id + "@" + domain + ">"
 }
 
 // names reports whether b, unfolded and in any case, holds one of the

@@ -27,6 +27,8 @@
 #   POSTFIX_SASL_PATH   with it: smtpd_sasl_type = dovecot, smtpd_sasl_path = this socket
 #   POSTFIX_MILTER      with it: smtpd_milters for the submission port (e.g. inet:127.0.0.1:PORT,
 #                       an OpenDKIM signing milter); milter_default_action = tempfail
+#   POSTFIX_OUTGOING=1  act as a user's own mail host: clients on 127.0.0.1 (mynetworks) may
+#                       send to any domain, which goes to the relayhost (the reply tests)
 #
 # Layout: DIR/etc (main.cf, master.cf, virtual{,.db}), DIR/queue (queue_directory),
 # DIR/data (data_directory), DIR/maillog (maillog_file; nothing goes to syslog).
@@ -116,7 +118,8 @@ master_pid() {
 # write_config DIR: writes DIR/etc/main.cf and master.cf; prints "changed" when either differs
 # from what was there.
 write_config() {
-	local dir=$1 etc=$1/etc bare="" access=""
+	local dir=$1 etc=$1/etc bare="" access="" mynet=""
+	[ "${POSTFIX_OUTGOING:-}" != 1 ] || mynet="permit_mynetworks,"
 	[ -z "${POSTFIX_ACCESS:-}" ] || access="check_recipient_access hash:$etc/access,"
 	# smtpd_forbid_bare_newline exists from 3.9, 3.8.4, 3.7.9, 3.6.13, 3.5.23. Its default
 	# exclusions are $mynetworks, i.e. all our clients; so clear them.
@@ -174,8 +177,8 @@ readme_directory = no
 # at RCPT), everything else is refused, and all mail goes to the smarthost.
 virtual_alias_domains = $POSTFIX_DOMAIN
 virtual_alias_maps = hash:$etc/virtual
-smtpd_relay_restrictions = reject_unauth_destination
-smtpd_recipient_restrictions = $access reject_unauth_destination
+smtpd_relay_restrictions = $mynet reject_unauth_destination
+smtpd_recipient_restrictions = $access $mynet reject_unauth_destination
 relayhost = [127.0.0.1]:$RELAY_PORT
 smtpd_tls_security_level = none
 smtp_tls_security_level = none
