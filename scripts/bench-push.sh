@@ -120,7 +120,7 @@ Far :dest:
 Near :local:
 # mbsync 1.4 sends folder names as UTF-8, which Dovecot refuses (no
 # modified UTF-7): leave the non-ASCII folders out of its run.
-Patterns * !Q&A !Réception* !Работа !日本語*
+Patterns * !Q&A !Réception* !Работа !日本語* !Newsletters/Entwürfe*
 Create Far
 Sync Push
 Expunge None
