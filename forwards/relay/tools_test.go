@@ -276,11 +276,14 @@ func TestToolsRelay(t *testing.T) {
 				t.Logf("%s arrived %d times", id, n)
 			}
 		}
+		// A tracked message may be the one in flight at the kill: then it
+		// arrives twice and counts among the duplicates allowed below. One
+		// that got 250 must never be missing.
 		missing := 0
 		for _, id := range got250 {
-			if ids[id] != 1 {
+			if ids[id] < 1 {
 				missing++
-				t.Errorf("%s got 250 but arrived %d times", id, ids[id])
+				t.Errorf("%s got 250 but never arrived", id)
 			}
 		}
 		accepted := strings.Count(readFile(p.log), "msg=accepted")
