@@ -77,8 +77,10 @@ func TestUsersCheckBoundedMemory(t *testing.T) {
 	close(stop)
 	<-sampled
 	grew := int64(peak.Load()) - int64(base)
-	slots := int64(cap(argonSlots))
-	if limit := (slots + 2) * argonMemory << 10; grew > limit {
-		t.Errorf("20 logins at once grew the heap by %d MiB; %d slots of %d MiB allow %d MiB", grew>>20, slots, argonMemory>>10, limit>>20)
+	// Unbounded, the twenty hold 20 × 19 MiB at once; bounded, one per slot.
+	// The limit sits halfway, so that other tests of the package running
+	// in parallel on a busy machine cannot make it fail.
+	if limit := int64(10) * argonMemory << 10; grew > limit {
+		t.Errorf("20 logins at once grew the heap by %d MiB (%d slots of %d MiB); want at most %d MiB", grew>>20, cap(argonSlots), argonMemory>>10, limit>>20)
 	}
 }
