@@ -22,7 +22,7 @@ import (
 // Config is everything the relay needs. The zero values of the limits
 // mean the defaults below.
 type Config struct {
-	Listen  string   // SMTP listen address (Run only)
+	Listen string // SMTP listen address (Run only)
 	// Admin is the admin HTTP listen address (Run only; "" for none):
 	// /metrics, /healthz and the JSON API (AdminHandler). On loopback
 	// nothing needs a login; any other address needs AdminTLS and Users,
@@ -31,9 +31,9 @@ type Config struct {
 	// AdminTLS makes the admin listener speak TLS (HTTPS); required when
 	// Admin is not a loopback address.
 	AdminTLS *tls.Config
-	Domains []string // the user's domains; empty means the domains of the plan's aliases
-	Spool   string   // spool directory: relay.db, queue/, tmp/
-	Plan    string   // plan file, re-imported on Reload and when it changes; "" to use the store as it is
+	Domains  []string // the user's domains; empty means the domains of the plan's aliases
+	Spool    string   // spool directory: relay.db, queue/, tmp/
+	Plan     string   // plan file, re-imported on Reload and when it changes; "" to use the store as it is
 
 	Smarthost         *serverurl.URL // where everything is delivered
 	SmarthostPassword string         // for AUTH when Smarthost.User is set
