@@ -266,7 +266,7 @@ func TestAdminRemoteLogin(t *testing.T) {
 	if code, _, _ := apiCall(t, h, "POST", base+"/login", `{"user":"me","password":"`+testPassword+`"}`, from("198.51.100.7")...); code != 429 {
 		t.Errorf("login after a flood: %d, want 429", code)
 	}
-	code, body, res := apiCall(t, h, "POST", base+"/login", "", append(from("203.0.113.9"), "Content-Type", "application/x-www-form-urlencoded")...)
+	code, body, _ := apiCall(t, h, "POST", base+"/login", "", append(from("203.0.113.9"), "Content-Type", "application/x-www-form-urlencoded")...)
 	if code != 401 {
 		t.Errorf("empty form: %d %s", code, body)
 	}
@@ -275,7 +275,7 @@ func TestAdminRemoteLogin(t *testing.T) {
 	req.RemoteAddr = "203.0.113.9:5000"
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
-	res = rec.Result()
+	res := rec.Result()
 	var login struct{ CSRF string }
 	if rec.Code != 200 || json.Unmarshal(rec.Body.Bytes(), &login) != nil || len(login.CSRF) != 43 {
 		t.Fatalf("login from elsewhere: %d %s", rec.Code, rec.Body)
@@ -498,7 +498,7 @@ func FuzzAPIBody(f *testing.F) {
 			t.Fatal(err)
 		}
 		n := len(p.Columns)
-		if applyEdit(p, p.Rows[0], AliasEdit{Action: e.Action, ForwardTo: e.ForwardTo, Tag: e.Tag, Note: e.Note}) != nil {
+		if applyEdit(p, p.Rows[0], AliasEdit(e)) != nil {
 			return
 		}
 		out, err := spliceCSV([]byte(file), p, n, map[int]bool{0: true})
