@@ -150,23 +150,19 @@ finish and exits; whatever is queued is delivered after the next start.`,
 				cfg.DefaultTargets = append(cfg.DefaultTargets, strings.Fields(t)...)
 			}
 			var problems []error
-			if (tlsCert == "") != (tlsKey == "") {
-				problems = append(problems, errors.New("give both --tls-cert and --tls-key, or neither"))
-			} else if tlsCert != "" {
-				cert, err := tls.LoadX509KeyPair(tlsCert, tlsKey)
-				if err != nil {
-					return cli.Exit(cli.ExitUsage, fmt.Errorf("STARTTLS certificate: %w", err))
+			for _, c := range []struct {
+				cert, key, flag, what string
+				to                    **tls.Config
+			}{{tlsCert, tlsKey, "--tls", "STARTTLS", &cfg.TLS}, {adminCert, adminKey, "--admin-tls", "admin", &cfg.AdminTLS}} {
+				if (c.cert == "") != (c.key == "") {
+					problems = append(problems, fmt.Errorf("give both %s-cert and %s-key, or neither", c.flag, c.flag))
+				} else if c.cert != "" {
+					cert, err := tls.LoadX509KeyPair(c.cert, c.key)
+					if err != nil {
+						return cli.Exit(cli.ExitUsage, fmt.Errorf("%s certificate: %w", c.what, err))
+					}
+					*c.to = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 				}
-				cfg.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-			}
-			if (adminCert == "") != (adminKey == "") {
-				problems = append(problems, errors.New("give both --admin-tls-cert and --admin-tls-key, or neither"))
-			} else if adminCert != "" {
-				cert, err := tls.LoadX509KeyPair(adminCert, adminKey)
-				if err != nil {
-					return cli.Exit(cli.ExitUsage, fmt.Errorf("admin certificate: %w", err))
-				}
-				cfg.AdminTLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 			}
 			if (dkimKey == "") != (dkimSelector == "") {
 				problems = append(problems, errors.New("give both --dkim-key and --dkim-selector, or neither"))
