@@ -50,6 +50,7 @@ func relayCommand(g *globals) *cobra.Command {
 	var (
 		listen, admin, planPath, spool, smarthost, passFile, passCmd, tlsCA string
 		burnerSecret, srsSecret, tlsCert, tlsKey, hostname                  string
+		adminCert, adminKey                                                 string
 		dkimKey, dkimSelector                                               string
 		submission, usersFile                                               string
 		submissionTLS, reverseAliases                                       bool
@@ -114,8 +115,11 @@ sending host or a DKIM signature of its domain verifies; anyone else gets
 The plan (--plan) is imported at start, on SIGHUP and when the file changes;
 "catchall relay import" fills the store without it. The smarthost password
 comes from env CATCHALL_DEST_PASSWORD, --dest-password-file or
---dest-password-command. --admin serves /metrics (Prometheus) and /healthz
-on a loopback address. SIGTERM stops accepting, lets sessions in flight
+--dest-password-command. --admin serves /metrics (Prometheus), /healthz and
+the admin API (list aliases with their last 30 days, edit action, forward_to,
+tag and note in the plan and the store, make burners): on loopback without a
+login; elsewhere only over HTTPS (--admin-tls-cert) for the --users, who log
+in with POST /login. SIGTERM stops accepting, lets sessions in flight
 finish and exits; whatever is queued is delivered after the next start.`,
 		Example: `  catchall relay --listen :25 --domain example.org --plan plan.csv \
       --smarthost smtp://me%40example.org@smtp.new-host.example \
@@ -146,14 +150,19 @@ finish and exits; whatever is queued is delivered after the next start.`,
 				cfg.DefaultTargets = append(cfg.DefaultTargets, strings.Fields(t)...)
 			}
 			var problems []error
-			if (tlsCert == "") != (tlsKey == "") {
-				problems = append(problems, errors.New("give both --tls-cert and --tls-key, or neither"))
-			} else if tlsCert != "" {
-				cert, err := tls.LoadX509KeyPair(tlsCert, tlsKey)
-				if err != nil {
-					return cli.Exit(cli.ExitUsage, fmt.Errorf("STARTTLS certificate: %w", err))
+			for _, c := range []struct {
+				cert, key, flag, what string
+				to                    **tls.Config
+			}{{tlsCert, tlsKey, "--tls", "STARTTLS", &cfg.TLS}, {adminCert, adminKey, "--admin-tls", "admin", &cfg.AdminTLS}} {
+				if (c.cert == "") != (c.key == "") {
+					problems = append(problems, fmt.Errorf("give both %s-cert and %s-key, or neither", c.flag, c.flag))
+				} else if c.cert != "" {
+					cert, err := tls.LoadX509KeyPair(c.cert, c.key)
+					if err != nil {
+						return cli.Exit(cli.ExitUsage, fmt.Errorf("%s certificate: %w", c.what, err))
+					}
+					*c.to = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 				}
-				cfg.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 			}
 			if (dkimKey == "") != (dkimSelector == "") {
 				problems = append(problems, errors.New("give both --dkim-key and --dkim-selector, or neither"))
@@ -254,7 +263,9 @@ finish and exits; whatever is queued is delivered after the next start.`,
 	fs.BoolVar(&noSRS, "no-srs", false, "do not rewrite envelope senders (SPF will fail at the destination for most senders)")
 	fs.BoolVar(&catchAll, "catch-all", false, "accept unknown aliases of the domains too, for --forward-to")
 	fs.StringSliceVar(&forwardTo, "forward-to", nil, "where plan rows with an empty forward_to, new burners and the catch-all go: `ADDR` (default for burners and the catch-all: the plan's most common forward_to; rows with an empty forward_to are left out without it)")
-	fs.StringVar(&admin, "admin", "", "serve /metrics and /healthz on the loopback `ADDR`")
+	fs.StringVar(&admin, "admin", "", "serve /metrics, /healthz and the JSON API (/api/aliases, /api/burners) on `ADDR`: loopback, or any address with --admin-tls-cert and --users (then with a login)")
+	fs.StringVar(&adminCert, "admin-tls-cert", "", "speak HTTPS on --admin with the PEM certificate chain in `FILE`")
+	fs.StringVar(&adminKey, "admin-tls-key", "", "the PEM private key for --admin-tls-cert")
 	fs.StringVar(&tlsCert, "tls-cert", "", "offer STARTTLS with the PEM certificate chain in `FILE`")
 	fs.StringVar(&tlsKey, "tls-key", "", "the PEM private key for --tls-cert")
 	fs.StringVar(&dkimKey, "dkim-key", "", "DKIM-sign mail sent through --submission whose From: is at one of the domains, with the key in `FILE` (see dkim new)")
@@ -293,7 +304,7 @@ var relayFlags = map[string]string{
 	"Spool": "--spool", "Smarthost": "--smarthost", "Admin": "--admin", "Domains": "--domain",
 	"DefaultTargets": "--forward-to", "Burner.Len": "--burner-length", "SRS.HashLen": "--srs-hash-length",
 	"DKIM.Key": "--dkim-key", "DKIM.Selector": "--dkim-selector",
-	"Submission": "--submission", "SubmissionTLS": "--submission-tls", "Users": "--users", "TLS": "--tls-cert",
+	"Submission": "--submission", "SubmissionTLS": "--submission-tls", "Users": "--users", "TLS": "--tls-cert", "AdminTLS": "--admin-tls-cert",
 }
 
 // relayFlagNames names the flags in the problems relay.Config.Validate

@@ -22,11 +22,18 @@ import (
 // Config is everything the relay needs. The zero values of the limits
 // mean the defaults below.
 type Config struct {
-	Listen  string   // SMTP listen address (Run only)
-	Admin   string   // admin HTTP listen address, loopback only; "" for none (Run only)
-	Domains []string // the user's domains; empty means the domains of the plan's aliases
-	Spool   string   // spool directory: relay.db, queue/, tmp/
-	Plan    string   // plan file, re-imported on Reload and when it changes; "" to use the store as it is
+	Listen string // SMTP listen address (Run only)
+	// Admin is the admin HTTP listen address (Run only; "" for none):
+	// /metrics, /healthz and the JSON API (AdminHandler). On loopback
+	// nothing needs a login; any other address needs AdminTLS and Users,
+	// and then every page but /healthz needs a login.
+	Admin string
+	// AdminTLS makes the admin listener speak TLS (HTTPS); required when
+	// Admin is not a loopback address.
+	AdminTLS *tls.Config
+	Domains  []string // the user's domains; empty means the domains of the plan's aliases
+	Spool    string   // spool directory: relay.db, queue/, tmp/
+	Plan     string   // plan file, re-imported on Reload and when it changes; "" to use the store as it is
 
 	Smarthost         *serverurl.URL // where everything is delivered
 	SmarthostPassword string         // for AUTH when Smarthost.User is set
@@ -194,7 +201,8 @@ var ErrNoDomains = errors.New("no domains: none configured and the plan has no a
 // *ConfigError, joined (errors.Join); nil when the relay can run with it.
 // It checks what can be checked without opening anything: a spool and a
 // smarthost are given; a password is never sent to the smarthost
-// unencrypted, except on loopback; the admin listener is on loopback; the
+// unencrypted, except on loopback; the admin listener is on loopback, or
+// has TLS and users to log in; the
 // domains and default targets are addresses every target can take; the
 // burner tag and SRS hash lengths cannot be guessed by trying; the
 // submission port has a users file, and TLS unless it is on loopback
@@ -215,8 +223,8 @@ func (c *Config) Validate() error {
 	}
 	if c.Admin != "" {
 		host, _, err := net.SplitHostPort(c.Admin)
-		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
-			bad("Admin", c.Admin, "give a loopback address such as 127.0.0.1:9125 (metrics are not for the internet)")
+		if err != nil || host != "" && net.ParseIP(host) == nil || !adminLoopback(c.Admin) && (c.AdminTLS == nil || c.Users == "") {
+			bad("Admin", c.Admin, "give a loopback address such as 127.0.0.1:9125, or IP:PORT with a certificate (AdminTLS) and users to log in (Users)")
 		}
 	}
 	for _, d := range c.Domains {

@@ -38,6 +38,26 @@
 // changes or another process (catchall relay import) imported into the
 // Store. AdminHandler serves /metrics and /healthz.
 //
+// # Admin API
+//
+// AdminHandler also serves JSON: GET /api/aliases (every plan row's cells,
+// then the Store's aliases the plan does not have, each with messages_30d,
+// refused_30d, daily — ActivityDays counts of forwarded and refused mail,
+// oldest first — last_seen, note and breach), PATCH /api/aliases/{alias}
+// (action, forward_to, tag, note: EditPlan, under the import lock, so the
+// next SMTP command sees it) and POST /api/burners (a burner made with
+// Config.Burner, recorded with its note and registered at once). The
+// counts are kept per alias per UTC day in the Store (table daily), on
+// Config.Clock. On loopback nothing needs a login; every change needs
+// Content-Type: application/json (415) and an Origin, if any, of the
+// listener itself, under a loopback Host (403; against DNS rebinding).
+// Off loopback (Config.AdminTLS and Config.Users required) POST /login
+// makes a session (cookie Secure, HttpOnly, SameSite=Strict, 256 random
+// bits, AdminSessionTTL) with a CSRF token (also GET /api/session); the
+// API and /metrics need it (401), every change the X-CSRF-Token header
+// (403); failed logins are limited per client address (429) as AUTH is;
+// /healthz stays open to a probe.
+//
 // # Submission
 //
 // With a submission listener (Config.Submission, ServeSubmission) the
@@ -151,8 +171,10 @@
 // sender whose SPF does not authorise the client that handed the message
 // over (backscatter); never names in a report, or in its log of a refusal, where
 // an alias forwards to; never lets an SRS address carry anything but a
-// bounce. The running relay never writes the plan file: it only reads it,
-// and keeps the last good plan while the file has mistakes.
+// bounce. The running relay writes the plan file only for an edit through
+// the admin API (EditPlan: the named cells of the named rows, checked as an
+// import would, written atomically); otherwise it reads it, and keeps the
+// last good plan while the file has mistakes.
 //
 // # Faults
 //

@@ -63,7 +63,9 @@ func newMetrics(r *Relay) *metrics {
 
 // AdminHandler serves /metrics (Prometheus) and /healthz: 200 "ok" while
 // the spool is writable and the smarthost takes the relay's login, 503
-// with the reason otherwise (mail is still accepted and queued).
+// with the reason otherwise (mail is still accepted and queued); and the
+// JSON API under /api/ (see "Admin API" in the package documentation),
+// behind the access checks of adminAuth.
 func (r *Relay) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(r.metrics.reg, promhttp.HandlerOpts{}))
@@ -83,5 +85,6 @@ func (r *Relay) AdminHandler() http.Handler {
 		}
 		w.Write([]byte("ok\n"))
 	})
-	return mux
+	r.apiRoutes(mux)
+	return newAdminAuth(r).wrap(mux)
 }

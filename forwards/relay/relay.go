@@ -149,6 +149,11 @@ func (r *Relay) loadUsers(force bool) error {
 func (r *Relay) reload(force bool) error {
 	r.planMu.Lock()
 	defer r.planMu.Unlock()
+	return r.reloadLocked(force)
+}
+
+// reloadLocked is reload with planMu held.
+func (r *Relay) reloadLocked(force bool) error {
 	var planChanged bool
 	if r.cfg.Plan != "" {
 		fi, err := os.Stat(r.cfg.Plan)
@@ -253,7 +258,13 @@ func ImportPlan(st *Store, path string, defaultTo []string) (PlanImport, error) 
 	if err != nil {
 		return PlanImport{}, fmt.Errorf("plan %s: %w", path, err)
 	}
-	res, err := st.Import(in.Rules)
+	notes := map[string]string{}
+	for _, row := range p.Rows {
+		if a, err := forwards.CheckAddress(row.Alias()); err == nil {
+			notes[a] = row["note"]
+		}
+	}
+	res, err := st.importPlan(in.Rules, notes)
 	return PlanImport{ImportResult: res, Skipped: in.Skipped, LeftOut: in.LeftOut}, err
 }
 
@@ -283,6 +294,9 @@ func (r *Relay) Run(ctx context.Context) error {
 		if err != nil {
 			ln.Close()
 			return fmt.Errorf("admin listener: %w", err)
+		}
+		if r.cfg.AdminTLS != nil {
+			aln = tls.NewListener(aln, r.cfg.AdminTLS)
 		}
 		hs := &http.Server{Handler: r.AdminHandler(), ReadHeaderTimeout: 10 * time.Second}
 		go hs.Serve(aln)

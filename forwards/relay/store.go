@@ -34,6 +34,7 @@ type Alias struct {
 	Targets []string
 	Source  string
 	Created time.Time
+	Note    string // the plan's note column (plan aliases)
 }
 
 // Store is the relay's alias table, its burners and per-alias statistics,
@@ -50,6 +51,8 @@ type Store struct {
 	statMu sync.Mutex
 	stats  map[string]*statDelta
 	mail   map[string]*mailDelta // burners' accepted mail, not yet flushed
+	daily  map[dayKey]*dayDelta  // per alias per day, not yet flushed
+	pruned int64                 // the day old daily rows were last removed
 
 	clock clockwork.Clock // dates imported rows and the statistics' last event
 }
@@ -58,6 +61,20 @@ type statDelta struct {
 	forwarded, refused, deferred, failed, sent int64
 	lastSeen                                   time.Time
 }
+
+// dayKey is one alias on one day (days since 1970-01-01, UTC).
+type dayKey struct {
+	alias string
+	day   int64
+}
+
+type dayDelta struct {
+	forwarded, refused int64
+	lastSeen           time.Time
+}
+
+// dayOf returns the UTC day number of t.
+func dayOf(t time.Time) int64 { return t.Unix() / 86400 }
 
 // mailDelta is the first and last accepted message to a burner since the
 // last Flush.
@@ -104,6 +121,14 @@ CREATE TABLE IF NOT EXISTS reverse (
 	correspondent TEXT NOT NULL,
 	created       INTEGER NOT NULL,
 	UNIQUE (alias, correspondent)
+);
+CREATE TABLE IF NOT EXISTS daily (
+	alias     TEXT NOT NULL,
+	day       INTEGER NOT NULL,
+	forwarded INTEGER NOT NULL DEFAULT 0,
+	refused   INTEGER NOT NULL DEFAULT 0,
+	last_seen INTEGER NOT NULL DEFAULT 0,
+	PRIMARY KEY (alias, day)
 );`
 
 // schemaVersion is the store's layout, kept in meta under "schema":
@@ -116,10 +141,13 @@ CREATE TABLE IF NOT EXISTS reverse (
 //	      with the first user and when; stats.sent
 //	4     reverse: the reverse addresses of --reverse-aliases, each
 //	      standing for one correspondent of one alias
+//	5     daily: forwarded and refused messages per alias per UTC day
+//	      (day = Unix time / 86400) and the last event that day, kept
+//	      for DailyKeep days; aliases.note, the plan's note column
 //
 // Every change only adds (a table, or a column with a default), so that an
 // older relay still runs on a newer store.
-const schemaVersion = 4
+const schemaVersion = 5
 
 // migrate brings a store made by an older catchall to schemaVersion; the
 // tables themselves are made by schema. It runs once per store: the
@@ -133,16 +161,23 @@ func migrate(db *sql.DB) error {
 	if v >= schemaVersion {
 		return nil
 	}
+	// 4 → 5: the daily table, made by schema; aliases.note (added here in
+	// every store, new or old).
 	// 3 → 4: the reverse table, made by schema; nothing to move.
 	// 2 → 3: stats.sent (schema makes it in a new store).
-	var hasSent int
-	if err := db.QueryRow(`SELECT count(*) FROM pragma_table_info('stats') WHERE name = 'sent'`).Scan(&hasSent); err != nil {
-		return err
-	}
-	if hasSent == 0 {
-		if _, err := db.Exec(`ALTER TABLE stats ADD COLUMN sent INTEGER NOT NULL DEFAULT 0`); err != nil &&
-			!strings.Contains(err.Error(), "duplicate column") { // another process added it meanwhile
+	for _, c := range []struct{ table, column, def string }{
+		{"stats", "sent", "INTEGER NOT NULL DEFAULT 0"},
+		{"aliases", "note", "TEXT NOT NULL DEFAULT ''"},
+	} {
+		var has int
+		if err := db.QueryRow(`SELECT count(*) FROM pragma_table_info(?) WHERE name = ?`, c.table, c.column).Scan(&has); err != nil {
 			return err
+		}
+		if has == 0 {
+			if _, err := db.Exec(`ALTER TABLE ` + c.table + ` ADD COLUMN ` + c.column + ` ` + c.def); err != nil &&
+				!strings.Contains(err.Error(), "duplicate column") { // another process added it meanwhile
+				return err
+			}
 		}
 	}
 	tx, err := db.Begin()
@@ -219,7 +254,7 @@ func OpenStore(spool string) (*Store, error) {
 		return nil, fmt.Errorf("spool %s: upgrading the store: %w", path, err)
 	}
 	os.Chmod(path, 0o600)
-	s := &Store{db: db, stats: map[string]*statDelta{}, mail: map[string]*mailDelta{}, clock: clockwork.NewRealClock()}
+	s := &Store{db: db, stats: map[string]*statDelta{}, mail: map[string]*mailDelta{}, daily: map[dayKey]*dayDelta{}, clock: clockwork.NewRealClock()}
 	if err := s.Load(); err != nil {
 		db.Close()
 		return nil, err
@@ -245,31 +280,41 @@ func (r ImportResult) String() string {
 // added, changed ones replaced, plan aliases no longer in the plan removed.
 // Registered burners stay unless the plan names them (then the plan wins).
 // The store is reloaded afterwards.
-func (s *Store) Import(rules []forwards.Rule) (ImportResult, error) {
+func (s *Store) Import(rules []forwards.Rule) (ImportResult, error) { return s.importPlan(rules, nil) }
+
+// importPlan is Import that also sets each rule's note from notes (by
+// alias); nil notes leave the notes as they are.
+func (s *Store) importPlan(rules []forwards.Rule, notes map[string]string) (ImportResult, error) {
 	var res ImportResult
 	tx, err := s.db.Begin()
 	if err != nil {
 		return res, err
 	}
 	defer tx.Rollback()
-	old := map[string][3]string{}
-	rows, err := tx.Query(`SELECT alias, tag, action, forward_to FROM aliases WHERE source = ?`, SourcePlan)
+	old := map[string][4]string{}
+	rows, err := tx.Query(`SELECT alias, tag, action, forward_to, note FROM aliases WHERE source = ?`, SourcePlan)
 	if err != nil {
 		return res, err
 	}
 	for rows.Next() {
-		var a, t, ac, f string
-		if err := rows.Scan(&a, &t, &ac, &f); err != nil {
+		var a, t, ac, f, n string
+		if err := rows.Scan(&a, &t, &ac, &f, &n); err != nil {
 			rows.Close()
 			return res, err
 		}
-		old[a] = [3]string{t, ac, f}
+		old[a] = [4]string{t, ac, f, n}
 	}
 	rows.Close()
 	now := s.clock.Now().Unix()
 	for _, r := range rules {
-		v := [3]string{string(r.Tag), string(r.Action), strings.Join(r.Targets, " ")}
-		if o, ok := old[r.Alias]; ok {
+		v := [4]string{string(r.Tag), string(r.Action), strings.Join(r.Targets, " ")}
+		o, ok := old[r.Alias]
+		if notes != nil {
+			v[3] = notes[r.Alias]
+		} else {
+			v[3] = o[3] // "" for a new alias
+		}
+		if ok {
 			delete(old, r.Alias)
 			if o == v {
 				res.Unchanged++
@@ -279,9 +324,10 @@ func (s *Store) Import(rules []forwards.Rule) (ImportResult, error) {
 		} else {
 			res.Added++
 		}
-		if _, err := tx.Exec(`INSERT INTO aliases (alias, tag, action, forward_to, source, created) VALUES (?, ?, ?, ?, ?, ?)
-			ON CONFLICT(alias) DO UPDATE SET tag = excluded.tag, action = excluded.action, forward_to = excluded.forward_to, source = excluded.source`,
-			r.Alias, v[0], v[1], v[2], SourcePlan, now); err != nil {
+		if _, err := tx.Exec(`INSERT INTO aliases (alias, tag, action, forward_to, source, created, note) VALUES (?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT(alias) DO UPDATE SET tag = excluded.tag, action = excluded.action, forward_to = excluded.forward_to, source = excluded.source,
+			note = excluded.note`,
+			r.Alias, v[0], v[1], v[2], SourcePlan, now, v[3]); err != nil {
 			return res, err
 		}
 	}
@@ -310,7 +356,7 @@ func (s *Store) Generation() (int64, error) {
 
 // Load reads every alias into memory.
 func (s *Store) Load() error {
-	rows, err := s.db.Query(`SELECT alias, tag, action, forward_to, source, created FROM aliases`)
+	rows, err := s.db.Query(`SELECT alias, tag, action, forward_to, source, created, note FROM aliases`)
 	if err != nil {
 		return fmt.Errorf("reading aliases: %w", err)
 	}
@@ -320,7 +366,7 @@ func (s *Store) Load() error {
 		var a Alias
 		var tag, action, to string
 		var created int64
-		if err := rows.Scan(&a.Address, &tag, &action, &to, &a.Source, &created); err != nil {
+		if err := rows.Scan(&a.Address, &tag, &action, &to, &a.Source, &created, &a.Note); err != nil {
 			return fmt.Errorf("reading aliases: %w", err)
 		}
 		a.Tag, a.Action, a.Targets, a.Created = classify.Tag(tag), classify.Action(action), strings.Fields(to), time.Unix(created, 0)
@@ -505,7 +551,22 @@ func (s *Store) Count(alias string, stat int) {
 	case StatSent:
 		d.sent++
 	}
-	d.lastSeen = s.clock.Now()
+	now := s.clock.Now()
+	d.lastSeen = now
+	if stat == StatForwarded || stat == StatRefused {
+		k := dayKey{alias, dayOf(now)}
+		dd := s.daily[k]
+		if dd == nil {
+			dd = &dayDelta{}
+			s.daily[k] = dd
+		}
+		if stat == StatForwarded {
+			dd.forwarded++
+		} else {
+			dd.refused++
+		}
+		dd.lastSeen = now
+	}
 	s.statMu.Unlock()
 }
 
@@ -513,10 +574,13 @@ func (s *Store) Count(alias string, stat int) {
 // the database.
 func (s *Store) Flush() error {
 	s.statMu.Lock()
-	pending, mail := s.stats, s.mail
-	s.stats, s.mail = map[string]*statDelta{}, map[string]*mailDelta{}
+	pending, mail, daily := s.stats, s.mail, s.daily
+	s.stats, s.mail, s.daily = map[string]*statDelta{}, map[string]*mailDelta{}, map[dayKey]*dayDelta{}
+	today := dayOf(s.clock.Now())
+	prune := s.pruned != today
+	s.pruned = today
 	s.statMu.Unlock()
-	if len(pending) == 0 && len(mail) == 0 {
+	if len(pending) == 0 && len(mail) == 0 && len(daily) == 0 && !prune {
 		return nil
 	}
 	tx, err := s.db.Begin()
@@ -530,6 +594,18 @@ func (s *Store) Flush() error {
 			deferred = deferred + excluded.deferred, failed = failed + excluded.failed, sent = sent + excluded.sent,
 			last_seen = max(last_seen, excluded.last_seen)`,
 			alias, d.forwarded, d.refused, d.deferred, d.failed, d.sent, d.lastSeen.Unix()); err != nil {
+			return fmt.Errorf("writing statistics: %w", err)
+		}
+	}
+	for k, d := range daily {
+		if _, err := tx.Exec(`INSERT INTO daily (alias, day, forwarded, refused, last_seen) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT(alias, day) DO UPDATE SET forwarded = forwarded + excluded.forwarded, refused = refused + excluded.refused,
+			last_seen = max(last_seen, excluded.last_seen)`, k.alias, k.day, d.forwarded, d.refused, d.lastSeen.Unix()); err != nil {
+			return fmt.Errorf("writing statistics: %w", err)
+		}
+	}
+	if prune {
+		if _, err := tx.Exec(`DELETE FROM daily WHERE day < ?`, today-DailyKeep); err != nil {
 			return fmt.Errorf("writing statistics: %w", err)
 		}
 	}
@@ -703,4 +779,54 @@ func (s *Store) Reverse(address string) (alias, correspondent string, ok bool, e
 		return "", "", false, fmt.Errorf("looking up %s: %w", address, err)
 	}
 	return alias, correspondent, true, nil
+}
+
+// DailyKeep is how many days of per-alias daily counts the store keeps.
+const DailyKeep = 400
+
+// Activity is one alias's mail over the last days (Store.Activity).
+type Activity struct {
+	// Daily holds, per UTC day, oldest first and today last, the messages
+	// that came to the alias: forwarded and refused.
+	Daily              []int
+	Forwarded, Refused int       // over those days
+	LastSeen           time.Time // the last forwarded or refused message ever kept; zero: none
+}
+
+// Activity returns the activity of every alias with any in the daily
+// counts, over the days days up to and including now's (UTC). Counts not
+// yet flushed are flushed first.
+func (s *Store) Activity(now time.Time, days int) (map[string]*Activity, error) {
+	if err := s.Flush(); err != nil {
+		return nil, err
+	}
+	today := dayOf(now)
+	first := today - int64(days) + 1
+	rows, err := s.db.Query(`SELECT alias, day, forwarded, refused, last_seen FROM daily`)
+	if err != nil {
+		return nil, fmt.Errorf("reading statistics: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]*Activity{}
+	for rows.Next() {
+		var alias string
+		var day, fwd, ref, last int64
+		if err := rows.Scan(&alias, &day, &fwd, &ref, &last); err != nil {
+			return nil, fmt.Errorf("reading statistics: %w", err)
+		}
+		a := out[alias]
+		if a == nil {
+			a = &Activity{Daily: make([]int, days)}
+			out[alias] = a
+		}
+		if t := time.Unix(last, 0); last > 0 && t.After(a.LastSeen) {
+			a.LastSeen = t
+		}
+		if day >= first && day <= today {
+			a.Daily[day-first] += int(fwd + ref)
+			a.Forwarded += int(fwd)
+			a.Refused += int(ref)
+		}
+	}
+	return out, rows.Err()
 }
