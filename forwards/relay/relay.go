@@ -149,6 +149,11 @@ func (r *Relay) loadUsers(force bool) error {
 func (r *Relay) reload(force bool) error {
 	r.planMu.Lock()
 	defer r.planMu.Unlock()
+	return r.reloadLocked(force)
+}
+
+// reloadLocked is reload with planMu held.
+func (r *Relay) reloadLocked(force bool) error {
 	var planChanged bool
 	if r.cfg.Plan != "" {
 		fi, err := os.Stat(r.cfg.Plan)
