@@ -60,7 +60,7 @@ func TestReverseStoreMigration(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if v := storeSchema(t, spool); v != 4 {
+	if v := storeSchema(t, spool); v != schemaVersion {
 		t.Errorf("schema version %d", v)
 	}
 }

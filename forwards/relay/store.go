@@ -104,6 +104,18 @@ CREATE TABLE IF NOT EXISTS reverse (
 	correspondent TEXT NOT NULL,
 	created       INTEGER NOT NULL,
 	UNIQUE (alias, correspondent)
+);
+CREATE TABLE IF NOT EXISTS breach_events (
+	alias       TEXT NOT NULL,
+	breach      TEXT NOT NULL,
+	breach_date TEXT NOT NULL,
+	done        TEXT NOT NULL,
+	at          INTEGER NOT NULL,
+	PRIMARY KEY (alias, breach)
+);
+CREATE TABLE IF NOT EXISTS digest_refused (
+	alias   TEXT PRIMARY KEY,
+	refused INTEGER NOT NULL
 );`
 
 // schemaVersion is the store's layout, kept in meta under "schema":
@@ -116,10 +128,13 @@ CREATE TABLE IF NOT EXISTS reverse (
 //	      with the first user and when; stats.sent
 //	4     reverse: the reverse addresses of --reverse-aliases, each
 //	      standing for one correspondent of one alias
+//	5     breach_events: each breach the breach watch found for an alias,
+//	      once, with what it did (blocked or flagged); digest_refused: the
+//	      refusal counts at the last digest (and meta "digest_last")
 //
 // Every change only adds (a table, or a column with a default), so that an
 // older relay still runs on a newer store.
-const schemaVersion = 4
+const schemaVersion = 5
 
 // migrate brings a store made by an older catchall to schemaVersion; the
 // tables themselves are made by schema. It runs once per store: the
@@ -133,6 +148,7 @@ func migrate(db *sql.DB) error {
 	if v >= schemaVersion {
 		return nil
 	}
+	// 4 → 5: breach_events and digest_refused, made by schema.
 	// 3 → 4: the reverse table, made by schema; nothing to move.
 	// 2 → 3: stats.sent (schema makes it in a new store).
 	var hasSent int
