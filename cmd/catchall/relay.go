@@ -54,6 +54,8 @@ func relayCommand(g *globals) *cobra.Command {
 		dkimKey, dkimSelector                                               string
 		submission, usersFile                                               string
 		submissionTLS, reverseAliases                                       bool
+		breachWatch                                                         time.Duration
+		breaches, digest                                                    string
 		domains, forwardTo                                                  []string
 		catchAll, noSRS                                                     bool
 		burnerLen, maxRcpt, maxConns, ratePerMin, workers                   int
@@ -115,11 +117,19 @@ sending host or a DKIM signature of its domain verifies; anyone else gets
 The plan (--plan) is imported at start, on SIGHUP and when the file changes;
 "catchall relay import" fills the store without it. The smarthost password
 comes from env CATCHALL_DEST_PASSWORD, --dest-password-file or
---dest-password-command. --admin serves /metrics (Prometheus), /healthz and
-the admin API (list aliases with their last 30 days, edit action, forward_to,
-tag and note in the plan and the store, make burners): on loopback without a
-login; elsewhere only over HTTPS (--admin-tls-cert) for the --users, who log
-in with POST /login. SIGTERM stops accepting, lets sessions in flight
+--dest-password-command. --admin serves /metrics (Prometheus), /healthz
+(JSON: queue age, smarthost, store, breach list; 503 when a person is
+needed) and the admin API (list aliases with their last 30 days, edit
+action, forward_to, tag and note in the plan and the store, make burners):
+on loopback without a login; elsewhere only over HTTPS (--admin-tls-cert)
+for the --users, who log in with POST /login.
+
+With --breach-watch, the relay reads the breach list (--breaches) at start
+and then every DURATION and judges the plan's aliases with it as "catchall
+breach" does: a newly breached disposable alias is blocked in the plan file,
+a personal or business one flagged; rows you edited are left alone. The
+digest (--digest) reports new breaches, new burners, the aliases refusing
+the most and deliveries deferred or failed, once a day or week. SIGTERM stops accepting, lets sessions in flight
 finish and exits; whatever is queued is delivered after the next start.`,
 		Example: `  catchall relay --listen :25 --domain example.org --plan plan.csv \
       --smarthost smtp://me%40example.org@smtp.new-host.example \
@@ -141,6 +151,7 @@ finish and exits; whatever is queued is delivered after the next start.`,
 				CatchAll: catchAll, ReverseAliases: reverseAliases, Hostname: hostname, MaxSize: maxSize, MaxRecipients: maxRcpt, MaxBadRcpts: maxBad,
 				MaxConnsPerIP: maxConns, MaxConns: maxTotal, MaxSession: maxSession, RatePerMinute: ratePerMin, IdleTimeout: idle, Workers: workers,
 				RetryMin: retryMin, RetryMax: retryMax, MaxAge: maxAge, Logger: logger,
+				BreachWatch: breachWatch, Breaches: breaches, Digest: digest,
 				// The lengths are checked even when unused; the secrets are
 				// read once the config is known to be good (an SRS secret
 				// may be created).
@@ -148,6 +159,9 @@ finish and exits; whatever is queued is delivered after the next start.`,
 			}
 			for _, t := range forwardTo {
 				cfg.DefaultTargets = append(cfg.DefaultTargets, strings.Fields(t)...)
+			}
+			if cfg.Digest == "off" {
+				cfg.Digest = relay.DigestOff
 			}
 			var problems []error
 			for _, c := range []struct {
@@ -274,6 +288,9 @@ finish and exits; whatever is queued is delivered after the next start.`,
 	fs.BoolVar(&submissionTLS, "submission-tls", false, "speak TLS from the first byte on --submission (port 465) instead of STARTTLS")
 	fs.StringVar(&usersFile, "users", "", "the users `FILE` of --submission (catchall relay user add), read again on SIGHUP and when it changes")
 	fs.BoolVar(&reverseAliases, "reverse-aliases", false, "forwarded mail comes From: a reverse address at the alias's domain (the sender in its display name), so that your replies go out from the alias (see the README)")
+	fs.DurationVar(&breachWatch, "breach-watch", 0, "every `DURATION` (such as 24h; 0: never), read the breach list again and judge the plan's aliases as \"catchall breach\" does: a newly breached disposable alias is blocked, others flagged (see the README)")
+	fs.StringVar(&breaches, "breaches", relay.DefaultBreachesURL, "the breach list of --breach-watch: a `URL|FILE` (the JSON of GET /api/v3/breaches)")
+	fs.StringVar(&digest, "digest", relay.DigestWeekly, "send one digest to --forward-to: `daily|weekly|off` (08:00 UTC; weekly on Mondays), none when nothing happened")
 	fs.StringVar(&hostname, "hostname", "", "name in the greeting and Received: lines (default: the host name)")
 	fs.Int64Var(&maxSize, "max-size", 50<<20, "largest message in `BYTES` (552 beyond)")
 	fs.IntVar(&maxRcpt, "max-recipients", 100, "recipients per message")
@@ -304,6 +321,7 @@ var relayFlags = map[string]string{
 	"Spool": "--spool", "Smarthost": "--smarthost", "Admin": "--admin", "Domains": "--domain",
 	"DefaultTargets": "--forward-to", "Burner.Len": "--burner-length", "SRS.HashLen": "--srs-hash-length",
 	"DKIM.Key": "--dkim-key", "DKIM.Selector": "--dkim-selector",
+	"BreachWatch": "--breach-watch", "Breaches": "--breaches", "Digest": "--digest",
 	"Submission": "--submission", "SubmissionTLS": "--submission-tls", "Users": "--users", "TLS": "--tls-cert", "AdminTLS": "--admin-tls-cert",
 }
 

@@ -88,7 +88,7 @@ func TestSmarthostLoginRefused(t *testing.T) {
 	}
 	eventually(t, "/healthz 503 naming the smarthost login", func() bool {
 		code, body := health()
-		return code == 503 && strings.Contains(body, "smarthost refuses the login")
+		return code == 503 && strings.Contains(body, `"smarthost_login_refused": true`) && strings.Contains(body, "smarthost refuses the login")
 	})
 	tr.advance(t, cfg.RetryMax) // two more attempts, refused as well
 	tr.advance(t, cfg.RetryMax)
@@ -113,7 +113,7 @@ func TestSmarthostLoginRefused(t *testing.T) {
 		defer as.mu.Unlock()
 		return as.got == 1
 	})
-	if code, body := health(); code != 200 {
+	if code, body := health(); code != 200 || !strings.Contains(body, `"smarthost_login_refused": false`) || !strings.Contains(body, `"last_smarthost_success": "`) {
 		t.Errorf("after the fix: /healthz %d %q, want 200", code, body)
 	}
 }

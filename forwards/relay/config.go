@@ -103,6 +103,18 @@ type Config struct {
 
 	Logger   *slog.Logger
 	Resolver spf.DNSResolver // for the SPF check that decides whether a bounce may go to the sender; nil: the system's
+	// BreachWatch is how often the relay reads the breach list (Breaches)
+	// again and judges every alias of the plan with it as catchall breach
+	// does (see BreachWatch in the package doc); 0: never.
+	BreachWatch time.Duration
+	// Breaches is the breach list: an http(s) URL ending in /breaches, or
+	// a file (the JSON of GET /api/v3/breaches); "" means
+	// DefaultBreachesURL, HIBP's public list (no key needed).
+	Breaches string
+	// Digest is how often a digest goes to DefaultTargets: DigestDaily
+	// (08:00 UTC) or DigestWeekly (Monday 08:00 UTC); DigestOff ("") never.
+	Digest string
+
 	// Clock times retries, expiry, rate limits, plan polling and the
 	// statistics; nil means the real clock. Socket deadlines (IdleTimeout,
 	// MaxSession) always run on real time.
@@ -262,6 +274,17 @@ func (c *Config) Validate() error {
 		if c.Users == "" {
 			bad("Users", "", "is required with Submission: the users who may send")
 		}
+	}
+	if c.BreachWatch < 0 {
+		bad("BreachWatch", c.BreachWatch.String(), "must not be negative (0 turns the watch off)")
+	}
+	if u := c.Breaches; (strings.HasPrefix(u, "http://") || strings.HasPrefix(u, "https://")) && !strings.HasSuffix(u, "/breaches") {
+		bad("Breaches", u, "a URL must name the list itself, ending in /breaches (as %s)", DefaultBreachesURL)
+	}
+	switch c.Digest {
+	case DigestOff, DigestDaily, DigestWeekly:
+	default:
+		bad("Digest", c.Digest, "give daily, weekly or off")
 	}
 	if c.SubmissionTLS && c.TLS == nil {
 		bad("SubmissionTLS", "", "needs a certificate (TLS)")

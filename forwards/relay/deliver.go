@@ -207,6 +207,8 @@ func (w *worker) deliver(id string) (next time.Time, finished bool) {
 				r.log.Info("delivered", "id", id, "alias", g.Alias, "to", t, "attempt", st.Attempts)
 			}
 			if len(o.delivered) > 0 {
+				now := r.cfg.Clock.Now()
+				r.lastDelivery.Store(&now)
 				r.metrics.deliveryDelay.Observe(r.cfg.Clock.Since(env.Received).Seconds())
 				if g.Kind == KindAlias {
 					r.store.Count(g.Alias, StatForwarded)

@@ -36,7 +36,23 @@
 //
 // The plan file is imported again on Reload and, within seconds, whenever it
 // changes or another process (catchall relay import) imported into the
-// Store. AdminHandler serves /metrics and /healthz.
+// Store. AdminHandler serves /metrics and /healthz (Health, as JSON).
+//
+// # Breach watch and the digest
+//
+// With Config.BreachWatch, the poller reads the breach list
+// (Config.Breaches) at start and then every period, and judges every row
+// of the plan with breach.Decide, the rules of catchall breach. A breach
+// neither recorded in the store (table breach_events) nor named in the
+// row's breaches column changes the row as catchall breach would — its
+// breach columns and, for a disposable alias, action block — unless the
+// row is the user's (classify.Row.UserOwned); the plan is written (see
+// EditPlan) and the event recorded once, blocked or flagged. With
+// Config.Digest, one message a day or week (08:00 UTC, Mondays) goes to
+// the default targets through the queue, from the null sender (KindDigest):
+// new breaches, new burners, the aliases refusing the most, deliveries
+// deferred or failed, the spool's free space; none for a quiet period.
+// The last digest's time is in the store's meta table.
 //
 // # Admin API
 //
@@ -172,9 +188,10 @@
 // over (backscatter); never names in a report, or in its log of a refusal, where
 // an alias forwards to; never lets an SRS address carry anything but a
 // bounce. The running relay writes the plan file only for an edit through
-// the admin API (EditPlan: the named cells of the named rows, checked as an
-// import would, written atomically); otherwise it reads it, and keeps the
-// last good plan while the file has mistakes.
+// the admin API and for the breach watch (EditPlan, changePlan: the named
+// cells of the named rows, checked as an import would, written atomically
+// under the import lock); otherwise it reads it, and keeps the last good
+// plan while the file has mistakes.
 //
 // # Faults
 //

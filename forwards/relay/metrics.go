@@ -1,9 +1,12 @@
 package relay
 
 import (
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -61,29 +64,106 @@ func newMetrics(r *Relay) *metrics {
 	return m
 }
 
-// AdminHandler serves /metrics (Prometheus) and /healthz: 200 "ok" while
-// the spool is writable and the smarthost takes the relay's login, 503
-// with the reason otherwise (mail is still accepted and queued); and the
-// JSON API under /api/ (see "Admin API" in the package documentation),
-// behind the access checks of adminAuth.
+// MaxDeferredAge is how long a message may wait after a failed attempt
+// before /healthz asks for a person.
+const MaxDeferredAge = 6 * time.Hour
+
+// Health is the JSON of /healthz.
+type Health struct {
+	Status               string     `json:"status"` // "ok", or "attention" (503) when Problems is not empty
+	QueueMessages        int        `json:"queue_messages"`
+	OldestQueuedAge      float64    `json:"oldest_queued_age_s"`
+	OldestDeferredAge    float64    `json:"oldest_deferred_age_s"`
+	LastSmarthostSuccess *time.Time `json:"last_smarthost_success"`
+	SmarthostLoginRefuse bool       `json:"smarthost_login_refused"`
+	SpoolWritable        bool       `json:"spool_writable"`
+	StoreReachable       bool       `json:"store_reachable"`
+	BreachList           struct {
+		LastOK *time.Time `json:"last_ok"`
+		Error  *string    `json:"error"`
+	} `json:"breach_list"`
+	Problems []string `json:"problems"` // what needs a person, one sentence each
+}
+
+// Health looks at the queue, the smarthost, the spool, the store and the
+// breach watch.
+func (r *Relay) Health() Health {
+	h := Health{Status: "ok", Problems: []string{}}
+	now := r.cfg.Clock.Now()
+	f, err := os.CreateTemp(filepath.Join(r.cfg.Spool, "tmp"), "healthz")
+	if err == nil {
+		f.Close()
+		os.Remove(f.Name())
+		h.SpoolWritable = true
+	} else {
+		h.Problems = append(h.Problems, "spool not writable: "+err.Error())
+	}
+	if err := r.store.db.QueryRow(`SELECT 1`).Scan(new(int)); err == nil {
+		h.StoreReachable = true
+	} else {
+		h.Problems = append(h.Problems, "store unreachable: "+oneLine(err))
+	}
+	if a := r.authFailure.Load(); a != nil {
+		h.SmarthostLoginRefuse = true
+		h.Problems = append(h.Problems, "smarthost refuses the login (mail is queued until it is fixed): "+*a)
+	}
+	if t := r.lastDelivery.Load(); t != nil {
+		u := t.UTC()
+		h.LastSmarthostSuccess = &u
+	}
+	queued, _ := scanDir(r.spool.queue)
+	h.QueueMessages = len(queued)
+	var oldest, deferred time.Duration
+	for _, m := range queued {
+		age := now.Sub(m.Received)
+		oldest = max(oldest, age)
+		if m.State.Attempts > 0 {
+			deferred = max(deferred, age)
+		}
+	}
+	h.OldestQueuedAge, h.OldestDeferredAge = oldest.Seconds(), deferred.Seconds()
+	if deferred > MaxDeferredAge {
+		h.Problems = append(h.Problems, fmt.Sprintf("a message has waited %s after failed attempts (more than %s): see the log", deferred.Round(time.Minute), MaxDeferredAge))
+	}
+	if r.cfg.BreachWatch > 0 {
+		st := &r.breach
+		st.mu.Lock()
+		if !st.lastOK.IsZero() {
+			t := st.lastOK.UTC()
+			h.BreachList.LastOK = &t
+		}
+		if st.err != "" {
+			e := st.err
+			h.BreachList.Error = &e
+			if now.Sub(st.failing) > 2*r.cfg.BreachWatch {
+				h.Problems = append(h.Problems, "the breach list has not been read for more than two periods: "+e)
+			}
+		}
+		st.mu.Unlock()
+	}
+	if len(h.Problems) > 0 {
+		h.Status = "attention"
+	}
+	return h
+}
+
+// AdminHandler serves /metrics (Prometheus) and /healthz: Health as JSON,
+// 200 when its status is ok, 503 when something needs a person (mail is
+// still accepted and queued); and the JSON API under /api/ (see "Admin
+// API" in the package documentation), behind the access checks of
+// adminAuth.
 func (r *Relay) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(r.metrics.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		f, err := os.CreateTemp(filepath.Join(r.cfg.Spool, "tmp"), "healthz")
-		if err == nil {
-			f.Close()
-			os.Remove(f.Name())
+		h := r.Health()
+		w.Header().Set("Content-Type", "application/json")
+		if h.Status != "ok" {
+			w.WriteHeader(http.StatusServiceUnavailable)
 		}
-		if err != nil {
-			http.Error(w, "spool not writable: "+err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-		if a := r.authFailure.Load(); a != nil {
-			http.Error(w, "smarthost refuses the login (mail is queued until it is fixed): "+*a, http.StatusServiceUnavailable)
-			return
-		}
-		w.Write([]byte("ok\n"))
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.Encode(h)
 	})
 	r.apiRoutes(mux)
 	return newAdminAuth(r).wrap(mux)

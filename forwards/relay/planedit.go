@@ -38,6 +38,39 @@ var ErrInvalidEdit = errors.New("the edit would make the plan invalid") // API: 
 // line of a row not edited as it was, byte for byte (with an appended
 // column, such a line is one cell short, which the plan allows).
 func (r *Relay) EditPlan(edits map[string]AliasEdit) error {
+	return r.changePlan(func(p *classify.Plan, index map[string]int) (map[int]bool, error) {
+		edited := map[int]bool{}
+		var problems []error
+		for alias, e := range edits {
+			key := alias
+			if a, ok := classify.NormalizeAddress(alias); ok {
+				key = a
+			}
+			i, ok := index[key]
+			if !ok {
+				return nil, fmt.Errorf("%s: %w", alias, ErrUnknownAlias)
+			}
+			if err := applyEdit(p, p.Rows[i], e); err != nil {
+				problems = append(problems, fmt.Errorf("%s: %w", key, err))
+			}
+			edited[i] = true
+		}
+		if len(problems) > 0 {
+			return nil, fmt.Errorf("%w: %w", ErrInvalidEdit, errors.Join(problems...))
+		}
+		return edited, nil
+	})
+}
+
+// changePlan is the one way the running relay writes the plan file: with
+// the import lock held, it reads the plan, lets change edit rows in memory
+// (index maps each alias to its row) and report which it edited, then
+// checks the result as ImportPlan would — an invalid plan, or an edited row
+// forwards.FromPlan would now leave out, wraps ErrInvalidEdit and nothing
+// is written —, writes it atomically (a CSV plan keeps every line of a row
+// not edited byte for byte) and imports it into the store. Nothing edited,
+// nothing written.
+func (r *Relay) changePlan(change func(p *classify.Plan, index map[string]int) (edited map[int]bool, err error)) error {
 	if r.cfg.Plan == "" {
 		return fmt.Errorf("%w: the relay has no plan file", ErrInvalidEdit)
 	}
@@ -65,24 +98,9 @@ func (r *Relay) EditPlan(edits map[string]AliasEdit) error {
 		wasSkipped[sk.Alias] = true
 	}
 	headerLen := len(p.Columns)
-	edited := map[int]bool{}
-	var problems []error
-	for alias, e := range edits {
-		key := alias
-		if a, ok := classify.NormalizeAddress(alias); ok {
-			key = a
-		}
-		i, ok := index[key]
-		if !ok {
-			return fmt.Errorf("%s: %w", alias, ErrUnknownAlias)
-		}
-		if err := applyEdit(p, p.Rows[i], e); err != nil {
-			problems = append(problems, fmt.Errorf("%s: %w", key, err))
-		}
-		edited[i] = true
-	}
-	if len(problems) > 0 {
-		return fmt.Errorf("%w: %w", ErrInvalidEdit, errors.Join(problems...))
+	edited, err := change(p, index)
+	if err != nil || len(edited) == 0 {
+		return err
 	}
 	var out []byte
 	if isJSON {
@@ -102,6 +120,7 @@ func (r *Relay) EditPlan(edits map[string]AliasEdit) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidEdit, err)
 	}
+	var problems []error
 	for _, sk := range after.Skipped {
 		if i, ok := index[sk.Alias]; ok && edited[i] && !wasSkipped[sk.Alias] {
 			problems = append(problems, fmt.Errorf("%s: %s", sk.Alias, sk.Reason))
@@ -164,12 +183,15 @@ func applyEdit(p *classify.Plan, row classify.Row, e AliasEdit) error {
 const MaxNoteLen = 1000
 
 // setCell sets a cell, appending its column to the header when the plan
-// does not have it.
-func setCell(p *classify.Plan, row classify.Row, col, v string) {
+// does not have it; it reports whether anything changed.
+func setCell(p *classify.Plan, row classify.Row, col, v string) bool {
 	if !slices.Contains(p.Columns, col) {
 		p.Columns = append(p.Columns, col)
+	} else if old, ok := row[col]; ok && old == v {
+		return false
 	}
 	row[col] = v
+	return true
 }
 
 // spliceCSV writes p as CSV over data, the file it was read from: the

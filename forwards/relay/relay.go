@@ -64,6 +64,10 @@ type Relay struct {
 	authFailure atomic.Pointer[string]
 	// dkimFailing is set while the DKIM key fails to sign (logged once).
 	dkimFailing atomic.Bool
+
+	breach breachStatus // the breach watch, for /healthz
+	// lastDelivery is when the smarthost last took a message (/healthz).
+	lastDelivery atomic.Pointer[time.Time]
 }
 
 // New checks cfg (Validate), opens the spool and the alias store, imports
@@ -364,6 +368,8 @@ func (r *Relay) ServeSubmission(ctx context.Context, ln, sub net.Listener) error
 		defer wg.Done()
 		// A timer set again after each poll rather than a ticker: a test's
 		// fake clock sees the poller waiting only once a poll is done.
+		r.breachTick(dctx)
+		r.digestTick()
 		t := r.cfg.Clock.NewTimer(2 * time.Second)
 		defer t.Stop()
 		for {
@@ -382,6 +388,8 @@ func (r *Relay) ServeSubmission(ctx context.Context, ln, sub net.Listener) error
 				if err := r.loadUsers(false); err != nil {
 					r.log.Error("users file changed but was not read: the users before stay until it is fixed", "err", err)
 				}
+				r.breachTick(dctx)
+				r.digestTick()
 				t.Reset(2 * time.Second)
 			}
 		}

@@ -646,7 +646,7 @@ func TestStatsAndAdmin(t *testing.T) {
 	}
 	srv := httptest.NewServer(tr.AdminHandler())
 	defer srv.Close()
-	for path, want := range map[string]string{"/healthz": "ok", "/metrics": "catchall_relay_accepted_total 1"} {
+	for path, want := range map[string]string{"/healthz": `"status": "ok"`, "/metrics": "catchall_relay_accepted_total 1"} {
 		resp, err := srv.Client().Get(srv.URL + path)
 		if err != nil {
 			t.Fatal(err)

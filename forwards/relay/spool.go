@@ -61,6 +61,9 @@ const (
 	// it goes to the correspondent (Targets) from Alias itself (no SRS),
 	// with a header that no longer names the user's own addresses.
 	KindReply = "reply"
+	// KindDigest is the digest the relay sends to the default targets
+	// (Config.Digest), from the null sender like a DSN.
+	KindDigest = "digest"
 )
 
 // Failure is a recipient that cannot be delivered.

@@ -129,6 +129,18 @@ CREATE TABLE IF NOT EXISTS daily (
 	refused   INTEGER NOT NULL DEFAULT 0,
 	last_seen INTEGER NOT NULL DEFAULT 0,
 	PRIMARY KEY (alias, day)
+);
+CREATE TABLE IF NOT EXISTS breach_events (
+	alias       TEXT NOT NULL,
+	breach      TEXT NOT NULL,
+	breach_date TEXT NOT NULL,
+	done        TEXT NOT NULL,
+	at          INTEGER NOT NULL,
+	PRIMARY KEY (alias, breach)
+);
+CREATE TABLE IF NOT EXISTS digest_refused (
+	alias   TEXT PRIMARY KEY,
+	refused INTEGER NOT NULL
 );`
 
 // schemaVersion is the store's layout, kept in meta under "schema":
@@ -144,10 +156,13 @@ CREATE TABLE IF NOT EXISTS daily (
 //	5     daily: forwarded and refused messages per alias per UTC day
 //	      (day = Unix time / 86400) and the last event that day, kept
 //	      for DailyKeep days; aliases.note, the plan's note column
+//	6     breach_events: each breach the breach watch found for an alias,
+//	      once, with what it did (blocked or flagged); digest_refused: the
+//	      refusal counts at the last digest (and meta "digest_last")
 //
 // Every change only adds (a table, or a column with a default), so that an
 // older relay still runs on a newer store.
-const schemaVersion = 5
+const schemaVersion = 6
 
 // migrate brings a store made by an older catchall to schemaVersion; the
 // tables themselves are made by schema. It runs once per store: the
@@ -161,6 +176,7 @@ func migrate(db *sql.DB) error {
 	if v >= schemaVersion {
 		return nil
 	}
+	// 5 → 6: breach_events and digest_refused, made by schema.
 	// 4 → 5: the daily table, made by schema; aliases.note (added here in
 	// every store, new or old).
 	// 3 → 4: the reverse table, made by schema; nothing to move.
