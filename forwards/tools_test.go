@@ -246,7 +246,6 @@ func TestToolsPostfixSMTP(t *testing.T) {
 	if os.Getuid() != 0 {
 		t.Skip("the private Postfix needs root")
 	}
-	script, _ := filepath.Abs("../scripts/testenv/postfix.sh")
 	for _, catchAll := range []bool{false, true} {
 		t.Run(fmt.Sprintf("catch-all %v", catchAll), func(t *testing.T) {
 			in := awkwardInput(t)
@@ -259,26 +258,10 @@ func TestToolsPostfixSMTP(t *testing.T) {
 				t.Fatal(err)
 			}
 			files := writeOut(t, out)
-			dir, err := os.MkdirTemp("", "catchall-postfix")
-			if err != nil {
-				t.Fatal(err)
-			}
-			os.Chmod(dir, 0o755)
-			t.Cleanup(func() { os.RemoveAll(dir) })
-			start := exec.Command(script, "start", dir)
-			start.Env = append(os.Environ(), "POSTFIX_VIRTUAL="+filepath.Join(files, "virtual"), "POSTFIX_ACCESS="+filepath.Join(files, "access"),
+			addr := testtools.StartPostfix(t, "POSTFIX_VIRTUAL="+filepath.Join(files, "virtual"), "POSTFIX_ACCESS="+filepath.Join(files, "access"),
 				"POSTFIX_DOMAIN="+strings.Join(in.Domains, " "), fmt.Sprintf("POSTFIX_SMTP_PORT=%d", testtools.FreePort(t)), fmt.Sprintf("POSTFIX_RELAY_PORT=%d", testtools.FreePort(t)))
-			if b, err := start.CombinedOutput(); err != nil {
-				t.Fatalf("postfix.sh start: %v\n%s", err, b)
-			}
-			t.Cleanup(func() { exec.Command(script, "stop", dir).Run() })
-			envOut, _ := exec.Command(script, "env", dir).Output()
-			addr := regexp.MustCompile(`CATCHALL_TEST_POSTFIX_ADDR=(\S+)`).FindStringSubmatch(string(envOut))
-			if addr == nil {
-				t.Fatalf("no address in %q", envOut)
-			}
 			rcpt := func(to string) string {
-				b, _ := exec.Command("swaks", "--timeout", "20", "--server", addr[1], "--from", "x@sender.test", "--to", to, "--quit-after", "RCPT").CombinedOutput()
+				b, _ := exec.Command("swaks", "--timeout", "20", "--server", addr, "--from", "x@sender.test", "--to", to, "--quit-after", "RCPT").CombinedOutput()
 				s := string(b)
 				i := strings.Index(s, "-> RCPT TO:")
 				if i < 0 {

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"crypto"
 	"net"
 	"net/mail"
 	"strings"
@@ -129,6 +130,22 @@ const (
 // DATA, (e) an outsider writing to a reverse address at RCPT. What the
 // correspondents get is From: the alias and never names the user's
 // address.
+// startReverse starts a relay with reverse aliases, a submission port,
+// DKIM signing with key (selector "relay") and dns as its resolver, whose
+// plan forwards shop@example.org to userAddr.
+func startReverse(t *testing.T, sk *sink, dns *switchDNS, key crypto.Signer) *testRelay {
+	t.Helper()
+	tr, _ := startSubmission(t, sk.addr, func(c *Config) {
+		plan := "alias,tag,action,forward_to\nshop@example.org,disposable,forward," + userAddr + "\n"
+		if err := writeFile(c.Plan, plan); err != nil {
+			t.Fatal(err)
+		}
+		c.ReverseAliases, c.Resolver, c.DefaultTargets = true, dns, []string{userAddr}
+		c.DKIM = &DKIM{Key: key, Selector: "relay"}
+	})
+	return tr
+}
+
 func TestReverseAliasRoundTrip(t *testing.T) {
 	sk := newSink(t)
 	relayKey := testKeys()[dkimkey.Ed25519]
@@ -139,14 +156,7 @@ func TestReverseAliasRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	dns := &switchDNS{m: fakeDNS{"home.test": {spfPass}, "u._domainkey.home.test": {userRecord}}}
-	tr, _ := startSubmission(t, sk.addr, func(c *Config) {
-		plan := "alias,tag,action,forward_to\nshop@example.org,disposable,forward," + userAddr + "\n"
-		if err := writeFile(c.Plan, plan); err != nil {
-			t.Fatal(err)
-		}
-		c.ReverseAliases, c.Resolver, c.DefaultTargets = true, dns, []string{userAddr}
-		c.DKIM = &DKIM{Key: relayKey, Selector: "relay"}
-	})
+	tr := startReverse(t, sk, dns, relayKey)
 
 	// The outsider writes; the user gets it.
 	c := dialRelay(t, tr.addr)

@@ -5,7 +5,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -30,14 +29,7 @@ func TestToolsReverseReplyViaPostfix(t *testing.T) {
 	sk := newSink(t)
 	relayKey := testKeys()[dkimkey.Ed25519]
 	dns := &switchDNS{m: fakeDNS{"home.test": {spfPass}}}
-	tr, _ := startSubmission(t, sk.addr, func(c *Config) {
-		plan := "alias,tag,action,forward_to\nshop@example.org,disposable,forward," + userAddr + "\n"
-		if err := writeFile(c.Plan, plan); err != nil {
-			t.Fatal(err)
-		}
-		c.ReverseAliases, c.Resolver, c.DefaultTargets = true, dns, []string{userAddr}
-		c.DKIM = &DKIM{Key: relayKey, Selector: "relay"}
-	})
+	tr := startReverse(t, sk, dns, relayKey)
 
 	// The outsider writes; the user's copy comes from a reverse address.
 	c := dialRelay(t, tr.addr)
@@ -52,31 +44,14 @@ func TestToolsReverseReplyViaPostfix(t *testing.T) {
 
 	// The user's host: a private Debian Postfix relaying to the relay's port 25.
 	_, relayPort, _ := net.SplitHostPort(tr.addr)
-	script, _ := filepath.Abs("../../scripts/testenv/postfix.sh")
-	dir, err := os.MkdirTemp("", "catchall-postfix-home")
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.Chmod(dir, 0o755)
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	start := exec.Command(script, "start", dir)
-	start.Env = append(os.Environ(), "POSTFIX_DOMAIN=home.test", "POSTFIX_OUTGOING=1",
+	addr := testtools.StartPostfix(t, "POSTFIX_DOMAIN=home.test", "POSTFIX_OUTGOING=1",
 		fmt.Sprintf("POSTFIX_SMTP_PORT=%d", testtools.FreePort(t)), "POSTFIX_RELAY_PORT="+relayPort)
-	if b, err := start.CombinedOutput(); err != nil {
-		t.Fatalf("postfix.sh start: %v\n%s", err, b)
-	}
-	t.Cleanup(func() { exec.Command(script, "stop", dir).Run() })
-	envOut, _ := exec.Command(script, "env", dir).Output()
-	addr := regexp.MustCompile(`CATCHALL_TEST_POSTFIX_ADDR=(\S+)`).FindStringSubmatch(string(envOut))
-	if addr == nil {
-		t.Fatalf("no address in %q", envOut)
-	}
 
 	reply := "From: Me Myself <" + userAddr + ">\r\nSender: " + userAddr + "\r\nReply-To: " + userAddr + "\r\n" +
 		"To: \"Store Clerk <clerk@store.test> via catchall\" <" + ra[1] + ">\r\n" +
 		"Subject: Re: your order\r\nMessage-ID: <reply-1@home.test>\r\nDisposition-Notification-To: " + userAddr + "\r\n\r\n" +
 		"Thanks, the parcel arrived.\r\n"
-	out, err := exec.Command(swaks, "--timeout", "30", "--server", addr[1], "--from", userAddr, "--to", ra[1],
+	out, err := exec.Command(swaks, "--timeout", "30", "--server", addr, "--from", userAddr, "--to", ra[1],
 		"--helo", "laptop.home.test", "--data", reply).CombinedOutput()
 	if err != nil {
 		t.Fatalf("swaks to the user's Postfix: %v\n%s", err, out)

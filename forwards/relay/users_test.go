@@ -2,12 +2,8 @@ package relay
 
 import (
 	"fmt"
-	"runtime"
-	"runtime/debug"
 	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 )
 
 // TestUsersCheckRemembers: a login that passed is answered from memory (the
@@ -43,40 +39,17 @@ func TestUsersCheckBoundedMemory(t *testing.T) {
 		t.Fatal(err)
 	}
 	u := &Users{hashes: map[string]string{"me": h}}
-	defer debug.SetGCPercent(debug.SetGCPercent(10))
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	base := ms.HeapInuse
-	var peak atomic.Uint64
-	stop, sampled := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(sampled)
-		var ms runtime.MemStats
-		for {
-			runtime.ReadMemStats(&ms)
-			if ms.HeapInuse > peak.Load() {
-				peak.Store(ms.HeapInuse)
-			}
-			select {
-			case <-stop:
-				return
-			case <-time.After(time.Millisecond):
-			}
+	grew := heapGrowth(func() {
+		var wg sync.WaitGroup
+		for i := range 20 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				u.Check("me", fmt.Sprint("wrong ", i))
+			}()
 		}
-	}()
-	var wg sync.WaitGroup
-	for i := range 20 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			u.Check("me", fmt.Sprint("wrong ", i))
-		}()
-	}
-	wg.Wait()
-	close(stop)
-	<-sampled
-	grew := int64(peak.Load()) - int64(base)
+		wg.Wait()
+	})
 	// Unbounded, the twenty hold 20 × 19 MiB at once; bounded, one per slot.
 	// The limit sits halfway, so that other tests of the package running
 	// in parallel on a busy machine cannot make it fail.
