@@ -6,8 +6,6 @@ import (
 	"context"
 	"fmt"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -33,18 +31,6 @@ leaked@example.org,disposable,block,,,breached,Adobe 2013-10-04
 news@example.org,business,forward,me@dest.test,newsletter,,
 friend@example.org,personal,forward,me@dest.test,old school friend,,
 `
-
-func dashArtifacts(t *testing.T) string {
-	t.Helper()
-	dir := os.Getenv("CATCHALL_TEST_ARTIFACTS")
-	if dir == "" {
-		return t.TempDir()
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
 
 // rcptBecomes polls RCPT to rcpt until it is answered want, for at most a
 // second.
@@ -74,7 +60,6 @@ func TestChromiumDashboard(t *testing.T) {
 	tr := startRelay(t, cfg)
 	admin := httptest.NewServer(tr.AdminHandler())
 	t.Cleanup(admin.Close)
-	arts := dashArtifacts(t)
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(bin), chromedp.NoSandbox, chromedp.DisableGPU,
 		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1400, 1000),
@@ -115,11 +100,7 @@ func TestChromiumDashboard(t *testing.T) {
 		if err != nil {
 			t.Fatalf("screenshot %s: %v", name, err)
 		}
-		path := filepath.Join(arts, "dashboard-"+name+".png")
-		if err := os.WriteFile(path, png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("screenshot %s", path)
+		t.Logf("screenshot %s", testtools.WriteArtifact(t, "dashboard-"+name+".png", png))
 	}
 	visible := func() int {
 		t.Helper()

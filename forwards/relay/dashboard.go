@@ -21,10 +21,9 @@ import (
 //go:embed web/page.html web/login.html web/dashboard.js web/dashboard.css
 var webFS embed.FS
 
-var (
-	dashboardPage = template.Must(template.New("page.html").Funcs(template.FuncMap{"sparkline": sparkline, "seen": seenText}).ParseFS(webFS, "web/page.html"))
-	loginPage     = template.Must(template.ParseFS(webFS, "web/login.html"))
-)
+// dashboardPage is page.html; its template "login" is the login form.
+var dashboardPage = template.Must(template.New("page.html").Funcs(template.FuncMap{"sparkline": sparkline, "seen": seenText}).
+	ParseFS(webFS, "web/page.html", "web/login.html"))
 
 // dashboardCSP is the Content-Security-Policy of the dashboard and its
 // login form: the listener's own script, style and API, nothing else.
@@ -119,7 +118,7 @@ func (r *Relay) dashboard(w http.ResponseWriter, _ *http.Request) {
 // msg (if any) above it.
 func loginForm(w http.ResponseWriter, code int, msg string) {
 	var b bytes.Buffer
-	loginPage.Execute(&b, msg)
+	dashboardPage.ExecuteTemplate(&b, "login", msg)
 	pageHeaders(w, "text/html; charset=utf-8")
 	w.WriteHeader(code)
 	w.Write(b.Bytes())
