@@ -33,18 +33,6 @@ import (
 // id="selftest">, read back with --dump-dom; and it takes a screenshot, kept
 // in CATCHALL_TEST_ARTIFACTS when that is set.
 
-func artifactDir(t *testing.T) string {
-	t.Helper()
-	dir := os.Getenv("CATCHALL_TEST_ARTIFACTS")
-	if dir == "" {
-		return t.TempDir()
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
 // runChromium runs headless chromium with a fresh profile and returns its
 // stdout and how long it took.
 func runChromium(t *testing.T, bin, size string, args ...string) ([]byte, time.Duration) {
@@ -291,7 +279,7 @@ func checkPage(t *testing.T, bin, name string, plan *classify.Plan, inv *classif
 	}
 	// The page itself, and screenshots: the usual window, and one tall
 	// enough to show the timeline too.
-	arts := artifactDir(t)
+	arts := testtools.ArtifactDir(t)
 	if raw, err := os.ReadFile(page); err != nil || os.WriteFile(filepath.Join(arts, name+".html"), raw, 0o644) != nil {
 		t.Errorf("%s: cannot keep the page in %s", name, arts)
 	}

@@ -128,8 +128,8 @@ func (a *adminAuth) session(req *http.Request) *adminSession {
 func (a *adminAuth) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		path := req.URL.Path
-		if path == "/healthz" {
-			next.ServeHTTP(w, req) // a monitoring probe
+		if path == "/healthz" || strings.HasPrefix(path, "/static/") && req.Method == http.MethodGet {
+			next.ServeHTTP(w, req) // a monitoring probe; the dashboard's script and style, the same for everyone
 			return
 		}
 		if !a.sameOrigin(req) {
@@ -156,6 +156,10 @@ func (a *adminAuth) wrap(next http.Handler) http.Handler {
 			return
 		}
 		s := a.session(req)
+		if s == nil && path == "/" && req.Method == http.MethodGet {
+			loginForm(w, http.StatusUnauthorized, "")
+			return
+		}
 		if s == nil {
 			apiError(w, http.StatusUnauthorized, "log in first (POST /login)")
 			return
@@ -173,7 +177,9 @@ func (a *adminAuth) wrap(next http.Handler) http.Handler {
 }
 
 // login is POST /login: user and password as a form or JSON; a session
-// cookie and the CSRF token on success. Failures are counted per client
+// cookie and the CSRF token on success. The dashboard's login form (a form
+// with next=/) is answered with a redirect to / instead, and its failures
+// with the form again. Failures are counted per client
 // address (an IPv6 /64): after Config.AuthFailures within
 // Config.AuthLockout, 429 until the lockout has passed.
 func (a *adminAuth) login(w http.ResponseWriter, req *http.Request) {
@@ -184,8 +190,9 @@ func (a *adminAuth) login(w http.ResponseWriter, req *http.Request) {
 	}
 	key := clientKeyString(req.RemoteAddr)
 	now := a.r.cfg.Clock.Now()
+	fail := apiError
 	if a.limit.locked(key, now) {
-		apiError(w, http.StatusTooManyRequests, "too many failed logins from your address; try again later")
+		fail(w, http.StatusTooManyRequests, "too many failed logins from your address; try again later")
 		return
 	}
 	var creds struct {
@@ -206,6 +213,9 @@ func (a *adminAuth) login(w http.ResponseWriter, req *http.Request) {
 			return
 		}
 		creds.User, creds.Password = req.PostForm.Get("user"), req.PostForm.Get("password")
+		if req.PostForm.Get("next") == "/" {
+			fail = loginForm
+		}
 	default:
 		apiError(w, http.StatusUnsupportedMediaType, "log in with a form or application/json")
 		return
@@ -214,7 +224,7 @@ func (a *adminAuth) login(w http.ResponseWriter, req *http.Request) {
 	if u == nil || creds.User == "" || !u.Check(creds.User, creds.Password) {
 		a.limit.fail(key, now)
 		a.r.log.Info("admin login refused", "client", key) // never the user or password typed
-		apiError(w, http.StatusUnauthorized, "wrong user or password")
+		fail(w, http.StatusUnauthorized, "wrong user or password")
 		return
 	}
 	s := &adminSession{user: creds.User, csrf: randomToken(), expires: now.Add(AdminSessionTTL)}
@@ -239,6 +249,10 @@ func (a *adminAuth) login(w http.ResponseWriter, req *http.Request) {
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: id, Path: "/", Expires: s.expires,
 		Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode})
 	a.r.log.Info("admin login", "user", s.user, "client", key)
+	if req.PostForm.Get("next") == "/" {
+		http.Redirect(w, req, "/", http.StatusSeeOther)
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"user": s.user, "csrf": s.csrf, "expires": s.expires.UTC().Format(time.RFC3339)})
 }
 

@@ -59,6 +59,7 @@ func (r *Relay) apiRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/aliases", r.apiAliases)
 	mux.HandleFunc("PATCH /api/aliases/{alias}", r.apiPatchAlias)
 	mux.HandleFunc("POST /api/burners", r.apiNewBurner)
+	mux.HandleFunc("GET /api/refusals", r.apiRefusals)
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

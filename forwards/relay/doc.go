@@ -74,6 +74,15 @@
 // (403); failed logins are limited per client address (429) as AUTH is;
 // /healthz stays open to a probe.
 //
+// GET / is the dashboard (dashboard.go, web/): one page rendered from the
+// same data, with its script and style under /static/ (open to all, the
+// same for everyone), under a Content-Security-Policy that allows only the
+// listener itself; off loopback without a session it is a login form that
+// posts to /login (next=/: a redirect to / on success). GET /api/refusals
+// is what the relay logs as "refused", kept in memory since its start:
+// grouped by recipient and reason (at most MaxRefusalGroups), with counts
+// by reason.
+//
 // # Submission
 //
 // With a submission listener (Config.Submission, ServeSubmission) the

@@ -166,5 +166,6 @@ func (r *Relay) AdminHandler() http.Handler {
 		enc.Encode(h)
 	})
 	r.apiRoutes(mux)
+	r.dashboardRoutes(mux)
 	return newAdminAuth(r).wrap(mux)
 }

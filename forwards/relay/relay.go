@@ -66,6 +66,8 @@ type Relay struct {
 	dkimFailing atomic.Bool
 
 	breach breachStatus // the breach watch, for /healthz
+	// refusals are the recent refusals, for GET /api/refusals.
+	refusals *refusalLog
 	// lastDelivery is when the smarthost last took a message (/healthz).
 	lastDelivery atomic.Pointer[time.Time]
 }
@@ -79,7 +81,7 @@ func New(cfg Config) (*Relay, error) {
 	}
 	cfg.defaults()
 	r := &Relay{cfg: cfg, log: cfg.Logger, srs: cfg.SRS, limiters: map[string]*limEntry{}, queue: newQueue(cfg.Clock),
-		auth: newAuthLimiter(cfg.AuthFailures, cfg.AuthLockout)}
+		auth: newAuthLimiter(cfg.AuthFailures, cfg.AuthLockout), refusals: newRefusalLog(cfg.Clock.Now())}
 	var err error
 	if r.spool, err = OpenSpool(cfg.Spool); err != nil {
 		return nil, err

@@ -129,7 +129,9 @@ func (s *session) refuse(rcpt, reason string, err *smtp.SMTPError) error {
 
 func (s *session) refuseFrom(from, rcpt, reason string, err *smtp.SMTPError) error {
 	s.r.metrics.refused.WithLabelValues(reason).Inc()
-	s.log.Info("refused", "from", from, "rcpt", rcpt, "reason", reason, "reply", fmt.Sprintf("%d %d.%d.%d", err.Code, err.EnhancedCode[0], err.EnhancedCode[1], err.EnhancedCode[2]))
+	reply := fmt.Sprintf("%d %d.%d.%d", err.Code, err.EnhancedCode[0], err.EnhancedCode[1], err.EnhancedCode[2])
+	s.log.Info("refused", "from", from, "rcpt", rcpt, "reason", reason, "reply", reply)
+	s.r.refusals.add(s.r.cfg.Clock.Now(), from, rcpt, reason, reply)
 	return err
 }
 

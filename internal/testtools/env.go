@@ -115,3 +115,28 @@ func FreePort(t testing.TB) int {
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
 }
+
+// ArtifactDir returns where a test keeps what a person may want to look
+// at afterwards (screenshots): CATCHALL_TEST_ARTIFACTS, made if need be,
+// or t's temporary directory when that is not set.
+func ArtifactDir(t testing.TB) string {
+	t.Helper()
+	dir := os.Getenv("CATCHALL_TEST_ARTIFACTS")
+	if dir == "" {
+		return t.TempDir()
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// WriteArtifact writes data as name in ArtifactDir and returns its path.
+func WriteArtifact(t testing.TB, name string, data []byte) string {
+	t.Helper()
+	path := filepath.Join(ArtifactDir(t), name)
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
