@@ -1,27 +1,13 @@
 package relay
 
 import (
-	"encoding/json"
 	"fmt"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
-
-// healthz returns /healthz's status code and JSON.
-func healthz(t *testing.T, tr *testRelay) (int, Health) {
-	t.Helper()
-	rec := httptest.NewRecorder()
-	tr.AdminHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
-	var h Health
-	if err := json.Unmarshal(rec.Body.Bytes(), &h); err != nil {
-		t.Fatalf("/healthz is not JSON: %v\n%s", err, rec.Body.String())
-	}
-	return rec.Code, h
-}
 
 // TestHealthDeferredTooLong: a message still waiting after failed attempts
 // more than MaxDeferredAge after it arrived asks for a person (503), with
@@ -36,11 +22,11 @@ func TestHealthDeferredTooLong(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "a first failed attempt", func() bool { return testutil.ToFloat64(tr.metrics.deferred) >= 1 })
-	if code, h := healthz(t, tr); code != 200 || h.QueueMessages != 1 || h.Status != "ok" {
+	if code, h := health(t, tr); code != 200 || h.QueueMessages != 1 || h.Status != "ok" {
 		t.Fatalf("after one failed attempt: %d %+v", code, h)
 	}
 	tr.advance(t, MaxDeferredAge+time.Minute)
-	code, h := healthz(t, tr)
+	code, h := health(t, tr)
 	if code != 503 || h.Status != "attention" || h.OldestDeferredAge < MaxDeferredAge.Seconds() ||
 		!strings.Contains(strings.Join(h.Problems, " "), "failed attempts") {
 		t.Errorf("after %s: %d %+v", MaxDeferredAge, code, h)
@@ -51,11 +37,11 @@ func TestHealthDeferredTooLong(t *testing.T) {
 func TestHealthStoreUnreachable(t *testing.T) {
 	sk := newSink(t)
 	tr := startRelay(t, testConfig(t, sk.addr))
-	if code, h := healthz(t, tr); code != 200 || !h.StoreReachable {
+	if code, h := health(t, tr); code != 200 || !h.StoreReachable {
 		t.Fatalf("healthy relay: %d %+v", code, h)
 	}
 	tr.store.db.Close()
-	code, h := healthz(t, tr)
+	code, h := health(t, tr)
 	if code != 503 || h.StoreReachable || !strings.Contains(fmt.Sprint(h.Problems), "store unreachable") {
 		t.Errorf("with the store closed: %d %+v", code, h)
 	}
