@@ -2,6 +2,8 @@ package relay
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -27,7 +29,7 @@ func TestHealthDeferredTooLong(t *testing.T) {
 	}
 	tr.advance(t, MaxDeferredAge+time.Minute)
 	code, h := health(t, tr)
-	if code != 503 || h.Status != "attention" || h.OldestDeferredAge < MaxDeferredAge.Seconds() ||
+	if code != 503 || h.Status != "attention" || h.OldestDeferredAge < MaxDeferredAge.Seconds() || h.DeferredMessages != 1 ||
 		!strings.Contains(strings.Join(h.Problems, " "), "failed attempts") {
 		t.Errorf("after %s: %d %+v", MaxDeferredAge, code, h)
 	}
@@ -44,5 +46,26 @@ func TestHealthStoreUnreachable(t *testing.T) {
 	code, h := health(t, tr)
 	if code != 503 || h.StoreReachable || !strings.Contains(fmt.Sprint(h.Problems), "store unreachable") {
 		t.Errorf("with the store closed: %d %+v", code, h)
+	}
+}
+
+// TestHealthCountsFailedKept: messages that failed for good and could not
+// be reported wait in SPOOL/failed for a person; /healthz counts them (not
+// their .state files) for the dashboard's queue panel.
+func TestHealthCountsFailedKept(t *testing.T) {
+	sk := newSink(t)
+	cfg := testConfig(t, sk.addr)
+	tr := startRelay(t, cfg)
+	dir := filepath.Join(cfg.Spool, "failed")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"a1", "a1.state", "b2", "b2.state"} {
+		if err := os.WriteFile(filepath.Join(dir, name), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, h := health(t, tr); h.FailedKept != 2 {
+		t.Errorf("failed_kept = %d, want 2", h.FailedKept)
 	}
 }

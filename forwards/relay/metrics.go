@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -72,6 +73,8 @@ const MaxDeferredAge = 6 * time.Hour
 type Health struct {
 	Status               string     `json:"status"` // "ok", or "attention" (503) when Problems is not empty
 	QueueMessages        int        `json:"queue_messages"`
+	DeferredMessages     int        `json:"deferred_messages"` // queued after at least one failed attempt
+	FailedKept           int        `json:"failed_kept"`       // in SPOOL/failed: failed for good, not reported`
 	OldestQueuedAge      float64    `json:"oldest_queued_age_s"`
 	OldestDeferredAge    float64    `json:"oldest_deferred_age_s"`
 	LastSmarthostSuccess *time.Time `json:"last_smarthost_success"`
@@ -119,6 +122,14 @@ func (r *Relay) Health() Health {
 		oldest = max(oldest, age)
 		if m.State.Attempts > 0 {
 			deferred = max(deferred, age)
+			h.DeferredMessages++
+		}
+	}
+	if ents, err := os.ReadDir(filepath.Join(r.cfg.Spool, "failed")); err == nil {
+		for _, e := range ents {
+			if !strings.HasSuffix(e.Name(), ".state") {
+				h.FailedKept++
+			}
 		}
 	}
 	h.OldestQueuedAge, h.OldestDeferredAge = oldest.Seconds(), deferred.Seconds()

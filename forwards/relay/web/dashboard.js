@@ -227,6 +227,8 @@
       $("#q-messages").textContent = h.queue_messages;
       $("#q-oldest").textContent = Math.round(h.oldest_queued_age_s) + " s";
       $("#q-deferred").textContent = Math.round(h.oldest_deferred_age_s) + " s";
+      $("#q-deferred-n").textContent = h.deferred_messages;
+      $("#q-failed").textContent = h.failed_kept;
       $("#q-problems").replaceChildren(...h.problems.map(p => { const li = document.createElement("li"); li.textContent = p; return li; }));
     }
     const r = await api("GET", "/api/refusals");
