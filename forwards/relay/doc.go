@@ -126,15 +126,17 @@
 //
 //   - on the submission port, from any authenticated user;
 //   - on port 25, when MAIL FROM is an address the alias forwards to
-//     (Config.DefaultTargets for an address the Store does not have) and
-//     its SPF passes for the client (Config.Resolver) — decided at RCPT;
-//     when SPF does not pass, the RCPT is taken and, at the end of DATA,
-//     the message must carry a DKIM signature that verifies for its From:
-//     domain or a parent of it (keys looked up with Config.Resolver);
-//     either way the From: field must be that address (550 5.7.1 at the
-//     end of DATA otherwise);
-//   - from anyone else: 550 5.7.1 at RCPT, which costs the client a rate
-//     token like every refusal (so reverse addresses cannot be probed).
+//     (Config.DefaultTargets for an address the Store does not have), the
+//     From: field is that address, and either its SPF passes for the
+//     client (Config.Resolver) or the message carries a DKIM signature
+//     that verifies for its From: domain or a parent of it (keys looked
+//     up with Config.Resolver). RCPT to a known reverse address is taken
+//     from any sender alike and all of this is decided at the end of DATA,
+//     so that the answer to RCPT does not tell whether MAIL FROM is the
+//     user's address;
+//   - from anyone else: 550 5.7.1 at the end of DATA, the same text for
+//     every reason, which costs the client a rate token like every
+//     refusal. An unknown reverse-shaped address is 550 at RCPT.
 //
 // It goes to the correspondent from the alias (envelope sender the alias,
 // no SRS), with From: the alias (the user's display name kept); Sender,

@@ -14,12 +14,10 @@ import (
 	"github.com/emersion/go-msgauth/dkim"
 )
 
-// The replies about reverse addresses.
-var (
-	errReverseDenied = reply(550, 5, 7, 1, "this address takes mail only from the one it was made for")
-	errReplyFrom     = reply(550, 5, 7, 1, "the From: header must be the address this alias forwards to")
-	errReplyDKIM     = reply(550, 5, 7, 1, "the sender's SPF does not pass and no DKIM signature of the From: domain verifies")
-)
+// errReverseDenied is the one answer, at the end of DATA, to mail for a
+// reverse address on port 25 that is not the user's: the same text for
+// every reason, so that it does not tell which address is the user's.
+var errReverseDenied = reply(550, 5, 7, 1, "this address takes mail only from the one it was made for")
 
 // forwardTo returns the addresses alias forwards to: its targets in the
 // store, or the default targets for an address the store does not have
@@ -109,17 +107,16 @@ func (r *Relay) reverseRcpt(addr string) (*Group, bool, error) {
 	return &Group{Alias: alias, Targets: []string{corr}, Kind: KindReply}, true, nil
 }
 
-// replySender decides at RCPT whether the client may write to a reverse
-// address of g.Alias on port 25: the envelope sender must be an address
-// the alias forwards to; when its SPF does not pass for the client, the
-// message must carry a DKIM signature of its From: domain (checked at the
-// end of DATA, replyCheck).
+// replySender takes, at RCPT on port 25, a reverse address of g.Alias from
+// any sender alike (answering otherwise would tell whether MAIL FROM is
+// the user's address) and notes for the end of DATA (replyCheck) whether
+// the envelope sender is an address the alias forwards to and whether its
+// SPF passes for the client (if not, the message needs a DKIM signature
+// of its From: domain).
 func (s *session) replySender(g *Group) (*Group, string, error) {
 	from, _, err := plainAddress(s.from)
-	if s.from == "" || err != nil || !slices.Contains(s.r.forwardTo(g.Alias), from) {
-		return nil, "reverse sender", errReverseDenied
-	}
-	if !s.r.spfPass(s.ip, s.conn.Hostname(), s.from) {
+	g.denied = s.from == "" || err != nil || !slices.Contains(s.r.forwardTo(g.Alias), from)
+	if s.from == "" || !s.r.spfPass(s.ip, s.conn.Hostname(), s.from) {
 		g.dkim = true
 	}
 	return g, "", nil
@@ -229,11 +226,11 @@ func (c *replyCheck) check() error {
 	c.ended = true
 	from := fromAddress(c.hdr)
 	if from == "" {
-		return errReplyFrom
+		return errReverseDenied
 	}
 	for _, g := range c.groups {
-		if !slices.Contains(c.s.r.forwardTo(g.Alias), from) {
-			return errReplyFrom
+		if g.denied || !slices.Contains(c.s.r.forwardTo(g.Alias), from) {
+			return errReverseDenied
 		}
 	}
 	if c.pw == nil {
@@ -246,7 +243,7 @@ func (c *replyCheck) check() error {
 			return nil
 		}
 	}
-	return errReplyDKIM
+	return errReverseDenied
 }
 
 // close ends the verifier of a message that did not come to its end.

@@ -202,6 +202,7 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 				// Replies to all: one transaction from the alias.
 				s.groups[i].Targets = append(s.groups[i].Targets, g.Targets[0])
 				s.groups[i].dkim = s.groups[i].dkim || g.dkim
+				s.groups[i].denied = s.groups[i].denied || g.denied
 				s.rcpts = append(s.rcpts, to)
 			}
 			return nil // the same alias twice: one copy

@@ -47,6 +47,9 @@ type Group struct {
 	// dkim is set at RCPT on a KindReply group whose sender's SPF did not
 	// pass: the message needs a DKIM signature of its From: domain.
 	dkim bool
+	// denied is set at RCPT on a KindReply group whose envelope sender
+	// is not an address the alias forwards to: refused at the end of DATA.
+	denied bool
 }
 
 // Group kinds.
