@@ -144,8 +144,11 @@
 // address), DKIM-Signature, ARC and Authentication-Results fields dropped;
 // in Reply-To, To and Cc reverse addresses turned back into their
 // correspondents and the user's addresses (the alias's targets, the
-// default targets, the envelope sender) into the alias. Any field that
-// still names one of the user's addresses is dropped; the body is not
+// default targets, the envelope sender) into the alias. Only From, To,
+// Cc, Reply-To, Subject, Date, Message-ID (hashed), In-Reply-To and
+// References (the user's IDs hashed the same way) and the MIME and
+// priority fields are kept (replyKeep); any of them that still names one
+// of the user's addresses (encoded words decoded) is dropped; the body is not
 // looked at (a quoted "On …, me@home wrote:" is the user's to edit). The
 // relay's own Received line names neither the client nor the user, and
 // the message is signed for the alias's domain. Without ReverseAliases no

@@ -6,6 +6,7 @@ import (
 	"encoding/base32"
 	"errors"
 	"io"
+	"mime"
 	"net/mail"
 	"strings"
 	"unicode"
@@ -260,18 +261,25 @@ type replyRewriter struct {
 	unreverse func(addr string) (string, bool, error) // the correspondent of a reverse address
 }
 
-// replyDrop are the fields of a reply that name the user's host, network
-// or domain, or vouch for the user's domain: dropped whatever they say.
-// The relay adds its own Received line, which names neither.
-var replyDrop = []string{"Received", "Return-Path", "Sender", "X-Sender", "DKIM-Signature", "Authentication-Results",
-	"Received-SPF", "ARC-Seal", "ARC-Message-Signature", "ARC-Authentication-Results", "X-Originating-IP", "X-Google-DKIM-Signature"}
+// replyKeep are the fields a reply keeps, besides From, Reply-To, To, Cc,
+// Message-ID, In-Reply-To and References (rewritten): every other field
+// may name the user's host, network, organisation or domain (Received,
+// X-Received, X-OriginatorOrg, Resent-*, Disposition-Notification-To,
+// X-Mailer …) and is dropped. The relay adds its own Received line, which
+// names neither.
+var replyKeep = []string{"Subject", "Date", "MIME-Version", "Content-Type", "Content-Transfer-Encoding",
+	"Content-Disposition", "Content-Language", "Content-ID", "Importance", "Priority", "X-Priority"}
 
 // rewrite returns the reply's header (without its empty line) from the
-// alias: From: the alias with the user's display name, one From only; the
-// fields of replyDrop dropped; in Reply-To, To and Cc each reverse address
-// turned back into its correspondent and each of the user's addresses into
-// the alias. Last, any field that still names one of the user's addresses
-// (one that could not be parsed, a Subject that quotes it) is dropped.
+// alias: From: the alias with the user's display name, one From only; only
+// the fields of replyKeep and the ones rewritten kept; in Reply-To, To and
+// Cc each reverse address turned back into its correspondent and each of
+// the user's addresses (a subaddress of one too) into the alias; in
+// In-Reply-To and References each message ID at one of the user's domains
+// replaced as replyMessageID replaces the Message-ID. Last, any field that
+// still names one of the user's addresses (one that could not be parsed, a
+// Subject that quotes it, RFC 2047 encoded words decoded) is dropped, and
+// a Content-ID that names one of the user's domains.
 func (rr *replyRewriter) rewrite(hdr []byte) ([]byte, error) {
 	fields := splitHeader(hdr)
 	var out bytes.Buffer
@@ -283,9 +291,7 @@ func (rr *replyRewriter) rewrite(hdr []byte) ([]byte, error) {
 	}
 	for _, f := range fields {
 		switch {
-		case f.name == "":
-			keep(f.raw)
-		case isOurField(f), isAny(f, replyDrop):
+		case f.name == "", isOurField(f):
 		case f.is("From"):
 			if wroteFrom {
 				continue
@@ -301,6 +307,14 @@ func (rr *replyRewriter) rewrite(hdr []byte) ([]byte, error) {
 			wroteFrom = true
 		case f.is("Message-ID"):
 			out.WriteString("Message-ID: " + replyMessageID(f.value(), rr.alias) + "\r\n")
+		case f.is("In-Reply-To"), f.is("References"):
+			if ids := rr.msgIDs(f.value()); len(ids) > 0 {
+				name := "In-Reply-To"
+				if f.is("References") {
+					name = "References"
+				}
+				keep([]byte(name + ": " + strings.Join(ids, "\r\n ") + "\r\n"))
+			}
 		case f.is("Reply-To"), f.is("To"), f.is("Cc"):
 			list, perr := fromParser.ParseList(f.value())
 			if perr != nil {
@@ -311,7 +325,7 @@ func (rr *replyRewriter) rewrite(hdr []byte) ([]byte, error) {
 			for _, a := range list {
 				na := &mail.Address{Name: cleanName(a.Name), Address: a.Address}
 				if addr, _, err := plainAddress(a.Address); err == nil {
-					if slicesContains(rr.user, addr) {
+					if rr.isUser(addr) {
 						na.Address = rr.alias
 					} else if corr, ok, err := rr.unreverse(addr); err != nil {
 						return nil, err
@@ -331,7 +345,11 @@ func (rr *replyRewriter) rewrite(hdr []byte) ([]byte, error) {
 			var b bytes.Buffer
 			writeList(&b, canonical(f.name), out2)
 			keep(b.Bytes())
-		default:
+		case f.is("Content-ID"):
+			if !rr.namesDomain(f.value()) {
+				keep(f.raw)
+			}
+		case isAny(f, replyKeep):
 			keep(f.raw)
 		}
 	}
@@ -355,19 +373,153 @@ func replyMessageID(orig, alias string) string {
 	return "<" + id + "@" + domain + ">"
 }
 
-// names reports whether b, unfolded and in any case, holds one of the
-// user's addresses.
-func (rr *replyRewriter) names(b []byte) bool {
-	if len(b) == 0 {
-		return false
+// msgIDs returns the message IDs of an In-Reply-To or References field,
+// each one at one of the user's domains (or a host in one) replaced by
+// the hash replyMessageID makes of it.
+func (rr *replyRewriter) msgIDs(v string) []string {
+	var ids []string
+	for {
+		i := strings.IndexByte(v, '<')
+		if i < 0 {
+			return ids
+		}
+		j := strings.IndexByte(v[i:], '>')
+		if j < 0 {
+			return ids
+		}
+		id := v[i : i+j+1]
+		v = v[i+j+1:]
+		if at := strings.LastIndexByte(id, '@'); at >= 0 && rr.isUserDomain(id[at+1:len(id)-1]) {
+			id = replyMessageID(id, rr.alias)
+		}
+		ids = append(ids, id)
 	}
-	s := strings.ToLower(strings.NewReplacer("\r\n", "", "\n", "").Replace(string(b)))
+}
+
+// domains returns the domains of the user's addresses.
+func (rr *replyRewriter) domains() []string {
+	var out []string
 	for _, u := range rr.user {
-		if containsAddr(s, u) {
+		if at := strings.LastIndexByte(u, '@'); at >= 0 && at < len(u)-1 {
+			out = append(out, u[at+1:])
+		}
+	}
+	return out
+}
+
+// isUserDomain reports whether d is one of the user's domains or a name
+// under one.
+func (rr *replyRewriter) isUserDomain(d string) bool {
+	d = strings.ToLower(strings.TrimSpace(d))
+	for _, ud := range rr.domains() {
+		if d == ud || strings.HasSuffix(d, "."+ud) {
 			return true
 		}
 	}
 	return false
+}
+
+// namesDomain reports whether v names one of the user's domains.
+func (rr *replyRewriter) namesDomain(v string) bool {
+	s := strings.ToLower(decodeWords(v))
+	for _, d := range rr.domains() {
+		for i := 0; ; {
+			j := strings.Index(s[i:], d)
+			if j < 0 {
+				break
+			}
+			start, end := i+j, i+j+len(d)
+			if (start == 0 || !isAlnum(s[start-1]) && s[start-1] != '-') &&
+				(end == len(s) || !isAlnum(s[end]) && s[end] != '-') {
+				return true
+			}
+			i = start + 1
+		}
+	}
+	return false
+}
+
+// isUser reports whether addr (normalised) is one of the user's addresses
+// or a subaddress of one (me+x@home.example).
+func (rr *replyRewriter) isUser(addr string) bool {
+	if slicesContains(rr.user, addr) {
+		return true
+	}
+	local, domain, ok := strings.Cut(addr, "@")
+	if base, _, plus := strings.Cut(local, "+"); ok && plus {
+		return slicesContains(rr.user, base+"@"+domain)
+	}
+	return false
+}
+
+// decodeWords returns s unfolded with its RFC 2047 encoded words decoded
+// (those that cannot be are left as they are).
+func decodeWords(s string) string {
+	s = strings.NewReplacer("\r\n", "", "\n", "").Replace(s)
+	if d, err := wordDecoder.DecodeHeader(s); err == nil {
+		return d
+	}
+	return s
+}
+
+var wordDecoder = &mime.WordDecoder{CharsetReader: func(charset string, input io.Reader) (io.Reader, error) {
+	return input, nil // any charset: the address is ASCII
+}}
+
+// names reports whether b, unfolded, its encoded words decoded and in any
+// case, holds one of the user's addresses: as it is, with comments and
+// quotes taken out (me(x)@home.example, "me"@home.example) or with a
+// subaddress (me+x@home.example).
+func (rr *replyRewriter) names(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	s := strings.ToLower(decodeWords(string(b)))
+	for _, v := range []string{s, stripCommentsQuotes(s)} {
+		for _, u := range rr.user {
+			if containsAddr(v, u) {
+				return true
+			}
+			if local, domain, ok := strings.Cut(u, "@"); ok && local != "" && strings.Contains(v, local+"+") {
+				for i := 0; ; {
+					j := strings.Index(v[i:], local+"+")
+					if j < 0 {
+						break
+					}
+					start := i + j
+					k := start + len(local) + 1
+					for k < len(v) && isAtext(v[k]) {
+						k++
+					}
+					if (start == 0 || !isAtext(v[start-1])) && strings.HasPrefix(v[k:], "@"+domain) &&
+						containsAddr(local+v[k:], u) {
+						return true
+					}
+					i = start + 1
+				}
+			}
+		}
+	}
+	return false
+}
+
+// stripCommentsQuotes takes parenthesised comments, double quotes and
+// white space around '@' out of s.
+func stripCommentsQuotes(s string) string {
+	var b strings.Builder
+	depth := 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '(':
+			depth++
+		case c == ')' && depth > 0:
+			depth--
+		case depth > 0, c == '"', c == '\\':
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return strings.NewReplacer(" @", "@", "@ ", "@", "\t@", "@", "@\t", "@").Replace(b.String())
 }
 
 // containsAddr reports whether s holds the address addr as a whole: not as

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"bytes"
+	"encoding/base64"
 	"fmt"
 	"net/mail"
 	"strings"
@@ -177,7 +178,7 @@ func TestRewriteReply(t *testing.T) {
 		"DKIM-Signature: v=1; d=home.test; i=me@home.test\r\n"
 	out := rewriteReplyString(t, hdr, user)
 	checkReplyHeader(t, out, user)
-	for _, w := range []string{"From: \"Me\" <shop@example.org>\r\n", "To: \"Shop\" <corr@far.test>,\r\n <shop@example.org>\r\n", "X-Mailer: mutt\r\n"} {
+	for _, w := range []string{"From: \"Me\" <shop@example.org>\r\n", "To: \"Shop\" <corr@far.test>,\r\n <shop@example.org>\r\n"} {
 		if !strings.Contains(out, w) {
 			t.Errorf("no %q in:\n%s", w, out)
 		}
@@ -188,6 +189,45 @@ func TestRewriteReply(t *testing.T) {
 	}
 	if out := rewriteReplyString(t, "Subject: x\r\n", user); !strings.Contains(out, "From: <shop@example.org>\r\n") {
 		t.Errorf("no From: given one:\n%s", out)
+	}
+}
+
+// TestRewriteReplyLeaks: fields that name the user, its host or its
+// organisation some other way than the address as it is.
+func TestRewriteReplyLeaks(t *testing.T) {
+	const user = "me@home.example"
+	for _, c := range []struct{ hdr, leak string }{
+		{"Subject: =?utf-8?b?" + base64.StdEncoding.EncodeToString([]byte("hi me@home.example")) + "?=\r\n", "Subject"},
+		{"Subject: =?utf-8?q?me=40home=2Eexample?=\r\n", "Subject"},
+		{"Resent-From: me(comment)@home.example\r\n", "Resent-From"},
+		{"Disposition-Notification-To: \"me\"@home.example\r\n", "Disposition-Notification-To"},
+		{"X-OriginatorOrg: home.example\r\n", "home.example"},
+		{"X-MS-Exchange-CrossTenant-id: 1234-5678\r\n", "1234-5678"},
+		{"X-Received: by 10.0.0.1 with SMTP id abc\r\n", "10.0.0.1"},
+		{"In-Reply-To: <abc@laptop.home.example>\r\n", "home.example"},
+		{"References: <x@store.test>\r\n <abc@home.example>\r\n", "home.example"},
+		{"Cc: Me <me+x@home.example>\r\n", "home.example"},
+		{"Subject: me+x@home.example\r\n", "Subject"},
+		{"Content-ID: <part1@laptop.home.example>\r\n", "home.example"},
+	} {
+		out := rewriteReplyString(t, c.hdr+"From: Me <me@home.example>\r\n", user)
+		if strings.Contains(strings.ToLower(out), strings.ToLower(c.leak)) {
+			t.Errorf("%q: the reply keeps %q:\n%s", c.hdr, c.leak, out)
+		}
+	}
+	// What a reply keeps: a Subject that names only the domain, the IDs
+	// of the correspondent, the user's hashed as the Message-ID is.
+	hdr := "Subject: about home.example\r\nDate: Sun, 6 Dec 2026 09:00:00 +0000\r\nMessage-ID: <abc@laptop.home.example>\r\n" +
+		"In-Reply-To: <m1@store.test>\r\nReferences: <m0@store.test> <abc@laptop.home.example>\r\n" +
+		"MIME-Version: 1.0\r\nContent-Type: text/plain\r\nX-Priority: 1\r\n"
+	out := rewriteReplyString(t, hdr, user)
+	hashed := replyMessageID("<abc@laptop.home.example>", "shop@example.org")
+	for _, w := range []string{"Subject: about home.example\r\n", "Date: Sun, 6 Dec 2026 09:00:00 +0000\r\n", "Message-ID: " + hashed + "\r\n",
+		"In-Reply-To: <m1@store.test>\r\n", "References: <m0@store.test>\r\n " + hashed + "\r\n",
+		"MIME-Version: 1.0\r\n", "Content-Type: text/plain\r\n", "X-Priority: 1\r\n"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("no %q in:\n%s", w, out)
+		}
 	}
 }
 
