@@ -34,7 +34,11 @@ func TestCopyMessageDropsAlias(t *testing.T) {
 		{"a longer name stays", "X-Catchall-Aliases: x\r\nX-Catchall-Alias-Note: y\r\n z\r\nX-Catchall-Alias2 : w\r\n\r\n", "X-Catchall-Aliases: x\r\nX-Catchall-Alias-Note: y\r\n z\r\nX-Catchall-Alias2 : w\r\n\r\n"},
 		{"a shorter name stays", "X-Catchall-Alia: x\r\nX-Catchall: y\r\n\r\n", "X-Catchall-Alia: x\r\nX-Catchall: y\r\n\r\n"},
 		{"no colon is no such field", "X-Catchall-Alias x\r\nX-Catchall-Alias\r\n :x\r\n\r\n", "X-Catchall-Alias x\r\nX-Catchall-Alias\r\n :x\r\n\r\n"},
-		{"white space before the name", " X-Catchall-Alias: x\r\nSubject: s\r\n\r\n", " X-Catchall-Alias: x\r\nSubject: s\r\n\r\n"},
+		// Lines that go on with no field would go on with the relay's
+		// own X-Catchall-Alias: dropped.
+		{"white space before the name", " X-Catchall-Alias: x\r\nSubject: s\r\n\r\n", "Subject: s\r\n\r\n"},
+		{"continuation first", " bank@example.org\r\n\tmore\r\nFrom: a@b.test\r\n x\r\n\r\n body\r\n", "From: a@b.test\r\n x\r\n\r\n body\r\n"},
+		{"long continuation first", " " + strings.Repeat("v", 70000) + "\r\nSubject: s\r\n\r\n", "Subject: s\r\n\r\n"},
 		{"body untouched", "Subject: s\r\n\r\nX-Catchall-Alias: x\r\n y\r\nx-catchall-alias : z\r\n", "Subject: s\r\n\r\nX-Catchall-Alias: x\r\n y\r\nx-catchall-alias : z\r\n"},
 		{"body after a dropped last field", "X-Catchall-Alias: x\r\n\r\n\r\nX-Catchall-Alias: y\r\n", "\r\n\r\nX-Catchall-Alias: y\r\n"},
 		{"no header", "\r\nX-Catchall-Alias: x\r\n", "\r\nX-Catchall-Alias: x\r\n"},

@@ -553,7 +553,10 @@ func copyMessage(w io.Writer, r io.Reader, dropAlias bool) error {
 
 // copyDroppingAlias copies a message but for every X-Catchall-Alias field
 // of its header, however written (see aliasField), with the lines that
-// continue it; the rest goes through byte for byte, the body untouched.
+// continue it, and but for lines at the very start of the header that
+// begin with white space (after the relay's own X-Catchall-Alias they
+// would go on with it); the rest goes through byte for byte, the body
+// untouched.
 // Lines end with LF or CRLF; size is the read buffer, which a line may
 // exceed.
 func copyDroppingAlias(w io.Writer, r io.Reader, size int) error {
@@ -563,6 +566,7 @@ func copyDroppingAlias(w io.Writer, r io.Reader, size int) error {
 		midLine  bool   // the last chunk did not end its line
 		holding  bool   // a field line whose name is not known yet is in held
 		held     []byte // that line so far
+		started  bool   // a field line has been seen
 	)
 	for {
 		chunk, err := br.ReadSlice('\n')
@@ -581,7 +585,9 @@ func copyDroppingAlias(w io.Writer, r io.Reader, size int) error {
 			// RFC 5322 §2.2.3: a line that starts with white space goes on
 			// with the field before it, and shares its fate.
 			if len(chunk) > 0 && chunk[0] != ' ' && chunk[0] != '\t' {
-				holding, held = true, held[:0]
+				holding, held, started = true, held[:0], true
+			} else if !started {
+				dropping = true // goes on with no field
 			}
 		}
 		if holding {

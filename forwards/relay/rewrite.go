@@ -177,8 +177,11 @@ func (fr *forwardRewriter) rewrite(hdr []byte) ([]byte, bool, error) {
 	from := (&mail.Address{Name: truncate(label, maxDisplay) + viaSuffix, Address: rev}).String()
 	var out bytes.Buffer
 	wroteFrom := false
-	for _, f := range fields {
+	for i, f := range fields {
 		switch {
+		case i == 0 && (f.raw[0] == ' ' || f.raw[0] == '\t'):
+			// Lines that go on with no field: after the relay's own
+			// X-Catchall-Alias they would go on with it.
 		case f.name == "":
 			out.Write(f.raw)
 		case isOurField(f):

@@ -88,6 +88,15 @@ func TestRewriteForward(t *testing.T) {
 // checkForwardHeader holds what every rewritten header must: one From:
 // with one reverse address, and address fields that parse and name only
 // addresses of the relay's domains.
+// TestRewriteForwardOrphan: lines that go on with no field at the start
+// of the header would go on with the relay's X-Catchall-Alias.
+func TestRewriteForwardOrphan(t *testing.T) {
+	out, ok := rewriteForwardString(t, " bank@example.org\r\n\tmore\r\nFrom: a@b.test\r\nSubject: s\r\n", "a@b.test")
+	if !ok || strings.Contains(out, "bank@") || strings.Contains(out, "more") || !strings.Contains(out, "Subject: s\r\n") {
+		t.Errorf("ok %v:\n%s", ok, out)
+	}
+}
+
 func checkForwardHeader(t testing.TB, out []byte) {
 	t.Helper()
 	froms := 0
