@@ -191,10 +191,13 @@ func (a *adminAuth) login(w http.ResponseWriter, req *http.Request) {
 	key := clientKeyString(req.RemoteAddr)
 	now := a.r.cfg.Clock.Now()
 	fail := apiError
-	if a.limit.locked(key, now) {
+	// The attempt is reserved before the password is checked (failures
+	// plus attempts in flight), so parallel logins cannot overrun the limit.
+	if !a.limit.reserve(key, now) {
 		fail(w, http.StatusTooManyRequests, "too many failed logins from your address; try again later")
 		return
 	}
+	defer a.limit.release(key)
 	var creds struct {
 		User     string `json:"user"`
 		Password string `json:"password"`

@@ -317,6 +317,43 @@ func TestAdminRemoteLogin(t *testing.T) {
 	}
 }
 
+// TestAdminLoginParallel: wrong logins sent together from one address are
+// held to the limit (each attempt is reserved before the password is
+// checked), not all checked because none had failed yet.
+func TestAdminLoginParallel(t *testing.T) {
+	sk := newSink(t)
+	cfg := testConfig(t, sk.addr)
+	cfg.Admin, cfg.AdminTLS, cfg.Users = "192.0.2.1:9125", &tls.Config{}, writeUsers(t)
+	cfg.AuthFailures, cfg.AuthLockout = 3, 10*time.Minute
+	h := startRelay(t, cfg).AdminHandler()
+	const base, n = "https://relay.test", 40
+	start := make(chan struct{})
+	codes := make(chan int, n)
+	for range n {
+		go func() {
+			<-start
+			req := httptest.NewRequest("POST", base+"/login", strings.NewReader(`{"user":"me","password":"wrong"}`))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Origin", base)
+			req.RemoteAddr = "198.51.100.7:5000"
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			codes <- rec.Code
+		}()
+	}
+	close(start)
+	count := map[int]int{}
+	for range n {
+		count[<-codes]++
+	}
+	if count[401] > 3 || count[401]+count[429] != n {
+		t.Errorf("%d parallel wrong logins with a limit of 3: %v, want at most 3 checked (401), the rest 429", n, count)
+	}
+	if code, _, _ := apiCall(t, h, "POST", base+"/login", `{"user":"me","password":"`+testPassword+`"}`, "RemoteAddr", "198.51.100.7:5000", "Origin", base); code != 429 {
+		t.Errorf("login after the parallel flood: %d, want 429", code)
+	}
+}
+
 func TestAdminConfigValidate(t *testing.T) {
 	cfg := testConfig(t, "127.0.0.1:25")
 	cfg.Admin = "192.0.2.1:9125"
