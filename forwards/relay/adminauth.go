@@ -2,6 +2,7 @@ package relay
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"mime"
@@ -38,6 +39,21 @@ type adminAuth struct {
 type adminSession struct {
 	user, csrf string
 	expires    time.Time
+	hash       [sha256.Size]byte // userPrint at login: a removed user or a new password ends the session
+}
+
+// userPrint returns a fingerprint of name's password hash in u (false
+// when u has no such user), so that a session can tell that its user was
+// removed or given a new password without keeping the hash itself.
+func userPrint(u *Users, name string) ([sha256.Size]byte, bool) {
+	if u == nil {
+		return [sha256.Size]byte{}, false
+	}
+	h, ok := u.hashes[name]
+	if !ok {
+		return [sha256.Size]byte{}, false
+	}
+	return sha256.Sum256([]byte(h)), true
 }
 
 func newAdminAuth(r *Relay) *adminAuth {
@@ -117,7 +133,12 @@ func (a *adminAuth) session(req *http.Request) *adminSession {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	s := a.sessions[c.Value]
-	if s == nil || !a.r.cfg.Clock.Now().Before(s.expires) {
+	var fp [sha256.Size]byte
+	ok := false
+	if s != nil {
+		fp, ok = userPrint(a.r.users.Load(), s.user)
+	}
+	if s == nil || !a.r.cfg.Clock.Now().Before(s.expires) || !ok || fp != s.hash {
 		delete(a.sessions, c.Value)
 		return nil
 	}
@@ -166,6 +187,10 @@ func (a *adminAuth) wrap(next http.Handler) http.Handler {
 		}
 		if isChange(req) && subtle.ConstantTimeCompare([]byte(req.Header.Get("X-CSRF-Token")), []byte(s.csrf)) != 1 {
 			apiError(w, http.StatusForbidden, "missing or wrong X-CSRF-Token")
+			return
+		}
+		if path == "/logout" {
+			a.logout(w, req)
 			return
 		}
 		if path == "/api/session" {
@@ -231,6 +256,7 @@ func (a *adminAuth) login(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	s := &adminSession{user: creds.User, csrf: randomToken(), expires: now.Add(AdminSessionTTL)}
+	s.hash, _ = userPrint(u, creds.User)
 	id := randomToken()
 	a.mu.Lock()
 	for k, o := range a.sessions {
@@ -257,6 +283,24 @@ func (a *adminAuth) login(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"user": s.user, "csrf": s.csrf, "expires": s.expires.UTC().Format(time.RFC3339)})
+}
+
+// logout is POST /logout (with the CSRF token, checked by wrap): the
+// session ends and its cookie is expired.
+func (a *adminAuth) logout(w http.ResponseWriter, req *http.Request) {
+	if req.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST")
+		apiError(w, http.StatusMethodNotAllowed, "POST to log out")
+		return
+	}
+	if c, err := req.Cookie(sessionCookie); err == nil {
+		a.mu.Lock()
+		delete(a.sessions, c.Value)
+		a.mu.Unlock()
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1,
+		Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	writeJSON(w, http.StatusOK, map[string]any{"login": false})
 }
 
 // clientKeyString is clientKey for an http.Request's RemoteAddr.

@@ -354,6 +354,80 @@ func TestAdminLoginParallel(t *testing.T) {
 	}
 }
 
+// TestAdminSessionRevoked: a session ends on POST /logout (with its CSRF
+// token), when its user gets a new password, and when the user is removed.
+func TestAdminSessionRevoked(t *testing.T) {
+	sk := newSink(t)
+	cfg := testConfig(t, sk.addr)
+	cfg.Admin, cfg.AdminTLS, cfg.Users = "192.0.2.1:9125", &tls.Config{}, writeUsers(t)
+	tr := startRelay(t, cfg)
+	h := tr.AdminHandler()
+	const base = "https://relay.test"
+	login := func() (cookie []string, csrf string) {
+		t.Helper()
+		code, body, res := apiCall(t, h, "POST", base+"/login", `{"user":"me","password":"`+testPassword+`"}`, "Origin", base)
+		var l struct{ CSRF string }
+		if code != 200 || json.Unmarshal([]byte(body), &l) != nil || len(res.Cookies()) != 1 {
+			t.Fatalf("login: %d %s", code, body)
+		}
+		return []string{"Cookie", sessionCookie + "=" + res.Cookies()[0].Value, "Origin", base}, l.CSRF
+	}
+	alive := func(cookie []string) bool {
+		t.Helper()
+		code, _, _ := apiCall(t, h, "GET", base+"/api/aliases", "", cookie...)
+		return code == 200
+	}
+	rewrite := func(edit func(u *Users)) {
+		t.Helper()
+		u, err := ReadUsers(cfg.Users)
+		if err != nil {
+			t.Fatal(err)
+		}
+		edit(u)
+		if err := WriteUsers(cfg.Users, u); err != nil {
+			t.Fatal(err)
+		}
+		if err := tr.Reload(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	cookie, csrf := login()
+	if code, _, _ := apiCall(t, h, "POST", base+"/logout", "{}", cookie...); code != 403 || !alive(cookie) {
+		t.Errorf("logout without the CSRF token: %d, or the session ended", code)
+	}
+	code, _, res := apiCall(t, h, "POST", base+"/logout", "{}", append(cookie, "X-CSRF-Token", csrf)...)
+	if cs := res.Cookies(); code != 200 || len(cs) != 1 || cs[0].MaxAge >= 0 || cs[0].Value != "" {
+		t.Errorf("logout: %d %v", code, cs)
+	}
+	if alive(cookie) {
+		t.Error("the session outlived its logout")
+	}
+
+	cookie, _ = login()
+	other, _ := login()
+	hash, err := HashPassword("a new password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rewrite(func(u *Users) { u.Set(testUser, hash) })
+	if alive(cookie) || alive(other) {
+		t.Error("a session outlived its user's new password")
+	}
+
+	hash, _ = HashPassword(testPassword)
+	rewrite(func(u *Users) { u.Set(testUser, hash) })
+	cookie, _ = login()
+	rewrite(func(u *Users) { u.Set("other", hash) })
+	if !alive(cookie) {
+		t.Error("a session ended when another user was added")
+	}
+	rewrite(func(u *Users) { u.Delete(testUser) })
+	if alive(cookie) {
+		t.Error("a session outlived its user's removal")
+	}
+}
+
 func TestAdminConfigValidate(t *testing.T) {
 	cfg := testConfig(t, "127.0.0.1:25")
 	cfg.Admin = "192.0.2.1:9125"
