@@ -428,6 +428,16 @@ func TestAdminSessionRevoked(t *testing.T) {
 	}
 }
 
+// TestAdminServerTimeouts: the admin listener cuts off slow and idle
+// clients and bounds the header.
+func TestAdminServerTimeouts(t *testing.T) {
+	hs := adminServer(http.NotFoundHandler())
+	if hs.ReadHeaderTimeout != 10*time.Second || hs.ReadTimeout != 30*time.Second || hs.WriteTimeout != 60*time.Second ||
+		hs.IdleTimeout != 60*time.Second || hs.MaxHeaderBytes != 64<<10 {
+		t.Errorf("admin server limits: %+v", hs)
+	}
+}
+
 func TestAdminConfigValidate(t *testing.T) {
 	cfg := testConfig(t, "127.0.0.1:25")
 	cfg.Admin = "192.0.2.1:9125"
