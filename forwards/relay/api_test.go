@@ -438,6 +438,41 @@ func TestAdminServerTimeouts(t *testing.T) {
 	}
 }
 
+// TestAdminAPINoteChars: notes with control or invisible formatting
+// characters are refused (400) and the plan left alone; a PATCH that
+// changes nothing ({} or the values the row has) does not write the plan.
+func TestAdminAPINoteChars(t *testing.T) {
+	sk := newSink(t)
+	cfg := testConfig(t, sk.addr)
+	cfg.DefaultTargets = []string{"me@dest.test"}
+	tr := startRelay(t, cfg)
+	h := tr.AdminHandler()
+	const url = "http://127.0.0.1:9125/api/aliases/shop@example.org"
+	if code, body, _ := apiCall(t, h, "PATCH", url, `{"note":"café ok"}`); code != 200 {
+		t.Fatalf("PATCH a plain note: %d %s", code, body)
+	}
+	fi, err := os.Stat(cfg.Plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, note := range []string{`a\u0000b`, `a\u000bb`, `a\u2028b`, `gpj.\u202Eexe`, `a\u200bb`, `a\u0085b`, `a\u2066b`} {
+		if code, body, _ := apiCall(t, h, "PATCH", url, `{"note":"`+note+`"}`); code != 400 {
+			t.Errorf("PATCH note %s: %d %s, want 400", note, code, body)
+		}
+		if code, body, _ := apiCall(t, h, "POST", "http://127.0.0.1:9125/api/burners", `{"service":"shop","note":"`+note+`"}`); code != 400 {
+			t.Errorf("burner note %s: %d %s, want 400", note, code, body)
+		}
+	}
+	for _, patch := range []string{`{}`, `{"note":"café ok"}`, `{"action":"forward","tag":"disposable","note":" café ok "}`} {
+		if code, body, _ := apiCall(t, h, "PATCH", url, patch); code != 200 {
+			t.Errorf("PATCH %s: %d %s", patch, code, body)
+		}
+	}
+	if now, err := os.Stat(cfg.Plan); err != nil || !os.SameFile(fi, now) {
+		t.Error("the plan was written again though nothing changed")
+	}
+}
+
 func TestAdminConfigValidate(t *testing.T) {
 	cfg := testConfig(t, "127.0.0.1:25")
 	cfg.Admin = "192.0.2.1:9125"
