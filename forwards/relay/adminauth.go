@@ -149,8 +149,25 @@ func (a *adminAuth) session(req *http.Request) *adminSession {
 func (a *adminAuth) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		path := req.URL.Path
-		if path == "/healthz" || strings.HasPrefix(path, "/static/") && req.Method == http.MethodGet {
-			next.ServeHTTP(w, req) // a monitoring probe; the dashboard's script and style, the same for everyone
+		if path == "/healthz" {
+			switch {
+			case !a.remote && !loopbackHost(req.Host):
+				apiError(w, http.StatusForbidden, "cross-origin request refused") // DNS rebinding, as for the API
+			case a.remote && a.session(req) == nil:
+				// A probe without a login learns the status only, not the
+				// queue, errors or names that Health holds.
+				code, st := http.StatusOK, a.r.Health().Status
+				if st != "ok" {
+					code = http.StatusServiceUnavailable
+				}
+				writeJSON(w, code, map[string]string{"status": st})
+			default:
+				next.ServeHTTP(w, req)
+			}
+			return
+		}
+		if strings.HasPrefix(path, "/static/") && req.Method == http.MethodGet {
+			next.ServeHTTP(w, req) // the dashboard's script and style, the same for everyone
 			return
 		}
 		if !a.sameOrigin(req) {

@@ -150,6 +150,9 @@ func TestAdminAPIEditTakesEffect(t *testing.T) {
 			t.Errorf("GET %s on loopback: %d", p, code)
 		}
 	}
+	if code, body, _ := apiCall(t, h, "GET", "http://evil.test:9125/healthz", "", "Host", "evil.test:9125"); code != 403 {
+		t.Errorf("/healthz under a rebound name: %d %s, want 403", code, body)
+	}
 }
 
 func TestAdminAPIBurners(t *testing.T) {
@@ -249,8 +252,8 @@ func TestAdminRemoteLogin(t *testing.T) {
 			t.Errorf("GET %s without a login: %d, want 401", p, code)
 		}
 	}
-	if code, _, _ := apiCall(t, h, "GET", base+"/healthz", ""); code != 200 {
-		t.Errorf("/healthz without a login: %d", code)
+	if code, body, _ := apiCall(t, h, "GET", base+"/healthz", ""); code != 200 || strings.TrimSpace(body) != "{\n  \"status\": \"ok\"\n}" {
+		t.Errorf("/healthz without a login: %d %s, want the status only", code, body)
 	}
 	if code, _, _ := apiCall(t, h, "PATCH", base+"/api/aliases/shop@example.org", `{"action":"block"}`); code != 401 {
 		t.Errorf("PATCH without a login: %d", code)
@@ -291,6 +294,9 @@ func TestAdminRemoteLogin(t *testing.T) {
 	cookie := []string{"Cookie", sessionCookie + "=" + cs[0].Value, "Origin", base}
 	if code, body, _ := apiCall(t, h, "GET", base+"/api/session", "", cookie...); code != 200 || !strings.Contains(body, login.CSRF) {
 		t.Errorf("session: %d %s", code, body)
+	}
+	if code, body, _ := apiCall(t, h, "GET", base+"/healthz", "", cookie...); code != 200 || !strings.Contains(body, `"queue_messages"`) {
+		t.Errorf("/healthz logged in: %d %s, want all of Health", code, body)
 	}
 	for _, p := range []string{"/api/aliases", "/metrics"} {
 		if code, _, _ := apiCall(t, h, "GET", base+p, "", cookie...); code != 200 {
