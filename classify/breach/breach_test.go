@@ -258,6 +258,41 @@ func (c *waitClock) slept() []time.Duration {
 	return slices.Clone(c.waits)
 }
 
+// TestRetryAfterCapped: a 429 asking for a year's wait is waited on for
+// MaxRetryAfter (and the second more) only.
+func TestRetryAfterCapped(t *testing.T) {
+	n := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n++; n == 1 {
+			w.Header().Set("Retry-After", "31536000")
+			w.WriteHeader(http.StatusTooManyRequests)
+			return
+		}
+		w.WriteHeader(http.StatusNotFound)
+	}))
+	defer srv.Close()
+	clock := &waitClock{FakeClock: clockwork.NewFakeClock()}
+	client := &Client{BaseURL: srv.URL, APIKey: "k", Clock: clock}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := client.Account(ctx, "a@example.com")
+		done <- err
+	}()
+	bctx, bcancel := context.WithTimeout(ctx, time.Minute)
+	defer bcancel()
+	if err := clock.BlockUntilContext(bctx, 1); err != nil {
+		t.Fatal("the client did not wait after the 429")
+	}
+	clock.Advance(MaxRetryAfter + time.Second)
+	if w := clock.slept(); len(w) != 1 || w[0] != MaxRetryAfter+time.Second {
+		t.Errorf("waits %v after Retry-After: 31536000, want %v", w, MaxRetryAfter+time.Second)
+		cancel()
+	}
+	<-done
+}
+
 func TestOnline(t *testing.T) {
 	h := newHIBP(t)
 	clock := newWaitClock(t)

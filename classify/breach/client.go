@@ -78,6 +78,13 @@ func (c *Client) sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
+// MaxRetryAfter caps the wait a 429's Retry-After asks for: the relay's
+// poller, which also reloads the plan and the users file, waits in it.
+const MaxRetryAfter = 5 * time.Minute
+
+// maxAnswer bounds an answer read (the breach list is about 1 MB).
+const maxAnswer = 8 << 20
+
 // get performs a GET of path and decodes a JSON answer into out. It returns
 // found=false for 404. keyed requests carry the key and are paced.
 func (c *Client) get(ctx context.Context, path string, keyed bool, out any) (found bool, err error) {
@@ -118,7 +125,7 @@ func (c *Client) get(ctx context.Context, path string, keyed bool, out any) (fou
 			}
 			return false, fmt.Errorf("%w: %w", ErrUnreachable, err)
 		}
-		body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+		body, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
 		resp.Body.Close()
 		if err != nil {
 			return false, fmt.Errorf("reading haveibeenpwned.com's answer: %w", err)
@@ -141,7 +148,7 @@ func (c *Client) get(ctx context.Context, path string, keyed bool, out any) (fou
 			}
 			wait := time.Duration(2) * time.Second
 			if s, err := strconv.Atoi(strings.TrimSpace(resp.Header.Get("Retry-After"))); err == nil && s >= 0 {
-				wait = time.Duration(s) * time.Second
+				wait = time.Duration(min(s, int(MaxRetryAfter/time.Second))) * time.Second
 			}
 			wait += time.Second // as HIBP asks: a second more than Retry-After
 			if c.Logger != nil {

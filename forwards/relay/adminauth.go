@@ -2,6 +2,7 @@ package relay
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"mime"
@@ -38,6 +39,21 @@ type adminAuth struct {
 type adminSession struct {
 	user, csrf string
 	expires    time.Time
+	hash       [sha256.Size]byte // userPrint at login: a removed user or a new password ends the session
+}
+
+// userPrint returns a fingerprint of name's password hash in u (false
+// when u has no such user), so that a session can tell that its user was
+// removed or given a new password without keeping the hash itself.
+func userPrint(u *Users, name string) ([sha256.Size]byte, bool) {
+	if u == nil {
+		return [sha256.Size]byte{}, false
+	}
+	h, ok := u.hashes[name]
+	if !ok {
+		return [sha256.Size]byte{}, false
+	}
+	return sha256.Sum256([]byte(h)), true
 }
 
 func newAdminAuth(r *Relay) *adminAuth {
@@ -117,7 +133,12 @@ func (a *adminAuth) session(req *http.Request) *adminSession {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	s := a.sessions[c.Value]
-	if s == nil || !a.r.cfg.Clock.Now().Before(s.expires) {
+	var fp [sha256.Size]byte
+	ok := false
+	if s != nil {
+		fp, ok = userPrint(a.r.users.Load(), s.user)
+	}
+	if s == nil || !a.r.cfg.Clock.Now().Before(s.expires) || !ok || fp != s.hash {
 		delete(a.sessions, c.Value)
 		return nil
 	}
@@ -128,8 +149,25 @@ func (a *adminAuth) session(req *http.Request) *adminSession {
 func (a *adminAuth) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		path := req.URL.Path
-		if path == "/healthz" || strings.HasPrefix(path, "/static/") && req.Method == http.MethodGet {
-			next.ServeHTTP(w, req) // a monitoring probe; the dashboard's script and style, the same for everyone
+		if path == "/healthz" {
+			switch {
+			case !a.remote && !loopbackHost(req.Host):
+				apiError(w, http.StatusForbidden, "cross-origin request refused") // DNS rebinding, as for the API
+			case a.remote && a.session(req) == nil:
+				// A probe without a login learns the status only, not the
+				// queue, errors or names that Health holds.
+				code, st := http.StatusOK, a.r.Health().Status
+				if st != "ok" {
+					code = http.StatusServiceUnavailable
+				}
+				writeJSON(w, code, map[string]string{"status": st})
+			default:
+				next.ServeHTTP(w, req)
+			}
+			return
+		}
+		if strings.HasPrefix(path, "/static/") && req.Method == http.MethodGet {
+			next.ServeHTTP(w, req) // the dashboard's script and style, the same for everyone
 			return
 		}
 		if !a.sameOrigin(req) {
@@ -168,6 +206,10 @@ func (a *adminAuth) wrap(next http.Handler) http.Handler {
 			apiError(w, http.StatusForbidden, "missing or wrong X-CSRF-Token")
 			return
 		}
+		if path == "/logout" {
+			a.logout(w, req)
+			return
+		}
 		if path == "/api/session" {
 			writeJSON(w, http.StatusOK, map[string]any{"login": true, "user": s.user, "csrf": s.csrf, "expires": s.expires.UTC().Format(time.RFC3339)})
 			return
@@ -191,10 +233,13 @@ func (a *adminAuth) login(w http.ResponseWriter, req *http.Request) {
 	key := clientKeyString(req.RemoteAddr)
 	now := a.r.cfg.Clock.Now()
 	fail := apiError
-	if a.limit.locked(key, now) {
+	// The attempt is reserved before the password is checked (failures
+	// plus attempts in flight), so parallel logins cannot overrun the limit.
+	if !a.limit.reserve(key, now) {
 		fail(w, http.StatusTooManyRequests, "too many failed logins from your address; try again later")
 		return
 	}
+	defer a.limit.release(key)
 	var creds struct {
 		User     string `json:"user"`
 		Password string `json:"password"`
@@ -228,6 +273,7 @@ func (a *adminAuth) login(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	s := &adminSession{user: creds.User, csrf: randomToken(), expires: now.Add(AdminSessionTTL)}
+	s.hash, _ = userPrint(u, creds.User)
 	id := randomToken()
 	a.mu.Lock()
 	for k, o := range a.sessions {
@@ -254,6 +300,24 @@ func (a *adminAuth) login(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"user": s.user, "csrf": s.csrf, "expires": s.expires.UTC().Format(time.RFC3339)})
+}
+
+// logout is POST /logout (with the CSRF token, checked by wrap): the
+// session ends and its cookie is expired.
+func (a *adminAuth) logout(w http.ResponseWriter, req *http.Request) {
+	if req.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST")
+		apiError(w, http.StatusMethodNotAllowed, "POST to log out")
+		return
+	}
+	if c, err := req.Cookie(sessionCookie); err == nil {
+		a.mu.Lock()
+		delete(a.sessions, c.Value)
+		a.mu.Unlock()
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1,
+		Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	writeJSON(w, http.StatusOK, map[string]any{"login": false})
 }
 
 // clientKeyString is clientKey for an http.Request's RemoteAddr.

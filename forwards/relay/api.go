@@ -231,8 +231,8 @@ func (r *Relay) apiNewBurner(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	note := strings.TrimSpace(b.Note)
-	if strings.ContainsAny(note, "\r\n") || len(note) > MaxNoteLen {
-		apiError(w, http.StatusBadRequest, fmt.Sprintf("note: one line of at most %d bytes", MaxNoteLen))
+	if err := checkNote(note); err != nil {
+		apiError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	addr, err := r.cfg.Burner.Address(b.Service, domain)

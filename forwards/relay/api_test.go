@@ -150,6 +150,9 @@ func TestAdminAPIEditTakesEffect(t *testing.T) {
 			t.Errorf("GET %s on loopback: %d", p, code)
 		}
 	}
+	if code, body, _ := apiCall(t, h, "GET", "http://evil.test:9125/healthz", "", "Host", "evil.test:9125"); code != 403 {
+		t.Errorf("/healthz under a rebound name: %d %s, want 403", code, body)
+	}
 }
 
 func TestAdminAPIBurners(t *testing.T) {
@@ -249,8 +252,8 @@ func TestAdminRemoteLogin(t *testing.T) {
 			t.Errorf("GET %s without a login: %d, want 401", p, code)
 		}
 	}
-	if code, _, _ := apiCall(t, h, "GET", base+"/healthz", ""); code != 200 {
-		t.Errorf("/healthz without a login: %d", code)
+	if code, body, _ := apiCall(t, h, "GET", base+"/healthz", ""); code != 200 || strings.TrimSpace(body) != "{\n  \"status\": \"ok\"\n}" {
+		t.Errorf("/healthz without a login: %d %s, want the status only", code, body)
 	}
 	if code, _, _ := apiCall(t, h, "PATCH", base+"/api/aliases/shop@example.org", `{"action":"block"}`); code != 401 {
 		t.Errorf("PATCH without a login: %d", code)
@@ -292,6 +295,9 @@ func TestAdminRemoteLogin(t *testing.T) {
 	if code, body, _ := apiCall(t, h, "GET", base+"/api/session", "", cookie...); code != 200 || !strings.Contains(body, login.CSRF) {
 		t.Errorf("session: %d %s", code, body)
 	}
+	if code, body, _ := apiCall(t, h, "GET", base+"/healthz", "", cookie...); code != 200 || !strings.Contains(body, `"queue_messages"`) {
+		t.Errorf("/healthz logged in: %d %s, want all of Health", code, body)
+	}
 	for _, p := range []string{"/api/aliases", "/metrics"} {
 		if code, _, _ := apiCall(t, h, "GET", base+p, "", cookie...); code != 200 {
 			t.Errorf("GET %s logged in: %d", p, code)
@@ -314,6 +320,162 @@ func TestAdminRemoteLogin(t *testing.T) {
 	tr.advance(t, AdminSessionTTL)
 	if code, _, _ := apiCall(t, h, "GET", base+"/api/aliases", "", cookie...); code != 401 {
 		t.Errorf("an expired session: %d, want 401", code)
+	}
+}
+
+// TestAdminLoginParallel: wrong logins sent together from one address are
+// held to the limit (each attempt is reserved before the password is
+// checked), not all checked because none had failed yet.
+func TestAdminLoginParallel(t *testing.T) {
+	sk := newSink(t)
+	cfg := testConfig(t, sk.addr)
+	cfg.Admin, cfg.AdminTLS, cfg.Users = "192.0.2.1:9125", &tls.Config{}, writeUsers(t)
+	cfg.AuthFailures, cfg.AuthLockout = 3, 10*time.Minute
+	h := startRelay(t, cfg).AdminHandler()
+	const base, n = "https://relay.test", 40
+	start := make(chan struct{})
+	codes := make(chan int, n)
+	for range n {
+		go func() {
+			<-start
+			req := httptest.NewRequest("POST", base+"/login", strings.NewReader(`{"user":"me","password":"wrong"}`))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Origin", base)
+			req.RemoteAddr = "198.51.100.7:5000"
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			codes <- rec.Code
+		}()
+	}
+	close(start)
+	count := map[int]int{}
+	for range n {
+		count[<-codes]++
+	}
+	if count[401] > 3 || count[401]+count[429] != n {
+		t.Errorf("%d parallel wrong logins with a limit of 3: %v, want at most 3 checked (401), the rest 429", n, count)
+	}
+	if code, _, _ := apiCall(t, h, "POST", base+"/login", `{"user":"me","password":"`+testPassword+`"}`, "RemoteAddr", "198.51.100.7:5000", "Origin", base); code != 429 {
+		t.Errorf("login after the parallel flood: %d, want 429", code)
+	}
+}
+
+// TestAdminSessionRevoked: a session ends on POST /logout (with its CSRF
+// token), when its user gets a new password, and when the user is removed.
+func TestAdminSessionRevoked(t *testing.T) {
+	sk := newSink(t)
+	cfg := testConfig(t, sk.addr)
+	cfg.Admin, cfg.AdminTLS, cfg.Users = "192.0.2.1:9125", &tls.Config{}, writeUsers(t)
+	tr := startRelay(t, cfg)
+	h := tr.AdminHandler()
+	const base = "https://relay.test"
+	login := func() (cookie []string, csrf string) {
+		t.Helper()
+		code, body, res := apiCall(t, h, "POST", base+"/login", `{"user":"me","password":"`+testPassword+`"}`, "Origin", base)
+		var l struct{ CSRF string }
+		if code != 200 || json.Unmarshal([]byte(body), &l) != nil || len(res.Cookies()) != 1 {
+			t.Fatalf("login: %d %s", code, body)
+		}
+		return []string{"Cookie", sessionCookie + "=" + res.Cookies()[0].Value, "Origin", base}, l.CSRF
+	}
+	alive := func(cookie []string) bool {
+		t.Helper()
+		code, _, _ := apiCall(t, h, "GET", base+"/api/aliases", "", cookie...)
+		return code == 200
+	}
+	rewrite := func(edit func(u *Users)) {
+		t.Helper()
+		u, err := ReadUsers(cfg.Users)
+		if err != nil {
+			t.Fatal(err)
+		}
+		edit(u)
+		if err := WriteUsers(cfg.Users, u); err != nil {
+			t.Fatal(err)
+		}
+		if err := tr.Reload(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	cookie, csrf := login()
+	if code, _, _ := apiCall(t, h, "POST", base+"/logout", "{}", cookie...); code != 403 || !alive(cookie) {
+		t.Errorf("logout without the CSRF token: %d, or the session ended", code)
+	}
+	code, _, res := apiCall(t, h, "POST", base+"/logout", "{}", append(cookie, "X-CSRF-Token", csrf)...)
+	if cs := res.Cookies(); code != 200 || len(cs) != 1 || cs[0].MaxAge >= 0 || cs[0].Value != "" {
+		t.Errorf("logout: %d %v", code, cs)
+	}
+	if alive(cookie) {
+		t.Error("the session outlived its logout")
+	}
+
+	cookie, _ = login()
+	other, _ := login()
+	hash, err := HashPassword("a new password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rewrite(func(u *Users) { u.Set(testUser, hash) })
+	if alive(cookie) || alive(other) {
+		t.Error("a session outlived its user's new password")
+	}
+
+	hash, _ = HashPassword(testPassword)
+	rewrite(func(u *Users) { u.Set(testUser, hash) })
+	cookie, _ = login()
+	rewrite(func(u *Users) { u.Set("other", hash) })
+	if !alive(cookie) {
+		t.Error("a session ended when another user was added")
+	}
+	rewrite(func(u *Users) { u.Delete(testUser) })
+	if alive(cookie) {
+		t.Error("a session outlived its user's removal")
+	}
+}
+
+// TestAdminServerTimeouts: the admin listener cuts off slow and idle
+// clients and bounds the header.
+func TestAdminServerTimeouts(t *testing.T) {
+	hs := adminServer(http.NotFoundHandler())
+	if hs.ReadHeaderTimeout != 10*time.Second || hs.ReadTimeout != 30*time.Second || hs.WriteTimeout != 60*time.Second ||
+		hs.IdleTimeout != 60*time.Second || hs.MaxHeaderBytes != 64<<10 {
+		t.Errorf("admin server limits: %+v", hs)
+	}
+}
+
+// TestAdminAPINoteChars: notes with control or invisible formatting
+// characters are refused (400) and the plan left alone; a PATCH that
+// changes nothing ({} or the values the row has) does not write the plan.
+func TestAdminAPINoteChars(t *testing.T) {
+	sk := newSink(t)
+	cfg := testConfig(t, sk.addr)
+	cfg.DefaultTargets = []string{"me@dest.test"}
+	tr := startRelay(t, cfg)
+	h := tr.AdminHandler()
+	const url = "http://127.0.0.1:9125/api/aliases/shop@example.org"
+	if code, body, _ := apiCall(t, h, "PATCH", url, `{"note":"café ok"}`); code != 200 {
+		t.Fatalf("PATCH a plain note: %d %s", code, body)
+	}
+	fi, err := os.Stat(cfg.Plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, note := range []string{`a\u0000b`, `a\u000bb`, `a\u2028b`, `gpj.\u202Eexe`, `a\u200bb`, `a\u0085b`, `a\u2066b`} {
+		if code, body, _ := apiCall(t, h, "PATCH", url, `{"note":"`+note+`"}`); code != 400 {
+			t.Errorf("PATCH note %s: %d %s, want 400", note, code, body)
+		}
+		if code, body, _ := apiCall(t, h, "POST", "http://127.0.0.1:9125/api/burners", `{"service":"shop","note":"`+note+`"}`); code != 400 {
+			t.Errorf("burner note %s: %d %s, want 400", note, code, body)
+		}
+	}
+	for _, patch := range []string{`{}`, `{"note":"café ok"}`, `{"action":"forward","tag":"disposable","note":" café ok "}`} {
+		if code, body, _ := apiCall(t, h, "PATCH", url, patch); code != 200 {
+			t.Errorf("PATCH %s: %d %s", patch, code, body)
+		}
+	}
+	if now, err := os.Stat(cfg.Plan); err != nil || !os.SameFile(fi, now) {
+		t.Error("the plan was written again though nothing changed")
 	}
 }
 

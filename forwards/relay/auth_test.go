@@ -80,7 +80,7 @@ func TestSmarthostLoginRefused(t *testing.T) {
 	tr := startRelay(t, cfg)
 	health := func() (int, string) {
 		rec := httptest.NewRecorder()
-		tr.AdminHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
+		tr.AdminHandler().ServeHTTP(rec, httptest.NewRequest("GET", "http://127.0.0.1:9125/healthz", nil))
 		return rec.Code, rec.Body.String()
 	}
 	if err := sendMail(t, tr.addr, "x@sender.test", []string{"shop@example.org"}, simpleMessage); err != nil {

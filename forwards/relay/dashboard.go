@@ -53,7 +53,7 @@ func pageHeaders(w http.ResponseWriter, ctype string) {
 	h.Set("Content-Security-Policy", dashboardCSP)
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
-	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Referrer-Policy", "same-origin") // not no-referrer: with it Chromium sends "Origin: null" on the login form's POST, which sameOrigin refuses
 	h.Set("Cache-Control", "no-store")
 }
 

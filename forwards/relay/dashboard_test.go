@@ -19,6 +19,9 @@ func TestDashboardPage(t *testing.T) {
 	if code != 200 || res.Header.Get("Content-Type") != "text/html; charset=utf-8" {
 		t.Fatalf("GET /: %d %s", code, res.Header)
 	}
+	if rp := res.Header.Get("Referrer-Policy"); rp != "same-origin" || !strings.Contains(body, `<meta name="referrer" content="same-origin">`) {
+		t.Errorf("Referrer-Policy %q (no-referrer makes Chromium send Origin: null on the login form)", rp)
+	}
 	csp := res.Header.Get("Content-Security-Policy")
 	for _, want := range []string{"default-src 'none'", "script-src 'self'", "connect-src 'self'", "frame-ancestors 'none'", "base-uri 'none'", "form-action 'self'"} {
 		if !strings.Contains(csp, want) {
@@ -49,7 +52,7 @@ func TestDashboardPage(t *testing.T) {
 	const base = "https://relay.test"
 	code, body, res = apiCall(t, h, "GET", base+"/", "")
 	if code != 401 || !strings.Contains(body, `<form method="post" action="/login">`) || strings.Contains(body, "shop@example.org") ||
-		res.Header.Get("Content-Security-Policy") != dashboardCSP {
+		res.Header.Get("Content-Security-Policy") != dashboardCSP || res.Header.Get("Referrer-Policy") != "same-origin" {
 		t.Fatalf("GET / without a session: %d %s", code, body)
 	}
 	if code, _, _ := apiCall(t, h, "GET", base+"/static/dashboard.css", ""); code != 200 {

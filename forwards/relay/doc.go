@@ -72,7 +72,10 @@
 // bits, AdminSessionTTL) with a CSRF token (also GET /api/session); the
 // API and /metrics need it (401), every change the X-CSRF-Token header
 // (403); failed logins are limited per client address (429) as AUTH is;
-// /healthz stays open to a probe.
+// a session ends when its user leaves the users file or gets a new
+// password, and on POST /logout (a change: CSRF token and JSON type);
+// /healthz stays open to a probe, but without a session answers only
+// {"status": …} (200 or 503); on loopback it needs a loopback Host too.
 //
 // GET / is the dashboard (dashboard.go, web/): one page rendered from the
 // same data, with its script and style under /static/ (open to all, the

@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"strings"
+	"unicode"
 
 	"github.com/catchall/catchall/classify"
 	"github.com/catchall/catchall/forwards"
@@ -50,10 +52,13 @@ func (r *Relay) EditPlan(edits map[string]AliasEdit) error {
 			if !ok {
 				return nil, fmt.Errorf("%s: %w", alias, ErrUnknownAlias)
 			}
+			was, cols := maps.Clone(p.Rows[i]), len(p.Columns)
 			if err := applyEdit(p, p.Rows[i], e); err != nil {
 				problems = append(problems, fmt.Errorf("%s: %w", key, err))
 			}
-			edited[i] = true
+			if !maps.Equal(was, p.Rows[i]) || len(p.Columns) != cols {
+				edited[i] = true // an edit to the same values (or none) writes nothing
+			}
 		}
 		if len(problems) > 0 {
 			return nil, fmt.Errorf("%w: %w", ErrInvalidEdit, errors.Join(problems...))
@@ -170,8 +175,8 @@ func applyEdit(p *classify.Plan, row classify.Row, e AliasEdit) error {
 	}
 	if e.Note != nil {
 		note := strings.TrimSpace(*e.Note)
-		if strings.ContainsAny(note, "\r\n") || len(note) > MaxNoteLen {
-			problems = append(problems, fmt.Errorf("note: one line of at most %d bytes", MaxNoteLen))
+		if err := checkNote(note); err != nil {
+			problems = append(problems, err)
 		} else {
 			setCell(p, row, "note", note)
 		}
@@ -182,12 +187,28 @@ func applyEdit(p *classify.Plan, row classify.Row, e AliasEdit) error {
 // MaxNoteLen is the longest note EditPlan writes.
 const MaxNoteLen = 1000
 
+// checkNote refuses a note longer than MaxNoteLen bytes or with a control
+// or invisible formatting character (NUL, line ends, U+2028, bidi
+// overrides such as U+202E…), which could hide or disguise text in the
+// plan, the dashboard or a terminal.
+func checkNote(note string) error {
+	if len(note) > MaxNoteLen {
+		return fmt.Errorf("note: one line of at most %d bytes", MaxNoteLen)
+	}
+	for _, c := range note {
+		if unicode.IsControl(c) || unicode.In(c, unicode.Cf, unicode.Zl, unicode.Zp) {
+			return fmt.Errorf("note: one line of at most %d bytes, without control or formatting characters (%U)", MaxNoteLen, c)
+		}
+	}
+	return nil
+}
+
 // setCell sets a cell, appending its column to the header when the plan
 // does not have it; it reports whether anything changed.
 func setCell(p *classify.Plan, row classify.Row, col, v string) bool {
 	if !slices.Contains(p.Columns, col) {
 		p.Columns = append(p.Columns, col)
-	} else if old, ok := row[col]; ok && old == v {
+	} else if row[col] == v {
 		return false
 	}
 	row[col] = v

@@ -304,7 +304,7 @@ func (r *Relay) Run(ctx context.Context) error {
 		if r.cfg.AdminTLS != nil {
 			aln = tls.NewListener(aln, r.cfg.AdminTLS)
 		}
-		hs := &http.Server{Handler: r.AdminHandler(), ReadHeaderTimeout: 10 * time.Second}
+		hs := adminServer(r.AdminHandler())
 		go hs.Serve(aln)
 		defer hs.Close()
 	}
@@ -435,3 +435,11 @@ func (s slogErrorLog) Printf(format string, v ...any) {
 	s.l.Debug("smtp", "msg", fmt.Sprintf(format, v...))
 }
 func (s slogErrorLog) Println(v ...any) { s.l.Debug("smtp", "msg", fmt.Sprint(v...)) }
+
+// adminServer is the admin listener's http.Server: every request and
+// response is small (no endpoint streams), so a client that sends or reads
+// slowly, or idles, is cut off rather than holding a connection.
+func adminServer(h http.Handler) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 60 * time.Second, IdleTimeout: 60 * time.Second, MaxHeaderBytes: 64 << 10}
+}

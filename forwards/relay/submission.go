@@ -397,6 +397,7 @@ type authLimiter struct {
 	window time.Duration
 	mu     sync.Mutex
 	m      map[string]*authFailures
+	busy   map[string]int // attempts of a key being checked now (reserve)
 }
 
 type authFailures struct {
@@ -414,6 +415,36 @@ func (l *authLimiter) locked(key string, now time.Time) bool {
 	defer l.mu.Unlock()
 	f := l.m[key]
 	return f != nil && f.n >= l.max && now.Sub(f.last) < l.window
+}
+
+// reserve claims one attempt for key before its password is checked, so
+// that parallel attempts cannot all pass a locked check made before any of
+// them has failed: false (refuse) when key's failures in the window and
+// its attempts in flight reach max. Each true must be followed by release.
+func (l *authLimiter) reserve(key string, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := l.busy[key]
+	if f := l.m[key]; f != nil && now.Sub(f.last) < l.window {
+		n += f.n
+	}
+	if n >= l.max {
+		return false
+	}
+	if l.busy == nil {
+		l.busy = map[string]int{}
+	}
+	l.busy[key]++
+	return true
+}
+
+// release ends an attempt claimed by reserve (count its failure first).
+func (l *authLimiter) release(key string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.busy[key]--; l.busy[key] <= 0 {
+		delete(l.busy, key)
+	}
 }
 
 // fail counts a failure of key and returns its failures in the window.

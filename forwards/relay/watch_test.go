@@ -78,7 +78,7 @@ const bankBreach = `{"Name":"BankCo","Domain":"bank.test","BreachDate":"2015-01-
 func health(t *testing.T, tr *testRelay) (int, Health) {
 	t.Helper()
 	rec := httptest.NewRecorder()
-	tr.AdminHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
+	tr.AdminHandler().ServeHTTP(rec, httptest.NewRequest("GET", "http://127.0.0.1:9125/healthz", nil))
 	var h Health
 	if err := json.Unmarshal(rec.Body.Bytes(), &h); err != nil {
 		t.Fatalf("/healthz is not JSON: %v\n%s", err, rec.Body.String())
