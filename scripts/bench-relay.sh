@@ -38,6 +38,7 @@
 set -euo pipefail
 
 PROG=bench-relay
+. "$(dirname "$0")/benchlib.sh"
 # shellcheck source=scripts/testenv/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/testenv/lib.sh"
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -60,7 +61,6 @@ WARMUP=200
 # smtp-source adds From/To/Date/Message-Id (about 145 bytes) to its -l payload.
 SOURCE_HEADERS=145
 
-note() { echo "$PROG: $*" >&2; }
 
 for v in N:BENCH_MESSAGES SESSIONS:BENCH_SESSIONS SIZE:BENCH_SIZE BENCH_ALIASES:BENCH_ALIASES BENCH_TIMEOUT:BENCH_TIMEOUT; do
 	val=${v#*:}
@@ -174,13 +174,6 @@ SINK_PORT=$(free_port)
 rm -rf "$SINK"
 "$SINK_SH" start "$SINK" "$SINK_PORT"
 
-# fresh_dump: an empty dump directory for the next run. smtp-sink keeps running (the forwarders'
-# cached connections to it stay valid) and recreates the hour directories below dump/ itself;
-# dump/ stays, it belongs to the sink's user.
-fresh_dump() {
-	# A straggler being written can make a directory non-empty again; one more pass.
-	find "$SINK/dump" -mindepth 1 -delete 2>/dev/null || { sleep 1; find "$SINK/dump" -mindepth 1 -delete; }
-}
 
 # check_sink: prints "files ids dups misrouted" for the current dump directory; misrouted
 # counts files whose envelope is not exactly one RCPT TO:<$TARGET>.
@@ -200,39 +193,8 @@ check_sink() {
 	echo "$files $ids $dups $mis"
 }
 
-# sampler PID OUT: every 0.5 s, sum RSS and PSS over the processes in process group PID
-# (Postfix: master and all its children; catchall: the one process) and keep the maxima,
-# in kB, in OUT as "rss pss".
-sampler() {
-	local pg=$1 out=$2 max_rss=0 max_pss=0 rss pss files p
-	while kill -0 "$pg" 2>/dev/null; do
-		files=()
-		for p in $(pgrep -g "$pg"); do files+=("/proc/$p/smaps_rollup"); done
-		if [ ${#files[@]} -gt 0 ]; then
-			read -r rss pss < <(cat "${files[@]}" 2>/dev/null | awk '/^Rss:/ {r += $2} /^Pss:/ {p += $2} END {print r + 0, p + 0}')
-			[ "$rss" -le "$max_rss" ] || max_rss=$rss
-			[ "$pss" -le "$max_pss" ] || max_pss=$pss
-			echo "$max_rss $max_pss" >"$out.tmp" && mv -f "$out.tmp" "$out"
-		fi
-		sleep 0.5
-	done
-}
 
-# cpu_ticks PGID: CPU time (user + system, clock ticks) of the processes in process group PGID,
-# including their reaped children (Postfix's master collects the time of the cleanup, smtpd
-# and smtp processes that exited), so the difference of two readings is what the forwarder
-# burned in between, whatever else the machine was doing.
-cpu_ticks() {
-	local files=() p
-	for p in $(pgrep -g "$1"); do files+=("/proc/$p/stat"); done
-	[ ${#files[@]} -gt 0 ] || { echo 0; return 0; }
-	cat "${files[@]}" 2>/dev/null | sed 's/^.*) //' | awk '{t += $12 + $13 + $14 + $15} END {print t + 0}'
-}
 CLK_TCK=$(getconf CLK_TCK)
-# cpu_ms_per_msg TICKS MESSAGES
-cpu_ms_per_msg() {
-	awk -v t="$1" -v n="$2" -v hz="$CLK_TCK" 'BEGIN {printf "%.2f", t * 1000 / hz / n}'
-}
 
 ROWS=()
 FAILED=0
@@ -373,20 +335,10 @@ PF_ADDR=$CATCHALL_TEST_POSTFIX_ADDR
 PF_PID=$(tr -d ' \n' <"$PF/queue/pid/master.pid")
 POSTFIX_V=$(postconf -c "$PF/etc" -h mail_version)
 
-# wait_postfix_queue: the queue must be empty before the next run starts.
-wait_postfix_queue() {
-	local deadline=$((SECONDS + BENCH_TIMEOUT)) q
-	while :; do
-		q=$("$POSTFIX_SH" status "$PF" | sed -n 's/.*queued=\([0-9]*\).*/\1/p')
-		[ "$q" != 0 ] || return 0
-		[ "$SECONDS" -lt "$deadline" ] || die "Postfix queue still holds $q messages after ${BENCH_TIMEOUT}s"
-		sleep 0.2
-	done
-}
 
 warm_up postfix "$PF_ADDR"
 wait_postfix_queue
-sampler "$PF_PID" "$BENCH_DIR/postfix.mem" &
+sampler "$BENCH_DIR/postfix.mem" "$PF_PID" &
 SAMPLER_PID=$!
 PF_CPU0=$(cpu_ticks "$PF_PID")
 run_source postfix "$PF_ADDR"
@@ -458,7 +410,7 @@ else
 
 	warm_up catchall "$RELAY_ADDR"
 	wait_catchall_queue
-	sampler "$RELAY_PID" "$BENCH_DIR/catchall.mem" &
+	sampler "$BENCH_DIR/catchall.mem" "$RELAY_PID" &
 	SAMPLER_PID=$!
 	CA_CPU0=$(cpu_ticks "$RELAY_PID")
 	run_source catchall "$RELAY_ADDR"
@@ -480,15 +432,6 @@ else
 	rows "catchall relay" "$CA_CPU" "VmHWM $((CA_HWM / 1024)) (RSS $((CA_RSS / 1024)), PSS $((CA_PSS / 1024)))"
 fi
 
-# ------------------------------------------------------------------ report
-# ratio A B: A/B with two decimals, or "?" when either is not a number.
-ratio() {
-	if [[ $1 =~ ^[0-9]+$ ]] && [[ $2 =~ ^[1-9][0-9]*$ ]]; then
-		awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'
-	else
-		echo "?"
-	fi
-}
 RATIO=""
 if [ "$SKIP_CATCHALL" = 0 ]; then
 	RATIO="$(ratio "${CA_SRC_ACCEPT:-}" "${PF_SRC_ACCEPT:-}")× with smtp-source, $(ratio "${CA_LOAD_ACCEPT:-}" "${PF_LOAD_ACCEPT:-}")× with smtpload"
@@ -501,7 +444,6 @@ FSYNC_MS=$(dd if=/dev/zero of="$BENCH_DIR/fsync-probe" bs=4k count=200 oflag=dsy
 	awk '/copied/ {for (i = 1; i <= NF; i++) if ($i == "s,") printf "%.2f", $(i - 1) * 1000 / 200}')
 rm -f "$BENCH_DIR/fsync-probe"
 GO_V=$(go version | cut -d' ' -f3)
-q() { sed "s|$BENCH_DIR|\$BENCH_DIR|g"; }
 
 SECTION=$BENCH_DIR/relay-section.md
 {

@@ -40,6 +40,7 @@
 set -euo pipefail
 
 PROG=bench-submit
+. "$(dirname "$0")/benchlib.sh"
 # shellcheck source=scripts/testenv/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/testenv/lib.sh"
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -62,7 +63,6 @@ SENDER=sender@$DOMAIN
 USER_NAME=bench
 WARMUP=200
 
-note() { echo "$PROG: $*" >&2; }
 
 for v in N:BENCH_MESSAGES SESSIONS:BENCH_SESSIONS SIZE:BENCH_SIZE BENCH_TIMEOUT:BENCH_TIMEOUT; do
 	val=${v#*:}
@@ -198,9 +198,6 @@ SINK_PORT=$(free_port)
 rm -rf "$SINK"
 "$SINK_SH" start "$SINK" "$SINK_PORT"
 
-fresh_dump() {
-	find "$SINK/dump" -mindepth 1 -delete 2>/dev/null || { sleep 1; find "$SINK/dump" -mindepth 1 -delete; }
-}
 
 # check_sink ALG: prints "files ids dups misrouted signed" for the current dump directory;
 # misrouted counts files whose envelope is not exactly one RCPT TO:<$TARGET>; signed counts files
@@ -230,40 +227,8 @@ check_sink() {
 	echo "$files $ids $dups $mis $signed"
 }
 
-# sampler OUT PGID...: every 0.5 s, sum RSS and PSS over the processes in the process groups
-# and keep the maxima, in kB, in OUT as "rss pss".
-sampler() {
-	local out=$1 max_rss=0 max_pss=0 rss pss files p g
-	shift
-	while :; do
-		files=()
-		for g in "$@"; do
-			for p in $(pgrep -g "$g"); do files+=("/proc/$p/smaps_rollup"); done
-		done
-		if [ ${#files[@]} -gt 0 ]; then
-			read -r rss pss < <(cat "${files[@]}" 2>/dev/null | awk '/^Rss:/ {r += $2} /^Pss:/ {p += $2} END {print r + 0, p + 0}')
-			[ "$rss" -le "$max_rss" ] || max_rss=$rss
-			[ "$pss" -le "$max_pss" ] || max_pss=$pss
-			echo "$max_rss $max_pss" >"$out.tmp" && mv -f "$out.tmp" "$out"
-		fi
-		sleep 0.5
-	done
-}
 
-# cpu_ticks PGID...: CPU time (user + system + reaped children's, clock ticks) of the processes
-# in the process groups (bench-relay.sh's measure, over several groups).
-cpu_ticks() {
-	local files=() p g
-	for g in "$@"; do
-		for p in $(pgrep -g "$g"); do files+=("/proc/$p/stat"); done
-	done
-	[ ${#files[@]} -gt 0 ] || { echo 0; return 0; }
-	cat "${files[@]}" 2>/dev/null | sed 's/^.*) //' | awk '{t += $12 + $13 + $14 + $15} END {print t + 0}'
-}
 CLK_TCK=$(getconf CLK_TCK)
-cpu_ms_per_msg() {
-	awk -v t="$1" -v n="$2" -v hz="$CLK_TCK" 'BEGIN {printf "%.2f", t * 1000 / hz / n}'
-}
 
 ROWS=()
 FAILED=0
@@ -462,15 +427,6 @@ POSTFIX_V=$(postconf -c "$PF/etc" -h mail_version)
 OPENDKIM_V=$(opendkim -V 2>&1 | sed -n 's/.*Filter v\([0-9.]*\).*/\1/p' | head -n 1)
 DOVECOT_V=$(dovecot --version | cut -d' ' -f1)
 
-wait_postfix_queue() {
-	local deadline=$((SECONDS + BENCH_TIMEOUT)) q
-	while :; do
-		q=$("$POSTFIX_SH" status "$PF" | sed -n 's/.*queued=\([0-9]*\).*/\1/p')
-		[ "$q" != 0 ] || return 0
-		[ "$SECONDS" -lt "$deadline" ] || die "Postfix queue still holds $q messages after ${BENCH_TIMEOUT}s"
-		sleep 0.2
-	done
-}
 
 # ------------------------------------------------------------------ catchall relay
 CATCHALL_V=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)
@@ -538,14 +494,6 @@ done
 "$POSTFIX_SH" stop "$PF"
 stop_dovecot
 
-# ------------------------------------------------------------------ report
-ratio() {
-	if [[ $1 =~ ^[0-9]+(\.[0-9]+)?$ ]] && [[ $2 =~ ^[0-9]+(\.[0-9]+)?$ ]] && [ "$2" != 0 ]; then
-		awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'
-	else
-		echo "?"
-	fi
-}
 RATIOS=()
 for kt in "${KEY_TYPES[@]}"; do
 	RATIOS+=("$kt: accepted $(ratio "${ACCEPTED[catchall-$kt]:-}" "${ACCEPTED[postfix-$kt]:-}")×, end-to-end $(ratio "${E2E[catchall-$kt]:-}" "${E2E[postfix-$kt]:-}")×, CPU ms/msg Postfix÷catchall $(ratio "${CPUMS[postfix-$kt]:-}" "${CPUMS[catchall-$kt]:-}")")
@@ -558,7 +506,6 @@ FSYNC_MS=$(dd if=/dev/zero of="$BENCH_DIR/fsync-probe" bs=4k count=200 oflag=dsy
 rm -f "$BENCH_DIR/fsync-probe"
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 GO_V=$(go version | cut -d' ' -f3)
-q() { sed "s|$BENCH_DIR|\$BENCH_DIR|g"; }
 
 SECTION=$BENCH_DIR/submit-section.md
 {
