@@ -289,7 +289,7 @@ finish and exits; whatever is queued is delivered after the next start.`,
 	fs.StringVar(&usersFile, "users", "", "the users `FILE` of --submission (catchall relay user add), read again on SIGHUP and when it changes")
 	fs.BoolVar(&reverseAliases, "reverse-aliases", false, "forwarded mail comes From: a reverse address at the alias's domain (the sender in its display name), so that your replies go out from the alias (see the README)")
 	fs.DurationVar(&breachWatch, "breach-watch", 0, "every `DURATION` (such as 24h; 0: never), read the breach list again and judge the plan's aliases as \"catchall breach\" does: a newly breached disposable alias is blocked, others flagged (see the README)")
-	fs.StringVar(&breaches, "breaches", relay.DefaultBreachesURL, "the breach list of --breach-watch: a `URL|FILE` (the JSON of GET /api/v3/breaches)")
+	fs.StringVar(&breaches, "breaches", relay.DefaultBreachesURL, "the breach list of --breach-watch: a `URL|FILE` (the JSON of GET /api/v3/breaches; https, or http on loopback)")
 	fs.StringVar(&digest, "digest", relay.DigestWeekly, "send one digest to --forward-to: `daily|weekly|off` (08:00 UTC; weekly on Mondays), none when nothing happened")
 	fs.StringVar(&hostname, "hostname", "", "name in the greeting and Received: lines (default: the host name)")
 	fs.Int64Var(&maxSize, "max-size", 50<<20, "largest message in `BYTES` (552 beyond)")

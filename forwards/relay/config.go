@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -280,6 +281,11 @@ func (c *Config) Validate() error {
 	}
 	if u := c.Breaches; (strings.HasPrefix(u, "http://") || strings.HasPrefix(u, "https://")) && !strings.HasSuffix(u, "/breaches") {
 		bad("Breaches", u, "a URL must name the list itself, ending in /breaches (as %s)", DefaultBreachesURL)
+	}
+	// A list read in clear from another machine could be rewritten on the
+	// way, and the watch blocks aliases on what it says.
+	if u, err := url.Parse(c.Breaches); err == nil && u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		bad("Breaches", c.Breaches, "the breach list blocks aliases: read it over https (or from a file), not in clear from another machine")
 	}
 	switch c.Digest {
 	case DigestOff, DigestDaily, DigestWeekly:
