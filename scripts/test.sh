@@ -19,6 +19,7 @@ chmod 755 "$D"
 cleanup() {
   scripts/testenv/dovecot.sh stop "$D/dovecot" >/dev/null 2>&1 || true
   scripts/testenv/courier.sh stop "$D/courier" >/dev/null 2>&1 || true
+  scripts/testenv/postgres.sh stop "$D/postgres" >/dev/null 2>&1 || true
   [ ! -x scripts/testenv/cyrus.sh ] || scripts/testenv/cyrus.sh stop "$D/cyrus" >/dev/null 2>&1 || true
   rm -rf "$D"
 }
@@ -81,12 +82,17 @@ fi
 export CATCHALL_EXIM
 CATCHALL_EXIM=$(scripts/testenv/exim.sh)
 
+# PostgreSQL for the relay store suite and the fleet tests: a private cluster
+# (initdb by an unprivileged user) on 127.0.0.1, stopped on exit.
+PG_FSYNC=off scripts/testenv/postgres.sh start "$D/postgres"
+eval "$(scripts/testenv/postgres.sh env "$D/postgres")"
+
 $GO build -o "$D/catchall" ./cmd/catchall
 ART=${CATCHALL_TEST_ARTIFACTS:-$PWD/test-artifacts}
 mkdir -p "$ART"
 export CATCHALL_TEST_MAILBOXES="alice=$D/corpus courier=$D/corpus alice2=$D/corpus11 courier2=$D/corpus11 alice3=$D/corpus12 courier3=$D/corpus12 pyemail=$D/corpus13"
 export CATCHALL_TEST_LISTINGS="$D" CATCHALL_TEST_CORPUS="$D/corpus" CATCHALL_BIN="$D/catchall" CATCHALL_TEST_TOOLS=1 CATCHALL_TEST_ARTIFACTS="$ART"
-$GO test -race -count=1 -timeout 25m -run 'Dovecot|Courier|Cyrus|Servers|Postmap|SieveTools|ToolsSieve|ToolsHostile|ToolsPostfix|EximTool|Postsrsd|ToolsRelay|Chromium|Demo|SwaksSubmission|DKIMVerifiedByDkimpy|ToolsReverse' -v \
+$GO test -race -count=1 -timeout 25m -run 'Dovecot|Courier|Cyrus|Servers|Postmap|SieveTools|ToolsSieve|ToolsHostile|ToolsPostfix|EximTool|Postsrsd|ToolsRelay|Chromium|Demo|SwaksSubmission|DKIMVerifiedByDkimpy|ToolsReverse|StoreSuite|ToolsFleet|ToolsStoreOutage' -v \
   ./imapsync/ ./classify/ ./classify/report/ ./forwards/ ./forwards/srs/ ./forwards/relay/ ./cmd/catchall/ ./scripts/demo/ 2>&1 | grep -v '^=== '
 status=${PIPESTATUS[0]}
 echo "== screenshots and pages of the browser test: $ART"

@@ -48,20 +48,20 @@ func defaultSpool() string {
 
 func relayCommand(g *globals) *cobra.Command {
 	var (
-		listen, admin, planPath, spool, smarthost, passFile, passCmd, tlsCA string
-		burnerSecret, srsSecret, tlsCert, tlsKey, hostname                  string
-		adminCert, adminKey                                                 string
-		dkimKey, dkimSelector                                               string
-		submission, usersFile                                               string
-		submissionTLS, reverseAliases                                       bool
-		breachWatch                                                         time.Duration
-		breaches, digest                                                    string
-		domains, forwardTo                                                  []string
-		catchAll, noSRS                                                     bool
-		burnerLen, maxRcpt, maxConns, ratePerMin, workers                   int
-		srsHashLen, maxTotal, maxBad                                        int
-		maxSize                                                             int64
-		idle, retryMin, retryMax, maxAge, maxSession                        time.Duration
+		listen, admin, planPath, spool, store, storePassFile, smarthost, passFile, passCmd, tlsCA string
+		burnerSecret, srsSecret, tlsCert, tlsKey, hostname                                        string
+		adminCert, adminKey                                                                       string
+		dkimKey, dkimSelector                                                                     string
+		submission, usersFile                                                                     string
+		submissionTLS, reverseAliases                                                             bool
+		breachWatch, storeStale                                                                   time.Duration
+		breaches, digest                                                                          string
+		domains, forwardTo                                                                        []string
+		catchAll, noSRS                                                                           bool
+		burnerLen, maxRcpt, maxConns, ratePerMin, workers                                         int
+		srsHashLen, maxTotal, maxBad                                                              int
+		maxSize                                                                                   int64
+		idle, retryMin, retryMax, maxAge, maxSession                                              time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "relay --domain D --smarthost URL [--plan FILE]",
@@ -147,7 +147,7 @@ finish and exits; whatever is queued is delivered after the next start.`,
 				}
 			}
 			cfg := relay.Config{
-				Listen: listen, Submission: submission, SubmissionTLS: submissionTLS, Users: usersFile, Admin: admin, Domains: domains, Spool: spool, Plan: planPath, Smarthost: u,
+				Listen: listen, Submission: submission, SubmissionTLS: submissionTLS, Users: usersFile, Admin: admin, Domains: domains, Spool: spool, Store: store, StoreStale: storeStale, Plan: planPath, Smarthost: u,
 				CatchAll: catchAll, ReverseAliases: reverseAliases, Hostname: hostname, MaxSize: maxSize, MaxRecipients: maxRcpt, MaxBadRcpts: maxBad,
 				MaxConnsPerIP: maxConns, MaxConns: maxTotal, MaxSession: maxSession, RatePerMinute: ratePerMin, IdleTimeout: idle, Workers: workers,
 				RetryMin: retryMin, RetryMax: retryMax, MaxAge: maxAge, Logger: logger,
@@ -197,6 +197,13 @@ finish and exits; whatever is queued is delivered after the next start.`,
 					return cli.Exit(cli.ExitUsage, fmt.Errorf("smarthost password: %w", err))
 				}
 				cfg.SmarthostPassword = pw
+			}
+			if storePassFile != "" {
+				pw, err := secret.Source{File: storePassFile}.Get(cmd.Context())
+				if err != nil {
+					return cli.Exit(cli.ExitUsage, fmt.Errorf("store password: %w", err))
+				}
+				cfg.StorePassword = pw
 			}
 			if cfg.SmarthostTLS, err = tlsConfigFromCA(tlsCA); err != nil {
 				return cli.Exit(cli.ExitUsage, err)
@@ -266,6 +273,9 @@ finish and exits; whatever is queued is delivered after the next start.`,
 	fs.StringSliceVar(&domains, "domain", nil, "a `DOMAIN` the relay receives mail for (repeat; default: the domains of the plan's aliases)")
 	fs.StringVar(&planPath, "plan", "", "import the plan `FILE` at start, on SIGHUP and when it changes")
 	fs.StringVar(&spool, "spool", defaultSpool(), "spool `DIR`: relay.db (aliases, statistics), queue/, tmp/")
+	fs.StringVar(&store, "store", "", storeFlagHelp)
+	fs.StringVar(&storePassFile, "store-password-file", "", "the PostgreSQL store's password from the first line of `FILE` (default: env "+relay.StorePasswordEnv+", ~/.pgpass)")
+	fs.DurationVar(&storeStale, "store-stale", relay.DefaultStoreStale, "while the store is unreachable, answer RCPT from the aliases in memory for this long, then 451 (signed burners still taken; -1s: no limit)")
 	fs.StringVar(&smarthost, "smarthost", "", "deliver to `URL`: smtp://[USER@]HOST[:587] (STARTTLS required), smtps://… or smtp+plain://HOST:PORT (loopback only)")
 	fs.StringVar(&passFile, "dest-password-file", "", "smarthost password from the first line of `FILE` (default: env CATCHALL_DEST_PASSWORD)")
 	fs.StringVar(&passCmd, "dest-password-command", "", "smarthost password from the first line `CMD` prints")
@@ -286,7 +296,7 @@ finish and exits; whatever is queued is delivered after the next start.`,
 	fs.StringVar(&dkimSelector, "dkim-selector", "", "the `SELECTOR` the --dkim-key's record is published under")
 	fs.StringVar(&submission, "submission", "", "also listen on `ADDR` (such as :587) for your mail client to send as your aliases after AUTH (needs --users, and --tls-cert unless on loopback)")
 	fs.BoolVar(&submissionTLS, "submission-tls", false, "speak TLS from the first byte on --submission (port 465) instead of STARTTLS")
-	fs.StringVar(&usersFile, "users", "", "the users `FILE` of --submission (catchall relay user add), read again on SIGHUP and when it changes")
+	fs.StringVar(&usersFile, "users", "", "the users `FILE` of --submission (catchall relay user add), read again on SIGHUP and when it changes; \"store\": the users in the store (relay user add --store), which every relay sharing it sees")
 	fs.BoolVar(&reverseAliases, "reverse-aliases", false, "forwarded mail comes From: a reverse address at the alias's domain (the sender in its display name), so that your replies go out from the alias (see the README)")
 	fs.DurationVar(&breachWatch, "breach-watch", 0, "every `DURATION` (such as 24h; 0: never), read the breach list again and judge the plan's aliases as \"catchall breach\" does: a newly breached disposable alias is blocked, others flagged (see the README)")
 	fs.StringVar(&breaches, "breaches", relay.DefaultBreachesURL, "the breach list of --breach-watch: a `URL|FILE` (the JSON of GET /api/v3/breaches; https, or http on loopback)")
@@ -308,12 +318,27 @@ finish and exits; whatever is queued is delivered after the next start.`,
 	return cmd
 }
 
-// openStore opens the relay store of spool, which must be there.
-func openStore(spool string) (*relay.Store, error) {
-	if _, err := os.Stat(filepath.Join(spool, "relay.db")); err != nil {
-		return nil, cli.Usagef("no relay store in %s (give --spool)", spool)
+// storeFlagHelp is the help of every --store flag.
+const storeFlagHelp = "the alias store `URL`: sqlite:PATH (default: SPOOL/relay.db) or postgres://USER@HOST[:PORT]/DB, shared by several relays (password: env " +
+	relay.StorePasswordEnv + ", ~/.pgpass or PGPASSFILE)"
+
+// openStore opens the relay store: the one named by store, or the SQLite
+// store of spool, which must be there.
+func openStore(spool, store string) (*relay.Store, error) {
+	if store == "" {
+		if _, err := os.Stat(filepath.Join(spool, "relay.db")); err != nil {
+			return nil, cli.Usagef("no relay store in %s (give --spool, or --store)", spool)
+		}
 	}
-	return relay.OpenStore(spool)
+	return openStoreURL(relay.StoreURL(store, spool))
+}
+
+// openStoreURL opens a store URL; a URL that is not one is a usage error.
+func openStoreURL(u string) (*relay.Store, error) {
+	if _, _, err := relay.ParseStoreURL(u); err != nil {
+		return nil, cli.Usagef("--store: %v", err)
+	}
+	return relay.OpenStoreURL(u)
 }
 
 // relayFlags are the flags of the relay.Config fields Validate names.
@@ -322,7 +347,7 @@ var relayFlags = map[string]string{
 	"DefaultTargets": "--forward-to", "Burner.Len": "--burner-length", "SRS.HashLen": "--srs-hash-length",
 	"DKIM.Key": "--dkim-key", "DKIM.Selector": "--dkim-selector",
 	"BreachWatch": "--breach-watch", "Breaches": "--breaches", "Digest": "--digest",
-	"Submission": "--submission", "SubmissionTLS": "--submission-tls", "Users": "--users", "TLS": "--tls-cert", "AdminTLS": "--admin-tls-cert",
+	"Submission": "--submission", "SubmissionTLS": "--submission-tls", "Users": "--users", "Store": "--store", "TLS": "--tls-cert", "AdminTLS": "--admin-tls-cert",
 }
 
 // relayFlagNames names the flags in the problems relay.Config.Validate
@@ -368,21 +393,22 @@ func ensureSecretFile(path string) error {
 }
 
 func relayImportCommand(g *globals) *cobra.Command {
-	var planPath, spool string
+	var planPath, spool, store string
 	var forwardTo []string
 	cmd := &cobra.Command{
-		Use:   "import --plan FILE [--spool DIR]",
+		Use:   "import --plan FILE [--spool DIR | --store URL]",
 		Short: "Load the plan into the relay's alias store",
-		Long: `Load the plan into the relay's alias store (SPOOL/relay.db): new aliases are
-added, changed ones replaced, aliases no longer in the plan removed; burners
-the relay registered stay. A running relay picks the change up within seconds.`,
+		Long: `Load the plan into the relay's alias store (SPOOL/relay.db, or --store): new
+aliases are added, changed ones replaced, aliases no longer in the plan
+removed; burners the relay registered stay. A running relay picks the change
+up within seconds; relays sharing a PostgreSQL store within a second.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if planPath == "" {
 				return cli.Usagef("--plan is required")
 			}
 			_, statErr := os.Stat(filepath.Join(spool, "relay.db"))
-			st, err := relay.OpenStore(spool)
+			st, err := openStoreURL(relay.StoreURL(store, spool))
 			if err != nil {
 				return err
 			}
@@ -395,7 +421,9 @@ the relay registered stay. A running relay picks the change up within seconds.`,
 				fmt.Fprintf(g.stderr, "catchall: relay import: left out %s\n", leftOut(s))
 			}
 			where := spool
-			if statErr != nil {
+			if store != "" {
+				where = st.Name()
+			} else if statErr != nil {
 				where += " (a new store: give the relay this --spool)"
 			}
 			fmt.Fprintf(g.stdout, "%s: %s; %d aliases in %s\n", planPath, res, st.Len(), where)
@@ -407,14 +435,15 @@ the relay registered stay. A running relay picks the change up within seconds.`,
 	}
 	cmd.Flags().StringVar(&planPath, "plan", "", "the plan `FILE`")
 	cmd.Flags().StringVar(&spool, "spool", defaultSpool(), "spool `DIR`")
+	cmd.Flags().StringVar(&store, "store", "", storeFlagHelp)
 	cmd.Flags().StringSliceVar(&forwardTo, "forward-to", nil, "forward rows with an empty forward_to go to `ADDR` (as the relay's --forward-to)")
 	return cmd
 }
 
 func relayStatsCommand(g *globals) *cobra.Command {
-	var spool, format string
+	var spool, store, format string
 	cmd := &cobra.Command{
-		Use:   "stats [--spool DIR] [--format table|csv|json]",
+		Use:   "stats [--spool DIR] [--store URL] [--format table|csv|json]",
 		Short: "Per alias: messages forwarded, refused, deferred, failed and sent, and when last seen",
 		Long: `Per alias: messages forwarded, refused (blocked aliases), deferred (delivery
 attempts to retry), failed and sent from it (--submission), and when mail for
@@ -423,7 +452,7 @@ of messages waiting in the queue. Counts are written by the relay every two
 seconds and when it stops.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, err := openStore(spool)
+			st, err := openStore(spool, store)
 			if err != nil {
 				return err
 			}
@@ -491,19 +520,20 @@ seconds and when it stops.`,
 		},
 	}
 	cmd.Flags().StringVar(&spool, "spool", defaultSpool(), "spool `DIR`")
+	cmd.Flags().StringVar(&store, "store", "", storeFlagHelp)
 	cmd.Flags().StringVar(&format, "format", "table", "table, csv or json")
 	return cmd
 }
 
 func burnerCommand(g *globals) *cobra.Command {
-	var domain, secretFile, note, spool string
+	var domain, secretFile, note, spool, store string
 	var length int
 	cmd := &cobra.Command{
 		Use:   "burner",
 		Short: "Make signed burner addresses the relay accepts without a plan entry",
 	}
 	newCmd := &cobra.Command{
-		Use:   "new SERVICE --domain D --burner-secret-file F [--note TEXT] [--spool DIR]",
+		Use:   "new SERVICE --domain D --burner-secret-file F [--note TEXT] [--spool DIR | --store URL]",
 		Short: "Print a new burner address for SERVICE",
 		Long: `Print SERVICE.TAG@DOMAIN, where TAG is the first --length characters of the
 base32 HMAC-SHA256 of the lower-case service name under your secret. Give it
@@ -546,7 +576,7 @@ Make a secret once: head -c 32 /dev/urandom | base64 > burner.secret`,
 			fmt.Fprintln(g.stdout, addr)
 			// Without a note, a missing store on the default spool (no relay
 			// here) is nothing to warn about.
-			if err := recordBurner(spool, cmd.Flags().Changed("spool"), addr, relay.ServiceOf(addr), note); err != nil &&
+			if err := recordBurner(spool, store, cmd.Flags().Changed("spool"), addr, relay.ServiceOf(addr), note); err != nil &&
 				(note != "" || !errors.Is(err, errNoStore)) {
 				what := "the burner was not recorded"
 				if note != "" {
@@ -562,6 +592,7 @@ Make a secret once: head -c 32 /dev/urandom | base64 > burner.secret`,
 	newCmd.Flags().IntVar(&length, "length", relay.DefaultTagLen, "characters in the tag (the relay's --burner-length)")
 	newCmd.Flags().StringVar(&note, "note", "", "`TEXT` kept with the burner in the relay's store: which site got the address, and why")
 	newCmd.Flags().StringVar(&spool, "spool", defaultSpool(), "record the burner in the relay store of this spool `DIR`")
+	newCmd.Flags().StringVar(&store, "store", "", "record the burner in this store `URL` (the relay's --store) instead")
 	cmd.AddCommand(newCmd)
 	return cmd
 }
@@ -579,16 +610,17 @@ func cleanNote(s string) string {
 
 var errNoStore = errors.New("no relay store")
 
-// recordBurner records a burner made by burner new in the store of spool.
-// A store is made only in a spool given with --spool (explicit): on the
-// default spool, one where no relay runs would be of no use.
-func recordBurner(spool string, explicit bool, addr, service, note string) error {
-	if !explicit {
+// recordBurner records a burner made by burner new in the store (store,
+// or that of spool). A store is made only in a spool given with --spool
+// (explicit): on the default spool, one where no relay runs would be of no
+// use.
+func recordBurner(spool, store string, explicit bool, addr, service, note string) error {
+	if !explicit && store == "" {
 		if _, err := os.Stat(filepath.Join(spool, "relay.db")); err != nil {
-			return fmt.Errorf("%w in %s (give the relay's --spool)", errNoStore, spool)
+			return fmt.Errorf("%w in %s (give the relay's --spool or --store)", errNoStore, spool)
 		}
 	}
-	st, err := relay.OpenStore(spool)
+	st, err := openStoreURL(relay.StoreURL(store, spool))
 	if err != nil {
 		return err
 	}
@@ -596,9 +628,9 @@ func recordBurner(spool string, explicit bool, addr, service, note string) error
 }
 
 func relayExportCommand(g *globals) *cobra.Command {
-	var planPath, spool string
+	var planPath, spool, store string
 	cmd := &cobra.Command{
-		Use:   "export --plan FILE [--spool DIR]",
+		Use:   "export --plan FILE [--spool DIR | --store URL]",
 		Short: "Put the relay's burners into the plan, with their notes and first and last mail",
 		Long: `Merge the burners of the relay's store (SPOOL/relay.db: made with "catchall
 burner new", or registered by the relay on their first mail) into the plan
@@ -620,7 +652,7 @@ line: N burners: A added, U refreshed.`,
 			if planPath == "" {
 				return cli.Usagef("--plan is required")
 			}
-			st, err := openStore(spool)
+			st, err := openStore(spool, store)
 			if err != nil {
 				return err
 			}
@@ -638,5 +670,6 @@ line: N burners: A added, U refreshed.`,
 	}
 	cmd.Flags().StringVar(&planPath, "plan", "", "the plan `FILE` (CSV, or JSON for *.json)")
 	cmd.Flags().StringVar(&spool, "spool", defaultSpool(), "spool `DIR`")
+	cmd.Flags().StringVar(&store, "store", "", storeFlagHelp)
 	return cmd
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -19,16 +20,21 @@ import (
 const defaultUsers = "/etc/catchall/relay.users"
 
 func relayUserCommand(g *globals) *cobra.Command {
-	var users string
+	var users, store string
 	cmd := &cobra.Command{
 		Use:   "user add|del|list",
 		Short: "Manage the users who may send through the relay's submission port",
 		Long: `Manage the users file of "catchall relay --submission --users FILE": one
 NAME:HASH line per user, the password hashed with argon2id, written 0600 and
-atomically. A running relay reads it again within seconds of a change.`,
+atomically. A running relay reads it again within seconds of a change.
+
+With --store URL the users are kept in the relay store instead (for
+"catchall relay --users store"): every relay sharing that store has them, and
+sees a change within a second.`,
 		Args: cobra.NoArgs,
 	}
 	cmd.PersistentFlags().StringVar(&users, "users", defaultUsers, "the users `FILE`")
+	cmd.PersistentFlags().StringVar(&store, "store", "", "keep the users in this store `URL` (sqlite:PATH or postgres://…) instead of a file")
 	add := &cobra.Command{
 		Use:   "add NAME",
 		Short: "Add a user, or set a user's password",
@@ -40,12 +46,27 @@ goes on the command line.`,
 			if err := relay.CheckUserName(args[0]); err != nil {
 				return cli.Usagef("%v", err)
 			}
-			return editUsers(g, users, "set", args[0], func(u *relay.Users) error {
+			newHash := func() (string, error) {
 				pw, err := readNewPassword(cmd.InOrStdin(), g.stderr)
 				if err != nil {
-					return cli.Exit(cli.ExitUsage, err)
+					return "", cli.Exit(cli.ExitUsage, err)
 				}
-				hash, err := relay.HashPassword(pw)
+				return relay.HashPassword(pw)
+			}
+			if store != "" {
+				return withStore(store, func(st *relay.Store) error {
+					hash, err := newHash()
+					if err == nil {
+						err = st.SetUser(args[0], hash, time.Now())
+					}
+					if err == nil {
+						fmt.Fprintf(g.stdout, "%s: %s set\n", st.Name(), args[0])
+					}
+					return err
+				})
+			}
+			return editUsers(g, users, "set", args[0], func(u *relay.Users) error {
+				hash, err := newHash()
 				if err != nil {
 					return err
 				}
@@ -59,6 +80,19 @@ goes on the command line.`,
 		Short: "Remove a user",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if store != "" {
+				return withStore(store, func(st *relay.Store) error {
+					ok, err := st.DeleteUser(args[0])
+					switch {
+					case err != nil:
+						return err
+					case !ok:
+						return cli.Usagef("%s: no user %s", st.Name(), args[0])
+					}
+					fmt.Fprintf(g.stdout, "%s: %s removed\n", st.Name(), args[0])
+					return nil
+				})
+			}
 			return editUsers(g, users, "removed", args[0], func(u *relay.Users) error {
 				if !u.Delete(args[0]) {
 					return cli.Usagef("%s: no user %s", users, args[0])
@@ -72,9 +106,18 @@ goes on the command line.`,
 		Short: "List the users' names",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			u, err := relay.ReadUsers(users)
+			var u *relay.Users
+			var err error
+			if store != "" {
+				err = withStore(store, func(st *relay.Store) (err error) {
+					u, err = st.Users()
+					return err
+				})
+			} else if u, err = relay.ReadUsers(users); err != nil {
+				err = cli.Exit(cli.ExitUsage, err)
+			}
 			if err != nil {
-				return cli.Exit(cli.ExitUsage, err)
+				return err
 			}
 			for _, n := range u.Names() {
 				fmt.Fprintln(g.stdout, n)
@@ -84,6 +127,15 @@ goes on the command line.`,
 	}
 	cmd.AddCommand(add, del, list)
 	return cmd
+}
+
+// withStore opens the store at u for f.
+func withStore(u string, f func(*relay.Store) error) error {
+	st, err := openStoreURL(u)
+	if err != nil {
+		return err
+	}
+	return errors.Join(f(st), st.Close())
 }
 
 // editUsers reads the users file, lets edit change it, writes it back and

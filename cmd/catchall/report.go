@@ -18,11 +18,12 @@ func reportCommand(g *globals) *cobra.Command {
 		planPath string
 		archive  string
 		spool    string
+		store    string
 		outPath  string
 		title    string
 	)
 	cmd := &cobra.Command{
-		Use:   "report --plan FILE [--archive DIR] [--spool DIR] --out FILE.html",
+		Use:   "report --plan FILE [--archive DIR] [--spool DIR | --store URL] --out FILE.html",
 		Short: "Write the plan as one HTML page: sortable alias table, timeline, breaches",
 		Long: `Write the plan as one self-contained HTML page to review before migrating.
 Open it in any browser; it loads nothing from the network.
@@ -57,12 +58,12 @@ quick with thousands of aliases: only the rows in view are drawn.`,
 				return cli.Usagef("--out is required (the HTML file to write)")
 			}
 			opts := &report.Options{Title: title}
-			if spool != "" {
-				if _, err := os.Stat(filepath.Join(spool, "relay.db")); err != nil {
+			if spool != "" || store != "" {
+				if _, err := os.Stat(filepath.Join(spool, "relay.db")); err != nil && store == "" {
 					return cli.Usagef("--spool %s: no relay store there (relay.db)", spool)
 				}
 				var err error
-				if opts.Burners, err = storeBurners(spool); err != nil {
+				if opts.Burners, err = storeBurners(relay.StoreURL(store, spool)); err != nil {
 					return err
 				}
 			}
@@ -78,6 +79,7 @@ quick with thousands of aliases: only the rows in view are drawn.`,
 	fs.StringVar(&planPath, "plan", "", "the plan `FILE` (CSV, or JSON for *.json)")
 	fs.StringVar(&archive, "archive", "", "also read the archive `DIR` written by fetch, for messages per month")
 	fs.StringVar(&spool, "spool", "", "also read the relay's store in the spool `DIR` (relay.db): its burners and their notes")
+	fs.StringVar(&store, "store", "", "read the burners from this relay store `URL` (the relay's --store) instead")
 	fs.StringVar(&outPath, "out", "", "write the page to this `FILE` (mode 0600)")
 	fs.StringVar(&title, "title", "", "the page's title (default \""+report.DefaultTitle+"\")")
 	return cmd
@@ -103,10 +105,10 @@ func listOf(items []string) string {
 	return strings.Join(items[:len(items)-1], ", ") + " and " + items[len(items)-1]
 }
 
-// storeBurners reads the burners of the relay store in spool for the
+// storeBurners reads the burners of the relay store at storeURL for the
 // report.
-func storeBurners(spool string) ([]report.Burner, error) {
-	st, err := relay.OpenStore(spool)
+func storeBurners(storeURL string) ([]report.Burner, error) {
+	st, err := openStoreURL(storeURL)
 	if err != nil {
 		return nil, err
 	}

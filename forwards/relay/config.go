@@ -34,7 +34,23 @@ type Config struct {
 	AdminTLS *tls.Config
 	Domains  []string // the user's domains; empty means the domains of the plan's aliases
 	Spool    string   // spool directory: relay.db, queue/, tmp/
-	Plan     string   // plan file, re-imported on Reload and when it changes; "" to use the store as it is
+	Plan     string   // plan file, imported when its content changes and on Reload; "" to use the store as it is
+	// Store is the alias store's URL (ParseStoreURL): "" is the SQLite
+	// file SPOOL/relay.db; a postgres:// URL is a store several relays
+	// share (each with its own Spool). See StorePasswordEnv.
+	Store string
+	// StorePassword is the PostgreSQL store's password; "" means
+	// StorePasswordEnv, ~/.pgpass or PGPASSFILE.
+	StorePassword string
+	// StoreStale is how long RCPT is answered from the aliases in memory
+	// while the store cannot be reached; after that, 451 4.3.0 (signed
+	// burners are still taken). 0 means DefaultStoreStale; negative: no
+	// limit.
+	StoreStale time.Duration
+	// StoreResync is how often every alias is read again from the store
+	// whether or not it announced a change (the safety net behind
+	// PostgreSQL's notifications); 0 means DefaultStoreResync.
+	StoreResync time.Duration
 
 	Smarthost         *serverurl.URL // where everything is delivered
 	SmarthostPassword string         // for AUTH when Smarthost.User is set
@@ -69,7 +85,9 @@ type Config struct {
 	Submission    string
 	SubmissionTLS bool
 	// Users is the users file (ReadUsers): re-read on Reload and when it
-	// changes. Required with Submission.
+	// changes; UsersInStore ("store") means the accounts in the store
+	// (catchall relay user add --store), which every relay sharing it
+	// sees. Required with Submission.
 	Users string
 	// AuthFailures is how many failed AUTH attempts a client address (an
 	// IPv6 /64) may make in AuthLockout before it is told 454 for AUTH
@@ -126,6 +144,12 @@ type Config struct {
 func (c *Config) defaults() {
 	if c.Clock == nil {
 		c.Clock = clockwork.NewRealClock()
+	}
+	if c.StoreStale == 0 {
+		c.StoreStale = DefaultStoreStale
+	}
+	if c.StoreResync <= 0 {
+		c.StoreResync = DefaultStoreResync
 	}
 	if c.MaxSize == 0 {
 		c.MaxSize = 50 << 20
@@ -206,6 +230,15 @@ func (e *ConfigError) Error() string {
 
 func (e *ConfigError) Unwrap() error { return e.Err }
 
+// Store defaults (Config.StoreStale, Config.StoreResync).
+const (
+	DefaultStoreStale  = 15 * time.Minute
+	DefaultStoreResync = 5 * time.Minute
+)
+
+// UsersInStore is the Config.Users value that means the store's users.
+const UsersInStore = "store"
+
 // ErrNoDomains is returned by New and Reload when the config names no
 // domains and the plan has no aliases to take them from.
 var ErrNoDomains = errors.New("no domains: none configured and the plan has no aliases")
@@ -227,6 +260,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Spool == "" {
 		bad("Spool", "", "is required: the relay keeps its queue and store there")
+	}
+	if c.Store != "" {
+		if _, _, err := ParseStoreURL(c.Store); err != nil {
+			bad("Store", RedactStoreURL(c.Store), "%s", strings.TrimPrefix(err.Error(), "store "))
+		}
 	}
 	switch u := c.Smarthost; {
 	case u == nil:

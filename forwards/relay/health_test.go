@@ -42,7 +42,7 @@ func TestHealthStoreUnreachable(t *testing.T) {
 	if code, h := health(t, tr); code != 200 || !h.StoreReachable {
 		t.Fatalf("healthy relay: %d %+v", code, h)
 	}
-	tr.store.db.Close()
+	tr.store.db.sql.Close()
 	code, h := health(t, tr)
 	if code != 503 || h.StoreReachable || !strings.Contains(fmt.Sprint(h.Problems), "store unreachable") {
 		t.Errorf("with the store closed: %d %+v", code, h)

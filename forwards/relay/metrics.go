@@ -60,6 +60,12 @@ func newMetrics(r *Relay) *metrics {
 	}
 	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "catchall_relay_queue_messages", Help: "Messages in the spool."}, func() float64 { return float64(r.queue.len()) }))
 	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "catchall_relay_aliases", Help: "Aliases known (plan and burners)."}, func() float64 { return float64(r.store.Len()) }))
+	f(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "catchall_relay_store_queries_total", Help: "Statements sent to the alias store (transactions count once, and each statement in them)."},
+		func() float64 { return float64(r.store.Queries()) }))
+	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "catchall_relay_store_pending_writes", Help: "Writes waiting for the alias store to be reachable again."},
+		func() float64 { return float64(r.store.Pending()) }))
+	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "catchall_relay_store_staleness_seconds", Help: "Time since the aliases in memory were last known to be the store's."},
+		func() float64 { return r.store.Staleness().Seconds() }))
 	f(collectors.NewGoCollector())
 	f(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -81,6 +87,7 @@ type Health struct {
 	SmarthostLoginRefuse bool       `json:"smarthost_login_refused"`
 	SpoolWritable        bool       `json:"spool_writable"`
 	StoreReachable       bool       `json:"store_reachable"`
+	Store                StoreState `json:"store"`
 	BreachList           struct {
 		LastOK *time.Time `json:"last_ok"`
 		Error  *string    `json:"error"`
@@ -101,11 +108,25 @@ func (r *Relay) Health() Health {
 	} else {
 		h.Problems = append(h.Problems, "spool not writable: "+err.Error())
 	}
-	if err := r.store.db.QueryRow(`SELECT 1`).Scan(new(int)); err == nil {
+	err = r.store.db.QueryRow(`SELECT 1`).Scan(new(int))
+	r.store.reached(err)
+	if err == nil {
 		h.StoreReachable = true
 	} else {
-		h.Problems = append(h.Problems, "store unreachable: "+oneLine(err))
+		msg := "store unreachable: " + oneLine(err)
+		if n := r.store.Pending(); n > 0 {
+			msg += fmt.Sprintf(" (%d writes wait for it)", n)
+		}
+		if r.cfg.StoreStale > 0 {
+			if left := r.cfg.StoreStale - r.store.Staleness(); left > 0 {
+				msg += fmt.Sprintf("; aliases answered from memory for %s more, then 451", left.Round(time.Second))
+			} else {
+				msg += "; recipients answered 451 (only signed burners taken)"
+			}
+		}
+		h.Problems = append(h.Problems, msg)
 	}
+	h.Store = r.store.State()
 	if a := r.authFailure.Load(); a != nil {
 		h.SmarthostLoginRefuse = true
 		h.Problems = append(h.Problems, "smarthost refuses the login (mail is queued until it is fixed): "+*a)

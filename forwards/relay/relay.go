@@ -53,6 +53,10 @@ type Relay struct {
 	planMu     sync.Mutex
 	planMod    time.Time
 	generation int64
+	// notified is signalled when the store announces a change (the
+	// PostgreSQL listener); the poller reloads at once.
+	notified chan struct{}
+	resynced time.Time // the last full reload (Config.StoreResync)
 
 	users    atomic.Pointer[Users] // the submission port's accounts; nil: none
 	usersMu  sync.Mutex
@@ -80,18 +84,22 @@ func New(cfg Config) (*Relay, error) {
 		return nil, err
 	}
 	cfg.defaults()
-	r := &Relay{cfg: cfg, log: cfg.Logger, srs: cfg.SRS, limiters: map[string]*limEntry{}, queue: newQueue(cfg.Clock),
+	r := &Relay{cfg: cfg, log: cfg.Logger, srs: cfg.SRS, limiters: map[string]*limEntry{}, queue: newQueue(cfg.Clock), notified: make(chan struct{}, 1),
 		auth: newAuthLimiter(cfg.AuthFailures, cfg.AuthLockout), refusals: newRefusalLog(cfg.Clock.Now())}
 	var err error
 	if r.spool, err = OpenSpool(cfg.Spool); err != nil {
 		return nil, err
 	}
-	if r.store, err = OpenStore(cfg.Spool); err != nil {
+	if r.store, err = OpenStoreWith(StoreURL(cfg.Store, cfg.Spool), cfg.StorePassword); err != nil {
 		return nil, err
 	}
 	r.store.clock = cfg.Clock
+	r.store.QueueWrites(true)
 	r.metrics = newMetrics(r)
-	if err := r.Reload(); err != nil {
+	// At start the plan is imported only when it is not the one this
+	// relay imported last into this store: a relay sharing the store must
+	// not undo, with an old copy, what another imported or edited since.
+	if err := errors.Join(r.reload(false), r.loadUsers(true)); err != nil {
 		r.store.Close()
 		return nil, err
 	}
@@ -127,6 +135,12 @@ func (r *Relay) Reload() error { return errors.Join(r.reload(true), r.loadUsers(
 
 // loadUsers reads Config.Users; without force, only when the file changed.
 func (r *Relay) loadUsers(force bool) error {
+	if r.cfg.Users == UsersInStore {
+		if !force {
+			return nil // read again when the store announces a change
+		}
+		return r.loadStoreUsers()
+	}
 	if r.cfg.Users == "" {
 		return nil
 	}
@@ -150,8 +164,10 @@ func (r *Relay) loadUsers(force bool) error {
 }
 
 // reload is Reload; without force, the plan file is imported again only
-// when it changed, so that an import by another process (catchall relay
-// import) is taken as it is rather than undone by this relay's plan.
+// when its content is not what this relay last imported into this store
+// (SPOOL/plan.imported), so that an import or edit by another process
+// (catchall relay import, another relay sharing the store) is taken as it
+// is rather than undone by this relay's copy.
 func (r *Relay) reload(force bool) error {
 	r.planMu.Lock()
 	defer r.planMu.Unlock()
@@ -161,22 +177,33 @@ func (r *Relay) reload(force bool) error {
 // reloadLocked is reload with planMu held.
 func (r *Relay) reloadLocked(force bool) error {
 	var planChanged bool
+	var sum string
 	if r.cfg.Plan != "" {
 		fi, err := os.Stat(r.cfg.Plan)
 		if err != nil {
 			return fmt.Errorf("plan: %w", err)
 		}
-		planChanged = force || !fi.ModTime().Equal(r.planMod)
+		if force || !fi.ModTime().Equal(r.planMod) {
+			sum, err = r.planSum()
+			if err != nil {
+				return fmt.Errorf("plan: %w", err)
+			}
+			planChanged = force || sum != r.importedSum() || r.store.Len() == 0
+		}
 		r.planMod = fi.ModTime() // a broken plan is reported once per change
 	}
 	if planChanged {
 		res, err := ImportPlan(r.store, r.cfg.Plan, r.cfg.DefaultTargets)
 		if err != nil {
+			if errors.Is(err, ErrStoreWrite) {
+				r.planMod = time.Time{} // a good plan the store could not take: again at the next poll
+			}
 			if g, gerr := r.store.Generation(); gerr == nil {
 				r.generation = g
 			}
 			return err
 		}
+		r.setImportedSum(sum)
 		for _, sk := range res.Skipped {
 			r.log.Warn("plan row left out", "plan", r.cfg.Plan, "alias", sk.Alias, "why", sk.Reason)
 		}
@@ -237,6 +264,10 @@ func (r *Relay) reloadLocked(force bool) error {
 	return nil
 }
 
+// ErrStoreWrite is wrapped by ImportPlan's error when the plan was good
+// but the store could not take it.
+var ErrStoreWrite = errors.New("cannot write the alias store")
+
 // PlanImport is what importing a plan file did.
 type PlanImport struct {
 	ImportResult
@@ -271,6 +302,9 @@ func ImportPlan(st *Store, path string, defaultTo []string) (PlanImport, error) 
 		}
 	}
 	res, err := st.importPlan(in.Rules, notes)
+	if err != nil {
+		err = fmt.Errorf("%w %s: %w", ErrStoreWrite, st.Name(), err)
+	}
 	return PlanImport{ImportResult: res, Skipped: in.Skipped, LeftOut: in.LeftOut}, err
 }
 
@@ -358,6 +392,13 @@ func (r *Relay) ServeSubmission(ctx context.Context, ln, sub net.Listener) error
 
 	dctx, stopDeliveries := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
+	if r.store.Engine() == enginePostgres {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.listenStore(dctx)
+		}()
+	}
 	for i := 0; i < r.cfg.Workers; i++ {
 		wg.Add(1)
 		go func() {
@@ -374,17 +415,39 @@ func (r *Relay) ServeSubmission(ctx context.Context, ln, sub net.Listener) error
 		r.digestTick()
 		t := r.cfg.Clock.NewTimer(2 * time.Second)
 		defer t.Stop()
+		r.resynced = r.cfg.Clock.Now()
+		storeDown := false
 		for {
 			select {
 			case <-dctx.Done():
 				return
-			case <-t.Chan():
-				if err := r.store.Flush(); err != nil {
-					r.log.Error("statistics", "err", err)
+			case <-r.notified:
+				// Another instance (or this one) changed the shared store.
+				if err := r.reload(false); err != nil {
+					r.log.Error("store changed but was not reloaded: the aliases in memory stay", "err", err)
 				}
-				if r.changed() {
-					if err := r.reload(false); err != nil {
+				if err := r.loadStoreUsers(); err != nil {
+					r.log.Error("store changed but its users were not read: the users before stay", "err", err)
+				}
+				continue
+			case <-t.Chan():
+				err := r.store.Flush()
+				switch {
+				case err != nil && !storeDown:
+					storeDown = true
+					r.log.Error("store unreachable: answering from the aliases in memory, writes queued", "store", r.store.Name(), "err", err,
+						"stale_after", r.cfg.StoreStale.String())
+				case err == nil && storeDown:
+					storeDown = false
+					r.log.Info("store reachable again: queued writes written", "store", r.store.Name())
+				}
+				if r.changed() || r.cfg.Clock.Since(r.resynced) >= r.cfg.StoreResync {
+					r.resynced = r.cfg.Clock.Now()
+					if err := r.reload(false); err != nil && !storeDown {
 						r.log.Error("plan changed but was not imported: the last good plan stays in force until it is fixed", "err", err)
+					}
+					if err := r.loadStoreUsers(); err != nil && !storeDown {
+						r.log.Error("the store's users were not read: the users before stay", "err", err)
 					}
 				}
 				if err := r.loadUsers(false); err != nil {

@@ -35,6 +35,7 @@ var (
 	errTimeout        = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 4, 2}, Message: "timeout reading the message"}
 	errLoop           = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 4, 6}, Message: "too many Received: lines, the message is looping"}
 	errRegister       = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "cannot register this address now, try again later"}
+	errStoreStale     = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "alias store unavailable, try again later"}
 	errSRSSender      = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "this address takes only delivery status notifications (null sender)"}
 	errTooManyBad     = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "too many refused recipients, closing"}
 	errBadRateLimited = &smtp.SMTPError{Code: 450, EnhancedCode: smtp.EnhancedCode{4, 7, 1}, Message: "too many refused recipients from your address, try again later"}
@@ -260,27 +261,43 @@ func (r *Relay) route(to string) (*Group, string, error) {
 	} else if ok {
 		return g, "", nil // who may write to it: replySender
 	}
-	if a, ok := r.store.Lookup(addr); ok {
-		if a.Action == classify.ActionBlock {
-			r.store.Count(a.Address, StatRefused)
-			return nil, "blocked", errNoSuchUser
+	// With the store unreachable for longer than StoreStale, the aliases
+	// in memory may be out of date: only what needs no store is answered
+	// (a block the relay knows of, a signed burner), the rest 451.
+	stale := r.cfg.StoreStale > 0 && r.store.Staleness() > r.cfg.StoreStale
+	a, known := r.store.Lookup(addr)
+	if known && a.Action == classify.ActionBlock {
+		r.store.Count(a.Address, StatRefused)
+		return nil, "blocked", errNoSuchUser
+	}
+	signed := func() (base, service string, ok bool) {
+		if r.cfg.Burner == nil || len(rt.defaults) == 0 {
+			return "", "", false
 		}
+		base, _ = classify.SplitSubaddress(addr)
+		blocal, _, _ := strings.Cut(base, "@")
+		service, ok = r.cfg.Burner.Verify(blocal)
+		return base, service, ok
+	}
+	if stale {
+		if _, _, ok := signed(); !ok {
+			return nil, "store", errStoreStale
+		}
+	}
+	if known {
 		return &Group{Alias: a.Address, Targets: a.Targets}, "", nil
 	}
-	if r.cfg.Burner != nil && len(rt.defaults) > 0 {
-		base, _ := classify.SplitSubaddress(addr)
-		blocal, _, _ := strings.Cut(base, "@")
-		if service, ok := r.cfg.Burner.Verify(blocal); ok {
-			a := &Alias{Address: base, Tag: classify.TagDisposable, Action: classify.ActionForward,
-				Targets: slices.Clone(rt.defaults), Source: SourceBurner, Created: r.cfg.Clock.Now()}
-			if err := r.store.Register(a); err != nil {
-				r.log.Error("registering a burner", "alias", base, "err", err)
-				return nil, "store", errRegister
-			}
-			r.metrics.burners.Inc()
-			r.log.Info("new burner", "alias", base, "service", service)
-			return &Group{Alias: base, Targets: a.Targets}, "", nil
+	if base, service, ok := signed(); ok {
+		a := &Alias{Address: base, Tag: classify.TagDisposable, Action: classify.ActionForward,
+			Targets: slices.Clone(rt.defaults), Source: SourceBurner, Created: r.cfg.Clock.Now()}
+		// Served at once; written now, or when the store is back.
+		if err := r.store.Register(a); err != nil {
+			r.log.Error("registering a burner", "alias", base, "err", err)
+			return nil, "store", errRegister
 		}
+		r.metrics.burners.Inc()
+		r.log.Info("new burner", "alias", base, "service", service)
+		return &Group{Alias: base, Targets: a.Targets}, "", nil
 	}
 	if r.cfg.CatchAll && len(rt.defaults) > 0 {
 		return &Group{Alias: addr, Targets: slices.Clone(rt.defaults)}, reasonCatchAll, nil

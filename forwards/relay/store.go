@@ -6,10 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -42,7 +42,7 @@ type Alias struct {
 // is written on import, when a burner is made or registered and when
 // statistics are flushed.
 type Store struct {
-	db *sql.DB
+	db *storeDB
 
 	mu      sync.RWMutex
 	aliases map[string]*Alias
@@ -55,6 +55,15 @@ type Store struct {
 	pruned int64                 // the day old daily rows were last removed
 
 	clock clockwork.Clock // dates imported rows and the statistics' last event
+
+	// Writes the store could not take (QueueWrites), in order, for Flush;
+	// registrations among them are kept in memory by Load meanwhile.
+	pendMu      sync.Mutex
+	pending     []pendingWrite
+	queueWrites bool
+
+	loadedGen atomic.Int64 // the generation Load read
+	state     storeState
 }
 
 type statDelta struct {
@@ -141,6 +150,11 @@ CREATE TABLE IF NOT EXISTS breach_events (
 CREATE TABLE IF NOT EXISTS digest_refused (
 	alias   TEXT PRIMARY KEY,
 	refused INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS users (
+	name    TEXT PRIMARY KEY,
+	hash    TEXT NOT NULL,
+	created INTEGER NOT NULL
 );`
 
 // schemaVersion is the store's layout, kept in meta under "schema":
@@ -159,16 +173,18 @@ CREATE TABLE IF NOT EXISTS digest_refused (
 //	6     breach_events: each breach the breach watch found for an alias,
 //	      once, with what it did (blocked or flagged); digest_refused: the
 //	      refusal counts at the last digest (and meta "digest_last")
+//	7     users: the submission port's accounts kept in the store
+//	      (--users store) rather than a file; the first PostgreSQL layout
 //
 // Every change only adds (a table, or a column with a default), so that an
 // older relay still runs on a newer store.
-const schemaVersion = 6
+const schemaVersion = 7
 
 // migrate brings a store made by an older catchall to schemaVersion; the
 // tables themselves are made by schema. It runs once per store: the
 // version is written first, so a second process opening the store at the
 // same moment waits for the first and then finds nothing to do.
-func migrate(db *sql.DB) error {
+func migrate(db *storeDB) error {
 	var v int64
 	if err := db.QueryRow(`SELECT coalesce((SELECT value FROM meta WHERE key = 'schema'), 0)`).Scan(&v); err != nil {
 		return err
@@ -176,6 +192,7 @@ func migrate(db *sql.DB) error {
 	if v >= schemaVersion {
 		return nil
 	}
+	// 6 → 7: users, made by schema.
 	// 5 → 6: breach_events and digest_refused, made by schema.
 	// 4 → 5: the daily table, made by schema; aliases.note (added here in
 	// every store, new or old).
@@ -243,36 +260,39 @@ func migrate(db *sql.DB) error {
 	return tx.Commit()
 }
 
-// OpenStore opens (creating if needed) the store in the spool directory.
-func OpenStore(spool string) (*Store, error) {
-	if err := os.MkdirAll(spool, 0o700); err != nil {
-		return nil, fmt.Errorf("spool: %w", err)
-	}
-	path := filepath.Join(spool, "relay.db")
-	// Made 0600 before SQLite opens it: SQLite gives relay.db-wal and
-	// relay.db-shm the database file's mode, whatever the umask.
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+// OpenStore opens (creating if needed) the SQLite store in the spool
+// directory, SPOOL/relay.db.
+func OpenStore(spool string) (*Store, error) { return OpenStoreURL(StoreURL("", spool)) }
+
+// OpenStoreURL opens the store of a store URL (ParseStoreURL): a SQLite
+// file, made if needed, or a PostgreSQL database, whose tables are made
+// or upgraded here (one instance at a time).
+func OpenStoreURL(storeURL string) (*Store, error) { return OpenStoreWith(storeURL, "") }
+
+// OpenStoreWith is OpenStoreURL with PostgreSQL's password given
+// ("": StorePasswordEnv, ~/.pgpass or PGPASSFILE).
+func OpenStoreWith(storeURL, password string) (*Store, error) {
+	d, err := openStoreDB(storeURL, password)
 	if err != nil {
-		return nil, fmt.Errorf("spool: %w", err)
+		return nil, err
 	}
-	f.Close()
-	os.Chmod(path, 0o600) // a store made by an older version
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)")
-	if err != nil {
-		return nil, fmt.Errorf("spool: %w", err)
+	if d.engine == engineSQLite {
+		if _, err := d.Exec(schema); err != nil {
+			d.sql.Close()
+			return nil, fmt.Errorf("store %s: %w", d.name, err)
+		}
+		if err := migrate(d); err != nil {
+			d.sql.Close()
+			return nil, fmt.Errorf("store %s: upgrading the store: %w", d.name, err)
+		}
+		os.Chmod(d.name, 0o600)
+	} else if err := migratePostgres(d); err != nil {
+		d.sql.Close()
+		return nil, fmt.Errorf("store %s: %s", d.name, oneLine(err))
 	}
-	if _, err := db.Exec(schema); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("spool %s: %w", path, err)
-	}
-	if err := migrate(db); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("spool %s: upgrading the store: %w", path, err)
-	}
-	os.Chmod(path, 0o600)
-	s := &Store{db: db, stats: map[string]*statDelta{}, mail: map[string]*mailDelta{}, daily: map[dayKey]*dayDelta{}, clock: clockwork.NewRealClock()}
+	s := &Store{db: d, stats: map[string]*statDelta{}, mail: map[string]*mailDelta{}, daily: map[dayKey]*dayDelta{}, clock: clockwork.NewRealClock()}
 	if err := s.Load(); err != nil {
-		db.Close()
+		d.sql.Close()
 		return nil, err
 	}
 	return s, nil
@@ -280,7 +300,7 @@ func OpenStore(spool string) (*Store, error) {
 
 // Close flushes the statistics and closes the database.
 func (s *Store) Close() error {
-	return errors.Join(s.Flush(), s.db.Close())
+	return errors.Join(s.Flush(), s.db.sql.Close())
 }
 
 // ImportResult counts what Import changed.
@@ -353,7 +373,7 @@ func (s *Store) importPlan(rules []forwards.Rule, notes map[string]string) (Impo
 		}
 		res.Removed++
 	}
-	if _, err := tx.Exec(`INSERT INTO meta (key, value) VALUES ('generation', 1) ON CONFLICT(key) DO UPDATE SET value = value + 1`); err != nil {
+	if err := tx.changed(); err != nil {
 		return res, err
 	}
 	if err := tx.Commit(); err != nil {
@@ -362,16 +382,38 @@ func (s *Store) importPlan(rules []forwards.Rule, notes map[string]string) (Impo
 	return res, s.Load()
 }
 
-// Generation counts the imports into the store, by any process: a running
-// relay reloads when it changes.
+// Generation counts the changes of aliases, burners and users in the
+// store (imports, registrations, edits), by any process: a running relay
+// reloads when it changes. A generation equal to the one Load read tells
+// that the aliases in memory are current (Store.Staleness).
 func (s *Store) Generation() (int64, error) {
+	g, err := s.generation()
+	s.reached(err)
+	if err == nil && g == s.loadedGen.Load() {
+		s.markSynced()
+	}
+	return g, err
+}
+
+func (s *Store) generation() (int64, error) {
 	var g int64
 	err := s.db.QueryRow(`SELECT coalesce((SELECT value FROM meta WHERE key = 'generation'), 0)`).Scan(&g)
 	return g, err
 }
 
-// Load reads every alias into memory.
+// Load reads every alias into memory. Registrations not yet written (the
+// store was unreachable) stay in memory.
 func (s *Store) Load() error {
+	err := s.load()
+	s.reached(err)
+	return err
+}
+
+func (s *Store) load() error {
+	gen, err := s.generation()
+	if err != nil {
+		return fmt.Errorf("reading aliases: %w", err)
+	}
 	rows, err := s.db.Query(`SELECT alias, tag, action, forward_to, source, created, note FROM aliases`)
 	if err != nil {
 		return fmt.Errorf("reading aliases: %w", err)
@@ -408,9 +450,23 @@ func (s *Store) Load() error {
 	if err := brows.Err(); err != nil {
 		return fmt.Errorf("reading burners: %w", err)
 	}
+	s.pendMu.Lock()
+	for _, w := range s.pending {
+		if w.alias != nil {
+			if _, ok := m[w.alias.Address]; !ok {
+				m[w.alias.Address] = w.alias
+			}
+			if w.alias.Source == SourceBurner {
+				b[w.alias.Address] = true
+			}
+		}
+	}
+	s.pendMu.Unlock()
 	s.mu.Lock()
 	s.aliases, s.burners = m, b
 	s.mu.Unlock()
+	s.loadedGen.Store(gen)
+	s.markSynced()
 	return nil
 }
 
@@ -439,25 +495,25 @@ func (s *Store) Len() int {
 // Register adds a new alias (a burner seen for the first time). An alias
 // that already exists is left as it is. A burner (Source SourceBurner) is
 // also recorded in the burners table, unless catchall burner new did so
-// already (its note and created time stay).
+// already (its note and created time stay). The alias is served at once;
+// when the store cannot be written and writes are queued (QueueWrites),
+// it is written when the store is back.
 func (s *Store) Register(a *Alias) error {
-	tx, err := s.db.Begin()
-	if err != nil {
-		return fmt.Errorf("registering %s: %w", a.Address, err)
-	}
-	defer tx.Rollback()
-	if _, err := tx.Exec(`INSERT INTO aliases (alias, tag, action, forward_to, source, created) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(alias) DO NOTHING`,
-		a.Address, string(a.Tag), string(a.Action), strings.Join(a.Targets, " "), a.Source, a.Created.Unix()); err != nil {
-		return fmt.Errorf("registering %s: %w", a.Address, err)
-	}
-	if a.Source == SourceBurner {
-		if _, err := tx.Exec(`INSERT INTO burners (alias, service, created) VALUES (?, ?, ?) ON CONFLICT(alias) DO NOTHING`,
-			a.Address, ServiceOf(a.Address), a.Created.Unix()); err != nil {
-			return fmt.Errorf("registering %s: %w", a.Address, err)
+	err := s.write("registering "+a.Address, a, func(tx *storeTx) error {
+		if _, err := tx.Exec(`INSERT INTO aliases (alias, tag, action, forward_to, source, created) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(alias) DO NOTHING`,
+			a.Address, string(a.Tag), string(a.Action), strings.Join(a.Targets, " "), a.Source, a.Created.Unix()); err != nil {
+			return err
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("registering %s: %w", a.Address, err)
+		if a.Source == SourceBurner {
+			if _, err := tx.Exec(`INSERT INTO burners (alias, service, created) VALUES (?, ?, ?) ON CONFLICT(alias) DO NOTHING`,
+				a.Address, ServiceOf(a.Address), a.Created.Unix()); err != nil {
+				return err
+			}
+		}
+		return tx.changed()
+	})
+	if err != nil {
+		return err
 	}
 	s.mu.Lock()
 	if _, ok := s.aliases[a.Address]; !ok {
@@ -473,17 +529,17 @@ func (s *Store) Register(a *Alias) error {
 // AddSender records that user sent from address through the submission
 // port (the first user to do so stays).
 func (s *Store) AddSender(address, user string, t time.Time) error {
-	if _, err := s.db.Exec(`INSERT INTO senders (alias, user, created) VALUES (?, ?, ?) ON CONFLICT(alias) DO NOTHING`,
-		address, user, t.Unix()); err != nil {
-		return fmt.Errorf("recording the sender %s: %w", address, err)
-	}
-	return nil
+	return s.write("recording the sender "+address, nil, func(tx *storeTx) error {
+		_, err := tx.Exec(`INSERT INTO senders (alias, "user", created) VALUES (?, ?, ?) ON CONFLICT(alias) DO NOTHING`,
+			address, user, t.Unix())
+		return err
+	})
 }
 
 // Sender returns the user who first sent from address, or "".
 func (s *Store) Sender(address string) (string, error) {
 	var u string
-	err := s.db.QueryRow(`SELECT user FROM senders WHERE alias = ?`, address).Scan(&u)
+	err := s.db.QueryRow(`SELECT "user" FROM senders WHERE alias = ?`, address).Scan(&u)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}
@@ -495,10 +551,16 @@ func (s *Store) Sender(address string) (string, error) {
 // keeps its service and the earlier created time; its note is replaced
 // when note is not empty.
 func (s *Store) AddBurner(address, service, note string, created time.Time) error {
-	if _, err := s.db.Exec(`INSERT INTO burners (alias, service, note, created) VALUES (?, ?, ?, ?)
-		ON CONFLICT(alias) DO UPDATE SET note = CASE WHEN excluded.note != '' THEN excluded.note ELSE note END,
-		created = min(created, excluded.created)`, address, service, note, created.Unix()); err != nil {
-		return fmt.Errorf("recording the burner %s: %w", address, err)
+	err := s.write("recording the burner "+address, nil, func(tx *storeTx) error {
+		if _, err := tx.Exec(`INSERT INTO burners (alias, service, note, created) VALUES (?, ?, ?, ?)
+		ON CONFLICT(alias) DO UPDATE SET note = CASE WHEN excluded.note != '' THEN excluded.note ELSE burners.note END,
+		created = CASE WHEN excluded.created < burners.created THEN excluded.created ELSE burners.created END`, address, service, note, created.Unix()); err != nil {
+			return err
+		}
+		return tx.changed()
+	})
+	if err != nil {
+		return err
 	}
 	s.mu.Lock()
 	s.burners[address] = true
@@ -586,9 +648,13 @@ func (s *Store) Count(alias string, stat int) {
 	s.statMu.Unlock()
 }
 
-// Flush adds the counted events, and the burners' first and last mail, to
-// the database.
+// Flush writes the queued writes (QueueWrites) and adds the counted
+// events, and the burners' first and last mail, to the database. When the
+// store cannot be written, they are kept for the next Flush.
 func (s *Store) Flush() error {
+	if err := s.replay(); err != nil {
+		return err
+	}
 	s.statMu.Lock()
 	pending, mail, daily := s.stats, s.mail, s.daily
 	s.stats, s.mail, s.daily = map[string]*statDelta{}, map[string]*mailDelta{}, map[dayKey]*dayDelta{}
@@ -599,6 +665,66 @@ func (s *Store) Flush() error {
 	if len(pending) == 0 && len(mail) == 0 && len(daily) == 0 && !prune {
 		return nil
 	}
+	err := s.flushStats(pending, mail, daily, prune, today)
+	s.reached(err)
+	if err != nil {
+		s.unflush(pending, mail, daily, prune)
+		return fmt.Errorf("writing statistics: %w", err)
+	}
+	return nil
+}
+
+// unflush puts statistics Flush could not write back with those counted
+// since, for the next Flush.
+func (s *Store) unflush(pending map[string]*statDelta, mail map[string]*mailDelta, daily map[dayKey]*dayDelta, prune bool) {
+	s.statMu.Lock()
+	defer s.statMu.Unlock()
+	if prune {
+		s.pruned = 0
+	}
+	for alias, d := range pending {
+		n := s.stats[alias]
+		if n == nil {
+			s.stats[alias] = d
+			continue
+		}
+		n.forwarded += d.forwarded
+		n.refused += d.refused
+		n.deferred += d.deferred
+		n.failed += d.failed
+		n.sent += d.sent
+		if d.lastSeen.After(n.lastSeen) {
+			n.lastSeen = d.lastSeen
+		}
+	}
+	for k, d := range daily {
+		n := s.daily[k]
+		if n == nil {
+			s.daily[k] = d
+			continue
+		}
+		n.forwarded += d.forwarded
+		n.refused += d.refused
+		if d.lastSeen.After(n.lastSeen) {
+			n.lastSeen = d.lastSeen
+		}
+	}
+	for alias, d := range mail {
+		n := s.mail[alias]
+		if n == nil {
+			s.mail[alias] = d
+			continue
+		}
+		if d.first.Before(n.first) {
+			n.first = d.first
+		}
+		if d.last.After(n.last) {
+			n.last = d.last
+		}
+	}
+}
+
+func (s *Store) flushStats(pending map[string]*statDelta, mail map[string]*mailDelta, daily map[dayKey]*dayDelta, prune bool, today int64) error {
 	tx, err := s.db.Begin()
 	if err != nil {
 		return err
@@ -606,29 +732,29 @@ func (s *Store) Flush() error {
 	defer tx.Rollback()
 	for alias, d := range pending {
 		if _, err := tx.Exec(`INSERT INTO stats (alias, forwarded, refused, deferred, failed, sent, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT(alias) DO UPDATE SET forwarded = forwarded + excluded.forwarded, refused = refused + excluded.refused,
-			deferred = deferred + excluded.deferred, failed = failed + excluded.failed, sent = sent + excluded.sent,
-			last_seen = max(last_seen, excluded.last_seen)`,
+			ON CONFLICT(alias) DO UPDATE SET forwarded = stats.forwarded + excluded.forwarded, refused = stats.refused + excluded.refused,
+			deferred = stats.deferred + excluded.deferred, failed = stats.failed + excluded.failed, sent = stats.sent + excluded.sent,
+			last_seen = CASE WHEN excluded.last_seen > stats.last_seen THEN excluded.last_seen ELSE stats.last_seen END`,
 			alias, d.forwarded, d.refused, d.deferred, d.failed, d.sent, d.lastSeen.Unix()); err != nil {
-			return fmt.Errorf("writing statistics: %w", err)
+			return err
 		}
 	}
 	for k, d := range daily {
 		if _, err := tx.Exec(`INSERT INTO daily (alias, day, forwarded, refused, last_seen) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT(alias, day) DO UPDATE SET forwarded = forwarded + excluded.forwarded, refused = refused + excluded.refused,
-			last_seen = max(last_seen, excluded.last_seen)`, k.alias, k.day, d.forwarded, d.refused, d.lastSeen.Unix()); err != nil {
-			return fmt.Errorf("writing statistics: %w", err)
+			ON CONFLICT(alias, day) DO UPDATE SET forwarded = daily.forwarded + excluded.forwarded, refused = daily.refused + excluded.refused,
+			last_seen = CASE WHEN excluded.last_seen > daily.last_seen THEN excluded.last_seen ELSE daily.last_seen END`, k.alias, k.day, d.forwarded, d.refused, d.lastSeen.Unix()); err != nil {
+			return err
 		}
 	}
 	if prune {
 		if _, err := tx.Exec(`DELETE FROM daily WHERE day < ?`, today-DailyKeep); err != nil {
-			return fmt.Errorf("writing statistics: %w", err)
+			return err
 		}
 	}
 	for alias, d := range mail {
 		if _, err := tx.Exec(`UPDATE burners SET first_mail = CASE WHEN first_mail = 0 OR first_mail > ? THEN ? ELSE first_mail END,
-			last_mail = max(last_mail, ?) WHERE alias = ?`, d.first.Unix(), d.first.Unix(), d.last.Unix(), alias); err != nil {
-			return fmt.Errorf("writing statistics: %w", err)
+			last_mail = CASE WHEN last_mail < ? THEN ? ELSE last_mail END WHERE alias = ?`, d.first.Unix(), d.first.Unix(), d.last.Unix(), d.last.Unix(), alias); err != nil {
+			return err
 		}
 	}
 	return tx.Commit()
