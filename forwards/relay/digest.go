@@ -95,6 +95,17 @@ func (s *Store) digestLast() (t time.Time, ok bool, err error) {
 	return time.Unix(v, 0), err == nil, err
 }
 
+// claimDigest moves the time of the last digest from last to t, unless
+// another relay sharing the store did so first (then false).
+func (s *Store) claimDigest(last, t time.Time) (bool, error) {
+	res, err := s.db.Exec(`UPDATE meta SET value = ? WHERE key = 'digest_last' AND value = ?`, t.Unix(), last.Unix())
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
 // markDigest records that the digest of the period up to t is done, and
 // the refusal counts it started from.
 func (s *Store) markDigest(t time.Time, refused map[string]int64) error {
@@ -212,6 +223,12 @@ func (r *Relay) sendDigest() error {
 	if len(to) == 0 {
 		r.log.Warn("digest not sent: no default target to send it to (give --forward-to)")
 		return r.store.markDigest(now, d.total)
+	}
+	// Relays sharing a store send one digest per period between them: the
+	// first to move digest_last on from last sends it (a crash right after
+	// that loses this period's digest rather than sending it twice).
+	if won, err := r.store.claimDigest(last, now); err != nil || !won {
+		return err
 	}
 	env := &Envelope{ID: NewID(), Received: now.UTC(), DSN: true, Groups: []Group{{Targets: to, Kind: KindDigest}}}
 	w, err := r.spool.Create(env)

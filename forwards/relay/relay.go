@@ -431,24 +431,28 @@ func (r *Relay) ServeSubmission(ctx context.Context, ln, sub net.Listener) error
 				}
 				continue
 			case <-t.Chan():
-				err := r.store.Flush()
-				switch {
-				case err != nil && !storeDown:
-					storeDown = true
-					r.log.Error("store unreachable: answering from the aliases in memory, writes queued", "store", r.store.Name(), "err", err,
-						"stale_after", r.cfg.StoreStale.String())
-				case err == nil && storeDown:
-					storeDown = false
-					r.log.Info("store reachable again: queued writes written", "store", r.store.Name())
-				}
+				flushErr := r.store.Flush()
 				if r.changed() || r.cfg.Clock.Since(r.resynced) >= r.cfg.StoreResync {
 					r.resynced = r.cfg.Clock.Now()
-					if err := r.reload(false); err != nil && !storeDown {
+					if err := r.reload(false); err != nil && r.store.State().Reachable {
 						r.log.Error("plan changed but was not imported: the last good plan stays in force until it is fixed", "err", err)
 					}
-					if err := r.loadStoreUsers(); err != nil && !storeDown {
+					if err := r.loadStoreUsers(); err != nil && r.store.State().Reachable {
 						r.log.Error("the store's users were not read: the users before stay", "err", err)
 					}
+				}
+				// Logged once per outage: Flush and the change counter's
+				// poll are the store's heartbeat.
+				switch st := r.store.State(); {
+				case !st.Reachable && !storeDown:
+					storeDown = true
+					r.log.Error("store unreachable: answering from the aliases in memory, writes queued", "store", r.store.Name(),
+						"err", st.Error, "stale_after", r.cfg.StoreStale.String())
+				case st.Reachable && storeDown && flushErr == nil:
+					storeDown = false
+					r.log.Info("store reachable again: queued writes written", "store", r.store.Name())
+				case flushErr != nil && st.Reachable:
+					r.log.Error("statistics", "err", flushErr)
 				}
 				if err := r.loadUsers(false); err != nil {
 					r.log.Error("users file changed but was not read: the users before stay until it is fixed", "err", err)

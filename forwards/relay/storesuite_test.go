@@ -2,7 +2,9 @@ package relay
 
 import (
 	"database/sql"
+	"encoding/pem"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -278,6 +280,14 @@ func suiteBreachDigest(t *testing.T, url string) {
 	if last, ok, err := st.digestLast(); !ok || err != nil || !last.Equal(suiteT0) {
 		t.Errorf("digest last %v %v %v", last, ok, err)
 	}
+	// Two relays on the store due to send the same digest: one does.
+	other, _ := openSuite(t, url)
+	next := suiteT0.Add(7 * 24 * time.Hour)
+	won1, err1 := st.claimDigest(suiteT0, next)
+	won2, err2 := other.claimDigest(suiteT0, next.Add(time.Second))
+	if err1 != nil || err2 != nil || !won1 || won2 {
+		t.Errorf("claims: %v %v, %v %v; want exactly the first", won1, err1, won2, err2)
+	}
 }
 
 func suiteUsers(t *testing.T, url string) {
@@ -443,5 +453,39 @@ func suiteUnreachable(t *testing.T, url string) {
 	}
 	if st.Pending() != 0 {
 		t.Error("a write was queued although the store does not queue")
+	}
+}
+
+// TestStoreSuitePostgresTLS: a store URL that asks for a verified TLS
+// connection gets one, and a server whose certificate the given CA did
+// not sign, or that is not the host named, is refused.
+func TestStoreSuitePostgresTLS(t *testing.T) {
+	pg := testtools.NeedPostgres(t)
+	if pg.CA == "" {
+		t.Fatal("the test cluster names no CA (CATCHALL_TEST_POSTGRES_CA)")
+	}
+	base := strings.Replace(pg.URL, "sslmode=disable", "", 1)
+	base = strings.TrimSuffix(base, "?")
+	st, err := OpenStoreURL(base + "?sslmode=verify-full&sslrootcert=" + pg.CA)
+	if err != nil {
+		t.Fatalf("verify-full with the server's CA: %v", err)
+	}
+	var ssl bool
+	if err := st.db.QueryRow(`SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()`).Scan(&ssl); err != nil || !ssl {
+		t.Errorf("connection over TLS: %v %v", ssl, err)
+	}
+	st.Close()
+
+	cert, _ := testtools.Cert(t)
+	other := filepath.Join(t.TempDir(), "other-ca.pem")
+	if err := os.WriteFile(other, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenStoreURL(base + "?sslmode=verify-full&sslrootcert=" + other); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("verify-full with another CA: %v, want a certificate error", err)
+	}
+	wrongHost := strings.Replace(base, "127.0.0.1", "localhost", 1)
+	if _, err := OpenStoreURL(wrongHost + "?sslmode=verify-full&sslrootcert=" + pg.CA); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("verify-full to a host the certificate does not name (localhost): %v, want a certificate error", err)
 	}
 }

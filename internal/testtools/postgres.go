@@ -23,6 +23,9 @@ type Postgres struct {
 	// Password is the superuser's; NeedPostgres puts it in
 	// CATCHALL_STORE_PASSWORD, where the relay reads it.
 	Password string
+	// CA is the PEM file of the server's self-signed certificate, for
+	// sslrootcert= (the server offers TLS).
+	CA       string
 	dir, ctl string
 }
 
@@ -38,7 +41,7 @@ func NeedPostgres(t testing.TB) *Postgres {
 		t.Skip("no PostgreSQL: run make test (scripts/test.sh starts a private cluster), or scripts/testenv/postgres.sh start DIR and eval its env")
 	}
 	p := &Postgres{Password: os.Getenv("CATCHALL_TEST_POSTGRES_PASSWORD"), dir: os.Getenv("CATCHALL_TEST_POSTGRES_DIR"),
-		ctl: os.Getenv("CATCHALL_TEST_POSTGRES_CTL")}
+		ctl: os.Getenv("CATCHALL_TEST_POSTGRES_CTL"), CA: os.Getenv("CATCHALL_TEST_POSTGRES_CA")}
 	t.Setenv("CATCHALL_STORE_PASSWORD", p.Password)
 	var b [6]byte
 	rand.Read(b[:])

@@ -8,7 +8,8 @@
 #   postgres.sh env DIR           print the variables the tests read (eval it)
 #   postgres.sh psql DIR ARGS...  psql as the superuser
 #
-# The superuser is "postgres" with a random password (DIR/password), scram-sha-256 over TCP;
+# The superuser is "postgres" with a random password (DIR/password), scram-sha-256 over TCP,
+# TLS offered with a self-signed certificate for 127.0.0.1 (DIR/ca.crt);
 # the tests connect as postgres://postgres@127.0.0.1:PORT/postgres with the password in
 # CATCHALL_STORE_PASSWORD, as the relay would. Set PG_FSYNC=off for a throw-away test cluster.
 set -euo pipefail
@@ -64,10 +65,20 @@ start() {
 			die "initdb failed: $(tail -n 5 "$dir/initdb.log")"
 		mkdir -p "$dir/sock"
 		[ "$(id -u)" -ne 0 ] || chown "$PG_USER" "$dir/sock"
+		# TLS with a self-signed certificate for 127.0.0.1 (DIR/server.crt is also the CA a
+		# client names in sslrootcert=): the tests check that verify-full is honoured.
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 36500 \
+			-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+			-keyout "$dir/data/server.key" -out "$dir/data/server.crt" >"$dir/openssl.log" 2>&1 ||
+			die "openssl failed: $(tail -n 3 "$dir/openssl.log")"
+		cp "$dir/data/server.crt" "$dir/ca.crt"
+		chmod 0600 "$dir/data/server.key"
+		chmod 0644 "$dir/ca.crt"
+		[ "$(id -u)" -ne 0 ] || chown "$PG_USER" "$dir/data/server.key" "$dir/data/server.crt"
 	fi
 	echo "$port" >"$dir/port"
 	as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-		-o "-c listen_addresses=127.0.0.1 -p $port -k $dir/sock -c fsync=${PG_FSYNC:-on} -c max_connections=200" start >/dev/null ||
+		-o "-c listen_addresses=127.0.0.1 -p $port -k $dir/sock -c fsync=${PG_FSYNC:-on} -c max_connections=200 -c ssl=on" start >/dev/null ||
 		die "PostgreSQL did not start: $(tail -n 5 "$dir/server.log")"
 }
 
@@ -87,6 +98,7 @@ env_vars() {
 export CATCHALL_TEST_POSTGRES='postgres://postgres@127.0.0.1:$(cat "$dir/port")/postgres?sslmode=disable'
 export CATCHALL_TEST_POSTGRES_PASSWORD='$(cat "$dir/password")'
 export CATCHALL_TEST_POSTGRES_DIR='$dir'
+export CATCHALL_TEST_POSTGRES_CA='$dir/ca.crt'
 export CATCHALL_TEST_POSTGRES_CTL='$(abs "${BASH_SOURCE[0]}")'
 EOT
 }
