@@ -5,13 +5,17 @@ GO          ?= go
 BIN         := bin/catchall
 BENCH_MESSAGES ?= 2000
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# --version says what was built (scripts/version.sh: git describe as a Debian version).
+VERSION     ?= $(shell scripts/version.sh 2>/dev/null)
+COMMIT      ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS     := -X main.buildVersion=$(VERSION) -X main.buildCommit=$(COMMIT)
 
 .PHONY: all build test test-fresh unit-test check fuzz bench-fetch bench-classify bench-relay bench-submit bench-push docs demo clean
 
 all: build
 
 build:
-	$(GO) build -o $(BIN) ./cmd/catchall
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/catchall
 
 ## test: unit tests (race detector, shuffled) and the acceptance suite against a real Dovecot
 test:

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -156,21 +157,37 @@ the run was interrupted or stopped by a local error such as a full disk,
 	return root
 }
 
-// version is the module version, the commit and the Go version the binary
-// was built with, from its build information.
+// buildVersion and buildCommit are set at link time by the package build
+// (-ldflags "-X main.buildVersion=… -X main.buildCommit=…", see
+// scripts/version.sh); empty, the build information says.
+var buildVersion, buildCommit string
+
+// version is the version, the commit and the Go version the binary was
+// built with: the link-time values when set, else the module version and
+// the VCS stamp of its build information ("(devel)" when there is none).
 func version() string {
-	v, commit, dirty := "(devel)", "", false
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
-		return v
+		bi = &debug.BuildInfo{GoVersion: runtime.Version()}
 	}
-	if bi.Main.Version != "" {
+	return versionOf(bi, buildVersion, buildCommit)
+}
+
+// versionOf is version for the given build information and link-time values.
+func versionOf(bi *debug.BuildInfo, v, commit string) string {
+	dirty := false
+	if v == "" {
 		v = bi.Main.Version
+	}
+	if v == "" {
+		v = "(devel)"
 	}
 	for _, s := range bi.Settings {
 		switch s.Key {
 		case "vcs.revision":
-			commit = s.Value
+			if commit == "" {
+				commit = s.Value
+			}
 		case "vcs.modified":
 			dirty = s.Value == "true"
 		}
