@@ -40,6 +40,8 @@ type globals struct {
 	verbose   bool
 	stdout    io.Writer
 	stderr    io.Writer
+	// resolver answers relay check's DNS questions; nil: the system's.
+	resolver dnsResolver
 }
 
 // logger is the logger the global flags ask for.
@@ -64,7 +66,12 @@ func (g *globals) progress(verb string, dryRun bool) (p imapsync.Progress, finis
 
 // run executes one catchall command line and returns its exit code.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	g := &globals{stdout: stdout, stderr: stderr}
+	return runWith(ctx, &globals{stdout: stdout, stderr: stderr}, args, stdin)
+}
+
+// runWith is run with the globals given (g.stdout and g.stderr set).
+func runWith(ctx context.Context, g *globals, args []string, stdin io.Reader) int {
+	stdout, stderr := g.stdout, g.stderr
 	root := newRoot(g)
 	root.SetIn(stdin)
 	root.SetOut(stdout)
