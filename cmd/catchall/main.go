@@ -155,7 +155,7 @@ the run was interrupted or stopped by a local error such as a full disk,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return cli.Exit(cli.ExitUsage, err) })
 
 	root.AddCommand(fetchCommand(g), verifyCommand(g), aliasesCommand(g), classifyCommand(g), breachCommand(g), forwardsCommand(g),
-		relayCommand(g), burnerCommand(g), dkimCommand(g), pushCommand(g), reportCommand(g), migrateCommand(g))
+		relayCommand(g), burnerCommand(g), dkimCommand(g), pushCommand(g), reportCommand(g), migrateCommand(g), genDocsCommand(g))
 	// cobra adds "completion" itself at Execute; adding it here lists it in
 	// the reference too. It takes its output writer now, hence SetOut first.
 	root.SetOut(g.stdout)
