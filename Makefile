@@ -10,12 +10,19 @@ VERSION     ?= $(shell scripts/version.sh 2>/dev/null)
 COMMIT      ?= $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS     := -X main.buildVersion=$(VERSION) -X main.buildCommit=$(COMMIT)
 
-.PHONY: all build test test-fresh unit-test check fuzz bench-fetch bench-classify bench-relay bench-submit bench-push docs demo clean
+.PHONY: all build deb test test-fresh unit-test check fuzz bench-fetch bench-classify bench-relay bench-submit bench-push docs demo clean
 
 all: build
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/catchall
+
+## deb: dist/catchall_VERSION_amd64.deb and _arm64.deb (nfpm): the binary, the relay's systemd unit
+## (neither enabled nor started), /etc/catchall/relay.toml (a conffile, every key commented out),
+## man pages and completions; scripts/test-deb.sh (in make test) installs, upgrades and purges it
+OUT ?= dist
+deb:
+	OUT='$(OUT)' VERSION='$(VERSION)' GO='$(GO)' scripts/deb.sh
 
 ## test: unit tests (race detector, shuffled) and the acceptance suite against a real Dovecot
 test:
@@ -75,4 +82,4 @@ demo: build
 	$(GO) run ./scripts/demo -catchall $(BIN) -out demo-out
 
 clean:
-	rm -rf bin demo-out
+	rm -rf bin demo-out dist
