@@ -303,7 +303,8 @@ func (c *checker) secretFile(flag, path string) bool {
 	return true
 }
 
-// privateKey warns about a TLS private key anyone may read.
+// privateKey reports a TLS private key that anyone may read (a group of its
+// own, such as ssl-cert, is fine).
 func (c *checker) privateKey(flag, path string) {
 	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o004 != 0 {
 		c.fail(flag+" "+path, fmt.Sprintf("anyone may read this private key (mode %04o)", fi.Mode().Perm()), "chmod 0600 "+path+" (or 0640 with a group of its own, such as Debian's ssl-cert)")
