@@ -5,13 +5,24 @@ GO          ?= go
 BIN         := bin/catchall
 BENCH_MESSAGES ?= 2000
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# --version says what was built (scripts/version.sh: git describe as a Debian version).
+VERSION     ?= $(shell scripts/version.sh 2>/dev/null)
+COMMIT      ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS     := -X main.buildVersion=$(VERSION) -X main.buildCommit=$(COMMIT)
 
-.PHONY: all build test test-fresh unit-test check fuzz bench-fetch bench-classify bench-relay bench-submit bench-push docs demo clean
+.PHONY: all build deb test test-fresh unit-test check fuzz bench-fetch bench-classify bench-relay bench-submit bench-push docs demo clean
 
 all: build
 
 build:
-	$(GO) build -o $(BIN) ./cmd/catchall
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/catchall
+
+## deb: dist/catchall_VERSION_amd64.deb and _arm64.deb (nfpm): the binary, the relay's systemd unit
+## (neither enabled nor started), /etc/catchall/relay.toml (a conffile, every key commented out),
+## man pages and completions; scripts/test-deb.sh (in make test) installs, upgrades and purges it
+OUT ?= dist
+deb:
+	OUT='$(OUT)' VERSION='$(VERSION)' GO='$(GO)' scripts/deb.sh
 
 ## test: unit tests (race detector, shuffled) and the acceptance suite against a real Dovecot
 test:
@@ -71,4 +82,4 @@ demo: build
 	$(GO) run ./scripts/demo -catchall $(BIN) -out demo-out
 
 clean:
-	rm -rf bin demo-out
+	rm -rf bin demo-out dist

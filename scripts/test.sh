@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make test: the unit tests, then the acceptance suite against a real Dovecot
-# started on 127.0.0.1 (installed with apt-get when missing), stopped on exit.
+# started on 127.0.0.1 (installed with apt-get when missing), stopped on exit,
+# then the Debian package (scripts/test-deb.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GO=${GO:-go}
@@ -96,4 +97,11 @@ $GO test -race -count=1 -timeout 25m -run 'Dovecot|Courier|Cyrus|Servers|Postmap
   ./imapsync/ ./classify/ ./classify/report/ ./forwards/ ./forwards/srs/ ./forwards/relay/ ./cmd/catchall/ ./scripts/demo/ 2>&1 | grep -v '^=== '
 status=${PIPESTATUS[0]}
 echo "== screenshots and pages of the browser test: $ART"
+
+if [ "$(id -u)" = 0 ]; then
+  echo "== the Debian package: build, lintian, man, install, upgrade, purge"
+  GO=$GO scripts/test-deb.sh || status=1
+else
+  echo "== the Debian package test skipped: it needs root" >&2
+fi
 exit "$status"

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -39,6 +40,8 @@ type globals struct {
 	verbose   bool
 	stdout    io.Writer
 	stderr    io.Writer
+	// resolver answers relay check's DNS questions; nil: the system's.
+	resolver dnsResolver
 }
 
 // logger is the logger the global flags ask for.
@@ -63,7 +66,12 @@ func (g *globals) progress(verb string, dryRun bool) (p imapsync.Progress, finis
 
 // run executes one catchall command line and returns its exit code.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	g := &globals{stdout: stdout, stderr: stderr}
+	return runWith(ctx, &globals{stdout: stdout, stderr: stderr}, args, stdin)
+}
+
+// runWith is run with the globals given (g.stdout and g.stderr set).
+func runWith(ctx context.Context, g *globals, args []string, stdin io.Reader) int {
+	stdout, stderr := g.stdout, g.stderr
 	root := newRoot(g)
 	root.SetIn(stdin)
 	root.SetOut(stdout)
@@ -147,7 +155,7 @@ the run was interrupted or stopped by a local error such as a full disk,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return cli.Exit(cli.ExitUsage, err) })
 
 	root.AddCommand(fetchCommand(g), verifyCommand(g), aliasesCommand(g), classifyCommand(g), breachCommand(g), forwardsCommand(g),
-		relayCommand(g), burnerCommand(g), dkimCommand(g), pushCommand(g), reportCommand(g), migrateCommand(g))
+		relayCommand(g), burnerCommand(g), dkimCommand(g), pushCommand(g), reportCommand(g), migrateCommand(g), genDocsCommand(g))
 	// cobra adds "completion" itself at Execute; adding it here lists it in
 	// the reference too. It takes its output writer now, hence SetOut first.
 	root.SetOut(g.stdout)
@@ -156,21 +164,37 @@ the run was interrupted or stopped by a local error such as a full disk,
 	return root
 }
 
-// version is the module version, the commit and the Go version the binary
-// was built with, from its build information.
+// buildVersion and buildCommit are set at link time by the package build
+// (-ldflags "-X main.buildVersion=… -X main.buildCommit=…", see
+// scripts/version.sh); empty, the build information says.
+var buildVersion, buildCommit string
+
+// version is the version, the commit and the Go version the binary was
+// built with: the link-time values when set, else the module version and
+// the VCS stamp of its build information ("(devel)" when there is none).
 func version() string {
-	v, commit, dirty := "(devel)", "", false
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
-		return v
+		bi = &debug.BuildInfo{GoVersion: runtime.Version()}
 	}
-	if bi.Main.Version != "" {
+	return versionOf(bi, buildVersion, buildCommit)
+}
+
+// versionOf is version for the given build information and link-time values.
+func versionOf(bi *debug.BuildInfo, v, commit string) string {
+	dirty := false
+	if v == "" {
 		v = bi.Main.Version
+	}
+	if v == "" {
+		v = "(devel)"
 	}
 	for _, s := range bi.Settings {
 		switch s.Key {
 		case "vcs.revision":
-			commit = s.Value
+			if commit == "" {
+				commit = s.Value
+			}
 		case "vcs.modified":
 			dirty = s.Value == "true"
 		}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"testing"
@@ -204,6 +205,23 @@ func TestVersion(t *testing.T) {
 	code, out, _ := runCLI(t, nil, "--version")
 	if code != 0 || !strings.HasPrefix(out, "catchall version ") || !strings.Contains(out, ", go1.") {
 		t.Errorf("--version: exit %d %q", code, out)
+	}
+	stamped := &debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Version: "v1.2.3"},
+		Settings: []debug.BuildSetting{{Key: "vcs.revision", Value: "212e94014c01e88dea98"}, {Key: "vcs.modified", Value: "true"}}}
+	for _, tc := range []struct {
+		bi              *debug.BuildInfo
+		version, commit string
+		want            string
+	}{
+		{&debug.BuildInfo{GoVersion: "go1.26.8"}, "", "", "(devel), go1.26.8"},
+		{stamped, "", "", "v1.2.3 commit 212e94014c01 (modified), go1.26.8"},
+		// The package build's -ldflags -X win over the build information.
+		{stamped, "0.0~git20261206.212e940", "5f3c0ffee1234567", "0.0~git20261206.212e940 commit 5f3c0ffee123 (modified), go1.26.8"},
+		{&debug.BuildInfo{GoVersion: "go1.26.8"}, "1.0.0", "5f3c0ffee1234567", "1.0.0 commit 5f3c0ffee123, go1.26.8"},
+	} {
+		if got := versionOf(tc.bi, tc.version, tc.commit); got != tc.want {
+			t.Errorf("versionOf(%q, %q) = %q, want %q", tc.version, tc.commit, got, tc.want)
+		}
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/catchall/catchall/forwards/relay/systemd"
 )
 
 // TestReadmeMatchesUnit: the README's install steps (4b) and the systemd
@@ -45,5 +47,68 @@ func TestReadmeMatchesUnit(t *testing.T) {
 	}
 	if !strings.Contains(string(readme), "--spool "+home[1]) {
 		t.Errorf("README's commands do not use the unit's spool %s", home[1])
+	}
+}
+
+// TestReadmeMatchesPackage: the package's postinst makes the user the unit
+// runs as, with the unit's state directory as home; step 4b installs the
+// package, checks the config with the files the unit hands the relay (and
+// its spool), and enables the unit; the packaged unit's and relay.toml's
+// headers say the same check.
+func TestReadmeMatchesPackage(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	postinst, err := os.ReadFile("../../packaging/deb/postinst")
+	if err != nil {
+		t.Fatal(err)
+	}
+	unit := systemd.PackagedUnit()
+	field := func(key string) string {
+		m := regexp.MustCompile(`(?m)^` + key + `=(\S+)`).FindStringSubmatch(unit)
+		if m == nil {
+			t.Fatalf("the unit has no %s=", key)
+		}
+		return m[1]
+	}
+	user, home := field("User"), "/var/lib/"+field("StateDirectory")
+	spoolVar := regexp.MustCompile(`(?m)^SPOOL=(\S+)$`).FindSubmatch(postinst)
+	adduser := regexp.MustCompile(`adduser --system --group --home "\$SPOOL" --no-create-home --quiet (\S+)\n`).FindSubmatch(postinst)
+	if spoolVar == nil || adduser == nil || string(spoolVar[1]) != home || string(adduser[1]) != user {
+		t.Errorf("postinst's adduser does not make %s with the home %s", user, home)
+	}
+	for _, want := range []string{"\nsudo apt install ./catchall_", "\nsudo systemctl enable --now catchall-relay\n"} {
+		if !strings.Contains(string(readme), want) {
+			t.Errorf("README's step 4b lacks %q", want)
+		}
+	}
+
+	// The check as the unit runs the relay: its spool, the files of its
+	// credentials.
+	creds := map[string]string{}
+	for _, m := range regexp.MustCompile(`(?m)^LoadCredential=([^:]+):(\S+)`).FindAllStringSubmatch(unit, -1) {
+		creds[m[1]] = m[2]
+	}
+	want := "sudo catchall relay check --config /etc/catchall/relay.toml --spool " + home +
+		" --dest-password-file " + creds["smarthost-password"] + " --burner-secret-file " + creds["burner-secret"]
+	if !strings.Contains(unit, "--dest-password-file ${CREDENTIALS_DIRECTORY}/smarthost-password") ||
+		!strings.Contains(unit, "--burner-secret-file ${CREDENTIALS_DIRECTORY}/burner-secret") || !strings.Contains(unit, "--spool ${STATE_DIRECTORY}") {
+		t.Fatal("ExecStart no longer passes the spool and the two credentials: change this test")
+	}
+	checks := regexp.MustCompile(`(?m)^(?:#\s+)?sudo catchall relay check .*\\\n(?:#\s+)?\s+.*$`)
+	oneLine := func(s string) string {
+		return strings.Join(strings.Fields(strings.NewReplacer("\\\n#", " ", "\\\n", " ").Replace(s)), " ")
+	}
+	for where, text := range map[string]string{"README": string(readme), "packaged unit": unit, "packaged relay.toml": systemd.Conffile()} {
+		found := checks.FindAllString(text, -1)
+		if len(found) == 0 {
+			t.Errorf("%s has no sudo catchall relay check", where)
+		}
+		for _, f := range found {
+			if got := oneLine(strings.TrimPrefix(f, "#")); got != want {
+				t.Errorf("%s: %q\nwant %q", where, got, want)
+			}
+		}
 	}
 }

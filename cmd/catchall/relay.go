@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/catchall/catchall/classify"
 	"github.com/catchall/catchall/forwards"
@@ -46,23 +48,28 @@ func defaultSpool() string {
 	return "catchall-relay"
 }
 
+// relayOptions are the flags of catchall relay, which relay check takes too.
+type relayOptions struct {
+	store, storePassFile                                                string
+	storeStale                                                          time.Duration
+	listen, admin, planPath, spool, smarthost, passFile, passCmd, tlsCA string
+	burnerSecret, srsSecret, tlsCert, tlsKey, hostname                  string
+	adminCert, adminKey                                                 string
+	dkimKey, dkimSelector                                               string
+	submission, usersFile                                               string
+	submissionTLS, reverseAliases                                       bool
+	breachWatch                                                         time.Duration
+	breaches, digest                                                    string
+	domains, forwardTo                                                  []string
+	catchAll, noSRS                                                     bool
+	burnerLen, maxRcpt, maxConns, ratePerMin, workers                   int
+	srsHashLen, maxTotal, maxBad                                        int
+	maxSize                                                             int64
+	idle, retryMin, retryMax, maxAge, maxSession                        time.Duration
+}
+
 func relayCommand(g *globals) *cobra.Command {
-	var (
-		listen, admin, planPath, spool, store, storePassFile, smarthost, passFile, passCmd, tlsCA string
-		burnerSecret, srsSecret, tlsCert, tlsKey, hostname                                        string
-		adminCert, adminKey                                                                       string
-		dkimKey, dkimSelector                                                                     string
-		submission, usersFile                                                                     string
-		submissionTLS, reverseAliases                                                             bool
-		breachWatch, storeStale                                                                   time.Duration
-		breaches, digest                                                                          string
-		domains, forwardTo                                                                        []string
-		catchAll, noSRS                                                                           bool
-		burnerLen, maxRcpt, maxConns, ratePerMin, workers                                         int
-		srsHashLen, maxTotal, maxBad                                                              int
-		maxSize                                                                                   int64
-		idle, retryMin, retryMax, maxAge, maxSession                                              time.Duration
-	)
+	o := &relayOptions{}
 	cmd := &cobra.Command{
 		Use:   "relay --domain D --smarthost URL [--plan FILE]",
 		Short: "Run the burner-alias SMTP relay: forward every wanted alias, refuse the leaked ones",
@@ -130,7 +137,10 @@ breach" does: a newly breached disposable alias is blocked in the plan file,
 a personal or business one flagged; rows you edited are left alone. The
 digest (--digest) reports new breaches, new burners, the aliases refusing
 the most and deliveries deferred or failed, once a day or week. SIGTERM stops accepting, lets sessions in flight
-finish and exits; whatever is queued is delivered after the next start.`,
+finish and exits; whatever is queued is delivered after the next start.
+
+"catchall relay check", with the same flags and config file, checks a
+configuration without starting the relay.`,
 		Example: `  catchall relay --listen :25 --domain example.org --plan plan.csv \
       --smarthost smtp://me%40example.org@smtp.new-host.example \
       --burner-secret-file /etc/catchall/burner.secret --admin 127.0.0.1:9125`,
@@ -140,98 +150,52 @@ finish and exits; whatever is queued is delivered after the next start.`,
 			if err != nil {
 				return err
 			}
-			var u *serverurl.URL
-			if smarthost != "" {
-				if u, err = serverurl.ParseFor(smarthost, "smtp", "CATCHALL_DEST_PASSWORD, --dest-password-file or --dest-password-command"); err != nil {
-					return cli.Exit(cli.ExitUsage, err)
-				}
-			}
-			cfg := relay.Config{
-				Listen: listen, Submission: submission, SubmissionTLS: submissionTLS, Users: usersFile, Admin: admin, Domains: domains, Spool: spool, Store: store, StoreStale: storeStale, Plan: planPath, Smarthost: u,
-				CatchAll: catchAll, ReverseAliases: reverseAliases, Hostname: hostname, MaxSize: maxSize, MaxRecipients: maxRcpt, MaxBadRcpts: maxBad,
-				MaxConnsPerIP: maxConns, MaxConns: maxTotal, MaxSession: maxSession, RatePerMinute: ratePerMin, IdleTimeout: idle, Workers: workers,
-				RetryMin: retryMin, RetryMax: retryMax, MaxAge: maxAge, Logger: logger,
-				BreachWatch: breachWatch, Breaches: breaches, Digest: digest,
-				// The lengths are checked even when unused; the secrets are
-				// read once the config is known to be good (an SRS secret
-				// may be created).
-				Burner: &relay.Signer{Len: burnerLen}, SRS: &srs.Codec{HashLen: srsHashLen},
-			}
-			for _, t := range forwardTo {
-				cfg.DefaultTargets = append(cfg.DefaultTargets, strings.Fields(t)...)
-			}
-			if cfg.Digest == "off" {
-				cfg.Digest = relay.DigestOff
-			}
-			var problems []error
-			for _, c := range []struct {
-				cert, key, flag, what string
-				to                    **tls.Config
-			}{{tlsCert, tlsKey, "--tls", "STARTTLS", &cfg.TLS}, {adminCert, adminKey, "--admin-tls", "admin", &cfg.AdminTLS}} {
-				if (c.cert == "") != (c.key == "") {
-					problems = append(problems, fmt.Errorf("give both %s-cert and %s-key, or neither", c.flag, c.flag))
-				} else if c.cert != "" {
-					cert, err := tls.LoadX509KeyPair(c.cert, c.key)
-					if err != nil {
-						return cli.Exit(cli.ExitUsage, fmt.Errorf("%s certificate: %w", c.what, err))
-					}
-					*c.to = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-				}
-			}
-			if (dkimKey == "") != (dkimSelector == "") {
-				problems = append(problems, errors.New("give both --dkim-key and --dkim-selector, or neither"))
-			} else if dkimKey != "" {
-				key, err := dkimkey.Load(dkimKey)
-				if err != nil {
-					problems = append(problems, fmt.Errorf("--dkim-key: %w", err))
-				} else {
-					cfg.DKIM = &relay.DKIM{Key: key, Selector: dkimSelector}
-				}
-			}
-			if err := errors.Join(append(problems, relayFlagNames(cfg.Validate()))...); err != nil {
+			cfg, problems := o.config(logger)
+			if err := errors.Join(problems...); err != nil {
 				return cli.Exit(cli.ExitUsage, err)
 			}
+			u := cfg.Smarthost
 			if u.User != "" {
-				pw, err := secret.Source{Env: "CATCHALL_DEST_PASSWORD", File: passFile, Command: passCmd}.Get(cmd.Context())
+				pw, err := secret.Source{Env: "CATCHALL_DEST_PASSWORD", File: o.passFile, Command: o.passCmd}.Get(cmd.Context())
 				if err != nil {
 					return cli.Exit(cli.ExitUsage, fmt.Errorf("smarthost password: %w", err))
 				}
 				cfg.SmarthostPassword = pw
 			}
-			if storePassFile != "" {
-				pw, err := secret.Source{File: storePassFile}.Get(cmd.Context())
+			if o.storePassFile != "" {
+				pw, err := secret.Source{File: o.storePassFile}.Get(cmd.Context())
 				if err != nil {
 					return cli.Exit(cli.ExitUsage, fmt.Errorf("store password: %w", err))
 				}
 				cfg.StorePassword = pw
 			}
-			if cfg.SmarthostTLS, err = tlsConfigFromCA(tlsCA); err != nil {
+			if cfg.SmarthostTLS, err = tlsConfigFromCA(o.tlsCA); err != nil {
 				return cli.Exit(cli.ExitUsage, err)
 			}
 			if u.Security == serverurl.SecurityNone {
 				logger.Warn("the smarthost connection is not encrypted (smtp+plain): use it on loopback only", "smarthost", u.Addr())
 			}
 			cfg.Burner = nil
-			if burnerSecret != "" {
-				sec, err := relay.ReadSecret(burnerSecret)
+			if o.burnerSecret != "" {
+				sec, err := relay.ReadSecret(o.burnerSecret)
 				if err != nil {
 					return cli.Exit(cli.ExitUsage, err)
 				}
-				cfg.Burner = &relay.Signer{Secret: sec, Len: burnerLen}
+				cfg.Burner = &relay.Signer{Secret: sec, Len: o.burnerLen}
 			}
 			cfg.SRS = nil
-			if !noSRS {
-				if srsSecret == "" {
-					srsSecret = filepath.Join(spool, "srs.secret")
-					if err := ensureSecretFile(srsSecret); err != nil {
+			if !o.noSRS {
+				if o.srsSecret == "" {
+					o.srsSecret = filepath.Join(o.spool, "srs.secret")
+					if err := ensureSecretFile(o.srsSecret); err != nil {
 						return cli.Exit(cli.ExitUsage, err)
 					}
 				}
-				secs, err := srs.ReadSecrets(srsSecret)
+				secs, err := srs.ReadSecrets(o.srsSecret)
 				if err != nil {
 					return cli.Exit(cli.ExitUsage, err)
 				}
-				cfg.SRS = &srs.Codec{Secrets: secs, HashLen: srsHashLen}
+				cfg.SRS = &srs.Codec{Secrets: secs, HashLen: o.srsHashLen}
 			}
 			r, err := relay.New(cfg)
 			if errors.Is(err, relay.ErrNoDomains) {
@@ -268,54 +232,128 @@ finish and exits; whatever is queued is delivered after the next start.`,
 			return err
 		},
 	}
-	fs := cmd.Flags()
-	fs.StringVar(&listen, "listen", ":25", "SMTP listen `ADDR`")
-	fs.StringSliceVar(&domains, "domain", nil, "a `DOMAIN` the relay receives mail for (repeat; default: the domains of the plan's aliases)")
-	fs.StringVar(&planPath, "plan", "", "import the plan `FILE` at start, on SIGHUP and when it changes")
-	fs.StringVar(&spool, "spool", defaultSpool(), "spool `DIR`: relay.db (aliases, statistics), queue/, tmp/")
-	fs.StringVar(&store, "store", "", storeFlagHelp)
-	fs.StringVar(&storePassFile, "store-password-file", "", "the PostgreSQL store's password from the first line of `FILE` (default: env "+relay.StorePasswordEnv+", ~/.pgpass)")
-	fs.DurationVar(&storeStale, "store-stale", relay.DefaultStoreStale, "while the store is unreachable, answer RCPT from the aliases in memory for this long, then 451 (signed burners still taken; -1s: no limit)")
-	fs.StringVar(&smarthost, "smarthost", "", "deliver to `URL`: smtp://[USER@]HOST[:587] (STARTTLS required), smtps://… or smtp+plain://HOST:PORT (loopback only)")
-	fs.StringVar(&passFile, "dest-password-file", "", "smarthost password from the first line of `FILE` (default: env CATCHALL_DEST_PASSWORD)")
-	fs.StringVar(&passCmd, "dest-password-command", "", "smarthost password from the first line `CMD` prints")
-	fs.StringVar(&tlsCA, "tls-ca", "", "trust the CA certificates in PEM `FILE` for the smarthost")
-	fs.StringVar(&burnerSecret, "burner-secret-file", "", "accept signed burners made with the secret in `FILE` (see burner new)")
-	fs.IntVar(&burnerLen, "burner-length", relay.DefaultTagLen, "characters in a burner's tag")
-	fs.IntVar(&srsHashLen, "srs-hash-length", 8, "characters of the SRS hash (postsrsd's default is 4; longer cannot be guessed by trying)")
-	fs.StringVar(&srsSecret, "srs-secret-file", "", "SRS secrets, one per line, the first signs (postsrsd's format; default SPOOL/srs.secret, created if missing)")
-	fs.BoolVar(&noSRS, "no-srs", false, "do not rewrite envelope senders (SPF will fail at the destination for most senders)")
-	fs.BoolVar(&catchAll, "catch-all", false, "accept unknown aliases of the domains too, for --forward-to")
-	fs.StringSliceVar(&forwardTo, "forward-to", nil, "where plan rows with an empty forward_to, new burners and the catch-all go: `ADDR` (default for burners and the catch-all: the plan's most common forward_to; rows with an empty forward_to are left out without it)")
-	fs.StringVar(&admin, "admin", "", "serve /metrics, /healthz and the JSON API (/api/aliases, /api/burners) on `ADDR`: loopback, or any address with --admin-tls-cert and --users (then with a login)")
-	fs.StringVar(&adminCert, "admin-tls-cert", "", "speak HTTPS on --admin with the PEM certificate chain in `FILE`")
-	fs.StringVar(&adminKey, "admin-tls-key", "", "the PEM private key for --admin-tls-cert")
-	fs.StringVar(&tlsCert, "tls-cert", "", "offer STARTTLS with the PEM certificate chain in `FILE`")
-	fs.StringVar(&tlsKey, "tls-key", "", "the PEM private key for --tls-cert")
-	fs.StringVar(&dkimKey, "dkim-key", "", "DKIM-sign mail sent through --submission whose From: is at one of the domains, with the key in `FILE` (see dkim new)")
-	fs.StringVar(&dkimSelector, "dkim-selector", "", "the `SELECTOR` the --dkim-key's record is published under")
-	fs.StringVar(&submission, "submission", "", "also listen on `ADDR` (such as :587) for your mail client to send as your aliases after AUTH (needs --users, and --tls-cert unless on loopback)")
-	fs.BoolVar(&submissionTLS, "submission-tls", false, "speak TLS from the first byte on --submission (port 465) instead of STARTTLS")
-	fs.StringVar(&usersFile, "users", "", "the users `FILE` of --submission (catchall relay user add), read again on SIGHUP and when it changes; \"store\": the users in the store (relay user add --store), which every relay sharing it sees")
-	fs.BoolVar(&reverseAliases, "reverse-aliases", false, "forwarded mail comes From: a reverse address at the alias's domain (the sender in its display name), so that your replies go out from the alias (see the README)")
-	fs.DurationVar(&breachWatch, "breach-watch", 0, "every `DURATION` (such as 24h; 0: never), read the breach list again and judge the plan's aliases as \"catchall breach\" does: a newly breached disposable alias is blocked, others flagged (see the README)")
-	fs.StringVar(&breaches, "breaches", relay.DefaultBreachesURL, "the breach list of --breach-watch: a `URL|FILE` (the JSON of GET /api/v3/breaches; https, or http on loopback)")
-	fs.StringVar(&digest, "digest", relay.DigestWeekly, "send one digest to --forward-to: `daily|weekly|off` (08:00 UTC; weekly on Mondays), none when nothing happened")
-	fs.StringVar(&hostname, "hostname", "", "name in the greeting and Received: lines (default: the host name)")
-	fs.Int64Var(&maxSize, "max-size", 50<<20, "largest message in `BYTES` (552 beyond)")
-	fs.IntVar(&maxRcpt, "max-recipients", 100, "recipients per message")
-	fs.IntVar(&maxBad, "max-bad-recipients", relay.DefaultMaxBadRcpts, "refused recipients after which a session gets 421 to everything (-1: no limit)")
-	fs.IntVar(&maxConns, "max-connections-per-ip", 20, "simultaneous connections from one address, an IPv6 /64 counting as one (-1: no limit)")
-	fs.IntVar(&maxTotal, "max-connections", relay.DefaultMaxConns, "simultaneous connections in all (-1: no limit)")
-	fs.IntVar(&ratePerMin, "rate-limit", 600, "messages and refused recipients per minute from one address (an IPv6 /64 counts as one), 450 beyond (0: no limit)")
-	fs.DurationVar(&idle, "idle-timeout", 5*time.Minute, "drop a connection that sends nothing for this long (a slow DATA that moves is never cut)")
-	fs.DurationVar(&maxSession, "max-session", relay.DefaultMaxSession, "longest a connection may last, however busy (-1s: no bound)")
-	fs.IntVar(&workers, "workers", 4, "simultaneous deliveries to the smarthost")
-	fs.DurationVar(&retryMin, "retry-min", time.Minute, "first retry after a temporary failure")
-	fs.DurationVar(&retryMax, "retry-max", time.Hour, "longest wait between retries")
-	fs.DurationVar(&maxAge, "max-age", 5*24*time.Hour, "give up on a message after this long")
-	cmd.AddCommand(relayImportCommand(g), relayStatsCommand(g), relayExportCommand(g), relayUserCommand(g))
+	o.addFlags(cmd.Flags())
+	cmd.AddCommand(relayCheckCommand(g), relayImportCommand(g), relayStatsCommand(g), relayExportCommand(g), relayUserCommand(g))
 	return cmd
+}
+
+// config is the relay.Config the flags describe, with the STARTTLS and
+// admin certificates and the DKIM key loaded, but none of the secrets (the
+// smarthost password, the burner and SRS secrets). problems are all the
+// problems found, each a *relay.ConfigError naming the flag.
+func (o *relayOptions) config(logger *slog.Logger) (cfg relay.Config, problems []error) {
+	bad := func(flag, value string, err error) {
+		problems = append(problems, &relay.ConfigError{Field: flag, Value: value, Err: err})
+	}
+	var u *serverurl.URL
+	if o.smarthost != "" {
+		var err error
+		if u, err = serverurl.ParseFor(o.smarthost, "smtp", "CATCHALL_DEST_PASSWORD, --dest-password-file or --dest-password-command"); err != nil {
+			bad("--smarthost", "", err)
+		}
+	}
+	cfg = relay.Config{
+		Listen: o.listen, Submission: o.submission, SubmissionTLS: o.submissionTLS, Users: o.usersFile, Admin: o.admin, Domains: o.domains, Spool: o.spool, Store: o.store, StoreStale: o.storeStale, Plan: o.planPath, Smarthost: u,
+		CatchAll: o.catchAll, ReverseAliases: o.reverseAliases, Hostname: o.hostname, MaxSize: o.maxSize, MaxRecipients: o.maxRcpt, MaxBadRcpts: o.maxBad,
+		MaxConnsPerIP: o.maxConns, MaxConns: o.maxTotal, MaxSession: o.maxSession, RatePerMinute: o.ratePerMin, IdleTimeout: o.idle, Workers: o.workers,
+		RetryMin: o.retryMin, RetryMax: o.retryMax, MaxAge: o.maxAge, Logger: logger,
+		BreachWatch: o.breachWatch, Breaches: o.breaches, Digest: o.digest,
+		// The lengths are checked even when unused; the secrets are read
+		// once the config is known to be good (an SRS secret may be
+		// created).
+		Burner: &relay.Signer{Len: o.burnerLen}, SRS: &srs.Codec{HashLen: o.srsHashLen},
+	}
+	for _, t := range o.forwardTo {
+		cfg.DefaultTargets = append(cfg.DefaultTargets, strings.Fields(t)...)
+	}
+	if cfg.Digest == "off" {
+		cfg.Digest = relay.DigestOff
+	}
+	for _, c := range []struct {
+		cert, key, flag string
+		to              **tls.Config
+	}{{o.tlsCert, o.tlsKey, "--tls", &cfg.TLS}, {o.adminCert, o.adminKey, "--admin-tls", &cfg.AdminTLS}} {
+		if (c.cert == "") != (c.key == "") {
+			bad(c.flag+"-cert", "", fmt.Errorf("and %s-key: give both, or neither", c.flag))
+		} else if c.cert != "" {
+			cert, err := tls.LoadX509KeyPair(c.cert, c.key)
+			if err != nil {
+				bad(c.flag+"-cert", c.cert, err)
+				continue
+			}
+			*c.to = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		}
+	}
+	if (o.dkimKey == "") != (o.dkimSelector == "") {
+		bad("--dkim-key", "", errors.New("and --dkim-selector: give both, or neither"))
+	} else if o.dkimKey != "" {
+		key, err := dkimkey.Load(o.dkimKey)
+		if err != nil {
+			bad("--dkim-key", o.dkimKey, err)
+		} else {
+			cfg.DKIM = &relay.DKIM{Key: key, Selector: o.dkimSelector}
+		}
+	}
+	if err := relayFlagNames(cfg.Validate()); err != nil {
+		list, _ := splitJoined(err)
+		for _, p := range list {
+			var ce *relay.ConfigError
+			if errors.As(p, &ce) && ce.Field == "--smarthost" && u == nil && o.smarthost != "" {
+				continue // not "required": given, and said why it is no URL
+			}
+			problems = append(problems, p)
+		}
+	}
+	return cfg, problems
+}
+
+// addFlags defines the flags of catchall relay on fs.
+func (o *relayOptions) addFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&o.listen, "listen", ":25", "SMTP listen `ADDR`")
+	fs.StringSliceVar(&o.domains, "domain", nil, "a `DOMAIN` the relay receives mail for (repeat; default: the domains of the plan's aliases)")
+	fs.StringVar(&o.planPath, "plan", "", "import the plan `FILE` at start, on SIGHUP and when it changes")
+	fs.StringVar(&o.spool, "spool", defaultSpool(), "spool `DIR`: relay.db (aliases, statistics), queue/, tmp/")
+	fs.StringVar(&o.store, "store", "", storeFlagHelp)
+	fs.StringVar(&o.storePassFile, "store-password-file", "", "the PostgreSQL store's password from the first line of `FILE` (default: env "+relay.StorePasswordEnv+", ~/.pgpass)")
+	fs.DurationVar(&o.storeStale, "store-stale", relay.DefaultStoreStale, "while the store is unreachable, answer RCPT from the aliases in memory for this long, then 451 (signed burners still taken; -1s: no limit)")
+	fs.StringVar(&o.smarthost, "smarthost", "", "deliver to `URL`: smtp://[USER@]HOST[:587] (STARTTLS required), smtps://… or smtp+plain://HOST:PORT (loopback only)")
+	fs.StringVar(&o.passFile, "dest-password-file", "", "smarthost password from the first line of `FILE` (default: env CATCHALL_DEST_PASSWORD)")
+	fs.StringVar(&o.passCmd, "dest-password-command", "", "smarthost password from the first line `CMD` prints")
+	fs.StringVar(&o.tlsCA, "tls-ca", "", "trust the CA certificates in PEM `FILE` for the smarthost")
+	fs.StringVar(&o.burnerSecret, "burner-secret-file", "", "accept signed burners made with the secret in `FILE` (see burner new)")
+	fs.IntVar(&o.burnerLen, "burner-length", relay.DefaultTagLen, "characters in a burner's tag")
+	fs.IntVar(&o.srsHashLen, "srs-hash-length", 8, "characters of the SRS hash (postsrsd's default is 4; longer cannot be guessed by trying)")
+	fs.StringVar(&o.srsSecret, "srs-secret-file", "", "SRS secrets, one per line, the first signs (postsrsd's format; default SPOOL/srs.secret, created if missing)")
+	fs.BoolVar(&o.noSRS, "no-srs", false, "do not rewrite envelope senders (SPF will fail at the destination for most senders)")
+	fs.BoolVar(&o.catchAll, "catch-all", false, "accept unknown aliases of the domains too, for --forward-to")
+	fs.StringSliceVar(&o.forwardTo, "forward-to", nil, "where plan rows with an empty forward_to, new burners and the catch-all go: `ADDR` (default for burners and the catch-all: the plan's most common forward_to; rows with an empty forward_to are left out without it)")
+	fs.StringVar(&o.admin, "admin", "", "serve /metrics, /healthz and the JSON API (/api/aliases, /api/burners) on `ADDR`: loopback, or any address with --admin-tls-cert and --users (then with a login)")
+	fs.StringVar(&o.adminCert, "admin-tls-cert", "", "speak HTTPS on --admin with the PEM certificate chain in `FILE`")
+	fs.StringVar(&o.adminKey, "admin-tls-key", "", "the PEM private key for --admin-tls-cert")
+	fs.StringVar(&o.tlsCert, "tls-cert", "", "offer STARTTLS with the PEM certificate chain in `FILE`")
+	fs.StringVar(&o.tlsKey, "tls-key", "", "the PEM private key for --tls-cert")
+	fs.StringVar(&o.dkimKey, "dkim-key", "", "DKIM-sign mail sent through --submission whose From: is at one of the domains, with the key in `FILE` (see dkim new)")
+	fs.StringVar(&o.dkimSelector, "dkim-selector", "", "the `SELECTOR` the --dkim-key's record is published under")
+	fs.StringVar(&o.submission, "submission", "", "also listen on `ADDR` (such as :587) for your mail client to send as your aliases after AUTH (needs --users, and --tls-cert unless on loopback)")
+	fs.BoolVar(&o.submissionTLS, "submission-tls", false, "speak TLS from the first byte on --submission (port 465) instead of STARTTLS")
+	fs.StringVar(&o.usersFile, "users", "", "the users `FILE` of --submission (catchall relay user add), read again on SIGHUP and when it changes; \"store\": the users in the store (relay user add --store), which every relay sharing it sees")
+	fs.BoolVar(&o.reverseAliases, "reverse-aliases", false, "forwarded mail comes From: a reverse address at the alias's domain (the sender in its display name), so that your replies go out from the alias (see the README)")
+	fs.DurationVar(&o.breachWatch, "breach-watch", 0, "every `DURATION` (such as 24h; 0: never), read the breach list again and judge the plan's aliases as \"catchall breach\" does: a newly breached disposable alias is blocked, others flagged (see the README)")
+	fs.StringVar(&o.breaches, "breaches", relay.DefaultBreachesURL, "the breach list of --breach-watch: a `URL|FILE` (the JSON of GET /api/v3/breaches; https, or http on loopback)")
+	fs.StringVar(&o.digest, "digest", relay.DigestWeekly, "send one digest to --forward-to: `daily|weekly|off` (08:00 UTC; weekly on Mondays), none when nothing happened")
+	fs.StringVar(&o.hostname, "hostname", "", "name in the greeting and Received: lines (default: the host name)")
+	fs.Int64Var(&o.maxSize, "max-size", 50<<20, "largest message in `BYTES` (552 beyond)")
+	fs.IntVar(&o.maxRcpt, "max-recipients", 100, "recipients per message")
+	fs.IntVar(&o.maxBad, "max-bad-recipients", relay.DefaultMaxBadRcpts, "refused recipients after which a session gets 421 to everything (-1: no limit)")
+	fs.IntVar(&o.maxConns, "max-connections-per-ip", 20, "simultaneous connections from one address, an IPv6 /64 counting as one (-1: no limit)")
+	fs.IntVar(&o.maxTotal, "max-connections", relay.DefaultMaxConns, "simultaneous connections in all (-1: no limit)")
+	fs.IntVar(&o.ratePerMin, "rate-limit", 600, "messages and refused recipients per minute from one address (an IPv6 /64 counts as one), 450 beyond (0: no limit)")
+	fs.DurationVar(&o.idle, "idle-timeout", 5*time.Minute, "drop a connection that sends nothing for this long (a slow DATA that moves is never cut)")
+	fs.DurationVar(&o.maxSession, "max-session", relay.DefaultMaxSession, "longest a connection may last, however busy (-1s: no bound)")
+	fs.IntVar(&o.workers, "workers", 4, "simultaneous deliveries to the smarthost")
+	fs.DurationVar(&o.retryMin, "retry-min", time.Minute, "first retry after a temporary failure")
+	fs.DurationVar(&o.retryMax, "retry-max", time.Hour, "longest wait between retries")
+	fs.DurationVar(&o.maxAge, "max-age", 5*24*time.Hour, "give up on a message after this long")
 }
 
 // storeFlagHelp is the help of every --store flag.

@@ -92,8 +92,8 @@ func TestRelayUsageCLI(t *testing.T) {
 		{[]string{"relay", "--spool", dir, "--domain", "example.org", "--smarthost", "smtp+plain://me@mx.example.net:25"}, "never sent unencrypted"},
 		{[]string{"relay", "--spool", dir, "--domain", "example.org", "--smarthost", "smtp+plain://127.0.0.1:9", "--burner-length", "4"}, "--burner-length must be"},
 		{[]string{"relay", "--spool", dir, "--domain", "example.org", "--smarthost", "smtp+plain://127.0.0.1:9", "--srs-hash-length", "2"}, "--srs-hash-length must be"},
-		{[]string{"relay", "--spool", dir, "--domain", "example.org", "--smarthost", "smtp+plain://127.0.0.1:9", "--dkim-key", filepath.Join(dir, "missing")}, "give both --dkim-key and --dkim-selector"},
-		{[]string{"relay", "--spool", dir, "--domain", "example.org", "--smarthost", "smtp+plain://127.0.0.1:9", "--dkim-key", filepath.Join(dir, "missing"), "--dkim-selector", "s1"}, "--dkim-key: DKIM key: open"},
+		{[]string{"relay", "--spool", dir, "--domain", "example.org", "--smarthost", "smtp+plain://127.0.0.1:9", "--dkim-key", filepath.Join(dir, "missing")}, "--dkim-key and --dkim-selector: give both, or neither"},
+		{[]string{"relay", "--spool", dir, "--domain", "example.org", "--smarthost", "smtp+plain://127.0.0.1:9", "--dkim-key", filepath.Join(dir, "missing"), "--dkim-selector", "s1"}, "--dkim-key " + filepath.Join(dir, "missing") + ": DKIM key: open"},
 		{[]string{"relay", "--spool", dir, "--domain", "example.org", "--smarthost", "smtp+plain://127.0.0.1:9", "--dkim-key", "relay_test.go", "--dkim-selector", "s1"}, "no PEM block"},
 		// The sample configuration parses: it stops only at the secret file it names.
 		{[]string{"relay", "--config", "../../forwards/relay/systemd/relay.toml", "--spool", dir, "--burner-secret-file", filepath.Join(dir, "missing")}, "burner secret"},

@@ -4,21 +4,17 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"os"
 	"strings"
 	"time"
 
-	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
 	"github.com/catchall/catchall/classify"
-	"github.com/catchall/catchall/serverurl"
 )
 
 // worker delivers one message at a time over its own smarthost connection,
@@ -65,62 +61,24 @@ func (w *worker) client() (c *smtp.Client, reused bool, err error) {
 	return c, false, nil
 }
 
-// dial connects to the smarthost: implicit TLS, STARTTLS (required) or
-// plain as the URL says, then AUTH PLAIN when the URL names a user.
+// dial connects to the smarthost (dialSmarthost). A refused login is the
+// operator's to fix: it is logged once at ERROR, counted, and shown on
+// /healthz until a login works.
 func (r *Relay) dial() (*smtp.Client, error) {
-	u := r.cfg.Smarthost
-	raw, err := net.DialTimeout("tcp", u.Addr(), 30*time.Second)
+	c, err := dialSmarthost(&r.cfg, r.cfg.IdleTimeout)
+	var se *SmarthostError
+	if errors.As(err, &se) && se.LoginRefused() {
+		msg := oneLine(err)
+		if r.authFailure.Swap(&msg) == nil {
+			r.log.Error("the smarthost refuses the relay's login: mail is queued until the password or user is fixed", "err", msg)
+		}
+		r.metrics.authFailures.Inc()
+	}
 	if err != nil {
-		return nil, fmt.Errorf("smarthost %s: %w", u.Addr(), err)
+		return nil, err
 	}
-	conn := net.Conn(&idleConn{Conn: raw, idle: r.cfg.IdleTimeout, release: func() {}})
-	tc := r.cfg.SmarthostTLS
-	if tc == nil {
-		tc = &tls.Config{}
-	}
-	tc = tc.Clone()
-	if tc.ServerName == "" {
-		tc.ServerName = u.Host
-	}
-	tc.MinVersion = max(tc.MinVersion, tls.VersionTLS12)
-	var c *smtp.Client
-	switch u.Security {
-	case serverurl.SecurityTLS:
-		c = smtp.NewClient(tls.Client(conn, tc))
-	case serverurl.SecurityStartTLS:
-		c, err = smtp.NewClientStartTLS(conn, tc)
-		if err != nil {
-			conn.Close()
-			return nil, fmt.Errorf("smarthost %s: STARTTLS: %w", u.Addr(), err)
-		}
-	default:
-		c = smtp.NewClient(conn)
-	}
-	c.CommandTimeout = r.cfg.IdleTimeout
-	c.SubmissionTimeout = r.cfg.IdleTimeout
-	if err := c.Hello(r.cfg.Hostname); err != nil {
-		c.Close()
-		return nil, fmt.Errorf("smarthost %s: EHLO: %w", u.Addr(), err)
-	}
-	if u.User != "" {
-		if err := c.Auth(sasl.NewPlainClient("", u.User, r.cfg.SmarthostPassword)); err != nil {
-			c.Close()
-			err = fmt.Errorf("smarthost %s: authentication as %s: %w", u.Addr(), u.User, err)
-			var se *smtp.SMTPError
-			if errors.As(err, &se) && se.Code >= 500 {
-				// A refused login is the operator's to fix: say it loudly,
-				// count it, and show it on /healthz until a login works.
-				msg := oneLine(err)
-				if r.authFailure.Swap(&msg) == nil {
-					r.log.Error("the smarthost refuses the relay's login: mail is queued until the password or user is fixed", "err", msg)
-				}
-				r.metrics.authFailures.Inc()
-			}
-			return nil, err
-		}
-		if r.authFailure.Swap(nil) != nil {
-			r.log.Info("the smarthost takes the relay's login again")
-		}
+	if r.cfg.Smarthost.User != "" && r.authFailure.Swap(nil) != nil {
+		r.log.Info("the smarthost takes the relay's login again")
 	}
 	return c, nil
 }
