@@ -374,7 +374,7 @@ func openStore(spool, store string) (*relay.Store, error) {
 // openStoreURL opens a store URL; a URL that is not one is a usage error.
 func openStoreURL(u string) (*relay.Store, error) {
 	if _, _, err := relay.ParseStoreURL(u); err != nil {
-		return nil, cli.Usagef("--store: %v", err)
+		return nil, cli.Usagef("--store %s: %v", relay.RedactStoreURL(u), err)
 	}
 	return relay.OpenStoreURL(u)
 }

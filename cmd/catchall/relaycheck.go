@@ -186,6 +186,7 @@ var relayFixes = map[string]string{
 	"--submission-tls":  "give --tls-cert and --tls-key",
 	"--tls-cert":        "give the PEM certificate chain and the private key of the same certificate (such as Let's Encrypt's fullchain.pem and privkey.pem)",
 	"--admin-tls-cert":  "give the PEM certificate chain and the private key of the same certificate",
+	"--store":           "give sqlite:PATH or postgres://USER@HOST[:PORT]/DB?sslmode=verify-full, the password in --store-password-file, env CATCHALL_STORE_PASSWORD or ~/.pgpass",
 }
 
 // run makes every check.
@@ -252,11 +253,14 @@ func (c *checker) run(ctx context.Context) {
 			}
 		}
 	}
-	if o.usersFile != "" {
+	if o.usersFile != "" && o.usersFile != relay.UsersInStore {
 		c.users()
 	}
 	domains := c.plan(cfg.DefaultTargets)
 	c.spool()
+	if o.store != "" {
+		c.store(ctx)
+	}
 	if cfg.Smarthost != nil && smarthostOK {
 		c.smarthost(cfg)
 	}
@@ -265,11 +269,12 @@ func (c *checker) run(ctx context.Context) {
 
 // secretFixes says how to make each secret file.
 var secretFixes = map[string]string{
-	"--dest-password-file": "printf '%s\\n' 'PASSWORD' | install -m 0600 -o catchall /dev/stdin FILE (the smarthost password, on the first line)",
-	"--burner-secret-file": "head -c 32 /dev/urandom | base64 | install -m 0600 -o catchall /dev/stdin FILE (once: burners made with another secret stop working)",
-	"--srs-secret-file":    "head -c 32 /dev/urandom | base64 > FILE, mode 0600 (or leave --srs-secret-file out: the relay makes SPOOL/srs.secret)",
-	"--dkim-key":           "catchall dkim new --domain D --selector S --out FILE, and publish the record it prints",
-	"--users":              "catchall relay user add NAME --users FILE",
+	"--dest-password-file":  "printf '%s\\n' 'PASSWORD' | install -m 0600 -o catchall /dev/stdin FILE (the smarthost password, on the first line)",
+	"--burner-secret-file":  "head -c 32 /dev/urandom | base64 | install -m 0600 -o catchall /dev/stdin FILE (once: burners made with another secret stop working)",
+	"--srs-secret-file":     "head -c 32 /dev/urandom | base64 > FILE, mode 0600 (or leave --srs-secret-file out: the relay makes SPOOL/srs.secret)",
+	"--dkim-key":            "catchall dkim new --domain D --selector S --out FILE, and publish the record it prints",
+	"--users":               "catchall relay user add NAME --users FILE",
+	"--store-password-file": "printf '%s\\n' 'PASSWORD' | install -m 0600 -o catchall /dev/stdin FILE (the store password, on the first line)",
 }
 
 // secretFile checks that the secret file of flag can be read and that
@@ -351,6 +356,34 @@ func (c *checker) password(ctx context.Context, cfg *relay.Config) {
 		cfg.SmarthostPassword = pw
 	}
 }
+
+// store checks that the store of --store can be reached with the
+// password the relay would use (nothing is made or changed in it).
+func (c *checker) store(ctx context.Context) {
+	o := c.o
+	item := "--store " + relay.RedactStoreURL(o.store)
+	if _, _, err := relay.ParseStoreURL(o.store); err != nil {
+		return // said by Validate
+	}
+	var pw string
+	if o.storePassFile != "" {
+		if !c.secretFile("--store-password-file", o.storePassFile) {
+			return
+		}
+		var err error
+		if pw, err = (secret.Source{File: o.storePassFile}).Get(ctx); err != nil {
+			c.fail("--store-password-file "+o.storePassFile, err.Error(), secretFixes["--store-password-file"])
+			return
+		}
+	}
+	if err := relay.PingStore(o.store, pw); err != nil {
+		c.fail(item, strings.TrimPrefix(oneLineErr(err), "store "+relay.RedactStoreURL(o.store)+": "), "start PostgreSQL or correct the URL (host, port, database, user, sslmode); the password comes from --store-password-file, env "+
+			relay.StorePasswordEnv+" or ~/.pgpass")
+	}
+}
+
+// oneLineErr is err's message on one line.
+func oneLineErr(err error) string { return strings.Join(strings.Fields(err.Error()), " ") }
 
 // users checks the users file of --submission.
 func (c *checker) users() {

@@ -255,6 +255,12 @@ func TestRelayCheck(t *testing.T) {
 		{name: "certificate without key", set: map[string]string{"tls-key": ""}, item: "--tls-cert and --tls-key: give both", fixes: "PEM certificate chain"},
 		{name: "spool is a file", set: map[string]string{"spool": write("spoolfile", "", 0o600)}, item: "--spool " + filepath.Join(dir, "spoolfile") + ": is not a directory", fixes: "a directory the relay's user can write"},
 		{name: "submission without users", set: map[string]string{"submission": "127.0.0.1:5870"}, item: "--users is required with Submission", fixes: "catchall relay user add"},
+		{name: "store down", set: map[string]string{"store": "postgres://catchall@" + nobody + "/catchall?sslmode=disable"},
+			item: "--store postgres://catchall@" + nobody + "/catchall?sslmode=disable: failed to connect", fixes: "start PostgreSQL or correct the URL"},
+		{name: "store URL with a password", set: map[string]string{"store": "postgres://catchall:hunter2@db.example/catchall"},
+			item: "--store postgres://catchall:xxxxx@db.example/catchall: the URL holds a password", fixes: "the password in --store-password-file"},
+		{name: "store password readable", set: map[string]string{"store": "postgres://catchall@" + nobody + "/catchall", "store-password-file": write("store.password", "pw\n", 0o644)},
+			item: "--store-password-file " + filepath.Join(dir, "store.password") + ": others than its owner", fixes: "chmod 0600"},
 		{name: "DKIM record of another key", dns: func(f *fakeDNS) { f.txt["s1._domainkey.example.org"] = []string{otherValue} },
 			item: "DNS s1._domainkey.example.org TXT (DKIM): publishes another key", fixes: "publish s1._domainkey.example.org. IN TXT \"" + dkimValue},
 	} {

@@ -263,7 +263,7 @@ func (c *Config) Validate() error {
 	}
 	if c.Store != "" {
 		if _, _, err := ParseStoreURL(c.Store); err != nil {
-			bad("Store", RedactStoreURL(c.Store), "%s", strings.TrimPrefix(err.Error(), "store "))
+			bad("Store", RedactStoreURL(c.Store), "%w", err)
 		}
 	}
 	switch u := c.Smarthost; {

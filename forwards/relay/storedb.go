@@ -67,28 +67,29 @@ func StoreURL(store, spool string) string {
 
 // ParseStoreURL checks a store URL: "sqlite:PATH", or "postgres://…" /
 // "postgresql://…" (libpq's URL; the password does not belong in it).
-// It returns the engine and, for SQLite, the path.
+// It returns the engine and, for SQLite, the path. Its errors do not
+// repeat the URL.
 func ParseStoreURL(s string) (engine, path string, err error) {
 	switch {
 	case strings.HasPrefix(s, "sqlite:"):
 		p := strings.TrimPrefix(s, "sqlite:")
 		p = strings.TrimPrefix(p, "//") // sqlite:///var/lib/x.db
 		if p == "" {
-			return "", "", fmt.Errorf("store %q: give a file, sqlite:/var/lib/catchall-relay/relay.db", s)
+			return "", "", errors.New("give a file, sqlite:/var/lib/catchall-relay/relay.db")
 		}
 		return engineSQLite, p, nil
 	case strings.HasPrefix(s, "postgres://"), strings.HasPrefix(s, "postgresql://"):
 		u, err := url.Parse(s)
 		if err != nil {
-			return "", "", fmt.Errorf("store: not a PostgreSQL URL: %v", redactStoreErr(err))
+			return "", "", fmt.Errorf("not a PostgreSQL URL: %v", redactStoreErr(err))
 		}
 		if _, has := u.User.Password(); has {
-			return "", "", fmt.Errorf("store %s: the URL holds a password; put it in %s, ~/.pgpass or PGPASSFILE instead (URLs end up in shell history, unit files and logs)",
-				RedactStoreURL(s), StorePasswordEnv)
+			return "", "", fmt.Errorf("the URL holds a password; put it in %s, --store-password-file or ~/.pgpass instead (URLs end up in shell history, unit files and logs)",
+				StorePasswordEnv)
 		}
 		return enginePostgres, "", nil
 	}
-	return "", "", fmt.Errorf("store %q: give sqlite:PATH or postgres://USER@HOST[:PORT]/DB", RedactStoreURL(s))
+	return "", "", errors.New("give sqlite:PATH or postgres://USER@HOST[:PORT]/DB")
 }
 
 // RedactStoreURL returns s without a password, for messages.
@@ -121,7 +122,7 @@ func redactStoreErr(err error) string {
 func openStoreDB(storeURL, password string) (*storeDB, error) {
 	engine, path, err := ParseStoreURL(storeURL)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("store %s: %w", RedactStoreURL(storeURL), err)
 	}
 	d := &storeDB{engine: engine, timeout: DefaultStoreTimeout}
 	if engine == engineSQLite {
@@ -306,4 +307,25 @@ func (t *storeTx) changed() error {
 	}
 	_, err := t.Exec(`SELECT pg_notify(?, 'changed')`, notifyChannel)
 	return err
+}
+
+// PingStore connects to the store of a store URL and runs one statement,
+// without making or changing anything (catchall relay check). A SQLite
+// store that does not exist yet is not made.
+func PingStore(storeURL, password string) error {
+	engine, path, err := ParseStoreURL(storeURL)
+	if err != nil {
+		return fmt.Errorf("store %s: %w", RedactStoreURL(storeURL), err)
+	}
+	if engine == engineSQLite {
+		if _, err := os.Stat(path); err != nil {
+			return nil // made at the first start
+		}
+	}
+	d, err := openStoreDB(storeURL, password)
+	if err != nil {
+		return err
+	}
+	defer d.sql.Close()
+	return d.QueryRow(`SELECT 1`).Scan(new(int))
 }
