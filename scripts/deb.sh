@@ -4,6 +4,7 @@
 # (fetched through the Go module proxy on first use). What goes in:
 #   /usr/bin/catchall                                  -ldflags -X: version, commit
 #   /usr/lib/systemd/system/catchall-relay.service     scripts/debfiles (PackagedUnit)
+#   /usr/lib/systemd/system/catchall-relay@.service    scripts/debfiles (TemplateUnit)
 #   /etc/catchall/relay.toml (conffile)                scripts/debfiles (Conffile)
 #   /usr/share/man/man1/catchall*.1.gz                 catchall gen-docs --man
 #   bash, zsh and fish completions                     catchall gen-docs --completions
@@ -36,7 +37,7 @@ done
 # depend on who runs it (the relay's --spool) read "~/.local/state/…".
 env -u STATE_DIRECTORY -u XDG_STATE_HOME HOME='~' "$BUILD/host/catchall" gen-docs --man "$BUILD/man" --completions "$BUILD/completions"
 gzip -9n "$BUILD"/man/*.1
-$GO run ./scripts/debfiles -unit "$BUILD/catchall-relay.service" -conffile "$BUILD/relay.toml"
+$GO run ./scripts/debfiles -unit "$BUILD/catchall-relay.service" -template "$BUILD/catchall-relay@.service" -conffile "$BUILD/relay.toml"
 
 # A native package's changelog (Debian policy §12.7): this build.
 {

@@ -84,6 +84,7 @@ for arch in amd64 arm64; do
 	done <<'EOF'
 -rwxr-xr-x /usr/bin/catchall
 -rw-r--r-- /usr/lib/systemd/system/catchall-relay.service
+-rw-r--r-- /usr/lib/systemd/system/catchall-relay@.service
 drwxr-xr-x /etc/catchall/
 -rw-r--r-- /etc/catchall/relay.toml
 -rw-r--r-- /usr/share/man/man1/catchall.1.gz
@@ -190,6 +191,14 @@ if out=$(in_root systemd-analyze verify /usr/lib/systemd/system/catchall-relay.s
 else
 	fail "systemd-analyze verify: $out"
 fi
+# The template, as one instance of it (verify wants a unit name with an instance).
+cp "$R/usr/lib/systemd/system/catchall-relay@.service" "$R/tmp/catchall-relay@mx1.service"
+if out=$(in_root systemd-analyze verify /tmp/catchall-relay@mx1.service 2>&1) && [ -z "$out" ]; then
+	ok "systemd-analyze verify catchall-relay@mx1.service (the template as installed)"
+else
+	fail "systemd-analyze verify of the template: $out"
+fi
+rm -f "$R/tmp/catchall-relay@mx1.service"
 grep -qxF "ExecStart=/usr/bin/catchall relay --config /etc/catchall/relay.toml \\" "$R/usr/lib/systemd/system/catchall-relay.service" &&
 	ok "the unit runs /usr/bin/catchall" || fail "ExecStart of the installed unit"
 # The installed relay.toml sets nothing: relay check says what to set.

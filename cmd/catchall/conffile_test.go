@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -47,5 +48,44 @@ func TestConffileHasEveryRelayFlag(t *testing.T) {
 	_, _, errOut := runCheck(t, &fakeDNS{err: errors.New("offline")}, "--config", path, "--timeout", "1ms")
 	if strings.Contains(errOut, "error: --config ") {
 		t.Errorf("the packaged relay.toml, uncommented, is not a config of catchall relay:\n%s", errOut)
+	}
+}
+
+// TestUnitLetsRelayWritePlan: the relay writes its plan (dashboard edits,
+// the breach watch) through a temporary file beside it, and the unit's
+// ProtectSystem=strict makes everything read-only but its state directory
+// and ReadWritePaths: the sample config's plan must be in one of them, in
+// the manual unit and the packaged one.
+func TestUnitLetsRelayWritePlan(t *testing.T) {
+	m := regexp.MustCompile(`(?m)^plan = "([^"]+)"`).FindStringSubmatch(systemd.SampleConfig)
+	if m == nil {
+		t.Fatal("the sample config names no plan")
+	}
+	plan := m[1]
+	for name, unit := range map[string]string{"manual": systemd.Unit, "packaged": systemd.PackagedUnit()} {
+		if !strings.Contains(unit, "\nProtectSystem=strict\n") {
+			t.Errorf("%s unit: not ProtectSystem=strict", name)
+		}
+		var writable []string
+		for _, line := range strings.Split(unit, "\n") {
+			k, v, _ := strings.Cut(line, "=")
+			switch k {
+			case "StateDirectory":
+				for _, d := range strings.Fields(v) {
+					writable = append(writable, "/var/lib/"+d)
+				}
+			case "ReadWritePaths":
+				for _, d := range strings.Fields(v) {
+					writable = append(writable, strings.TrimPrefix(d, "-"))
+				}
+			}
+		}
+		ok := false
+		for _, d := range writable {
+			ok = ok || filepath.Dir(plan) == d || strings.HasPrefix(plan, d+"/")
+		}
+		if !ok {
+			t.Errorf("%s unit: the plan %s is not in a directory the relay may write (%v)", name, plan, writable)
+		}
 	}
 }

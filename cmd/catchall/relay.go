@@ -684,7 +684,7 @@ auto_tag, auto_action and auto_forward_to recorded for it); its note,
 first_seen and last_seen are refreshed. Other rows and columns are left as
 they are, and the file is not rewritten when nothing changed. Prints one
 line: N burners: A added, U refreshed.`,
-		Example: "  sudo -u catchall catchall relay export --plan /etc/catchall/plan.csv --spool /var/lib/catchall-relay",
+		Example: "  sudo -u catchall catchall relay export --plan /var/lib/catchall-relay/plan.csv --spool /var/lib/catchall-relay",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if planPath == "" {

@@ -5,7 +5,7 @@
 //
 // Usage:
 //
-//	go run ./scripts/debfiles -unit FILE -conffile FILE
+//	go run ./scripts/debfiles -unit FILE -template FILE -conffile FILE
 package main
 
 import (
@@ -27,14 +27,18 @@ func main() {
 func run(args []string) error {
 	fs := flag.NewFlagSet("debfiles", flag.ContinueOnError)
 	unit := fs.String("unit", "", "write the packaged catchall-relay.service to `FILE`")
+	template := fs.String("template", "", "write the packaged catchall-relay@.service to `FILE`")
 	conffile := fs.String("conffile", "", "write the packaged relay.toml to `FILE`")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *unit == "" || *conffile == "" || fs.NArg() > 0 {
-		return errors.New("usage: debfiles -unit FILE -conffile FILE")
+	if *unit == "" || *template == "" || *conffile == "" || fs.NArg() > 0 {
+		return errors.New("usage: debfiles -unit FILE -template FILE -conffile FILE")
 	}
 	if err := os.WriteFile(*unit, []byte(systemd.PackagedUnit()), 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(*template, []byte(systemd.TemplateUnit(systemd.PackagedBinary)), 0o644); err != nil {
 		return err
 	}
 	return os.WriteFile(*conffile, []byte(systemd.Conffile()), 0o644)

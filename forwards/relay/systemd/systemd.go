@@ -83,3 +83,35 @@ func Conffile() string {
 // CommentedKey matches a commented-out key of Conffile (and SampleConfig):
 // "# key = value", the key and the value.
 var CommentedKey = regexp.MustCompile(`(?m)^# ([a-z][a-z0-9-]*) = (.*)$`)
+
+const templateHeader = `# catchall relay, one of several instances (README: "Running several
+# relays"): catchall-relay@NAME reads /etc/catchall/relay-NAME.toml (its own
+# listen and admin addresses, and store = "postgres://…", the alias store
+# the instances share), keeps its spool in /var/lib/catchall-relay/NAME and
+# reads the store's password from /etc/catchall/store.password:
+#   printf '%s\n' 'the store password' | sudo install -m 0600 -o catchall /dev/stdin /etc/catchall/store.password
+#   sudo systemctl enable --now catchall-relay@mx1 catchall-relay@mx2
+# It is catchall-relay.service with these changes, made by TemplateUnit.
+
+`
+
+// templateEdits are the changes that make catchall-relay@.service of Unit:
+// each old text occurs exactly once in Unit (TestTemplateUnit).
+var templateEdits = [][2]string{
+	{"Description=catchall burner-alias SMTP relay\n", "Description=catchall burner-alias SMTP relay (%i)\n"},
+	{"StateDirectory=catchall-relay\n", "StateDirectory=catchall-relay/%i\n"},
+	{"LoadCredential=burner-secret:/etc/catchall/burner.secret\n",
+		"LoadCredential=burner-secret:/etc/catchall/burner.secret\nLoadCredential=store-password:/etc/catchall/store.password\n"},
+	{"--config /etc/catchall/relay.toml \\\n", "--config /etc/catchall/relay-%i.toml \\\n    --store-password-file ${CREDENTIALS_DIRECTORY}/store-password \\\n"},
+}
+
+// TemplateUnit returns catchall-relay@.service, the unit of one instance
+// of several sharing a PostgreSQL store, running binary (ManualBinary or
+// PackagedBinary): Unit from [Unit] on with templateEdits.
+func TemplateUnit(binary string) string {
+	body := Unit[strings.Index(Unit, "[Unit]"):]
+	for _, e := range templateEdits {
+		body = strings.Replace(body, e[0], e[1], 1)
+	}
+	return templateHeader + strings.ReplaceAll(body, ManualBinary, binary)
+}

@@ -3,6 +3,8 @@ package systemd
 import (
 	"strings"
 	"testing"
+
+	"github.com/catchall/catchall/internal/testtools"
 )
 
 // TestPackagedUnit: the packaged unit is the manual one from [Unit] on,
@@ -46,4 +48,26 @@ func TestConffile(t *testing.T) {
 	if n := len(CommentedKey.FindAllString(c, -1)); n < 40 {
 		t.Errorf("%d commented keys; the relay has more flags", n)
 	}
+}
+
+// TestTemplateUnit: catchall-relay@.service is the manual unit with the
+// instance's changes (each made exactly once), and the file in this
+// directory, for installing by hand, is what TemplateUnit makes.
+func TestTemplateUnit(t *testing.T) {
+	for _, e := range templateEdits {
+		if n := strings.Count(Unit, e[0]); n != 1 {
+			t.Errorf("%q occurs %d times in catchall-relay.service, want once", e[0], n)
+		}
+	}
+	u := TemplateUnit(ManualBinary)
+	for _, want := range []string{"StateDirectory=catchall-relay/%i\n", "--config /etc/catchall/relay-%i.toml \\\n",
+		"--store-password-file ${CREDENTIALS_DIRECTORY}/store-password \\\n", "LoadCredential=store-password:/etc/catchall/store.password\n"} {
+		if !strings.Contains(u, want) {
+			t.Errorf("the template lacks %q", want)
+		}
+	}
+	if p := TemplateUnit(PackagedBinary); strings.Contains(p, ManualBinary) {
+		t.Error("the packaged template runs the manual binary")
+	}
+	testtools.Golden(t, "catchall-relay@.service", []byte(u), "go test ./forwards/relay/systemd -update")
 }
