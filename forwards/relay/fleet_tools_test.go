@@ -41,12 +41,7 @@ type fleet struct {
 func newFleet(t *testing.T) *fleet {
 	bin := needTools(t)
 	pg := testtools.NeedPostgres(t)
-	dir, err := os.MkdirTemp("", "catchall-fleet")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	os.Chmod(dir, 0o755) // smtp-sink runs as nobody
+	dir := toolsDir(t, "catchall-fleet")
 	var plan strings.Builder
 	plan.WriteString("alias,tag,action,forward_to\n")
 	for i := 1; i <= 20; i++ {

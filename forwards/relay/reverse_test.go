@@ -24,7 +24,7 @@ func TestReverseStoreMigration(t *testing.T) {
 		t.Fatal("schema has no reverse table")
 	}
 	spool := oldStore(t, v3, `INSERT INTO meta VALUES ('schema', 3)`,
-		`INSERT INTO aliases VALUES ('shop@example.org', 'disposable', 'forward', 'me@dest.test', 'plan', 1700000000)`)
+		`INSERT INTO aliases (alias, tag, action, forward_to, source, created) VALUES ('shop@example.org', 'disposable', 'forward', 'me@dest.test', 'plan', 1700000000)`)
 	var first string
 	for round := range 2 {
 		st, err := OpenStore(spool)

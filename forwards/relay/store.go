@@ -89,6 +89,9 @@ func dayOf(t time.Time) int64 { return t.Unix() / 86400 }
 // last Flush.
 type mailDelta struct{ first, last time.Time }
 
+// schema is the store's layout (schemaVersion) for both engines:
+// PostgreSQL's has BIGINT for INTEGER (pgSchema). Tables made by an older
+// version get the missing columns from migrate.
 const schema = `
 CREATE TABLE IF NOT EXISTS aliases (
 	alias      TEXT PRIMARY KEY,
@@ -96,7 +99,8 @@ CREATE TABLE IF NOT EXISTS aliases (
 	action     TEXT NOT NULL,
 	forward_to TEXT NOT NULL,
 	source     TEXT NOT NULL,
-	created    INTEGER NOT NULL
+	created    INTEGER NOT NULL,
+	note       TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS meta (
 	key   TEXT PRIMARY KEY,
@@ -121,7 +125,7 @@ CREATE TABLE IF NOT EXISTS burners (
 );
 CREATE TABLE IF NOT EXISTS senders (
 	alias   TEXT PRIMARY KEY,
-	user    TEXT NOT NULL,
+	"user"  TEXT NOT NULL,
 	created INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS reverse (

@@ -137,7 +137,7 @@ func openStoreDB(storeURL, password string) (*storeDB, error) {
 		}
 		f.Close()
 		os.Chmod(path, 0o600) // a store made by an older version
-		db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)")
+		db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_txlock=immediate")
 		if err != nil {
 			return nil, fmt.Errorf("store: %w", err)
 		}

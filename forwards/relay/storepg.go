@@ -2,78 +2,13 @@ package relay
 
 import (
 	"fmt"
+	"strings"
 )
 
-// pgSchema is the store's layout in PostgreSQL (schemaVersion 7): the
-// SQLite tables with 64-bit integers. Times are Unix seconds, as in SQLite.
-const pgSchema = `
-CREATE TABLE IF NOT EXISTS meta (
-	key   TEXT PRIMARY KEY,
-	value BIGINT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS aliases (
-	alias      TEXT PRIMARY KEY,
-	tag        TEXT NOT NULL,
-	action     TEXT NOT NULL,
-	forward_to TEXT NOT NULL,
-	source     TEXT NOT NULL,
-	created    BIGINT NOT NULL,
-	note       TEXT NOT NULL DEFAULT ''
-);
-CREATE TABLE IF NOT EXISTS stats (
-	alias     TEXT PRIMARY KEY,
-	forwarded BIGINT NOT NULL DEFAULT 0,
-	refused   BIGINT NOT NULL DEFAULT 0,
-	deferred  BIGINT NOT NULL DEFAULT 0,
-	failed    BIGINT NOT NULL DEFAULT 0,
-	last_seen BIGINT NOT NULL DEFAULT 0,
-	sent      BIGINT NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS burners (
-	alias      TEXT PRIMARY KEY,
-	service    TEXT NOT NULL,
-	note       TEXT NOT NULL DEFAULT '',
-	created    BIGINT NOT NULL,
-	first_mail BIGINT NOT NULL DEFAULT 0,
-	last_mail  BIGINT NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS senders (
-	alias   TEXT PRIMARY KEY,
-	"user"  TEXT NOT NULL,
-	created BIGINT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS reverse (
-	address       TEXT PRIMARY KEY,
-	alias         TEXT NOT NULL,
-	correspondent TEXT NOT NULL,
-	created       BIGINT NOT NULL,
-	UNIQUE (alias, correspondent)
-);
-CREATE TABLE IF NOT EXISTS daily (
-	alias     TEXT NOT NULL,
-	day       BIGINT NOT NULL,
-	forwarded BIGINT NOT NULL DEFAULT 0,
-	refused   BIGINT NOT NULL DEFAULT 0,
-	last_seen BIGINT NOT NULL DEFAULT 0,
-	PRIMARY KEY (alias, day)
-);
-CREATE TABLE IF NOT EXISTS breach_events (
-	alias       TEXT NOT NULL,
-	breach      TEXT NOT NULL,
-	breach_date TEXT NOT NULL,
-	done        TEXT NOT NULL,
-	at          BIGINT NOT NULL,
-	PRIMARY KEY (alias, breach)
-);
-CREATE TABLE IF NOT EXISTS digest_refused (
-	alias   TEXT PRIMARY KEY,
-	refused BIGINT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS users (
-	name    TEXT PRIMARY KEY,
-	hash    TEXT NOT NULL,
-	created BIGINT NOT NULL
-);`
+// pgSchema is the store's layout in PostgreSQL: schema with 64-bit
+// integers (SQLite's INTEGER is 64 bits, PostgreSQL's 32). Times are Unix
+// seconds in both.
+var pgSchema = strings.ReplaceAll(schema, "INTEGER", "BIGINT")
 
 // pgUpgrades are the steps from one PostgreSQL layout to the next, by the
 // version they lead to: a store made at version 7 or later has them all

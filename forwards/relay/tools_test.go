@@ -143,14 +143,22 @@ func swaks(args ...string) (string, error) {
 	return string(out), err
 }
 
-func TestToolsRelay(t *testing.T) {
-	bin := needTools(t)
-	dir, err := os.MkdirTemp("", "catchall-relay-tools")
+// toolsDir returns a new directory, removed at the end of t, that
+// smtp-sink (which runs as nobody) can write below.
+func toolsDir(t *testing.T, prefix string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", prefix)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	os.Chmod(dir, 0o755) // smtp-sink runs as nobody
+	os.Chmod(dir, 0o755)
+	return dir
+}
+
+func TestToolsRelay(t *testing.T) {
+	bin := needTools(t)
+	dir := toolsDir(t, "catchall-relay-tools")
 	var plan strings.Builder
 	plan.WriteString("alias,tag,action,forward_to\n")
 	for i := 1; i <= 50; i++ {
