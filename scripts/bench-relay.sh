@@ -511,7 +511,7 @@ else
 		"$ROOT/scripts/testenv/postgres.sh" start "$PGDIR"
 		eval "$("$ROOT/scripts/testenv/postgres.sh" env "$PGDIR")"
 		export CATCHALL_STORE_PASSWORD=$CATCHALL_TEST_POSTGRES_PASSWORD
-		PG_V=$("$ROOT/scripts/testenv/postgres.sh" psql "$PGDIR" -At -c 'SHOW server_version')
+		PG_V=$("$ROOT/scripts/testenv/postgres.sh" psql "$PGDIR" -At -c 'SHOW server_version' | cut -d" " -f1)
 		for db in one two; do "$ROOT/scripts/testenv/postgres.sh" psql "$PGDIR" -c "CREATE DATABASE bench_$db"; done
 		PGBASE=${CATCHALL_TEST_POSTGRES%/postgres*}
 		bench_catchall postgres 1 "$PGBASE/bench_one?sslmode=disable"
