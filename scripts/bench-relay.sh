@@ -26,6 +26,8 @@
 #   BENCH_ALIASES    aliases in the map / plan                   (default 1000)
 #   CATCHALL         catchall binary                             (default ./bin/catchall)
 #   SKIP_CATCHALL=1  run only the Postfix half (the table gets a "skipped" row)
+#   SKIP_POSTGRES=1  skip the catchall rows with the store in PostgreSQL (one and two instances
+#                    sharing a private cluster made by scripts/testenv/postgres.sh)
 #   BENCH_DIR        work directory (default: a new mktemp dir under /tmp, removed at the end
 #                    unless BENCH_KEEP=1; a given BENCH_DIR is kept). Postfix's queue and the
 #                    relay's spool are both under it, so on the same file system.
@@ -143,8 +145,9 @@ stop_bg() { # PID...: stop our background helpers
 cleanup() {
 	local rc=$?
 	stop_bg "$WAITER_PID" "$SAMPLER_PID"
-	stop_relay
+	stop_relays
 	"$POSTFIX_SH" stop "$PF" || true
+	[ -z "${PGDIR:-}" ] || "$ROOT/scripts/testenv/postgres.sh" stop "$PGDIR" || true
 	"$SINK_SH" stop "$SINK" || true
 	if [ "$CREATED_DIR" = 1 ] && [ "${BENCH_KEEP:-0}" != 1 ]; then
 		rm -rf "$BENCH_DIR"
@@ -355,81 +358,167 @@ rows "Postfix $POSTFIX_V" "$PF_CPU" "PSS $((PF_PSS / 1024)) (RSS sum $((PF_RSS /
 "$POSTFIX_SH" stop "$PF"
 
 # ------------------------------------------------------------------ catchall relay
+# bench_catchall LABEL INSTANCES STORE: runs INSTANCES catchall relays on STORE ("" = each its
+# own SQLite store in its spool; a postgres:// URL = one shared store), each with its own spool,
+# the plan imported first. One instance: warm-up, smtp-source, smtpload (as for Postfix); two:
+# warm-up and smtpload with the sessions spread over both (smtp-source takes one address).
+# Appends the rows; sets CA_SRC_ACCEPT/CA_LOAD_ACCEPT for the first (SQLite) call and
+# STORE_ROWS with the store's statements per message.
+RELAY_PIDS=()
+stop_relays() {
+	local p
+	for p in "${RELAY_PIDS[@]}"; do
+		RELAY_PID=$p
+		stop_relay
+	done
+	RELAY_PIDS=()
+}
+STORE_ROWS=()
+# pg_cpu_ticks: CPU ticks of the PostgreSQL server: its postmaster (with the backends it
+# reaped) and its live children.
+pg_cpu_ticks() {
+	local pm p files=()
+	pm=$(head -n 1 "$PGDIR/data/postmaster.pid")
+	for p in $pm $(pgrep -P "$pm"); do files+=("/proc/$p/stat"); done
+	cat "${files[@]}" 2>/dev/null | sed 's/^.*) //' | awk '{t += $12 + $13 + $14 + $15} END {print t + 0}'
+}
+bench_catchall() {
+	local label=$1 instances=$2 store=$3 i port admin spool addrs="" admins=() cpu0=0 cpu1=0 q0=0 q1=0 hwm=0 h rss=0 pss=0 r p pg0=0 pg1=0
+	R=()
+	for i in $(seq 1 "$instances"); do
+		port=$(free_port)
+		admin=$(free_port)
+		while [ "$admin" = "$port" ]; do admin=$(free_port); done
+		spool=$SPOOL-$label-$i
+		rm -rf "$spool"
+		mkdir -p "$spool"
+		local store_args=()
+		[ -z "$store" ] || store_args=(--store "$store")
+		if [ "$i" = 1 ]; then
+			note "catchall ($label): relay import ($BENCH_ALIASES aliases)"
+			"$CATCHALL" relay import --plan "$PLAN" --spool "$spool" "${store_args[@]}" >"$BENCH_DIR/catchall-$label-import.log" 2>&1 ||
+				die "catchall relay import failed: $(tail -n 5 "$BENCH_DIR/catchall-$label-import.log" | tr '\n' ' ')"
+		fi
+		RELAY_ARGS=(--listen "127.0.0.1:$port" --domain "$DOMAIN" --plan "$PLAN" --spool "$spool" "${store_args[@]}"
+			--smarthost "smtp+plain://127.0.0.1:$SINK_PORT" --admin "127.0.0.1:$admin"
+			--hostname "relay-bench-$i.localdomain" --rate-limit 0 --max-connections-per-ip 100)
+		note "catchall ($label): starting relay $i on 127.0.0.1:$port (admin 127.0.0.1:$admin)"
+		# --rate-limit 0 and --max-connections-per-ip 100: every benchmark session comes from
+		# 127.0.0.1, and the defaults (600/min, 20 connections per address) would throttle it.
+		# SRS stays on (the realistic configuration; secret created in SPOOL/srs.secret).
+		setsid "$CATCHALL" relay "${RELAY_ARGS[@]}" </dev/null >"$BENCH_DIR/catchall-$label-$i.log" 2>&1 &
+		RELAY_PIDS+=($!)
+		local deadline=$((SECONDS + 30))
+		until curl -fsS --max-time 2 -o /dev/null "http://127.0.0.1:$admin/healthz" 2>/dev/null; do
+			kill -0 "${RELAY_PIDS[-1]}" 2>/dev/null ||
+				die "catchall relay exited: $(tail -n 5 "$BENCH_DIR/catchall-$label-$i.log" | tr '\n' ' ')"
+			[ "$SECONDS" -lt "$deadline" ] ||
+				die "catchall relay: http://127.0.0.1:$admin/healthz not 200 within 30s: $(tail -n 5 "$BENCH_DIR/catchall-$label-$i.log" | tr '\n' ' ')"
+			sleep 0.2
+		done
+		wait_banner "$port" 30 || die "catchall relay does not greet on 127.0.0.1:$port"
+		addrs=${addrs:+$addrs,}127.0.0.1:$port
+		admins+=("$admin")
+	done
+	RELAY_CMD="$CATCHALL relay ${RELAY_ARGS[*]}"
+
+	# metric ADMIN NAME: the value of an unlabelled metric on /metrics (integer).
+	metric() {
+		curl -fsS --max-time 5 "http://127.0.0.1:$1/metrics" |
+			awk -v m="$2" '$1 == m {printf "%.0f\n", $2; found = 1} END {exit !found}'
+	}
+	# wait_catchall_queue: every relay's queue must be empty before the next run starts.
+	wait_catchall_queue() {
+		local deadline=$((SECONDS + BENCH_TIMEOUT)) q a total
+		while :; do
+			total=0
+			for a in "${admins[@]}"; do
+				q=$(metric "$a" catchall_relay_queue_messages) || q=1
+				total=$((total + q))
+			done
+			[ "$total" != 0 ] || return 0
+			[ "$SECONDS" -lt "$deadline" ] || die "catchall relay queues still hold $total messages after ${BENCH_TIMEOUT}s"
+			sleep 0.2
+		done
+	}
+	queries() {
+		local a n=0 v
+		for a in "${admins[@]}"; do
+			v=$(metric "$a" catchall_relay_store_queries_total) || v=0
+			n=$((n + v))
+		done
+		echo "$n"
+	}
+
+	warm_up "catchall-$label" "$addrs"
+	wait_catchall_queue
+	sampler "$BENCH_DIR/catchall-$label.mem" "${RELAY_PIDS[@]}" &
+	SAMPLER_PID=$!
+	for p in "${RELAY_PIDS[@]}"; do cpu0=$((cpu0 + $(cpu_ticks "$p"))); done
+	q0=$(queries)
+	[ -z "$store" ] || pg0=$(pg_cpu_ticks)
+	local runs=1
+	if [ "$instances" = 1 ]; then
+		run_source "catchall-$label" "$addrs"
+		wait_catchall_queue
+		runs=2
+	else
+		R[src_accept]="-" R[src_e2e]="-" R[src_delivered]="-" R[src_dups]="-" R[src_check]="(one address only)"
+	fi
+	run_load "catchall-$label" "$addrs"
+	wait_catchall_queue
+	sleep 2.5 # the last statistics flush
+	q1=$(queries)
+	[ -z "$store" ] || pg1=$(pg_cpu_ticks)
+	for p in "${RELAY_PIDS[@]}"; do cpu1=$((cpu1 + $(cpu_ticks "$p"))); done
+	local cpu pgcpu="-"
+	cpu=$(cpu_ms_per_msg $((cpu1 - cpu0)) $((runs * BENCH_MESSAGES)))
+	[ -z "$store" ] || pgcpu=$(awk -v t=$((pg1 - pg0)) -v n=$((runs * BENCH_MESSAGES)) -v hz="$CLK_TCK" 'BEGIN {printf "%.4f", t * 1000 / hz / n}')
+	for p in "${RELAY_PIDS[@]}"; do
+		h=$(awk '/^VmHWM:/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)
+		hwm=$((hwm + h))
+	done
+	stop_bg "$SAMPLER_PID"
+	SAMPLER_PID=""
+	read -r rss pss <"$BENCH_DIR/catchall-$label.mem" || { rss=0 pss=0; }
+	stop_relays
+	local qpm
+	qpm=$(awk -v q=$((q1 - q0)) -v n=$((runs * BENCH_MESSAGES)) 'BEGIN {printf "%.3f", q / n}')
+	STORE_ROWS+=("| $label | $instances | ${R[load_accept]} | $cpu | $((q1 - q0)) | $qpm | $pgcpu |")
+	LAST_CPU=$cpu LAST_QPM=$qpm LAST_LOAD=${R[load_accept]} LAST_PGCPU=$pgcpu LAST_SECONDS=$SECONDS
+	local mem="VmHWM $((hwm / 1024)) (RSS $((rss / 1024)), PSS $((pss / 1024)))"
+	[ "$instances" = 1 ] || mem="VmHWM sum $((hwm / 1024)) (RSS $((rss / 1024)), PSS $((pss / 1024)))"
+	if [ "$instances" = 1 ]; then
+		rows "catchall relay ($label)" "$cpu" "$mem"
+	else
+		ROWS+=("| catchall relay ($label) | smtpload | ${R[load_accept]} | ${R[load_e2e]} | ${R[p50]} | ${R[p90]} | ${R[p99]} | ${R[max]} | ${R[load_delivered]}/$BENCH_MESSAGES | ${R[load_dups]} | ${R[load_check]} | $cpu | $mem |")
+	fi
+}
+
 CATCHALL_V="skipped"
+PG_V=""
 if [ "$SKIP_CATCHALL" = 1 ]; then
 	note "SKIP_CATCHALL=1: not running catchall relay"
 	ROWS+=("| catchall relay | skipped (SKIP_CATCHALL=1) | | | | | | | | | | | |")
 else
-	R=()
 	CATCHALL_V=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)
-	RELAY_PORT=$(free_port)
-	ADMIN_PORT=$(free_port)
-	while [ "$ADMIN_PORT" = "$RELAY_PORT" ]; do ADMIN_PORT=$(free_port); done
-	rm -rf "$SPOOL"
-	mkdir -p "$SPOOL"
-	note "catchall: relay import ($BENCH_ALIASES aliases)"
-	"$CATCHALL" relay import --plan "$PLAN" --spool "$SPOOL" >"$BENCH_DIR/catchall-import.log" 2>&1 ||
-		die "catchall relay import failed: $(tail -n 5 "$BENCH_DIR/catchall-import.log" | tr '\n' ' ')"
-	RELAY_ARGS=(--listen "127.0.0.1:$RELAY_PORT" --domain "$DOMAIN" --plan "$PLAN" --spool "$SPOOL"
-		--smarthost "smtp+plain://127.0.0.1:$SINK_PORT" --admin "127.0.0.1:$ADMIN_PORT"
-		--hostname relay-bench.localdomain --rate-limit 0 --max-connections-per-ip 100)
-	note "catchall: starting relay on 127.0.0.1:$RELAY_PORT (admin 127.0.0.1:$ADMIN_PORT)"
-	# --rate-limit 0 and --max-connections-per-ip 100: every benchmark session comes from
-	# 127.0.0.1, and the defaults (600/min, 20 connections per address) would throttle it.
-	# SRS stays on (the realistic configuration; secret created in SPOOL/srs.secret).
-	setsid "$CATCHALL" relay "${RELAY_ARGS[@]}" </dev/null >"$BENCH_DIR/catchall-relay.log" 2>&1 &
-	RELAY_PID=$!
-	deadline=$((SECONDS + 30))
-	until curl -fsS --max-time 2 -o /dev/null "http://127.0.0.1:$ADMIN_PORT/healthz" 2>/dev/null; do
-		kill -0 "$RELAY_PID" 2>/dev/null ||
-			die "catchall relay exited: $(tail -n 5 "$BENCH_DIR/catchall-relay.log" | tr '\n' ' ')"
-		[ "$SECONDS" -lt "$deadline" ] ||
-			die "catchall relay: http://127.0.0.1:$ADMIN_PORT/healthz not 200 within 30s: $(tail -n 5 "$BENCH_DIR/catchall-relay.log" | tr '\n' ' ')"
-		sleep 0.2
-	done
-	wait_banner "$RELAY_PORT" 30 || die "catchall relay does not greet on 127.0.0.1:$RELAY_PORT"
-	RELAY_ADDR=127.0.0.1:$RELAY_PORT
-
-	# metric NAME: the value of an unlabelled metric on /metrics (integer).
-	metric() {
-		curl -fsS --max-time 5 "http://127.0.0.1:$ADMIN_PORT/metrics" |
-			awk -v m="$1" '$1 == m {printf "%.0f\n", $2; found = 1} END {exit !found}'
-	}
-	# wait_catchall_queue: the relay's queue must be empty before the next run starts.
-	wait_catchall_queue() {
-		local deadline=$((SECONDS + BENCH_TIMEOUT)) q
-		while :; do
-			kill -0 "$RELAY_PID" 2>/dev/null ||
-				die "catchall relay exited: $(tail -n 5 "$BENCH_DIR/catchall-relay.log" | tr '\n' ' ')"
-			q=$(metric catchall_relay_queue_messages) || q="?"
-			[ "$q" != 0 ] || return 0
-			[ "$SECONDS" -lt "$deadline" ] || die "catchall relay queue still holds $q messages after ${BENCH_TIMEOUT}s"
-			sleep 0.2
-		done
-	}
-
-	warm_up catchall "$RELAY_ADDR"
-	wait_catchall_queue
-	sampler "$BENCH_DIR/catchall.mem" "$RELAY_PID" &
-	SAMPLER_PID=$!
-	CA_CPU0=$(cpu_ticks "$RELAY_PID")
-	run_source catchall "$RELAY_ADDR"
-	wait_catchall_queue
-	run_load catchall "$RELAY_ADDR"
-	wait_catchall_queue
-	CA_CPU=$(cpu_ms_per_msg $(($(cpu_ticks "$RELAY_PID") - CA_CPU0)) $((2 * BENCH_MESSAGES)))
-	CA_ACCEPTED=$(metric catchall_relay_accepted_total || echo "?")
-	CA_DELIVERED=$(metric catchall_relay_delivered_total || echo "?")
-	CA_DEFERRED=$(metric catchall_relay_deferred_total || echo "?")
-	CA_FAILED=$(metric catchall_relay_failed_total || echo "?")
-	note "catchall: metrics accepted=$CA_ACCEPTED delivered=$CA_DELIVERED deferred=$CA_DEFERRED failed=$CA_FAILED"
-	CA_HWM=$(awk '/^VmHWM:/ {print $2}' "/proc/$RELAY_PID/status" 2>/dev/null || echo 0)
-	stop_bg "$SAMPLER_PID"
-	SAMPLER_PID=""
-	read -r CA_RSS CA_PSS <"$BENCH_DIR/catchall.mem" || { CA_RSS=0 CA_PSS=0; }
-	stop_relay
+	bench_catchall sqlite 1 ""
 	CA_SRC_ACCEPT=${R[src_accept]} CA_LOAD_ACCEPT=${R[load_accept]}
-	rows "catchall relay" "$CA_CPU" "VmHWM $((CA_HWM / 1024)) (RSS $((CA_RSS / 1024)), PSS $((CA_PSS / 1024)))"
+	SQLITE_CPU=$LAST_CPU SQLITE_LOAD=$LAST_LOAD
+	if [ "${SKIP_POSTGRES:-0}" != 1 ]; then
+		# PostgreSQL: a private cluster (fsync on, as in production), one database per row.
+		PGDIR=$BENCH_DIR/postgres
+		"$ROOT/scripts/testenv/postgres.sh" start "$PGDIR"
+		eval "$("$ROOT/scripts/testenv/postgres.sh" env "$PGDIR")"
+		export CATCHALL_STORE_PASSWORD=$CATCHALL_TEST_POSTGRES_PASSWORD
+		PG_V=$("$ROOT/scripts/testenv/postgres.sh" psql "$PGDIR" -At -c 'SHOW server_version' | cut -d" " -f1)
+		for db in one two; do "$ROOT/scripts/testenv/postgres.sh" psql "$PGDIR" -c "CREATE DATABASE bench_$db"; done
+		PGBASE=${CATCHALL_TEST_POSTGRES%/postgres*}
+		bench_catchall postgres 1 "$PGBASE/bench_one?sslmode=disable"
+		PG1_CPU=$LAST_CPU PG1_LOAD=$LAST_LOAD PG1_QPM=$LAST_QPM PG1_PGCPU=$LAST_PGCPU
+		bench_catchall postgres-x2 2 "$PGBASE/bench_two?sslmode=disable"
+		PG2_LOAD=$LAST_LOAD PG2_QPM=$LAST_QPM PG2_PGCPU=$LAST_PGCPU
+	fi
 fi
 
 RATIO=""
@@ -471,7 +560,7 @@ SECTION=$BENCH_DIR/relay-section.md
 	echo "target: catchall relay at least Postfix's throughput."
 	echo
 	echo "- machine: $(nproc) CPUs${CPU:+ ($CPU)}, ${MEM_GIB} GiB RAM, Linux $(uname -r); queue and spool on $FS (4 KiB write + fsync: ${FSYNC_MS:-?} ms); load average at the start $LOAD_AVG"
-	echo "- versions: Postfix $POSTFIX_V (Debian); catchall $CATCHALL_V; $GO_V"
+	echo "- versions: Postfix $POSTFIX_V (Debian); catchall $CATCHALL_V; $GO_V${PG_V:+; PostgreSQL $PG_V (Debian)}"
 	echo "- Postfix: scripts/testenv/postfix.sh — virtual_alias_maps hash:, relayhost [127.0.0.1]:sink, chroot off, default_process_limit 100, queue/concurrency defaults (20 deliveries to the sink, in_flow_delay 1s), smtpd_forbid_bare_newline = yes, no SRS"
 	echo "- catchall relay: SRS on, --workers default (4 deliveries to the sink), --rate-limit 0, --max-connections-per-ip 100"
 	[ -z "$RATIO" ] || echo "- catchall / Postfix accepted msgs/s: $RATIO"
@@ -480,14 +569,38 @@ SECTION=$BENCH_DIR/relay-section.md
 	echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | --- |"
 	printf '%s\n' "${ROWS[@]}"
 	echo
+	if [ ${#STORE_ROWS[@]} -gt 1 ]; then
+		echo "### The alias store: SQLite and PostgreSQL"
+		echo
+		echo "The same relay with its store in SQLite (its spool) and in PostgreSQL $PG_V (a private cluster on the"
+		echo "same machine, fsync on), one instance, then two instances sharing one PostgreSQL store with the"
+		echo "smtpload sessions spread over both (each its own spool). \"statements\" = the relays'"
+		echo "catchall_relay_store_queries_total over the measured runs (every statement and transaction"
+		echo "sent to the store, including the 2 s poll of the change counter and the statistics flushes);"
+		echo "\"PostgreSQL CPU\" = user + system CPU of the server's processes over the same runs."
+		echo
+		echo "| store | instances | smtpload accepted msgs/s | relay CPU ms/msg (sum) | statements | statements/msg | PostgreSQL CPU ms/msg |"
+		echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+		printf '%s\n' "${STORE_ROWS[@]}"
+		echo
+		echo "- PostgreSQL / SQLite, one instance: $(ratio "${PG1_LOAD:-}" "${SQLITE_LOAD:-}")× the accepted rate, relay CPU ${PG1_CPU:-?} vs ${SQLITE_CPU:-?} ms/msg (target: within 15 %)."
+		echo "- two instances / one, both on PostgreSQL: $(ratio "${PG2_LOAD:-}" "${PG1_LOAD:-}")× (target: no slower). This machine has $(nproc) cores, shared by smtpload, smtp-sink, PostgreSQL and the relays: two relays cannot add cores, so this shows the store is not the bottleneck, not scaling."
+		awk -v r="${PG1_LOAD:-0}" -v q="${PG1_QPM:-0}" -v c="${PG1_PGCPU:-0}" -v rc="${PG1_CPU:-0}" 'BEGIN {
+			if (r + 0 == 0 || c + 0 == 0) { print "- estimate: not computed (a PostgreSQL row is missing)"; exit }
+			per = r * c            # PostgreSQL CPU ms per second of one instance at full load
+			full = 2000 / rc       # msgs/s one instance reaches on 2 cores of its own (relay CPU only)
+			printf "- estimate of instances per PostgreSQL server, from this run: one instance at %d msgs/s sends %.1f statements/s (%s per message) costing the server %.4f ms CPU per message = %.1f ms CPU per second; one PostgreSQL core (1,000 ms/s) therefore serves 1000 / %.1f ≈ %d such instances. An instance on 2 cores of its own would reach about 2000 / %s ≈ %d msgs/s (relay CPU), costing PostgreSQL %.1f ms/s: still ≈ %d instances per PostgreSQL core. Statistics are flushed every 2 s per instance whatever the rate, so the statements per message fall as the rate rises.\n", r, r * q, q, c, per, per, 1000 / per, rc, full, full * c, 1000 / (full * c)
+		}'
+		echo
+	fi
 	echo "Commands (ports vary per run):"
 	echo
 	echo '```sh'
 	echo "smtp-sink -u nobody -d '$SINK/dump/%Y%m%d%H/%M.' -m 1024 -t 300 127.0.0.1:$SINK_PORT 1024" | q
 	echo "POSTFIX_VIRTUAL=$VIRTUAL POSTFIX_RELAY_PORT=$SINK_PORT scripts/testenv/postfix.sh start $PF   # $PF_ADDR" | q
 	if [ "$SKIP_CATCHALL" = 0 ]; then
-		echo "$CATCHALL relay import --plan $PLAN --spool $SPOOL" | q
-		echo "$CATCHALL relay ${RELAY_ARGS[*]}" | q
+		echo "$CATCHALL relay import --plan $PLAN --spool \$SPOOL [--store \$STORE]" | q
+		echo "$RELAY_CMD" | q
 	fi
 	echo "smtp-source -s $BENCH_SESSIONS -m $BENCH_MESSAGES -l $SOURCE_LEN -d -f $SENDER -t a1@$DOMAIN -M bench-client \$FORWARDER"
 	echo "smtpload -wait-sink $SINK/dump -wait-count $BENCH_MESSAGES -wait-start \$T0   # alongside smtp-source" | q

@@ -734,21 +734,24 @@ func (s *Store) flushStats(pending map[string]*statDelta, mail map[string]*mailD
 		return err
 	}
 	defer tx.Rollback()
+	stats := make([][]any, 0, len(pending))
 	for alias, d := range pending {
-		if _, err := tx.Exec(`INSERT INTO stats (alias, forwarded, refused, deferred, failed, sent, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT(alias) DO UPDATE SET forwarded = stats.forwarded + excluded.forwarded, refused = stats.refused + excluded.refused,
-			deferred = stats.deferred + excluded.deferred, failed = stats.failed + excluded.failed, sent = stats.sent + excluded.sent,
-			last_seen = CASE WHEN excluded.last_seen > stats.last_seen THEN excluded.last_seen ELSE stats.last_seen END`,
-			alias, d.forwarded, d.refused, d.deferred, d.failed, d.sent, d.lastSeen.Unix()); err != nil {
-			return err
-		}
+		stats = append(stats, []any{alias, d.forwarded, d.refused, d.deferred, d.failed, d.sent, d.lastSeen.Unix()})
 	}
+	if err := tx.upsertRows(`INSERT INTO stats (alias, forwarded, refused, deferred, failed, sent, last_seen) VALUES `, stats,
+		` ON CONFLICT(alias) DO UPDATE SET forwarded = stats.forwarded + excluded.forwarded, refused = stats.refused + excluded.refused,
+		deferred = stats.deferred + excluded.deferred, failed = stats.failed + excluded.failed, sent = stats.sent + excluded.sent,
+		last_seen = CASE WHEN excluded.last_seen > stats.last_seen THEN excluded.last_seen ELSE stats.last_seen END`); err != nil {
+		return err
+	}
+	days := make([][]any, 0, len(daily))
 	for k, d := range daily {
-		if _, err := tx.Exec(`INSERT INTO daily (alias, day, forwarded, refused, last_seen) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT(alias, day) DO UPDATE SET forwarded = daily.forwarded + excluded.forwarded, refused = daily.refused + excluded.refused,
-			last_seen = CASE WHEN excluded.last_seen > daily.last_seen THEN excluded.last_seen ELSE daily.last_seen END`, k.alias, k.day, d.forwarded, d.refused, d.lastSeen.Unix()); err != nil {
-			return err
-		}
+		days = append(days, []any{k.alias, k.day, d.forwarded, d.refused, d.lastSeen.Unix()})
+	}
+	if err := tx.upsertRows(`INSERT INTO daily (alias, day, forwarded, refused, last_seen) VALUES `, days,
+		` ON CONFLICT(alias, day) DO UPDATE SET forwarded = daily.forwarded + excluded.forwarded, refused = daily.refused + excluded.refused,
+		last_seen = CASE WHEN excluded.last_seen > daily.last_seen THEN excluded.last_seen ELSE daily.last_seen END`); err != nil {
+		return err
 	}
 	if prune {
 		if _, err := tx.Exec(`DELETE FROM daily WHERE day < ?`, today-DailyKeep); err != nil {

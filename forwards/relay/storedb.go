@@ -294,6 +294,35 @@ func (t *storeTx) Rollback() error {
 	return t.tx.Rollback()
 }
 
+// upsertBatch is how many rows one multi-row INSERT of upsertRows
+// carries: statistics for a thousand aliases are a few statements, not a
+// thousand (and far below SQLite's limit on parameters).
+const upsertBatch = 200
+
+// upsertRows runs head + "(?, …), (?, …) …" + tail for rows, upsertBatch
+// rows at a time (every row has the same number of values).
+func (t *storeTx) upsertRows(head string, rows [][]any, tail string) error {
+	for len(rows) > 0 {
+		n := min(len(rows), upsertBatch)
+		var b strings.Builder
+		b.WriteString(head)
+		args := make([]any, 0, n*len(rows[0]))
+		for i, r := range rows[:n] {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("(" + strings.TrimSuffix(strings.Repeat("?, ", len(r)), ", ") + ")")
+			args = append(args, r...)
+		}
+		b.WriteString(tail)
+		if _, err := t.Exec(b.String(), args...); err != nil {
+			return err
+		}
+		rows = rows[n:]
+	}
+	return nil
+}
+
 // changed counts a change of aliases, burners or users in the store's
 // generation, which every relay polls (Store.Generation), and on
 // PostgreSQL tells the other instances at once (NOTIFY, delivered when

@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -181,10 +182,29 @@ func suiteStats(t *testing.T, url string) {
 	if err := st.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	// Aggregated: one transaction, one statement per alias and per day,
-	// not one per message.
+	// Aggregated: one transaction, a few multi-row statements, not one
+	// per message.
 	if q := st.Queries() - before; q > 8 {
 		t.Errorf("flushing 503 events took %d statements", q)
+	}
+	// Nor one per alias: a thousand aliases with mail are a few
+	// statements (rows in batches).
+	many := []forwards.Rule{rule("a@example.org", "forward", "me@dest.test"), rule("b@example.org", "block", "")}
+	for i := range 1000 {
+		many = append(many, rule(fmt.Sprintf("m%d@example.org", i), "forward", "me@dest.test"))
+	}
+	if _, err := st.Import(many); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 1000 {
+		st.Count(fmt.Sprintf("m%d@example.org", i), StatForwarded)
+	}
+	before = st.Queries()
+	if err := st.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if q := st.Queries() - before; q > 15 {
+		t.Errorf("flushing the mail of 1,000 aliases took %d statements", q)
 	}
 	clock.Advance(24 * time.Hour)
 	st.Count("a@example.org", StatForwarded)
@@ -212,8 +232,8 @@ func suiteStats(t *testing.T, url string) {
 	if s := got["b@example.org"]; s.Refused != 1 {
 		t.Errorf("b@ %+v", s)
 	}
-	if len(got) != 2 {
-		t.Errorf("stats of %d aliases, want 2", len(got))
+	if len(got) != 1002 || got["m999@example.org"].Forwarded != 1 {
+		t.Errorf("stats of %d aliases, want 1002 (m999@: %+v)", len(got), got["m999@example.org"])
 	}
 	act, err := st.Activity(clock.Now(), 30)
 	if err != nil {

@@ -110,7 +110,8 @@ func main() {
 
 // options are the command-line flags.
 type options struct {
-	addr     string        // SMTP server host:port; "" for wait-only mode
+	addr     string        // SMTP server host:port (a comma-separated list: sessions spread over them); "" for wait-only mode
+	addrs    []string      // addr, split
 	n        int           // messages to send
 	sessions int           // concurrent sessions
 	size     int           // message size in bytes, headers included
@@ -133,7 +134,7 @@ func parseFlags(args []string) (*options, error) {
 	fset := flag.NewFlagSet("smtpload", flag.ContinueOnError)
 	o := &options{}
 	var rcpt, waitStart string
-	fset.StringVar(&o.addr, "addr", "", "SMTP server `host:port` (empty: only -wait-sink)")
+	fset.StringVar(&o.addr, "addr", "", "SMTP server `host:port`, or a comma-separated list the sessions spread over (empty: only -wait-sink)")
 	fset.IntVar(&o.n, "n", 1000, "number of messages to send")
 	fset.IntVar(&o.sessions, "c", 20, "concurrent sessions, one connection each")
 	fset.IntVar(&o.size, "size", 4096, "message size in `bytes`, headers included")
@@ -167,8 +168,11 @@ func parseFlags(args []string) (*options, error) {
 		problems = append(problems, "need -addr, -wait-sink or both")
 	}
 	if o.addr != "" {
-		if _, _, err := net.SplitHostPort(o.addr); err != nil {
-			problems = append(problems, fmt.Sprintf("-addr %q: %v", o.addr, err))
+		for _, a := range strings.Split(o.addr, ",") {
+			if _, _, err := net.SplitHostPort(a); err != nil {
+				problems = append(problems, fmt.Sprintf("-addr %q: %v", a, err))
+			}
+			o.addrs = append(o.addrs, a)
 		}
 		if o.n < 1 {
 			problems = append(problems, "-n must be at least 1")
@@ -353,7 +357,8 @@ func load(ctx context.Context, o *options, start time.Time) *loadResult {
 		stats = make([]sessionStats, o.sessions)
 	)
 	for s := range stats {
-		wg.Go(func() { session(ctx, o, &next, &stats[s]) })
+		addr := o.addrs[s%len(o.addrs)]
+		wg.Go(func() { session(ctx, o, addr, &next, &stats[s]) })
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
@@ -397,7 +402,7 @@ func pct(sorted []time.Duration, p float64) float64 {
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // session sends messages over one connection until all -n have been claimed.
-func session(ctx context.Context, o *options, next *atomic.Int64, st *sessionStats) {
+func session(ctx context.Context, o *options, addr string, next *atomic.Int64, st *sessionStats) {
 	var c *smtp.Client
 	defer func() {
 		if c != nil {
@@ -414,7 +419,7 @@ func session(ctx context.Context, o *options, next *atomic.Int64, st *sessionSta
 		}
 		if c == nil {
 			var err error
-			if c, err = dial(ctx, o); err != nil {
+			if c, err = dial(ctx, o, addr); err != nil {
 				st.record(err, 0)
 				// Do not spin through the remaining messages while the server is down.
 				select {
@@ -444,9 +449,9 @@ func session(ctx context.Context, o *options, next *atomic.Int64, st *sessionSta
 
 // dial connects, says EHLO and logs in with -auth-user, so that the first
 // message's latency includes neither the greeting nor the login.
-func dial(ctx context.Context, o *options) (*smtp.Client, error) {
+func dial(ctx context.Context, o *options, addr string) (*smtp.Client, error) {
 	d := net.Dialer{Timeout: o.timeout}
-	conn, err := d.DialContext(ctx, "tcp", o.addr)
+	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}
