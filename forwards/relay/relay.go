@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -90,8 +91,21 @@ func New(cfg Config) (*Relay, error) {
 	if r.spool, err = OpenSpool(cfg.Spool); err != nil {
 		return nil, err
 	}
-	if r.store, err = OpenStoreWith(StoreURL(cfg.Store, cfg.Spool), cfg.StorePassword); err != nil {
+	storeURL := StoreURL(cfg.Store, cfg.Spool)
+	if engine, _, _ := ParseStoreURL(storeURL); engine == enginePostgres {
+		// A shared store: kept in a snapshot in the spool, from which the
+		// relay starts when the store cannot be reached.
+		r.store, err = OpenStoreSnapshot(storeURL, cfg.StorePassword, filepath.Join(cfg.Spool, SnapshotFile))
+	} else {
+		r.store, err = OpenStoreWith(storeURL, cfg.StorePassword)
+	}
+	if err != nil {
 		return nil, err
+	}
+	r.store.log = cfg.Logger
+	if st := r.store.State(); !st.Reachable {
+		r.log.Warn("store unreachable at start: serving the aliases of its snapshot until it is back", "store", r.store.Name(),
+			"aliases", r.store.Len(), "as_of", st.Synced.Format(time.RFC3339), "queued_writes", st.Pending, "err", st.Error)
 	}
 	r.store.clock = cfg.Clock
 	r.store.QueueWrites(true)
@@ -99,7 +113,15 @@ func New(cfg Config) (*Relay, error) {
 	// At start the plan is imported only when it is not the one this
 	// relay imported last into this store: a relay sharing the store must
 	// not undo, with an old copy, what another imported or edited since.
-	if err := errors.Join(r.reload(false), r.loadUsers(true)); err != nil {
+	err = r.reload(false)
+	if uerr := r.loadUsers(true); uerr != nil {
+		if r.cfg.Users == UsersInStore && !r.store.State().Reachable {
+			r.log.Warn("the store's users cannot be read until the store is back: no one can log in meanwhile", "err", uerr)
+		} else {
+			err = errors.Join(err, uerr)
+		}
+	}
+	if err != nil {
 		r.store.Close()
 		return nil, err
 	}
@@ -192,6 +214,10 @@ func (r *Relay) reloadLocked(force bool) error {
 		}
 		r.planMod = fi.ModTime() // a broken plan is reported once per change
 	}
+	// A relay starting from its store's snapshot (the store unreachable)
+	// has no routing yet: it is made from the aliases in memory, and the
+	// plan is imported, or the aliases loaded, once the store is back.
+	fromSnapshot := r.rt.Load() == nil && !r.store.State().Reachable
 	if planChanged {
 		res, err := ImportPlan(r.store, r.cfg.Plan, r.cfg.DefaultTargets)
 		if err != nil {
@@ -201,17 +227,20 @@ func (r *Relay) reloadLocked(force bool) error {
 			if g, gerr := r.store.Generation(); gerr == nil {
 				r.generation = g
 			}
-			return err
+			if !fromSnapshot || !errors.Is(err, ErrStoreWrite) {
+				return err
+			}
+		} else {
+			r.setImportedSum(sum)
+			for _, sk := range res.Skipped {
+				r.log.Warn("plan row left out", "plan", r.cfg.Plan, "alias", sk.Alias, "why", sk.Reason)
+			}
+			if len(res.LeftOut) > 0 {
+				r.log.Info("plan rows not at your domains left out", "plan", r.cfg.Plan, "aliases", strings.Join(res.LeftOut, " "))
+			}
+			r.log.Info("plan imported", "plan", r.cfg.Plan, "result", res.String(), "left_out", len(res.Skipped))
 		}
-		r.setImportedSum(sum)
-		for _, sk := range res.Skipped {
-			r.log.Warn("plan row left out", "plan", r.cfg.Plan, "alias", sk.Alias, "why", sk.Reason)
-		}
-		if len(res.LeftOut) > 0 {
-			r.log.Info("plan rows not at your domains left out", "plan", r.cfg.Plan, "aliases", strings.Join(res.LeftOut, " "))
-		}
-		r.log.Info("plan imported", "plan", r.cfg.Plan, "result", res.String(), "left_out", len(res.Skipped))
-	} else if err := r.store.Load(); err != nil {
+	} else if err := r.store.Load(); err != nil && !fromSnapshot {
 		return err
 	}
 	if g, err := r.store.Generation(); err == nil {

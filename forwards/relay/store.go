@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"slices"
 	"strings"
@@ -64,6 +65,16 @@ type Store struct {
 
 	loadedGen atomic.Int64 // the generation Load read
 	state     storeState
+
+	snapPath string     // the snapshot file (PersistTo); "" for none
+	snapMu   sync.Mutex // one snapshot written at a time
+	log      *slog.Logger
+}
+
+// newStore is the Store of d, with nothing loaded.
+func newStore(d *storeDB) *Store {
+	return &Store{db: d, stats: map[string]*statDelta{}, mail: map[string]*mailDelta{}, daily: map[dayKey]*dayDelta{},
+		clock: clockwork.NewRealClock(), aliases: map[string]*Alias{}, burners: map[string]bool{}}
 }
 
 type statDelta struct {
@@ -294,7 +305,7 @@ func OpenStoreWith(storeURL, password string) (*Store, error) {
 		d.sql.Close()
 		return nil, fmt.Errorf("store %s: %s", d.name, oneLine(err))
 	}
-	s := &Store{db: d, stats: map[string]*statDelta{}, mail: map[string]*mailDelta{}, daily: map[dayKey]*dayDelta{}, clock: clockwork.NewRealClock()}
+	s := newStore(d)
 	if err := s.Load(); err != nil {
 		d.sql.Close()
 		return nil, err
@@ -302,9 +313,13 @@ func OpenStoreWith(storeURL, password string) (*Store, error) {
 	return s, nil
 }
 
-// Close flushes the statistics and closes the database.
+// Close flushes the statistics and closes the database. With a snapshot
+// file (PersistTo), what could not be flushed is kept there for the next
+// start.
 func (s *Store) Close() error {
-	return errors.Join(s.Flush(), s.db.sql.Close())
+	err := s.Flush()
+	s.persist(err != nil)
+	return errors.Join(err, s.db.sql.Close())
 }
 
 // ImportResult counts what Import changed.
@@ -456,13 +471,16 @@ func (s *Store) load() error {
 	}
 	s.pendMu.Lock()
 	for _, w := range s.pending {
-		if w.alias != nil {
-			if _, ok := m[w.alias.Address]; !ok {
-				m[w.alias.Address] = w.alias
+		switch {
+		case w.Kind == pendRegister:
+			if _, ok := m[w.Alias.Address]; !ok {
+				m[w.Alias.Address] = w.Alias
 			}
-			if w.alias.Source == SourceBurner {
-				b[w.alias.Address] = true
+			if w.Alias.Source == SourceBurner {
+				b[w.Alias.Address] = true
 			}
+		case w.Kind == pendBurner:
+			b[w.Address] = true
 		}
 	}
 	s.pendMu.Unlock()
@@ -471,6 +489,7 @@ func (s *Store) load() error {
 	s.mu.Unlock()
 	s.loadedGen.Store(gen)
 	s.markSynced()
+	s.persist(false)
 	return nil
 }
 
@@ -503,20 +522,7 @@ func (s *Store) Len() int {
 // when the store cannot be written and writes are queued (QueueWrites),
 // it is written when the store is back.
 func (s *Store) Register(a *Alias) error {
-	err := s.write("registering "+a.Address, a, func(tx *storeTx) error {
-		if _, err := tx.Exec(`INSERT INTO aliases (alias, tag, action, forward_to, source, created) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(alias) DO NOTHING`,
-			a.Address, string(a.Tag), string(a.Action), strings.Join(a.Targets, " "), a.Source, a.Created.Unix()); err != nil {
-			return err
-		}
-		if a.Source == SourceBurner {
-			if _, err := tx.Exec(`INSERT INTO burners (alias, service, created) VALUES (?, ?, ?) ON CONFLICT(alias) DO NOTHING`,
-				a.Address, ServiceOf(a.Address), a.Created.Unix()); err != nil {
-				return err
-			}
-		}
-		return tx.changed()
-	})
-	if err != nil {
+	if err := s.write(pendingWrite{Kind: pendRegister, Alias: a}); err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -533,11 +539,7 @@ func (s *Store) Register(a *Alias) error {
 // AddSender records that user sent from address through the submission
 // port (the first user to do so stays).
 func (s *Store) AddSender(address, user string, t time.Time) error {
-	return s.write("recording the sender "+address, nil, func(tx *storeTx) error {
-		_, err := tx.Exec(`INSERT INTO senders (alias, "user", created) VALUES (?, ?, ?) ON CONFLICT(alias) DO NOTHING`,
-			address, user, t.Unix())
-		return err
-	})
+	return s.write(pendingWrite{Kind: pendSender, Address: address, User: user, At: t})
 }
 
 // Sender returns the user who first sent from address, or "".
@@ -555,15 +557,7 @@ func (s *Store) Sender(address string) (string, error) {
 // keeps its service and the earlier created time; its note is replaced
 // when note is not empty.
 func (s *Store) AddBurner(address, service, note string, created time.Time) error {
-	err := s.write("recording the burner "+address, nil, func(tx *storeTx) error {
-		if _, err := tx.Exec(`INSERT INTO burners (alias, service, note, created) VALUES (?, ?, ?, ?)
-		ON CONFLICT(alias) DO UPDATE SET note = CASE WHEN excluded.note != '' THEN excluded.note ELSE burners.note END,
-		created = CASE WHEN excluded.created < burners.created THEN excluded.created ELSE burners.created END`, address, service, note, created.Unix()); err != nil {
-			return err
-		}
-		return tx.changed()
-	})
-	if err != nil {
+	if err := s.write(pendingWrite{Kind: pendBurner, Address: address, Service: service, Note: note, At: created}); err != nil {
 		return err
 	}
 	s.mu.Lock()

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -50,6 +51,29 @@ type storeDB struct {
 	// pgConfig is the PostgreSQL connection's configuration (the listener
 	// opens its own connection with it); nil for SQLite.
 	pgConfig *pgx.ConnConfig
+	// needMigrate is set for a store opened from its snapshot while it was
+	// unreachable: its tables are made or upgraded before the first
+	// statement that reaches it.
+	needMigrate atomic.Bool
+	migMu       sync.Mutex
+}
+
+// ready migrates a store opened from its snapshot, once it can be reached.
+func (d *storeDB) ready() error {
+	if !d.needMigrate.Load() {
+		return nil
+	}
+	d.migMu.Lock()
+	defer d.migMu.Unlock()
+	if !d.needMigrate.Load() {
+		return nil
+	}
+	d.needMigrate.Store(false) // migratePostgres's own statements pass
+	if err := migratePostgres(d); err != nil {
+		d.needMigrate.Store(true)
+		return err
+	}
+	return nil
 }
 
 // DefaultStoreTimeout bounds every store statement (a transaction as a
@@ -199,6 +223,9 @@ func (d *storeDB) ctx() (context.Context, context.CancelFunc) {
 
 // Exec runs one statement.
 func (d *storeDB) Exec(q string, args ...any) (sql.Result, error) {
+	if err := d.ready(); err != nil {
+		return nil, err
+	}
 	d.queries.Add(1)
 	ctx, cancel := d.ctx()
 	defer cancel()
@@ -219,6 +246,9 @@ func (r *storeRows) Close() error {
 
 // Query runs a query; close the rows.
 func (d *storeDB) Query(q string, args ...any) (*storeRows, error) {
+	if err := d.ready(); err != nil {
+		return nil, err
+	}
 	d.queries.Add(1)
 	ctx, cancel := d.ctx()
 	rows, err := d.sql.QueryContext(ctx, d.rebind(q), args...)
@@ -233,18 +263,25 @@ func (d *storeDB) Query(q string, args ...any) (*storeRows, error) {
 type storeRow struct {
 	row    *sql.Row
 	cancel context.CancelFunc
+	err    error // the store could not be made ready
 }
 
 func (r storeRow) Scan(dest ...any) error {
+	if r.err != nil {
+		return r.err
+	}
 	defer r.cancel()
 	return r.row.Scan(dest...)
 }
 
 // QueryRow runs a query for one row.
 func (d *storeDB) QueryRow(q string, args ...any) storeRow {
+	if err := d.ready(); err != nil {
+		return storeRow{err: err}
+	}
 	d.queries.Add(1)
 	ctx, cancel := d.ctx()
-	return storeRow{d.sql.QueryRowContext(ctx, d.rebind(q), args...), cancel}
+	return storeRow{row: d.sql.QueryRowContext(ctx, d.rebind(q), args...), cancel: cancel}
 }
 
 // storeTx is a transaction, with one time limit for all of it.
@@ -257,6 +294,9 @@ type storeTx struct {
 
 // Begin starts a transaction; Commit or Rollback it.
 func (d *storeDB) Begin() (*storeTx, error) {
+	if err := d.ready(); err != nil {
+		return nil, err
+	}
 	d.queries.Add(1)
 	ctx, cancel := d.ctx()
 	tx, err := d.sql.BeginTx(ctx, nil)

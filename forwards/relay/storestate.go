@@ -2,6 +2,7 @@ package relay
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 )
@@ -22,11 +23,71 @@ type storeState struct {
 	err     string    // the last failure
 }
 
-// pendingWrite is a write the store could not take yet.
+// The kinds of pendingWrite.
+const (
+	pendRegister = "register" // Register: Alias
+	pendSender   = "sender"   // AddSender: Address, User, At
+	pendBurner   = "burner"   // AddBurner: Address, Service, Note, At
+)
+
+// pendingWrite is a write to the store: done at once, or, when the store
+// could not take it, kept (in memory and in the relay's snapshot file)
+// for the next Flush. Every kind is an upsert, so writing one twice (a
+// relay killed after the write and before the snapshot said so) changes
+// nothing.
 type pendingWrite struct {
-	what  string
-	alias *Alias // a registration: served from memory until written
-	apply func(tx *storeTx) error
+	Kind    string    `json:"kind"`
+	Alias   *Alias    `json:"alias,omitempty"`
+	Address string    `json:"address,omitempty"`
+	User    string    `json:"user,omitempty"`
+	Service string    `json:"service,omitempty"`
+	Note    string    `json:"note,omitempty"`
+	At      time.Time `json:"at,omitzero"`
+}
+
+// what says what w writes, for errors.
+func (w pendingWrite) what() string {
+	switch w.Kind {
+	case pendRegister:
+		return "registering " + w.Alias.Address
+	case pendSender:
+		return "recording the sender " + w.Address
+	case pendBurner:
+		return "recording the burner " + w.Address
+	}
+	return "an unknown write " + w.Kind
+}
+
+// apply makes w in tx.
+func (w pendingWrite) apply(tx *storeTx) error {
+	switch w.Kind {
+	case pendRegister:
+		a := w.Alias
+		if _, err := tx.Exec(`INSERT INTO aliases (alias, tag, action, forward_to, source, created) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(alias) DO NOTHING`,
+			a.Address, string(a.Tag), string(a.Action), strings.Join(a.Targets, " "), a.Source, a.Created.Unix()); err != nil {
+			return err
+		}
+		if a.Source == SourceBurner {
+			if _, err := tx.Exec(`INSERT INTO burners (alias, service, created) VALUES (?, ?, ?) ON CONFLICT(alias) DO NOTHING`,
+				a.Address, ServiceOf(a.Address), a.Created.Unix()); err != nil {
+				return err
+			}
+		}
+		return tx.changed()
+	case pendSender:
+		_, err := tx.Exec(`INSERT INTO senders (alias, "user", created) VALUES (?, ?, ?) ON CONFLICT(alias) DO NOTHING`,
+			w.Address, w.User, w.At.Unix())
+		return err
+	case pendBurner:
+		if _, err := tx.Exec(`INSERT INTO burners (alias, service, note, created) VALUES (?, ?, ?, ?)
+			ON CONFLICT(alias) DO UPDATE SET note = CASE WHEN excluded.note != '' THEN excluded.note ELSE burners.note END,
+			created = CASE WHEN excluded.created < burners.created THEN excluded.created ELSE burners.created END`,
+			w.Address, w.Service, w.Note, w.At.Unix()); err != nil {
+			return err
+		}
+		return tx.changed()
+	}
+	return fmt.Errorf("unknown write %q", w.Kind)
 }
 
 // QueueWrites makes writes that fail (the store unreachable) wait in
@@ -34,28 +95,29 @@ type pendingWrite struct {
 // as for the command-line tools, they fail.
 func (s *Store) QueueWrites(on bool) { s.queueWrites = on }
 
-// write runs apply in a transaction; when that fails and writes are
-// queued, it waits for Flush (alias, if any, is served from memory
-// meanwhile) and write returns nil. Writes queued before go first, so the
-// store sees them in order.
-func (s *Store) write(what string, alias *Alias, apply func(tx *storeTx) error) error {
+// write makes w in a transaction; when that fails and writes are
+// queued, w waits for Flush (a registration is served from memory
+// meanwhile), the snapshot file (PersistTo) is written, and write returns
+// nil. Writes queued before go first, so the store sees them in order.
+func (s *Store) write(w pendingWrite) error {
 	s.pendMu.Lock()
 	waiting := len(s.pending) > 0
 	s.pendMu.Unlock()
 	var err error
 	if !waiting || !s.queueWrites {
-		err = s.transact(apply)
+		err = s.transact(w.apply)
 		s.reached(err)
 		if err == nil {
 			return nil
 		}
 	}
 	if !s.queueWrites {
-		return fmt.Errorf("%s: %w", what, err)
+		return fmt.Errorf("%s: %w", w.what(), err)
 	}
 	s.pendMu.Lock()
-	s.pending = append(s.pending, pendingWrite{what: what, alias: alias, apply: apply})
+	s.pending = append(s.pending, w)
 	s.pendMu.Unlock()
+	s.persist(false)
 	return nil
 }
 
@@ -82,7 +144,7 @@ func (s *Store) replay() error {
 	err := s.transact(func(tx *storeTx) error {
 		for _, w := range s.pending {
 			if err := w.apply(tx); err != nil {
-				return fmt.Errorf("%s: %w", w.what, err)
+				return fmt.Errorf("%s: %w", w.what(), err)
 			}
 		}
 		return nil

@@ -509,3 +509,95 @@ func TestStoreSuitePostgresTLS(t *testing.T) {
 		t.Errorf("verify-full to a host the certificate does not name (localhost): %v, want a certificate error", err)
 	}
 }
+
+// TestStoreSuitePostgresSnapshot: a relay's store keeps a snapshot in the
+// spool. Stopped during an outage, it leaves its queued writes and
+// statistics there; started while the store is still down, it serves the
+// snapshot's aliases; once the store is back, everything is written once.
+func TestStoreSuitePostgresSnapshot(t *testing.T) {
+	pg := testtools.NeedPostgres(t)
+	snapPath := filepath.Join(t.TempDir(), SnapshotFile)
+	st, err := OpenStoreSnapshot(pg.URL, "", snapPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.QueueWrites(true)
+	if _, err := st.Import([]forwards.Rule{rule("a@example.org", "forward", "me@dest.test"), rule("b@example.org", "block", "")}); err != nil {
+		t.Fatal(err)
+	}
+	st.Count("a@example.org", StatForwarded)
+	if err := st.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	pg.Stop(t)
+	burner := &Alias{Address: "shop.aaaaaa@example.org", Tag: classify.TagDisposable, Action: classify.ActionForward,
+		Targets: []string{"me@dest.test"}, Source: SourceBurner, Created: suiteT0}
+	if err := st.Register(burner); err != nil {
+		t.Fatal(err)
+	}
+	st.Count("a@example.org", StatForwarded)
+	st.Count("a@example.org", StatForwarded)
+	if err := st.Close(); err == nil {
+		t.Fatal("Close with the store down: no error")
+	}
+
+	// Started again, the store still down: the snapshot.
+	st, err = OpenStoreSnapshot(pg.URL, "", snapPath)
+	if err != nil {
+		t.Fatalf("open with the store down and a snapshot: %v", err)
+	}
+	st.QueueWrites(true)
+	if a, ok := st.Lookup("b@example.org"); !ok || a.Action != classify.ActionBlock {
+		t.Errorf("the snapshot's block: %+v", a)
+	}
+	if _, ok := st.Lookup("shop.aaaaaa@example.org"); !ok {
+		t.Error("the queued registration is not served after the restart")
+	}
+	if s := st.State(); s.Reachable || s.Pending != 1 {
+		t.Errorf("state from the snapshot: %+v", s)
+	}
+	st.Count("a@example.org", StatForwarded)
+	if err := st.Close(); err == nil {
+		t.Fatal("Close with the store down: no error")
+	}
+
+	// Without a snapshot of this store, an unreachable store is an error.
+	if _, err := OpenStoreSnapshot(pg.URL, "", filepath.Join(t.TempDir(), SnapshotFile)); err == nil {
+		t.Error("an unreachable store without a snapshot opened")
+	}
+
+	pg.Start(t)
+	st, err = OpenStoreSnapshot(pg.URL, "", snapPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	// Opened once more: nothing left to replay, nothing counted twice.
+	st, err = OpenStoreSnapshot(pg.URL, "", snapPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if st.Pending() != 0 {
+		t.Errorf("%d writes queued after they were written", st.Pending())
+	}
+	stats, err := st.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	forwarded := int64(-1)
+	for _, s := range stats {
+		if s.Alias == "a@example.org" {
+			forwarded = s.Forwarded
+		}
+	}
+	if forwarded != 4 {
+		t.Errorf("a@ forwarded %d, want 4 (1 before the outage, 2 before the restart, 1 after)", forwarded)
+	}
+	if _, ok := st.Lookup("shop.aaaaaa@example.org"); !ok {
+		t.Error("the registration made during the outage is not in the store")
+	}
+}

@@ -86,6 +86,9 @@ type relayProc struct {
 	log   string
 	addr  string
 	admin string
+	// unhealthyOK: up once /healthz answers at all (a relay started while
+	// its store is down answers 503).
+	unhealthyOK bool
 }
 
 func (p *relayProc) start() {
@@ -103,7 +106,7 @@ func (p *relayProc) start() {
 	for i := 0; i < 200; i++ {
 		if resp, err := http.Get("http://" + p.admin + "/healthz"); err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == 200 {
+			if resp.StatusCode == 200 || p.unhealthyOK && resp.StatusCode == 503 {
 				return
 			}
 		}
