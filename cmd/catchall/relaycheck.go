@@ -37,6 +37,7 @@ func relayCheckCommand(g *globals) *cobra.Command {
 	o := &relayOptions{}
 	var timeout time.Duration
 	var configErr error
+	var svcName string
 	cmd := &cobra.Command{
 		Use:   "check --config FILE [flags]",
 		Short: "Check the relay's configuration without starting it, as postfix check or nginx -t do",
@@ -47,7 +48,10 @@ the plan reads (each bad line named) and which rows would be left out; the
 secret files (--dest-password-file, --burner-secret-file, --srs-secret-file,
 --dkim-key, --users) exist, can be read, and nobody but their owner may read
 them; the certificates load, match their keys and have not expired; the
-spool can be written; the smarthost answers, speaks TLS as its URL says and
+spool can be written; run as root, that the relay's user (--service-user,
+catchall) can read the files the relay opens itself (the plan, the
+certificates and keys, the users file) and write the plan's directory
+(dashboard edits); the smarthost answers, speaks TLS as its URL says and
 takes the login (connect, EHLO, STARTTLS, AUTH, QUIT); and, for each domain,
 the DNS: MX, SPF and, with --dkim-key, the DKIM record (a lookup that fails
 is a warning: the relay may be checked before the DNS is in place).
@@ -74,6 +78,14 @@ files here.`,
 			c := &checker{o: o, timeout: timeout, now: time.Now(), resolver: g.resolver}
 			if c.resolver == nil {
 				c.resolver = net.DefaultResolver
+			}
+			// Only root can tell what another user may read.
+			if os.Geteuid() == 0 && svcName != "" {
+				if u, err := lookupServiceUser(svcName); err == nil {
+					c.svc = u
+				} else if cmd.Flags().Changed("service-user") {
+					return cli.Usagef("--service-user %s: %v", svcName, err)
+				}
 			}
 			path, _ := cmd.Flags().GetString("config")
 			problems, keys := splitJoined(configErr)
@@ -106,6 +118,7 @@ files here.`,
 	}
 	o.addFlags(cmd.Flags())
 	cmd.Flags().DurationVar(&timeout, "timeout", 20*time.Second, "longest wait for each step with the smarthost and for each DNS answer")
+	cmd.Flags().StringVar(&svcName, "service-user", "catchall", "run as root, also check that this `USER` (the relay's) can read the plan, certificates and users file, and write beside the plan")
 	return cmd
 }
 
@@ -152,6 +165,7 @@ func (f finding) String() string {
 // checker runs the checks of relay check and collects what it finds.
 type checker struct {
 	o        *relayOptions
+	svc      *serviceUser // nil: not checked (not root, or no such user)
 	timeout  time.Duration
 	now      time.Time
 	resolver dnsResolver
@@ -257,6 +271,7 @@ func (c *checker) run(ctx context.Context) {
 		c.users()
 	}
 	domains := c.plan(cfg.DefaultTargets)
+	c.serviceAccess()
 	c.spool()
 	if o.store != "" {
 		c.store(ctx)
@@ -354,6 +369,47 @@ func (c *checker) password(ctx context.Context, cfg *relay.Config) {
 		c.fail("--dest-password-file "+o.passFile, err.Error(), secretFixes["--dest-password-file"])
 	default:
 		cfg.SmarthostPassword = pw
+	}
+}
+
+// serviceAccess checks, as root, that the relay's user can read the files
+// the relay opens itself and write beside its plan (dashboard edits and
+// breach-watch blocks replace the plan through a file beside it). The
+// secrets systemd hands over as credentials need not be readable by it.
+func (c *checker) serviceAccess() {
+	if c.svc == nil {
+		return
+	}
+	o := c.o
+	planRead := false
+	for _, f := range []struct{ flag, path string }{
+		{"--plan", o.planPath}, {"--tls-cert", o.tlsCert}, {"--tls-key", o.tlsKey},
+		{"--admin-tls-cert", o.adminCert}, {"--admin-tls-key", o.adminKey},
+	} {
+		if f.path == "" {
+			continue
+		}
+		if _, err := os.Stat(f.path); err != nil {
+			continue // said where the file is checked
+		}
+		if err := c.svc.may(f.path, 4); err != nil {
+			c.fail(f.flag+" "+f.path, err.Error(), "let "+c.svc.name+" read it: chgrp "+c.svc.name+" FILE && chmod g+r FILE (and g+x on the directories above), or copy it somewhere "+c.svc.name+" owns")
+		} else if f.flag == "--plan" {
+			planRead = true
+		}
+	}
+	if o.usersFile != "" && o.usersFile != relay.UsersInStore {
+		if _, err := os.Stat(o.usersFile); err == nil {
+			if err := c.svc.may(o.usersFile, 4); err != nil {
+				c.fail("--users "+o.usersFile, err.Error(), "chown "+c.svc.name+" "+o.usersFile+" && chmod 0600 "+o.usersFile)
+			}
+		}
+	}
+	if planRead {
+		if err := c.svc.may(filepath.Dir(o.planPath), 2|1); err != nil {
+			c.warn("--plan "+o.planPath, err.Error()+": dashboard edits and breach-watch blocks cannot be saved",
+				"keep the plan in the relay's state directory (/var/lib/catchall-relay/plan.csv), which the unit lets it write")
+		}
 	}
 }
 

@@ -343,3 +343,63 @@ func TestRelayCheckWritesNothing(t *testing.T) {
 		t.Error("relay check made the spool")
 	}
 }
+
+// TestRelayCheckServiceUser: run as root, relay check tells when the
+// relay's user cannot read the plan (a directory above it it cannot
+// enter), and warns when it cannot write beside the plan (dashboard edits
+// would fail); a plan the user owns passes. (nobody stands for the relay's
+// user.)
+func TestRelayCheckServiceUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("only root can check what another user may read (make test runs as root)")
+	}
+	t.Setenv("CATCHALL_DEST_PASSWORD", "")
+	nobody, err := lookupServiceUser("nobody")
+	if err != nil {
+		t.Skipf("no user nobody: %v", err)
+	}
+	smarthost := startCheckSmarthost(t)
+	top := t.TempDir()
+	os.Chmod(top, 0o755)
+	os.Chmod(filepath.Dir(top), 0o755) // testing's own directory above it
+	planText := "alias,tag,action,forward_to\nshop@example.org,disposable,forward,me@dest.test\n"
+	mk := func(dir string, mode os.FileMode, owner bool) string {
+		t.Helper()
+		d := filepath.Join(top, dir)
+		os.MkdirAll(d, mode)
+		os.Chmod(d, mode)
+		p := filepath.Join(d, "plan.csv")
+		os.WriteFile(p, []byte(planText), 0o600)
+		if owner {
+			os.Chown(d, int(nobody.uid), -1)
+			os.Chown(p, int(nobody.uid), -1)
+		}
+		return p
+	}
+	closed := mk("closed", 0o700, false)
+	readOnly := mk("readonly", 0o755, false)
+	os.Chmod(readOnly, 0o644)
+	owned := mk("owned", 0o700, true)
+	spool := filepath.Join(top, "spool")
+	os.Mkdir(spool, 0o700)
+	dns := &fakeDNS{mx: map[string][]*net.MX{"example.org": {{Host: "mx.example.org.", Pref: 10}}},
+		txt: map[string][]string{"example.org": {"v=spf1 -all"}}}
+	check := func(plan string) (int, string) {
+		code, _, errOut := runCheck(t, dns, "--domain", "example.org", "--hostname", "mx.example.org", "--spool", spool,
+			"--smarthost", "smtp+plain://"+smarthost, "--plan", plan, "--service-user", "nobody")
+		return code, errOut
+	}
+	if code, out := check(closed); code != 1 || !strings.Contains(out, "error: --plan "+closed+": nobody cannot enter "+filepath.Dir(closed)) ||
+		!strings.Contains(out, "fix: let nobody read it") {
+		t.Errorf("plan in a directory nobody cannot enter: exit %d\n%s", code, out)
+	} else if strings.Contains(out, "warning:") {
+		t.Errorf("a plan nobody cannot read is also warned about:\n%s", out)
+	}
+	if code, out := check(readOnly); code != 0 || !strings.Contains(out, "warning: --plan "+readOnly+": nobody cannot write in "+filepath.Dir(readOnly)) ||
+		!strings.Contains(out, "dashboard edits and breach-watch blocks cannot be saved") {
+		t.Errorf("plan nobody can read but not replace: exit %d\n%s", code, out)
+	}
+	if code, out := check(owned); code != 0 || strings.Contains(out, "nobody") {
+		t.Errorf("plan nobody owns: exit %d\n%s", code, out)
+	}
+}
