@@ -47,7 +47,7 @@ type snapshotDay struct {
 type snapshotStats struct {
 	Aliases map[string][6]int64 `json:"aliases"` // forwarded, refused, deferred, failed, sent, last seen (Unix)
 	Daily   []snapshotDay       `json:"daily"`
-	Mail    map[string][2]int64 `json:"mail"`    // a burner's first and last accepted mail (Unix)
+	Mail    map[string][2]int64 `json:"mail"` // a burner's first and last accepted mail (Unix)
 }
 
 // PersistTo makes the store keep its snapshot in the file path.
