@@ -423,7 +423,7 @@ func TestDovecotIncremental(t *testing.T) {
 	var lastTranscript string
 	fetch := func() *Report {
 		t.Helper()
-		var transcript lockedBuffer // go-imap may still write after Fetch returns
+		var transcript testtools.Buffer // go-imap may still write after Fetch returns
 		s := dovecotServer(t, "imap+plain", "dest", addr)
 		s.Debug = &transcript
 		rep, err := Fetch(ctx, s, arc, nil)

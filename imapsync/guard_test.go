@@ -168,7 +168,7 @@ func TestFetchHugeFolderName(t *testing.T) {
 	}
 	// go-imap may still write a CAPABILITY it sends in the background
 	// after Fetch returns: the transcript is read under its lock.
-	var transcript lockedBuffer
+	var transcript testtools.Buffer
 	srv := &Server{URL: u, Password: "secret", IdleTimeout: testIdle, Debug: &transcript}
 	arc := openArchive(t)
 	var before, after runtime.MemStats
@@ -259,7 +259,7 @@ func TestFetchStartTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var transcript lockedBuffer
+	var transcript testtools.Buffer
 	s := &Server{URL: u, Password: srv.Password, TLSConfig: &tls.Config{RootCAs: pool}, IdleTimeout: testIdle, Debug: &transcript}
 	rep, err := Fetch(context.Background(), s, openArchive(t), nil)
 	if err != nil {
@@ -367,29 +367,4 @@ func TestTranscriptBoundsLines(t *testing.T) {
 	if out.String() != want {
 		t.Errorf("transcript:\n%q\nwant\n%q", out.String(), want)
 	}
-}
-
-// lockedBuffer is a transcript that a test may read while the client's
-// goroutines still write to it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) Len() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Len()
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/jonboulle/clockwork"
 
 	"github.com/catchall/catchall/forwards/srs"
+	"github.com/catchall/catchall/internal/testtools"
 	"github.com/catchall/catchall/serverurl"
 )
 
@@ -154,24 +155,7 @@ type testRelay struct {
 	subAddr string
 	cancel  context.CancelFunc
 	done    chan error
-	logs    *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
+	logs    *testtools.Buffer
 }
 
 const testPlan = `alias,tag,action,forward_to
@@ -227,7 +211,7 @@ func startRelaySub(t *testing.T, cfg Config, sub net.Listener) *testRelay {
 // is not nil, submission on sub; it stops at the end of the test.
 func startRelayOn(t *testing.T, cfg Config, ln, sub net.Listener) *testRelay {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testtools.Buffer{}
 	cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	r, err := New(cfg)
 	if err != nil {

@@ -2,10 +2,8 @@ package relay
 
 import (
 	"database/sql"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -497,10 +495,7 @@ func TestStoreSuitePostgresTLS(t *testing.T) {
 	st.Close()
 
 	cert, _ := testtools.Cert(t)
-	other := filepath.Join(t.TempDir(), "other-ca.pem")
-	if err := os.WriteFile(other, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	other, _ := testtools.WriteCert(t, t.TempDir(), "other-ca", cert)
 	if _, err := OpenStoreURL(base + "?sslmode=verify-full&sslrootcert=" + other); err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Errorf("verify-full with another CA: %v, want a certificate error", err)
 	}
