@@ -121,7 +121,9 @@ port 25 from the alias's forward_to address when its SPF passes for the
 sending host or a DKIM signature of its domain verifies; anyone else gets
 550 5.7.1.
 
-The plan (--plan) is imported at start, on SIGHUP and when the file changes;
+The plan (--plan) is imported on SIGHUP and whenever its content changes
+(at start too, unless this relay already imported that content into its
+store: a restart never undoes an import or edit made elsewhere since);
 "catchall relay import" fills the store without it. The smarthost password
 comes from env CATCHALL_DEST_PASSWORD, --dest-password-file or
 --dest-password-command. --admin serves /metrics (Prometheus), /healthz
@@ -311,7 +313,7 @@ func (o *relayOptions) config(logger *slog.Logger) (cfg relay.Config, problems [
 func (o *relayOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.listen, "listen", ":25", "SMTP listen `ADDR`")
 	fs.StringSliceVar(&o.domains, "domain", nil, "a `DOMAIN` the relay receives mail for (repeat; default: the domains of the plan's aliases)")
-	fs.StringVar(&o.planPath, "plan", "", "import the plan `FILE` at start, on SIGHUP and when it changes")
+	fs.StringVar(&o.planPath, "plan", "", "import the plan `FILE` when its content changes (at start only if this relay has not imported that content into its store before) and on SIGHUP")
 	fs.StringVar(&o.spool, "spool", defaultSpool(), "spool `DIR`: relay.db (aliases, statistics), queue/, tmp/")
 	fs.StringVar(&o.store, "store", "", storeFlagHelp)
 	fs.StringVar(&o.storePassFile, "store-password-file", "", "the PostgreSQL store's password from the first line of `FILE` (default: env "+relay.StorePasswordEnv+", ~/.pgpass)")

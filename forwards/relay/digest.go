@@ -215,6 +215,13 @@ func (r *Relay) sendDigest() error {
 			d.failed = append(d.failed, m)
 		}
 	}
+	// Relays sharing a store make one digest per period between them: the
+	// first to move digest_last on from last makes it (its deferred and
+	// failed sections are of its own spool). Should queuing it fail, the
+	// claim is given back, and the next poll tries again.
+	if won, err := r.store.claimDigest(last, now); err != nil || !won {
+		return err
+	}
 	if d.quiet() {
 		r.log.Info("digest: a quiet period, nothing to send", "since", last.UTC().Format(time.RFC3339))
 		return r.store.markDigest(now, d.total)
@@ -224,13 +231,18 @@ func (r *Relay) sendDigest() error {
 		r.log.Warn("digest not sent: no default target to send it to (give --forward-to)")
 		return r.store.markDigest(now, d.total)
 	}
-	// Relays sharing a store send one digest per period between them: the
-	// first to move digest_last on from last sends it (a crash right after
-	// that loses this period's digest rather than sending it twice).
-	if won, err := r.store.claimDigest(last, now); err != nil || !won {
-		return err
-	}
 	env := &Envelope{ID: NewID(), Received: now.UTC(), DSN: true, Groups: []Group{{Targets: to, Kind: KindDigest}}}
+	if err := r.queueDigest(env, d, slot, to); err != nil {
+		_, uerr := r.store.claimDigest(now, last)
+		return errors.Join(err, uerr)
+	}
+	r.queue.add(env.ID, time.Time{})
+	r.log.Info("digest queued", "id", env.ID, "to", strings.Join(to, " "))
+	return r.store.markDigest(now, d.total)
+}
+
+// queueDigest puts the digest d into the spool as env.
+func (r *Relay) queueDigest(env *Envelope, d *digest, slot time.Time, to []string) error {
 	w, err := r.spool.Create(env)
 	if err != nil {
 		return err
@@ -239,12 +251,7 @@ func (r *Relay) sendDigest() error {
 		w.Abort()
 		return err
 	}
-	if err := w.Commit(); err != nil {
-		return err
-	}
-	r.queue.add(env.ID, time.Time{})
-	r.log.Info("digest queued", "id", env.ID, "to", strings.Join(to, " "))
-	return r.store.markDigest(now, d.total)
+	return w.Commit()
 }
 
 // writeDigest writes the digest message: a plain text in sections.

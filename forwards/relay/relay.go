@@ -51,13 +51,11 @@ type Relay struct {
 	limMu    sync.Mutex
 	limiters map[string]*limEntry
 
-	planMu     sync.Mutex
-	planMod    time.Time
-	generation int64
+	planMu  sync.Mutex
+	planMod time.Time
 	// notified is signalled when the store announces a change (the
 	// PostgreSQL listener); the poller reloads at once.
 	notified chan struct{}
-	resynced time.Time // the last full reload (Config.StoreResync)
 
 	users    atomic.Pointer[Users] // the submission port's accounts; nil: none
 	usersMu  sync.Mutex
@@ -95,7 +93,7 @@ func New(cfg Config) (*Relay, error) {
 	if engine, _, _ := ParseStoreURL(storeURL); engine == enginePostgres {
 		// A shared store: kept in a snapshot in the spool, from which the
 		// relay starts when the store cannot be reached.
-		r.store, err = OpenStoreSnapshot(storeURL, cfg.StorePassword, filepath.Join(cfg.Spool, SnapshotFile))
+		r.store, err = OpenStoreSnapshot(storeURL, cfg.StorePassword, filepath.Join(cfg.Spool, SnapshotFile), cfg.Logger)
 	} else {
 		r.store, err = OpenStoreWith(storeURL, cfg.StorePassword)
 	}
@@ -224,9 +222,6 @@ func (r *Relay) reloadLocked(force bool) error {
 			if errors.Is(err, ErrStoreWrite) {
 				r.planMod = time.Time{} // a good plan the store could not take: again at the next poll
 			}
-			if g, gerr := r.store.Generation(); gerr == nil {
-				r.generation = g
-			}
 			if !fromSnapshot || !errors.Is(err, ErrStoreWrite) {
 				return err
 			}
@@ -242,9 +237,6 @@ func (r *Relay) reloadLocked(force bool) error {
 		}
 	} else if err := r.store.Load(); err != nil && !fromSnapshot {
 		return err
-	}
-	if g, err := r.store.Generation(); err == nil {
-		r.generation = g
 	}
 	doms := map[string]bool{}
 	for _, d := range r.cfg.Domains {
@@ -342,7 +334,9 @@ func ImportPlan(st *Store, path string, defaultTo []string) (PlanImport, error) 
 func (r *Relay) changed() bool {
 	r.planMu.Lock()
 	defer r.planMu.Unlock()
-	if g, err := r.store.Generation(); err == nil && g != r.generation {
+	// Against the generation the aliases in memory were loaded at: a
+	// change this relay has not loaded yet, by any process.
+	if g, err := r.store.Generation(); err == nil && g != r.store.loadedGen.Load() {
 		return true
 	}
 	if r.cfg.Plan == "" {
@@ -444,7 +438,7 @@ func (r *Relay) ServeSubmission(ctx context.Context, ln, sub net.Listener) error
 		r.digestTick()
 		t := r.cfg.Clock.NewTimer(2 * time.Second)
 		defer t.Stop()
-		r.resynced = r.cfg.Clock.Now()
+		resynced := r.cfg.Clock.Now() // the last full reload (Config.StoreResync)
 		storeDown := false
 		for {
 			select {
@@ -461,8 +455,8 @@ func (r *Relay) ServeSubmission(ctx context.Context, ln, sub net.Listener) error
 				continue
 			case <-t.Chan():
 				flushErr := r.store.Flush()
-				if r.changed() || r.cfg.Clock.Since(r.resynced) >= r.cfg.StoreResync {
-					r.resynced = r.cfg.Clock.Now()
+				if r.changed() || r.cfg.Clock.Since(resynced) >= r.cfg.StoreResync {
+					resynced = r.cfg.Clock.Now()
 					if err := r.reload(false); err != nil && r.store.State().Reachable {
 						r.log.Error("plan changed but was not imported: the last good plan stays in force until it is fixed", "err", err)
 					}

@@ -262,11 +262,11 @@ func (r *Relay) route(to string) (*Group, string, error) {
 		return g, "", nil // who may write to it: replySender
 	}
 	// With the store unreachable for longer than StoreStale, the aliases
-	// in memory may be out of date: only what needs no store is answered
-	// (a block the relay knows of, a signed burner), the rest 451.
+	// in memory may be out of date: only a signed burner, which needs no
+	// store, is answered; the rest 451, so that nothing valid bounces.
 	stale := r.cfg.StoreStale > 0 && r.store.Staleness() > r.cfg.StoreStale
 	a, known := r.store.Lookup(addr)
-	if known && a.Action == classify.ActionBlock {
+	if known && a.Action == classify.ActionBlock && !stale {
 		r.store.Count(a.Address, StatRefused)
 		return nil, "blocked", errNoSuchUser
 	}
@@ -301,6 +301,11 @@ func (r *Relay) route(to string) (*Group, string, error) {
 	}
 	if r.cfg.CatchAll && len(rt.defaults) > 0 {
 		return &Group{Alias: addr, Targets: slices.Clone(rt.defaults)}, reasonCatchAll, nil
+	}
+	if !r.store.State().Reachable {
+		// Perhaps an alias imported elsewhere that this relay could not
+		// load: never a permanent 550 while the store cannot be asked.
+		return nil, "store", errStoreStale
 	}
 	return nil, "unknown", errNoSuchUser
 }

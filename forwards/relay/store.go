@@ -1,11 +1,13 @@
 package relay
 
 import (
+	"cmp"
 	"crypto/rand"
 	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -13,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jonboulle/clockwork"
 	_ "modernc.org/sqlite" // the SQLite driver
 
@@ -60,11 +63,13 @@ type Store struct {
 	// Writes the store could not take (QueueWrites), in order, for Flush;
 	// registrations among them are kept in memory by Load meanwhile.
 	pendMu      sync.Mutex
+	replayMu    sync.Mutex // one replay at a time
 	pending     []pendingWrite
 	queueWrites bool
 
-	loadedGen atomic.Int64 // the generation Load read
-	state     storeState
+	loadedGen    atomic.Int64 // the generation Load read
+	persistedGen atomic.Int64 // the generation of the aliases last written to the snapshot
+	state        storeState
 
 	snapPath string     // the snapshot file (PersistTo); "" for none
 	snapMu   sync.Mutex // one snapshot written at a time
@@ -292,18 +297,33 @@ func OpenStoreWith(storeURL, password string) (*Store, error) {
 		return nil, err
 	}
 	if d.engine == engineSQLite {
-		if _, err := d.Exec(schema); err != nil {
+		// A new database switched to WAL by several processes at once
+		// (a relay and relay import starting together) may be refused
+		// with SQLITE_BUSY before the busy timeout applies: tried again.
+		var err error
+		for deadline := time.Now().Add(d.timeout); ; time.Sleep(50 * time.Millisecond) {
+			if _, err = d.Exec(schema); err == nil {
+				if err = migrate(d); err != nil {
+					err = fmt.Errorf("upgrading the store: %w", err)
+				}
+			}
+			if err == nil || !strings.Contains(err.Error(), "SQLITE_BUSY") || time.Now().After(deadline) {
+				break
+			}
+		}
+		if err != nil {
 			d.sql.Close()
 			return nil, fmt.Errorf("store %s: %w", d.name, err)
-		}
-		if err := migrate(d); err != nil {
-			d.sql.Close()
-			return nil, fmt.Errorf("store %s: upgrading the store: %w", d.name, err)
 		}
 		os.Chmod(d.name, 0o600)
 	} else if err := migratePostgres(d); err != nil {
 		d.sql.Close()
-		return nil, fmt.Errorf("store %s: %s", d.name, oneLine(err))
+		hint := ""
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && (pe.Code == "28P01" || pe.Code == "28000") {
+			hint = "; give the password in " + StorePasswordEnv + ", --store-password-file (relay) or ~/.pgpass"
+		}
+		return nil, fmt.Errorf("store %s: %s%s", d.name, oneLine(err), hint)
 	}
 	s := newStore(d)
 	if err := s.Load(); err != nil {
@@ -470,27 +490,35 @@ func (s *Store) load() error {
 		return fmt.Errorf("reading burners: %w", err)
 	}
 	s.pendMu.Lock()
-	for _, w := range s.pending {
-		switch {
-		case w.Kind == pendRegister:
-			if _, ok := m[w.Alias.Address]; !ok {
-				m[w.Alias.Address] = w.Alias
-			}
-			if w.Alias.Source == SourceBurner {
-				b[w.Alias.Address] = true
-			}
-		case w.Kind == pendBurner:
-			b[w.Address] = true
-		}
-	}
+	servePending(s.pending, m, b)
 	s.pendMu.Unlock()
 	s.mu.Lock()
 	s.aliases, s.burners = m, b
 	s.mu.Unlock()
 	s.loadedGen.Store(gen)
 	s.markSynced()
-	s.persist(false)
+	if s.persistedGen.Swap(gen) != gen {
+		s.persist(false) // the snapshot's aliases changed
+	}
 	return nil
+}
+
+// servePending adds the registrations and burners among the queued writes
+// ws to the aliases m and burners b, which are served meanwhile.
+func servePending(ws []pendingWrite, m map[string]*Alias, b map[string]bool) {
+	for _, w := range ws {
+		switch w.Kind {
+		case pendRegister:
+			if _, ok := m[w.Alias.Address]; !ok {
+				m[w.Alias.Address] = w.Alias
+			}
+			if w.Alias.Source == SourceBurner {
+				b[w.Alias.Address] = true
+			}
+		case pendBurner:
+			b[w.Address] = true
+		}
+	}
 }
 
 // Lookup returns the alias for a normalised address, trying the address
@@ -728,8 +756,11 @@ func (s *Store) flushStats(pending map[string]*statDelta, mail map[string]*mailD
 		return err
 	}
 	defer tx.Rollback()
+	// Rows in a fixed order: two relays flushing the same aliases lock
+	// them in the same order, so PostgreSQL never sees them deadlock.
 	stats := make([][]any, 0, len(pending))
-	for alias, d := range pending {
+	for _, alias := range slices.Sorted(maps.Keys(pending)) {
+		d := pending[alias]
 		stats = append(stats, []any{alias, d.forwarded, d.refused, d.deferred, d.failed, d.sent, d.lastSeen.Unix()})
 	}
 	if err := tx.upsertRows(`INSERT INTO stats (alias, forwarded, refused, deferred, failed, sent, last_seen) VALUES `, stats,
@@ -739,7 +770,10 @@ func (s *Store) flushStats(pending map[string]*statDelta, mail map[string]*mailD
 		return err
 	}
 	days := make([][]any, 0, len(daily))
-	for k, d := range daily {
+	for _, k := range slices.SortedFunc(maps.Keys(daily), func(a, b dayKey) int {
+		return cmp.Or(strings.Compare(a.alias, b.alias), cmp.Compare(a.day, b.day))
+	}) {
+		d := daily[k]
 		days = append(days, []any{k.alias, k.day, d.forwarded, d.refused, d.lastSeen.Unix()})
 	}
 	if err := tx.upsertRows(`INSERT INTO daily (alias, day, forwarded, refused, last_seen) VALUES `, days,
@@ -752,7 +786,8 @@ func (s *Store) flushStats(pending map[string]*statDelta, mail map[string]*mailD
 			return err
 		}
 	}
-	for alias, d := range mail {
+	for _, alias := range slices.Sorted(maps.Keys(mail)) {
+		d := mail[alias]
 		if _, err := tx.Exec(`UPDATE burners SET first_mail = CASE WHEN first_mail = 0 OR first_mail > ? THEN ? ELSE first_mail END,
 			last_mail = CASE WHEN last_mail < ? THEN ? ELSE last_mail END WHERE alias = ?`, d.first.Unix(), d.first.Unix(), d.last.Unix(), d.last.Unix(), alias); err != nil {
 			return err

@@ -48,6 +48,9 @@ type storeDB struct {
 	// name is the store for messages: a path, or the URL without its
 	// password.
 	name string
+	// id identifies the database whatever the URL's other parameters
+	// (sslmode, timeouts): the path, or postgres://USER@HOST:PORT/DB.
+	id string
 	// pgConfig is the PostgreSQL connection's configuration (the listener
 	// opens its own connection with it); nil for SQLite.
 	pgConfig *pgx.ConnConfig
@@ -58,7 +61,8 @@ type storeDB struct {
 	migMu       sync.Mutex
 }
 
-// ready migrates a store opened from its snapshot, once it can be reached.
+// ready migrates a store opened from its snapshot, once it can be
+// reached; statements wait for it meanwhile.
 func (d *storeDB) ready() error {
 	if !d.needMigrate.Load() {
 		return nil
@@ -68,11 +72,10 @@ func (d *storeDB) ready() error {
 	if !d.needMigrate.Load() {
 		return nil
 	}
-	d.needMigrate.Store(false) // migratePostgres's own statements pass
 	if err := migratePostgres(d); err != nil {
-		d.needMigrate.Store(true)
 		return err
 	}
+	d.needMigrate.Store(false)
 	return nil
 }
 
@@ -107,7 +110,7 @@ func ParseStoreURL(s string) (engine, path string, err error) {
 		if err != nil {
 			return "", "", fmt.Errorf("not a PostgreSQL URL: %v", redactStoreErr(err))
 		}
-		if _, has := u.User.Password(); has {
+		if _, has := u.User.Password(); has || u.Query().Has("password") {
 			return "", "", fmt.Errorf("the URL holds a password; put it in %s, --store-password-file or ~/.pgpass instead (URLs end up in shell history, unit files and logs)",
 				StorePasswordEnv)
 		}
@@ -116,19 +119,21 @@ func ParseStoreURL(s string) (engine, path string, err error) {
 	return "", "", errors.New("give sqlite:PATH or postgres://USER@HOST[:PORT]/DB")
 }
 
-// RedactStoreURL returns s without a password, for messages.
+// RedactStoreURL returns s without a password (in the user part or the
+// query), for messages.
 func RedactStoreURL(s string) string {
 	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
-		if err != nil && strings.Contains(s, "@") {
+	if err != nil {
+		if strings.Contains(s, "@") || strings.Contains(s, "password") {
 			return "(store URL that does not parse)"
 		}
 		return s
 	}
-	if _, has := u.User.Password(); has {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	if q := u.Query(); q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
 	}
-	return u.String()
+	return u.Redacted()
 }
 
 // redactStoreErr keeps url.Parse's errors, which quote the URL, out of
@@ -150,7 +155,7 @@ func openStoreDB(storeURL, password string) (*storeDB, error) {
 	}
 	d := &storeDB{engine: engine, timeout: DefaultStoreTimeout}
 	if engine == engineSQLite {
-		d.name = path
+		d.name, d.id = path, path
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return nil, fmt.Errorf("store: %w", err)
 		}
@@ -174,6 +179,7 @@ func openStoreDB(storeURL, password string) (*storeDB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store %s: %v", d.name, err)
 	}
+	d.id = fmt.Sprintf("postgres://%s@%s:%d/%s", cfg.User, cfg.Host, cfg.Port, cfg.Database)
 	if password == "" {
 		password = os.Getenv(StorePasswordEnv)
 	}
@@ -297,6 +303,11 @@ func (d *storeDB) Begin() (*storeTx, error) {
 	if err := d.ready(); err != nil {
 		return nil, err
 	}
+	return d.begin()
+}
+
+// begin is Begin without waiting for ready (migratePostgres's own).
+func (d *storeDB) begin() (*storeTx, error) {
 	d.queries.Add(1)
 	ctx, cancel := d.ctx()
 	tx, err := d.sql.BeginTx(ctx, nil)

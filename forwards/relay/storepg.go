@@ -25,7 +25,7 @@ const pgMigrateLock = 0x636174636800
 // migratePostgres makes the PostgreSQL store's tables and brings them to
 // schemaVersion, in one transaction under pgMigrateLock.
 func migratePostgres(d *storeDB) error {
-	tx, err := d.Begin()
+	tx, err := d.begin()
 	if err != nil {
 		return fmt.Errorf("cannot reach the store: %w", err)
 	}

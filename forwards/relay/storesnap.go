@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"time"
 
@@ -26,7 +27,7 @@ const snapshotVersion = 1
 
 type storeSnapshot struct {
 	Version    int            `json:"version"`
-	Store      string         `json:"store"` // Store.Name: a snapshot of another store is not used
+	Store      string         `json:"store"` // the store's identity (storeDB.id): a snapshot of another store is not used
 	Synced     time.Time      `json:"synced"`
 	Generation int64          `json:"generation"`
 	Aliases    []*Alias       `json:"aliases"`
@@ -50,19 +51,16 @@ type snapshotStats struct {
 	Mail    map[string][2]int64 `json:"mail"` // a burner's first and last accepted mail (Unix)
 }
 
-// PersistTo makes the store keep its snapshot in the file path.
-func (s *Store) PersistTo(path string) { s.snapPath = path }
-
 // persist writes the snapshot file, with the unflushed statistics when
 // withStats. A failure is logged, never fatal: the snapshot is a safety
 // net.
-func (s *Store) persist(withStats bool) {
+func (s *Store) persist(withStats bool) bool {
 	if s.snapPath == "" {
-		return
+		return true
 	}
 	s.snapMu.Lock()
 	defer s.snapMu.Unlock()
-	snap := storeSnapshot{Version: snapshotVersion, Store: s.Name(), Generation: s.loadedGen.Load()}
+	snap := storeSnapshot{Version: snapshotVersion, Store: s.db.id, Generation: s.loadedGen.Load()}
 	s.state.mu.Lock()
 	snap.Synced = s.state.synced
 	s.state.mu.Unlock()
@@ -101,26 +99,37 @@ func (s *Store) persist(withStats bool) {
 	if err != nil && s.log != nil {
 		s.log.Warn("the store snapshot was not written", "file", s.snapPath, "err", err)
 	}
+	return err == nil
 }
 
-// readSnapshot reads the snapshot file of the store named name; nil when
-// there is none, or it is another store's.
-func readSnapshot(path, name string) (*storeSnapshot, error) {
+// readSnapshot reads the snapshot file of the store identified by id; nil
+// when there is none. One that cannot be read, or is another store's, is
+// renamed aside (PATH.unused-TIME, logged) rather than overwritten: the
+// writes it may hold are not thrown away unseen.
+func readSnapshot(path, id string, log *slog.Logger) *storeSnapshot {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
+		return nil
 	}
 	var snap storeSnapshot
-	if err := json.Unmarshal(b, &snap); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+	why := ""
+	switch {
+	case err != nil:
+		why = err.Error()
+	case json.Unmarshal(b, &snap) != nil:
+		why = "not a store snapshot"
+	case snap.Version != snapshotVersion:
+		why = fmt.Sprintf("a snapshot of layout %d", snap.Version)
+	case snap.Store != id:
+		why = "the snapshot of another store (" + snap.Store + ")"
+	default:
+		return &snap
 	}
-	if snap.Version != snapshotVersion || snap.Store != name {
-		return nil, nil
+	aside := path + ".unused-" + time.Now().UTC().Format("20060102T150405")
+	if err := os.Rename(path, aside); err == nil {
+		log.Warn("store snapshot not used, kept aside", "file", aside, "why", why, "queued_writes", len(snap.Pending))
 	}
-	return &snap, nil
+	return nil
 }
 
 // restore takes the snapshot's queued writes and statistics into memory
@@ -134,6 +143,7 @@ func (s *Store) restore(snap *storeSnapshot, aliases bool) {
 		for _, a := range snap.Burners {
 			b[a] = true
 		}
+		servePending(snap.Pending, m, b)
 		s.mu.Lock()
 		s.aliases, s.burners = m, b
 		s.mu.Unlock()
@@ -161,21 +171,30 @@ func (s *Store) restore(snap *storeSnapshot, aliases bool) {
 }
 
 // OpenStoreSnapshot opens the store of storeURL as OpenStoreWith does,
-// keeping its snapshot in the file snapPath (PersistTo). When the store
-// cannot be reached and the snapshot is of this store, the store is
-// opened from the snapshot instead: its aliases, as of its time, its
-// queued writes and statistics; State says the store is unreachable, and
-// the first statement that reaches it makes or upgrades its tables first.
-// Queued writes and statistics left in the snapshot by a relay that
-// stopped during an outage are taken back in either case.
-func OpenStoreSnapshot(storeURL, password, snapPath string) (*Store, error) {
+// keeping its snapshot in the file snapPath. When the store cannot be
+// reached and the snapshot is of this store, the store is opened from the
+// snapshot instead: its aliases, as of its time, its queued writes and
+// statistics; State says the store is unreachable, and the first statement
+// that reaches it makes or upgrades its tables first. Queued writes and
+// statistics left in the snapshot by a relay that stopped during an outage
+// are taken back in either case. log says what happens to the snapshot.
+func OpenStoreSnapshot(storeURL, password, snapPath string, log *slog.Logger) (*Store, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	st, err := OpenStoreWith(storeURL, password)
 	if err == nil {
-		st.snapPath = snapPath
-		snap, serr := readSnapshot(snapPath, st.Name())
-		if serr == nil && snap != nil && (len(snap.Pending) > 0 || snap.Stats != nil) {
+		st.snapPath, st.log = snapPath, log
+		if snap := readSnapshot(snapPath, st.db.id, log); snap != nil && (len(snap.Pending) > 0 || snap.Stats != nil) {
 			st.restore(snap, false)
-			st.persist(false) // the statistics are in memory now: never counted twice
+			// The statistics are in memory now; a snapshot that cannot be
+			// rewritten without them would count them twice at the next
+			// start: they are dropped then instead.
+			if !st.persist(false) && snap.Stats != nil {
+				st.statMu.Lock()
+				st.stats, st.mail, st.daily = map[string]*statDelta{}, map[string]*mailDelta{}, map[dayKey]*dayDelta{}
+				st.statMu.Unlock()
+			}
 		}
 		return st, nil
 	}
@@ -183,14 +202,14 @@ func OpenStoreSnapshot(storeURL, password, snapPath string) (*Store, error) {
 	if derr != nil {
 		return nil, err
 	}
-	snap, serr := readSnapshot(snapPath, d.name)
-	if serr != nil || snap == nil {
+	snap := readSnapshot(snapPath, d.id, log)
+	if snap == nil {
 		d.sql.Close()
 		return nil, err
 	}
 	d.needMigrate.Store(true)
 	st = newStore(d)
-	st.snapPath = snapPath
+	st.snapPath, st.log = snapPath, log
 	st.restore(snap, true)
 	st.reached(err)
 	st.persist(false)

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -73,7 +74,7 @@ func (w pendingWrite) apply(tx *storeTx) error {
 				return err
 			}
 		}
-		return tx.changed()
+		return nil
 	case pendSender:
 		_, err := tx.Exec(`INSERT INTO senders (alias, "user", created) VALUES (?, ?, ?) ON CONFLICT(alias) DO NOTHING`,
 			w.Address, w.User, w.At.Unix())
@@ -85,9 +86,40 @@ func (w pendingWrite) apply(tx *storeTx) error {
 			w.Address, w.Service, w.Note, w.At.Unix()); err != nil {
 			return err
 		}
-		return tx.changed()
+		return nil
 	}
 	return fmt.Errorf("unknown write %q", w.Kind)
+}
+
+// changes reports whether w changes what relays hold in memory (aliases,
+// burners): the generation is counted and the other relays told.
+func (w pendingWrite) changes() bool { return w.Kind != pendSender }
+
+// key identifies what w writes: a write queued with the key of one queued
+// already changes nothing more (a sender's every message during an outage).
+func (w pendingWrite) key() string {
+	if w.Kind == pendRegister {
+		return w.Kind + " " + w.Alias.Address
+	}
+	if w.Kind == pendBurner {
+		return w.Kind + " " + w.Address + " " + w.Note
+	}
+	return w.Kind + " " + w.Address
+}
+
+// applyAll makes ws in tx, counting one change for all of them.
+func applyAll(tx *storeTx, ws []pendingWrite) error {
+	changed := false
+	for _, w := range ws {
+		if err := w.apply(tx); err != nil {
+			return fmt.Errorf("%s: %w", w.what(), err)
+		}
+		changed = changed || w.changes()
+	}
+	if changed {
+		return tx.changed()
+	}
+	return nil
 }
 
 // QueueWrites makes writes that fail (the store unreachable) wait in
@@ -105,7 +137,7 @@ func (s *Store) write(w pendingWrite) error {
 	s.pendMu.Unlock()
 	var err error
 	if !waiting || !s.queueWrites {
-		err = s.transact(w.apply)
+		err = s.transact(func(tx *storeTx) error { return applyAll(tx, []pendingWrite{w}) })
 		s.reached(err)
 		if err == nil {
 			return nil
@@ -115,9 +147,14 @@ func (s *Store) write(w pendingWrite) error {
 		return fmt.Errorf("%s: %w", w.what(), err)
 	}
 	s.pendMu.Lock()
-	s.pending = append(s.pending, w)
+	dup := slices.ContainsFunc(s.pending, func(p pendingWrite) bool { return p.key() == w.key() })
+	if !dup {
+		s.pending = append(s.pending, w)
+	}
 	s.pendMu.Unlock()
-	s.persist(false)
+	if !dup {
+		s.persist(false)
+	}
 	return nil
 }
 
@@ -134,26 +171,25 @@ func (s *Store) transact(apply func(tx *storeTx) error) error {
 }
 
 // replay writes the queued writes, in order, in one transaction; on a
-// failure they all stay queued.
+// failure they all stay queued. Writes queued meanwhile wait for the next
+// replay: the queue is not held during the transaction.
 func (s *Store) replay() error {
+	s.replayMu.Lock()
+	defer s.replayMu.Unlock()
 	s.pendMu.Lock()
-	defer s.pendMu.Unlock()
-	if len(s.pending) == 0 {
+	batch := slices.Clone(s.pending)
+	s.pendMu.Unlock()
+	if len(batch) == 0 {
 		return nil
 	}
-	err := s.transact(func(tx *storeTx) error {
-		for _, w := range s.pending {
-			if err := w.apply(tx); err != nil {
-				return fmt.Errorf("%s: %w", w.what(), err)
-			}
-		}
-		return nil
-	})
+	err := s.transact(func(tx *storeTx) error { return applyAll(tx, batch) })
 	s.reached(err)
 	if err != nil {
-		return fmt.Errorf("writing %d queued store writes: %w", len(s.pending), err)
+		return fmt.Errorf("writing %d queued store writes: %w", len(batch), err)
 	}
-	s.pending = nil
+	s.pendMu.Lock()
+	s.pending = s.pending[len(batch):]
+	s.pendMu.Unlock()
 	return nil
 }
 

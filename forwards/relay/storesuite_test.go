@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -512,7 +513,7 @@ func TestStoreSuitePostgresTLS(t *testing.T) {
 func TestStoreSuitePostgresSnapshot(t *testing.T) {
 	pg := testtools.NeedPostgres(t)
 	snapPath := filepath.Join(t.TempDir(), SnapshotFile)
-	st, err := OpenStoreSnapshot(pg.URL, "", snapPath)
+	st, err := OpenStoreSnapshot(pg.URL, "", snapPath, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -536,8 +537,9 @@ func TestStoreSuitePostgresSnapshot(t *testing.T) {
 		t.Fatal("Close with the store down: no error")
 	}
 
-	// Started again, the store still down: the snapshot.
-	st, err = OpenStoreSnapshot(pg.URL, "", snapPath)
+	// Started again, the store still down: the snapshot (the same
+	// database under a URL with other parameters is the same store).
+	st, err = OpenStoreSnapshot(pg.URL+"&connect_timeout=3", "", snapPath, nil)
 	if err != nil {
 		t.Fatalf("open with the store down and a snapshot: %v", err)
 	}
@@ -557,12 +559,12 @@ func TestStoreSuitePostgresSnapshot(t *testing.T) {
 	}
 
 	// Without a snapshot of this store, an unreachable store is an error.
-	if _, err := OpenStoreSnapshot(pg.URL, "", filepath.Join(t.TempDir(), SnapshotFile)); err == nil {
+	if _, err := OpenStoreSnapshot(pg.URL, "", filepath.Join(t.TempDir(), SnapshotFile), nil); err == nil {
 		t.Error("an unreachable store without a snapshot opened")
 	}
 
 	pg.Start(t)
-	st, err = OpenStoreSnapshot(pg.URL, "", snapPath)
+	st, err = OpenStoreSnapshot(pg.URL, "", snapPath, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -571,7 +573,7 @@ func TestStoreSuitePostgresSnapshot(t *testing.T) {
 	}
 	st.Close()
 	// Opened once more: nothing left to replay, nothing counted twice.
-	st, err = OpenStoreSnapshot(pg.URL, "", snapPath)
+	st, err = OpenStoreSnapshot(pg.URL, "", snapPath, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -594,5 +596,19 @@ func TestStoreSuitePostgresSnapshot(t *testing.T) {
 	}
 	if _, ok := st.Lookup("shop.aaaaaa@example.org"); !ok {
 		t.Error("the registration made during the outage is not in the store")
+	}
+
+	// A snapshot that cannot be read is kept aside, not overwritten.
+	bad := filepath.Join(t.TempDir(), SnapshotFile)
+	if err := os.WriteFile(bad, []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	st2, err := OpenStoreSnapshot(pg.URL, "", bad, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st2.Close()
+	if aside, _ := filepath.Glob(bad + ".unused-*"); len(aside) != 1 {
+		t.Errorf("the unreadable snapshot was not kept aside: %v", aside)
 	}
 }
