@@ -27,11 +27,16 @@ BUILD=$OUT/build
 rm -rf "$BUILD"
 mkdir -p "$BUILD"
 LDFLAGS="-s -w -X main.buildVersion=$VERSION -X main.buildCommit=$COMMIT"
-for arch in host $ARCHES; do
-	goarch=$arch
-	[ "$arch" != host ] || goarch=$($GO env GOHOSTARCH)
-	CGO_ENABLED=0 GOOS=linux GOARCH=$goarch $GO build -trimpath -ldflags "$LDFLAGS" -o "$BUILD/$arch/catchall" ./cmd/catchall
+for arch in $ARCHES; do
+	CGO_ENABLED=0 GOOS=linux GOARCH=$arch $GO build -trimpath -ldflags "$LDFLAGS" -o "$BUILD/$arch/catchall" ./cmd/catchall
 done
+# The binary that runs here (gen-docs): the host's own build when it is one of them.
+hostarch=$($GO env GOHOSTARCH)
+if [ -x "$BUILD/$hostarch/catchall" ]; then
+	mkdir -p "$BUILD/host" && cp "$BUILD/$hostarch/catchall" "$BUILD/host/catchall"
+else
+	CGO_ENABLED=0 $GO build -trimpath -ldflags "$LDFLAGS" -o "$BUILD/host/catchall" ./cmd/catchall
+fi
 
 # Man pages and completions from the commands themselves. Defaults that
 # depend on who runs it (the relay's --spool) read "~/.local/state/…".

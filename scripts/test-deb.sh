@@ -222,6 +222,12 @@ grep -qx 'listen = ":2525"' "$R/etc/catchall/relay.toml" && [ ! -e "$R/etc/catch
 [ "$(in_root id -u catchall)" = "$uid" ] && ok "the same user after the upgrade" || fail "user catchall after the upgrade"
 relay_running && fail "the upgrade started the relay"
 
+# The user enables the relay and an instance as "systemctl enable" would;
+# purge must not leave the links behind.
+mkdir -p "$R/etc/systemd/system/multi-user.target.wants"
+ln -sf /usr/lib/systemd/system/catchall-relay.service "$R/etc/systemd/system/multi-user.target.wants/catchall-relay.service"
+ln -sf /usr/lib/systemd/system/catchall-relay@.service "$R/etc/systemd/system/multi-user.target.wants/catchall-relay@mx1.service"
+
 dpkg --root="$R" -r catchall >"$W/dpkg.log" 2>&1 || { cat "$W/dpkg.log"; die "dpkg -r failed"; }
 [ ! -e "$R/usr/bin/catchall" ] && [ ! -e "$R/usr/lib/systemd/system/catchall-relay.service" ] &&
 	grep -qx 'listen = ":2525"' "$R/etc/catchall/relay.toml" && in_root getent passwd catchall >/dev/null && [ -f "$R$SPOOL/queue/1" ] &&
@@ -237,6 +243,8 @@ dpkg --root="$R" -P catchall >"$W/dpkg.log" 2>&1 || { cat "$W/dpkg.log"; die "dp
 [ "$(stat -c '%a %u' "$R$SPOOL" 2>&1) $(stat -c %u "$R$SPOOL/queue/1" 2>&1)" = "700 0 0" ] &&
 	ok "purge: the spool and its queued mail kept, given to root" || fail "purge: spool $(ls -lanR "$R$SPOOL" 2>&1 | tr '\n' ' ')"
 grep -q "kept $SPOOL" "$W/dpkg.log" && ok "purge says where the spool is" || fail "purge did not say it kept the spool: $(cat "$W/dpkg.log")"
+! compgen -G "$R/etc/systemd/system/*.wants/catchall-relay*" >/dev/null &&
+	ok "purge: the links of the enabled relay and instance are gone" || fail "purge left $(ls "$R"/etc/systemd/system/*.wants/catchall-relay* 2>&1 | tr '\n' ' ')"
 
 # Again, told to delete the spool: then nothing of the package is left.
 rm -f "$R/etc/catchall/burner.secret"

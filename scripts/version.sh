@@ -34,7 +34,9 @@ elif [[ $desc =~ ^v?[0-9][0-9A-Za-z.~+-]*$ ]] && ! [[ $desc =~ ^[0-9a-f]{7,}$ ]]
 	v=${desc#v}
 	v=${v//-/\~}
 else
-	v="0.0~git$date.$desc"
+	# The number of commits between the date and the hash: two builds of
+	# one day sort in the order they were made, not by their hashes.
+	v="0.0~git$date.$(git rev-list --count HEAD).$desc"
 fi
 v+=$dirty
 # Debian policy §5.6.12: digits first, then alphanumerics and . + ~ only.

@@ -93,11 +93,8 @@ func writeManPages(root *cobra.Command, date time.Time, dir string) error {
 	prepare(root)
 	root.InitDefaultVersionFlag() // cobra adds it when it runs: list it too
 	root.DisableAutoGenTag = true
-	v := buildVersion
-	if v == "" {
-		v, _, _ = strings.Cut(version(), ",")
-		v, _, _ = strings.Cut(v, " commit")
-	}
+	v, _, _ := strings.Cut(version(), ",") // version() prefers the link-time buildVersion
+	v, _, _ = strings.Cut(v, " commit")
 	header := &doc.GenManHeader{Section: "1", Date: &date, Source: "catchall " + v, Manual: "catchall manual"}
 	return doc.GenManTree(root, header, dir)
 }

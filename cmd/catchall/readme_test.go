@@ -40,7 +40,7 @@ func TestReadmeMatchesUnit(t *testing.T) {
 		t.Errorf("README does not install the binary at %s", exec[1])
 	}
 	for _, cred := range regexp.MustCompile(`LoadCredential=[^:]+:(\S+)`).FindAllStringSubmatch(string(unit), -1) {
-		madeByUser := regexp.MustCompile(`sudo -u ` + user + ` catchall dkim new [^\n]*--out ` + regexp.QuoteMeta(cred[1]) + `\s`)
+		madeByUser := regexp.MustCompile(`sudo -u ` + user + ` (/usr/local/bin/)?catchall dkim new [^\n]*--out ` + regexp.QuoteMeta(cred[1]) + `\s`)
 		if !strings.Contains(string(readme), "-o "+user+" /dev/stdin "+cred[1]) && !madeByUser.Match(readme) {
 			t.Errorf("README does not make %s owned by %s", cred[1], user)
 		}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 
 	"github.com/catchall/catchall/classify"
@@ -38,6 +39,7 @@ func relayCheckCommand(g *globals) *cobra.Command {
 	var timeout time.Duration
 	var configErr error
 	var svcName string
+	cmdline := map[string]bool{} // flags given on the command line, not by --config
 	cmd := &cobra.Command{
 		Use:   "check --config FILE [flags]",
 		Short: "Check the relay's configuration without starting it, as postfix check or nginx -t do",
@@ -71,20 +73,32 @@ files here.`,
 		// The config file is one of the things checked: a key it gets
 		// wrong is reported with the rest, not as a usage error.
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			cmd.Flags().Visit(func(f *pflag.Flag) { cmdline[f.Name] = true })
 			configErr = cli.ApplyConfig(cmd)
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c := &checker{o: o, timeout: timeout, now: time.Now(), resolver: g.resolver}
+			if timeout <= 0 {
+				return cli.Usagef("--timeout %s: give a positive duration such as 20s", timeout)
+			}
+			c := &checker{o: o, timeout: timeout, now: time.Now(), resolver: g.resolver, cmdline: cmdline}
 			if c.resolver == nil {
 				c.resolver = net.DefaultResolver
 			}
 			// Only root can tell what another user may read.
-			if os.Geteuid() == 0 && svcName != "" {
+			switch {
+			case svcName == "":
+			case os.Geteuid() != 0:
+				c.warn("--service-user "+svcName, "not run as root: whether "+svcName+" can read the plan, certificates and secrets was not checked",
+					"run relay check with sudo")
+			default:
 				if u, err := lookupServiceUser(svcName); err == nil {
 					c.svc = u
 				} else if cmd.Flags().Changed("service-user") {
 					return cli.Usagef("--service-user %s: %v", svcName, err)
+				} else {
+					c.warn("--service-user "+svcName, "no such user: what the relay's user can read was not checked",
+						"install the package (it makes the user), or give --service-user USER, the user the relay runs as")
 				}
 			}
 			path, _ := cmd.Flags().GetString("config")
@@ -165,7 +179,8 @@ func (f finding) String() string {
 // checker runs the checks of relay check and collects what it finds.
 type checker struct {
 	o        *relayOptions
-	svc      *serviceUser // nil: not checked (not root, or no such user)
+	cmdline  map[string]bool // flags given on the command line
+	svc      *serviceUser    // nil: not checked (not root, or no such user)
 	timeout  time.Duration
 	now      time.Time
 	resolver dnsResolver
@@ -277,7 +292,7 @@ func (c *checker) run(ctx context.Context) {
 		c.store(ctx)
 	}
 	if cfg.Smarthost != nil && smarthostOK {
-		c.smarthost(cfg)
+		c.smarthost(ctx, cfg)
 	}
 	c.dns(ctx, domains, cfg.Hostname, cfg.DKIM)
 }
@@ -374,41 +389,72 @@ func (c *checker) password(ctx context.Context, cfg *relay.Config) {
 
 // serviceAccess checks, as root, that the relay's user can read the files
 // the relay opens itself and write beside its plan (dashboard edits and
-// breach-watch blocks replace the plan through a file beside it). The
-// secrets systemd hands over as credentials need not be readable by it.
+// breach-watch blocks replace the plan through a file beside it) and in
+// its spool. A secret given on the command line is taken to be one the
+// unit hands over as a systemd credential (as the README runs relay check):
+// it need only be root's; named in the config file, the relay opens it
+// itself. A file named by several flags is reported once.
 func (c *checker) serviceAccess() {
 	if c.svc == nil {
 		return
 	}
 	o := c.o
-	planRead := false
-	for _, f := range []struct{ flag, path string }{
+	files := []struct{ flag, path string }{
 		{"--plan", o.planPath}, {"--tls-cert", o.tlsCert}, {"--tls-key", o.tlsKey},
-		{"--admin-tls-cert", o.adminCert}, {"--admin-tls-key", o.adminKey},
+		{"--admin-tls-cert", o.adminCert}, {"--admin-tls-key", o.adminKey}, {"--tls-ca", o.tlsCA},
+	}
+	if o.usersFile != relay.UsersInStore {
+		files = append(files, struct{ flag, path string }{"--users", o.usersFile})
+	}
+	if !strings.Contains(o.breaches, "://") {
+		files = append(files, struct{ flag, path string }{"--breaches", o.breaches})
+	}
+	for _, f := range []struct{ flag, path string }{
+		{"--dest-password-file", o.passFile}, {"--burner-secret-file", o.burnerSecret}, {"--srs-secret-file", o.srsSecret},
+		{"--dkim-key", o.dkimKey}, {"--store-password-file", o.storePassFile},
 	} {
+		if !c.cmdline[strings.TrimPrefix(f.flag, "--")] {
+			files = append(files, f)
+		}
+	}
+	flags := map[string][]string{}
+	var paths []string
+	for _, f := range files {
 		if f.path == "" {
 			continue
 		}
 		if _, err := os.Stat(f.path); err != nil {
 			continue // said where the file is checked
 		}
-		if err := c.svc.may(f.path, 4); err != nil {
-			c.fail(f.flag+" "+f.path, err.Error(), "let "+c.svc.name+" read it: chgrp "+c.svc.name+" FILE && chmod g+r FILE (and g+x on the directories above), or copy it somewhere "+c.svc.name+" owns")
-		} else if f.flag == "--plan" {
-			planRead = true
+		if flags[f.path] == nil {
+			paths = append(paths, f.path)
 		}
+		flags[f.path] = append(flags[f.path], f.flag)
 	}
-	if o.usersFile != "" && o.usersFile != relay.UsersInStore {
-		if _, err := os.Stat(o.usersFile); err == nil {
-			if err := c.svc.may(o.usersFile, 4); err != nil {
-				c.fail("--users "+o.usersFile, err.Error(), "chown "+c.svc.name+" "+o.usersFile+" && chmod 0600 "+o.usersFile)
-			}
+	planRead := false
+	for _, p := range paths {
+		err := c.svc.may(p, 4)
+		if err == nil {
+			planRead = planRead || p == o.planPath
+			continue
 		}
+		fix := "let " + c.svc.name + " read it, or copy it somewhere " + c.svc.name + " owns"
+		var ae *accessError
+		if errors.As(err, &ae) {
+			fix = ae.fix() + " (or copy it somewhere " + c.svc.name + " owns)"
+		}
+		c.fail(strings.Join(flags[p], ", ")+" "+p, err.Error(), fix)
 	}
 	if planRead {
 		if err := c.svc.may(filepath.Dir(o.planPath), 2|1); err != nil {
 			c.warn("--plan "+o.planPath, err.Error()+": dashboard edits and breach-watch blocks cannot be saved",
 				"keep the plan in the relay's state directory (/var/lib/catchall-relay/plan.csv), which the unit lets it write")
+		}
+	}
+	if fi, err := os.Stat(o.spool); err == nil && fi.IsDir() {
+		if err := c.svc.may(o.spool, 2|1); err != nil {
+			c.warn("--spool "+o.spool, err.Error(), "chown -R "+c.svc.name+":"+c.svc.name+" "+o.spool+
+				" (systemd does so for the unit's StateDirectory when it starts the relay)")
 		}
 	}
 }
@@ -433,13 +479,10 @@ func (c *checker) store(ctx context.Context) {
 		}
 	}
 	if err := relay.PingStore(o.store, pw); err != nil {
-		c.fail(item, strings.TrimPrefix(oneLineErr(err), "store "+relay.RedactStoreURL(o.store)+": "), "start PostgreSQL or correct the URL (host, port, database, user, sslmode); the password comes from --store-password-file, env "+
+		c.fail(item, strings.TrimPrefix(oneLine(err), "store "+relay.RedactStoreURL(o.store)+": "), "start PostgreSQL or correct the URL (host, port, database, user, sslmode); the password comes from --store-password-file, env "+
 			relay.StorePasswordEnv+" or ~/.pgpass")
 	}
 }
-
-// oneLineErr is err's message on one line.
-func oneLineErr(err error) string { return strings.Join(strings.Fields(err.Error()), " ") }
 
 // users checks the users file of --submission.
 func (c *checker) users() {
@@ -556,8 +599,8 @@ func (c *checker) spool() {
 }
 
 // smarthost connects and logs in to the smarthost as delivery does.
-func (c *checker) smarthost(cfg relay.Config) {
-	err := relay.CheckSmarthost(cfg, c.timeout)
+func (c *checker) smarthost(ctx context.Context, cfg relay.Config) {
+	err := relay.CheckSmarthost(ctx, cfg, c.timeout)
 	if err == nil {
 		return
 	}

@@ -100,6 +100,11 @@ func runCheck(t *testing.T, dns dnsResolver, args ...string) (code int, stdout, 
 	t.Helper()
 	var out, errOut bytes.Buffer
 	g := &globals{stdout: &out, stderr: &errOut, resolver: dns}
+	if !slices.Contains(args, "--service-user") {
+		// Whether the machine has a user catchall (the package installed)
+		// must not change the answer: only TestRelayCheckServiceUser asks.
+		args = append(args, "--service-user", "")
+	}
 	code = runWith(t.Context(), g, append([]string{"relay", "check"}, args...), strings.NewReader(""))
 	return code, out.String(), errOut.String()
 }
@@ -232,7 +237,7 @@ func TestRelayCheck(t *testing.T) {
 		{name: "key of another certificate", set: map[string]string{"tls-key": otherKey}, item: "--tls-cert " + cert + ": tls: private key does not match public key", fixes: "the private key of the same certificate"},
 		{name: "certificate without key", set: map[string]string{"tls-key": ""}, item: "--tls-cert and --tls-key: give both", fixes: "PEM certificate chain"},
 		{name: "spool is a file", set: map[string]string{"spool": write("spoolfile", "", 0o600)}, item: "--spool " + filepath.Join(dir, "spoolfile") + ": is not a directory", fixes: "a directory the relay's user can write"},
-		{name: "submission without users", set: map[string]string{"submission": "127.0.0.1:5870"}, item: "--users is required with Submission", fixes: "catchall relay user add"},
+		{name: "submission without users", set: map[string]string{"submission": "127.0.0.1:5870"}, item: "--users is required with a submission port", fixes: "catchall relay user add"},
 		{name: "store down", set: map[string]string{"store": "postgres://catchall@" + nobody + "/catchall?sslmode=disable"},
 			item: "--store postgres://catchall@" + nobody + "/catchall?sslmode=disable: failed to connect", fixes: "start PostgreSQL or correct the URL"},
 		{name: "store URL with a password", set: map[string]string{"store": "postgres://catchall:hunter2@db.example/catchall"},
@@ -360,6 +365,13 @@ func TestRelayCheckServiceUser(t *testing.T) {
 	owned := mk("owned", 0o700, true)
 	spool := filepath.Join(top, "spool")
 	os.Mkdir(spool, 0o700)
+	os.Chown(spool, int(nobody.uid), -1)
+	// certbot's layout: live/ holds links into archive/, which nobody
+	// cannot enter.
+	archive := mk("archive", 0o700, false)
+	os.MkdirAll(filepath.Join(top, "live"), 0o755)
+	linked := filepath.Join(top, "live", "plan.csv")
+	os.Symlink(archive, linked)
 	dns := &fakeDNS{mx: map[string][]*net.MX{"example.org": {{Host: "mx.example.org.", Pref: 10}}},
 		txt: map[string][]string{"example.org": {"v=spf1 -all"}}}
 	check := func(plan string) (int, string) {
@@ -368,7 +380,7 @@ func TestRelayCheckServiceUser(t *testing.T) {
 		return code, errOut
 	}
 	if code, out := check(closed); code != 1 || !strings.Contains(out, "error: --plan "+closed+": nobody cannot enter "+filepath.Dir(closed)) ||
-		!strings.Contains(out, "fix: let nobody read it") {
+		!strings.Contains(out, "fix: chgrp nobody "+filepath.Dir(closed)+" && chmod g+x "+filepath.Dir(closed)) {
 		t.Errorf("plan in a directory nobody cannot enter: exit %d\n%s", code, out)
 	} else if strings.Contains(out, "warning:") {
 		t.Errorf("a plan nobody cannot read is also warned about:\n%s", out)
@@ -379,5 +391,12 @@ func TestRelayCheckServiceUser(t *testing.T) {
 	}
 	if code, out := check(owned); code != 0 || strings.Contains(out, "nobody") {
 		t.Errorf("plan nobody owns: exit %d\n%s", code, out)
+	}
+	if code, out := check(linked); code != 1 || !strings.Contains(out, "error: --plan "+linked+": nobody cannot enter "+filepath.Dir(archive)) {
+		t.Errorf("plan linked into a directory nobody cannot enter: exit %d\n%s", code, out)
+	}
+	os.Chown(spool, 0, -1)
+	if code, out := check(owned); code != 0 || !strings.Contains(out, "warning: --spool "+spool+": nobody cannot write in "+spool) {
+		t.Errorf("spool nobody cannot write: exit %d\n%s", code, out)
 	}
 }

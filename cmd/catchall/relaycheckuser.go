@@ -13,10 +13,9 @@ import (
 // the relay opens itself (not the secrets systemd hands over as
 // credentials) must be readable by it, and the plan's directory writable.
 type serviceUser struct {
-	name     string
-	uid      uint32
-	gids     map[uint32]bool
-	resolved bool
+	name string
+	uid  uint32
+	gids map[uint32]bool
 }
 
 // lookupServiceUser finds name; a user that does not exist (the relay is
@@ -30,7 +29,7 @@ func lookupServiceUser(name string) (*serviceUser, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &serviceUser{name: name, uid: uint32(uid), gids: map[uint32]bool{}, resolved: true}
+	s := &serviceUser{name: name, uid: uint32(uid), gids: map[uint32]bool{}}
 	gids, err := u.GroupIds()
 	if err != nil {
 		gids = []string{u.Gid}
@@ -43,9 +42,26 @@ func lookupServiceUser(name string) (*serviceUser, error) {
 	return s, nil
 }
 
+// accessError says which path the user may not use, and how.
+type accessError struct {
+	user, path string
+	dir        bool // path is a directory above the file (or the directory asked about)
+	want       os.FileMode
+	msg        string
+}
+
+func (e *accessError) Error() string { return e.msg }
+
+// fix is the command that lets the user do what it may not.
+func (e *accessError) fix() string {
+	bits := map[os.FileMode]string{4: "g+r", 3: "g+wx", 2: "g+w", 1: "g+x"}[e.want]
+	return "chgrp " + e.user + " " + e.path + " && chmod " + bits + " " + e.path
+}
+
 // may reports whether the user may do want (4 read, 2 write, 1 search)
-// on the file path, and why not: every directory above it must let the
-// user search it. root may do anything.
+// on path, and why not (an *accessError): every directory above it, and
+// above what a symbolic link points to (certbot's live/ → archive/), must
+// let the user search it. root may do anything.
 func (s *serviceUser) may(path string, want os.FileMode) error {
 	if s.uid == 0 {
 		return nil
@@ -54,18 +70,24 @@ func (s *serviceUser) may(path string, want os.FileMode) error {
 	if err != nil {
 		return err
 	}
-	for dir := filepath.Dir(abs); ; dir = filepath.Dir(dir) {
-		if err := s.allowed(dir, 1); err != nil {
-			return err
-		}
-		if dir == "/" {
-			break
+	paths := []string{abs}
+	if real, err := filepath.EvalSymlinks(abs); err == nil && real != abs {
+		paths = append(paths, real)
+	}
+	for _, p := range paths {
+		for dir := filepath.Dir(p); ; dir = filepath.Dir(dir) {
+			if err := s.allowed(dir, 1, true); err != nil {
+				return err
+			}
+			if dir == "/" {
+				break
+			}
 		}
 	}
-	return s.allowed(abs, want)
+	return s.allowed(paths[len(paths)-1], want, want&1 != 0)
 }
 
-func (s *serviceUser) allowed(path string, want os.FileMode) error {
+func (s *serviceUser) allowed(path string, want os.FileMode, dir bool) error {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return err
@@ -86,7 +108,8 @@ func (s *serviceUser) allowed(path string, want os.FileMode) error {
 	}
 	if have&want != want {
 		what := map[os.FileMode]string{4: "read", 3: "write in", 2: "write", 1: "enter"}[want]
-		return fmt.Errorf("%s cannot %s %s (mode %04o, owner uid %d, group gid %d)", s.name, what, path, perm, st.Uid, st.Gid)
+		return &accessError{user: s.name, path: path, dir: dir, want: want,
+			msg: fmt.Sprintf("%s cannot %s %s (mode %04o, owner uid %d, group gid %d)", s.name, what, path, perm, st.Uid, st.Gid)}
 	}
 	return nil
 }

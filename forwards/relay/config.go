@@ -311,7 +311,7 @@ func (c *Config) Validate() error {
 			bad("Submission", c.Submission, "passwords are never taken unencrypted from another machine: give a certificate (TLS) or a loopback address")
 		}
 		if c.Users == "" {
-			bad("Users", "", "is required with Submission: the users who may send")
+			bad("Users", "", "is required with a submission port: the users who may send")
 		}
 	}
 	if c.BreachWatch < 0 {

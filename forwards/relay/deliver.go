@@ -65,7 +65,7 @@ func (w *worker) client() (c *smtp.Client, reused bool, err error) {
 // operator's to fix: it is logged once at ERROR, counted, and shown on
 // /healthz until a login works.
 func (r *Relay) dial() (*smtp.Client, error) {
-	c, err := dialSmarthost(&r.cfg, r.cfg.IdleTimeout)
+	c, err := dialSmarthost(context.Background(), &r.cfg, r.cfg.IdleTimeout, time.Time{})
 	var se *SmarthostError
 	if errors.As(err, &se) && se.LoginRefused() {
 		msg := oneLine(err)

@@ -66,17 +66,20 @@ func (e *SmarthostError) LoginRefused() bool {
 // dialSmarthost connects to the smarthost of cfg as delivery does:
 // implicit TLS, STARTTLS (required) or plain as the URL says, EHLO as
 // cfg.Hostname, then AUTH PLAIN when the URL names a user. Nothing on the
-// connection may stay silent longer than idle. Errors are *SmarthostError.
-func dialSmarthost(cfg *Config, idle time.Duration) (*smtp.Client, error) {
+// connection may stay silent longer than idle, nor go on past end (zero:
+// no bound); ending ctx hangs up. Errors are *SmarthostError.
+func dialSmarthost(ctx context.Context, cfg *Config, idle time.Duration, end time.Time) (*smtp.Client, error) {
 	u := cfg.Smarthost
 	fail := func(stage SmarthostStage, err error) error {
 		return &SmarthostError{Stage: stage, Addr: u.Addr(), User: u.User, Implicit: u.Security == serverurl.SecurityTLS, Err: err}
 	}
-	raw, err := net.DialTimeout("tcp", u.Addr(), min(30*time.Second, idle))
+	d := net.Dialer{Timeout: min(30*time.Second, idle), Deadline: end}
+	raw, err := d.DialContext(ctx, "tcp", u.Addr())
 	if err != nil {
 		return nil, fail(StageConnect, err)
 	}
-	conn := net.Conn(&idleConn{Conn: raw, idle: idle, release: func() {}})
+	context.AfterFunc(ctx, func() { raw.Close() })
+	conn := net.Conn(&idleConn{Conn: raw, idle: idle, end: end, release: func() {}})
 	tc := cfg.SmarthostTLS
 	if tc == nil {
 		tc = &tls.Config{}
@@ -127,13 +130,14 @@ func dialSmarthost(cfg *Config, idle time.Duration) (*smtp.Client, error) {
 // CheckSmarthost connects to cfg.Smarthost as the relay's delivery does
 // (TLS as the URL says, EHLO, AUTH with cfg.SmarthostPassword when the URL
 // names a user), says QUIT and hangs up: catchall relay check. No step may
-// take longer than timeout. Errors are *SmarthostError.
-func CheckSmarthost(cfg Config, timeout time.Duration) error {
+// take longer than timeout, nor all of them longer than six times it;
+// ending ctx stops it. Errors are *SmarthostError.
+func CheckSmarthost(ctx context.Context, cfg Config, timeout time.Duration) error {
 	if cfg.Smarthost == nil {
 		return errors.New("no smarthost")
 	}
 	cfg.defaults()
-	c, err := dialSmarthost(&cfg, timeout)
+	c, err := dialSmarthost(ctx, &cfg, timeout, time.Now().Add(6*timeout))
 	if err != nil {
 		return err
 	}

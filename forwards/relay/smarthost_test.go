@@ -58,7 +58,7 @@ func TestCheckSmarthost(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = CheckSmarthost(Config{Smarthost: u, SmarthostPassword: tc.password, Hostname: "relay.test"}, 5*time.Second)
+		err = CheckSmarthost(t.Context(), Config{Smarthost: u, SmarthostPassword: tc.password, Hostname: "relay.test"}, 5*time.Second)
 		var se *SmarthostError
 		switch {
 		case tc.stage == "" && err != nil:

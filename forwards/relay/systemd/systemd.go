@@ -86,10 +86,13 @@ var CommentedKey = regexp.MustCompile(`(?m)^# ([a-z][a-z0-9-]*) = (.*)$`)
 
 const templateHeader = `# catchall relay, one of several instances (README: "Running several
 # relays"): catchall-relay@NAME reads /etc/catchall/relay-NAME.toml (its own
-# listen and admin addresses, and store = "postgres://…", the alias store
-# the instances share), keeps its spool in /var/lib/catchall-relay/NAME and
+# listen and admin addresses, store = "postgres://…", the alias store the
+# instances share, and, on the instance that holds it,
+# plan = "/var/lib/catchall-relay/NAME/plan.csv": the only place the
+# instance may write), keeps its spool in /var/lib/catchall-relay/NAME and
 # reads the store's password from /etc/catchall/store.password:
 #   printf '%s\n' 'the store password' | sudo install -m 0600 -o catchall /dev/stdin /etc/catchall/store.password
+#   sudo catchall relay check --config /etc/catchall/relay-mx1.toml --spool /var/lib/catchall-relay/mx1
 #   sudo systemctl enable --now catchall-relay@mx1 catchall-relay@mx2
 # It is catchall-relay.service with these changes, made by TemplateUnit.
 
@@ -100,6 +103,7 @@ const templateHeader = `# catchall relay, one of several instances (README: "Run
 var templateEdits = [][2]string{
 	{"Description=catchall burner-alias SMTP relay\n", "Description=catchall burner-alias SMTP relay (%i)\n"},
 	{"StateDirectory=catchall-relay\n", "StateDirectory=catchall-relay/%i\n"},
+	{"/var/lib/catchall-relay, 0700.\n", "/var/lib/catchall-relay/%i, 0700.\n"},
 	{"LoadCredential=burner-secret:/etc/catchall/burner.secret\n",
 		"LoadCredential=burner-secret:/etc/catchall/burner.secret\nLoadCredential=store-password:/etc/catchall/store.password\n"},
 	{"--config /etc/catchall/relay.toml \\\n", "--config /etc/catchall/relay-%i.toml \\\n    --store-password-file ${CREDENTIALS_DIRECTORY}/store-password \\\n"},
