@@ -113,33 +113,15 @@ SPOOL=$BENCH_DIR/catchall-spool
 PLAN=$BENCH_DIR/plan.csv
 VIRTUAL=$BENCH_DIR/virtual
 SMTPLOAD=$BENCH_DIR/smtpload
-RELAY_PID=""
+RELAY_PIDS=() # the catchall relays running (setsid: each its own process group)
 SAMPLER_PID=""
 WAITER_PID=""
+PGDIR=""
 
-stop_relay() {
-	[ -n "$RELAY_PID" ] || return 0
-	local deadline=$((SECONDS + 60))
-	kill -TERM "$RELAY_PID" 2>/dev/null || true
-	while kill -0 "$RELAY_PID" 2>/dev/null; do
-		if [ "$SECONDS" -ge "$deadline" ]; then
-			note "catchall relay (pid $RELAY_PID) did not exit within 60s of SIGTERM; sending KILL"
-			kill -KILL "$RELAY_PID" 2>/dev/null || true
-			break
-		fi
-		sleep 0.1
-	done
-	wait "$RELAY_PID" 2>/dev/null || true
-	RELAY_PID=""
-}
-
-stop_bg() { # PID...: stop our background helpers
+stop_relays() {
 	local p
-	for p in "$@"; do
-		[ -n "$p" ] || continue
-		kill -TERM "$p" 2>/dev/null || true
-		wait "$p" 2>/dev/null || true
-	done
+	for p in "${RELAY_PIDS[@]}"; do stop_pid "$p" "catchall relay"; done
+	RELAY_PIDS=()
 }
 
 cleanup() {
@@ -147,7 +129,7 @@ cleanup() {
 	stop_bg "$WAITER_PID" "$SAMPLER_PID"
 	stop_relays
 	"$POSTFIX_SH" stop "$PF" || true
-	[ -z "${PGDIR:-}" ] || "$ROOT/scripts/testenv/postgres.sh" stop "$PGDIR" || true
+	[ -z "$PGDIR" ] || "$ROOT/scripts/testenv/postgres.sh" stop "$PGDIR" || true
 	"$SINK_SH" stop "$SINK" || true
 	if [ "$CREATED_DIR" = 1 ] && [ "${BENCH_KEEP:-0}" != 1 ]; then
 		rm -rf "$BENCH_DIR"
@@ -364,15 +346,6 @@ rows "Postfix $POSTFIX_V" "$PF_CPU" "PSS $((PF_PSS / 1024)) (RSS sum $((PF_RSS /
 # warm-up and smtpload with the sessions spread over both (smtp-source takes one address).
 # Appends the rows; sets CA_SRC_ACCEPT/CA_LOAD_ACCEPT for the first (SQLite) call and
 # STORE_ROWS with the store's statements per message.
-RELAY_PIDS=()
-stop_relays() {
-	local p
-	for p in "${RELAY_PIDS[@]}"; do
-		RELAY_PID=$p
-		stop_relay
-	done
-	RELAY_PIDS=()
-}
 STORE_ROWS=()
 # pg_cpu_ticks: CPU ticks of the PostgreSQL server: its postmaster (with the backends it
 # reaped) and its live children.
@@ -380,10 +353,10 @@ pg_cpu_ticks() {
 	local pm p files=()
 	pm=$(head -n 1 "$PGDIR/data/postmaster.pid")
 	for p in $pm $(pgrep -P "$pm"); do files+=("/proc/$p/stat"); done
-	cat "${files[@]}" 2>/dev/null | sed 's/^.*) //' | awk '{t += $12 + $13 + $14 + $15} END {print t + 0}'
+	stat_ticks "${files[@]}"
 }
 bench_catchall() {
-	local label=$1 instances=$2 store=$3 i port admin spool addrs="" admins=() cpu0=0 cpu1=0 q0=0 q1=0 hwm=0 h rss=0 pss=0 r p pg0=0 pg1=0
+	local label=$1 instances=$2 store=$3 i port admin spool addrs="" admins=() cpu0=0 cpu1=0 q0=0 q1=0 hwm=0 h rss=0 pss=0 p pg0=0 pg1=0
 	R=()
 	for i in $(seq 1 "$instances"); do
 		port=$(free_port)
@@ -420,7 +393,8 @@ bench_catchall() {
 		addrs=${addrs:+$addrs,}127.0.0.1:$port
 		admins+=("$admin")
 	done
-	RELAY_CMD="$CATCHALL relay ${RELAY_ARGS[*]}"
+	# The Commands section shows the first (SQLite) relay, the one the main table describes.
+	[ -n "${RELAY_CMD:-}" ] || RELAY_CMD="$CATCHALL relay ${RELAY_ARGS[*]}"
 
 	# metric ADMIN NAME: the value of an unlabelled metric on /metrics (integer).
 	metric() {
@@ -429,11 +403,15 @@ bench_catchall() {
 	}
 	# wait_catchall_queue: every relay's queue must be empty before the next run starts.
 	wait_catchall_queue() {
-		local deadline=$((SECONDS + BENCH_TIMEOUT)) q a total
+		local deadline=$((SECONDS + BENCH_TIMEOUT)) q a p total
 		while :; do
 			total=0
+			for p in "${RELAY_PIDS[@]}"; do
+				kill -0 "$p" 2>/dev/null ||
+					die "a catchall relay ($label) exited: $(tail -n 5 "$BENCH_DIR"/catchall-"$label"-*.log | tr '\n' ' ')"
+			done
 			for a in "${admins[@]}"; do
-				q=$(metric "$a" catchall_relay_queue_messages) || q=1
+				q=$(metric "$a" catchall_relay_queue_messages) || die "catchall relay ($label): no /metrics on 127.0.0.1:$a"
 				total=$((total + q))
 			done
 			[ "$total" != 0 ] || return 0
@@ -444,7 +422,7 @@ bench_catchall() {
 	queries() {
 		local a n=0 v
 		for a in "${admins[@]}"; do
-			v=$(metric "$a" catchall_relay_store_queries_total) || v=0
+			v=$(metric "$a" catchall_relay_store_queries_total) || die "catchall relay ($label): no store statements on 127.0.0.1:$a/metrics"
 			n=$((n + v))
 		done
 		echo "$n"
@@ -454,7 +432,8 @@ bench_catchall() {
 	wait_catchall_queue
 	sampler "$BENCH_DIR/catchall-$label.mem" "${RELAY_PIDS[@]}" &
 	SAMPLER_PID=$!
-	for p in "${RELAY_PIDS[@]}"; do cpu0=$((cpu0 + $(cpu_ticks "$p"))); done
+	sleep 2.5 # the warm-up's last statistics flush, outside the measured period
+	cpu0=$(cpu_ticks "${RELAY_PIDS[@]}")
 	q0=$(queries)
 	[ -z "$store" ] || pg0=$(pg_cpu_ticks)
 	local runs=1
@@ -470,7 +449,7 @@ bench_catchall() {
 	sleep 2.5 # the last statistics flush
 	q1=$(queries)
 	[ -z "$store" ] || pg1=$(pg_cpu_ticks)
-	for p in "${RELAY_PIDS[@]}"; do cpu1=$((cpu1 + $(cpu_ticks "$p"))); done
+	cpu1=$(cpu_ticks "${RELAY_PIDS[@]}")
 	local cpu pgcpu="-"
 	cpu=$(cpu_ms_per_msg $((cpu1 - cpu0)) $((runs * BENCH_MESSAGES)))
 	[ -z "$store" ] || pgcpu=$(awk -v t=$((pg1 - pg0)) -v n=$((runs * BENCH_MESSAGES)) -v hz="$CLK_TCK" 'BEGIN {printf "%.4f", t * 1000 / hz / n}')
@@ -485,7 +464,7 @@ bench_catchall() {
 	local qpm
 	qpm=$(awk -v q=$((q1 - q0)) -v n=$((runs * BENCH_MESSAGES)) 'BEGIN {printf "%.3f", q / n}')
 	STORE_ROWS+=("| $label | $instances | ${R[load_accept]} | $cpu | $((q1 - q0)) | $qpm | $pgcpu |")
-	LAST_CPU=$cpu LAST_QPM=$qpm LAST_LOAD=${R[load_accept]} LAST_PGCPU=$pgcpu LAST_SECONDS=$SECONDS
+	LAST_CPU=$cpu LAST_QPM=$qpm LAST_LOAD=${R[load_accept]} LAST_PGCPU=$pgcpu
 	local mem="VmHWM $((hwm / 1024)) (RSS $((rss / 1024)), PSS $((pss / 1024)))"
 	[ "$instances" = 1 ] || mem="VmHWM sum $((hwm / 1024)) (RSS $((rss / 1024)), PSS $((pss / 1024)))"
 	if [ "$instances" = 1 ]; then
@@ -508,6 +487,8 @@ else
 	if [ "${SKIP_POSTGRES:-0}" != 1 ]; then
 		# PostgreSQL: a private cluster (fsync on, as in production), one database per row.
 		PGDIR=$BENCH_DIR/postgres
+		"$ROOT/scripts/testenv/postgres.sh" stop "$PGDIR" # a cluster left in a given BENCH_DIR by an earlier run
+		rm -rf "$PGDIR"
 		"$ROOT/scripts/testenv/postgres.sh" start "$PGDIR"
 		eval "$("$ROOT/scripts/testenv/postgres.sh" env "$PGDIR")"
 		export CATCHALL_STORE_PASSWORD=$CATCHALL_TEST_POSTGRES_PASSWORD

@@ -124,21 +124,6 @@ OD_PID=""
 DC_PID=""
 SAMPLER_PID=""
 
-# stop_pid PID NAME: SIGTERM, wait up to 60 s, then KILL.
-stop_pid() {
-	local pid=$1 deadline=$((SECONDS + 60))
-	[ -n "$pid" ] || return 0
-	kill -TERM "$pid" 2>/dev/null || true
-	while kill -0 "$pid" 2>/dev/null; do
-		if [ "$SECONDS" -ge "$deadline" ]; then
-			note "$2 (pid $pid) did not exit within 60s of SIGTERM; sending KILL"
-			kill -KILL "$pid" 2>/dev/null || true
-			break
-		fi
-		sleep 0.1
-	done
-	wait "$pid" 2>/dev/null || true
-}
 stop_relay() { stop_pid "$RELAY_PID" "catchall relay"; RELAY_PID=""; }
 stop_opendkim() { stop_pid "$OD_PID" opendkim; OD_PID=""; }
 stop_dovecot() {
@@ -152,7 +137,7 @@ stop_dovecot() {
 
 cleanup() {
 	local rc=$?
-	[ -z "$SAMPLER_PID" ] || { kill -TERM "$SAMPLER_PID" 2>/dev/null || true; wait "$SAMPLER_PID" 2>/dev/null || true; }
+	stop_bg "$SAMPLER_PID"
 	stop_relay
 	"$POSTFIX_SH" stop "$PF" || true
 	stop_opendkim

@@ -39,8 +39,40 @@ cpu_ticks() {
 	for g in "$@"; do
 		for p in $(pgrep -g "$g"); do files+=("/proc/$p/stat"); done
 	done
-	[ ${#files[@]} -gt 0 ] || { echo 0; return 0; }
-	cat "${files[@]}" 2>/dev/null | sed 's/^.*) //' | awk '{t += $12 + $13 + $14 + $15} END {print t + 0}'
+	stat_ticks "${files[@]}"
+}
+
+# stat_ticks FILE...: the CPU ticks in /proc/PID/stat files; a process that left meanwhile
+# counts nothing (under pipefail a failed cat would end the script without a word).
+stat_ticks() {
+	[ $# -gt 0 ] || { echo 0; return 0; }
+	{ cat "$@" 2>/dev/null || true; } | sed 's/^.*) //' | awk '{t += $12 + $13 + $14 + $15} END {print t + 0}'
+}
+
+# stop_pid PID NAME: SIGTERM, wait up to 60 s, then KILL.
+stop_pid() {
+	local pid=$1 deadline=$((SECONDS + 60))
+	[ -n "$pid" ] || return 0
+	kill -TERM "$pid" 2>/dev/null || true
+	while kill -0 "$pid" 2>/dev/null; do
+		if [ "$SECONDS" -ge "$deadline" ]; then
+			note "$2 (pid $pid) did not exit within 60s of SIGTERM; sending KILL"
+			kill -KILL "$pid" 2>/dev/null || true
+			break
+		fi
+		sleep 0.1
+	done
+	wait "$pid" 2>/dev/null || true
+}
+
+# stop_bg PID...: stop our background helpers (sampler, waiter).
+stop_bg() {
+	local p
+	for p in "$@"; do
+		[ -n "$p" ] || continue
+		kill -TERM "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
 }
 
 cpu_ms_per_msg() {
