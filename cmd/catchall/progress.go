@@ -91,8 +91,10 @@ func (b *Bar) ListingDone() {
 		return
 	}
 	b.listing = false
+	// Finish, not Exit: the spinner's own goroutine redraws it every 100 ms
+	// until it is finished, over the new bar (Exit leaves it running).
+	b.bar.Finish()
 	b.bar.Clear()
-	b.bar.Exit()
 	b.bar = b.newProgressBar(max(b.bytesTotal, 1))
 	b.describe()
 	b.bar.Add64(b.bytes)
