@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
 	"github.com/catchall/catchall/internal/testtools"
@@ -295,7 +296,15 @@ func TestToolsFleet(t *testing.T) {
 func TestToolsStoreOutage(t *testing.T) {
 	f := newFleet(t)
 	a := f.instance("a", true)
-	b := f.instance("b", false)
+	// B takes its submission accounts from the store (loopback: no TLS).
+	sub := fmt.Sprintf("127.0.0.1:%d", testtools.FreePort(t))
+	b := f.instance("b", false, "--users", "store", "--submission", sub)
+	add := exec.Command(f.bin, "relay", "user", "add", "anna", "--store", f.pg.URL)
+	add.Stdin = strings.NewReader("anna's long password\n")
+	if out, err := add.CombinedOutput(); err != nil {
+		t.Fatalf("relay user add --store: %v\n%s", err, out)
+	}
+	eventually(t, "anna can log in at B", func() bool { return submissionLogin(sub, "anna", "anna's long password") == nil })
 	aliases := []string{"a6@fleet.example", "a7@fleet.example", "a8@fleet.example"}
 	load := track("outage", []string{a.addr, b.addr}, aliases, 4, 10*time.Millisecond)
 	time.Sleep(time.Second)
@@ -340,6 +349,13 @@ func TestToolsStoreOutage(t *testing.T) {
 	if !strings.Contains(readFile(b.log), "serving the aliases of its snapshot") {
 		t.Error("B's log does not say it started from its snapshot")
 	}
+	// Its users came back from the snapshot too: anna can still send.
+	if err := submissionLogin(sub, "anna", "anna's long password"); err != nil {
+		t.Errorf("B restarted during the outage: anna's login: %v", err)
+	}
+	if err := submissionLogin(sub, "anna", "a wrong password"); err == nil {
+		t.Error("B restarted during the outage: a wrong password logs in")
+	}
 	time.Sleep(time.Until(stopped.Add(60 * time.Second)))
 	f.pg.Start(t)
 	t.Logf("PostgreSQL down for %s", time.Since(stopped).Round(time.Second))
@@ -372,6 +388,23 @@ func TestToolsStoreOutage(t *testing.T) {
 		t.Errorf("forwarded counts in the store %v, want %v (the messages delivered)", got, want)
 	}
 	t.Logf("%d messages took 250 across the outage; forwarded counts %v", len(load.got250), got)
+}
+
+// submissionLogin logs in at a submission port with AUTH PLAIN (loopback,
+// no TLS) and says what the relay answered.
+func submissionLogin(addr, user, password string) error {
+	c, err := smtp.Dial(addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.Hello("client.test"); err != nil {
+		return err
+	}
+	if err := c.Auth(sasl.NewPlainClient("", user, password)); err != nil {
+		return err
+	}
+	return c.Quit()
 }
 
 // fleetStats reads the forwarded counts from the store with relay stats.

@@ -114,7 +114,13 @@ func New(cfg Config) (*Relay, error) {
 	err = r.reload(false)
 	if uerr := r.loadUsers(true); uerr != nil {
 		if r.cfg.Users == UsersInStore && !r.store.State().Reachable {
-			r.log.Warn("the store's users cannot be read until the store is back: no one can log in meanwhile", "err", uerr)
+			if u := r.store.snapshotUsers(); u != nil {
+				r.users.Store(u)
+				r.log.Warn("the store's users cannot be read until the store is back: logins are checked against its snapshot's",
+					"users", len(u.hashes), "err", uerr)
+			} else {
+				r.log.Warn("the store's users cannot be read until the store is back, and its snapshot has none: no one can log in meanwhile", "err", uerr)
+			}
 		} else {
 			err = errors.Join(err, uerr)
 		}

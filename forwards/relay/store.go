@@ -74,6 +74,10 @@ type Store struct {
 	snapPath string     // the snapshot file (PersistTo); "" for none
 	snapMu   sync.Mutex // one snapshot written at a time
 	log      *slog.Logger
+
+	// users is the users table as Users last read it (name → password
+	// hash), or as the snapshot had it; nil when never read. Under mu.
+	users map[string]string
 }
 
 // newStore is the Store of d, with nothing loaded.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"time"
 
@@ -12,13 +13,15 @@ import (
 )
 
 // A relay on a shared store keeps a snapshot of it in its spool
-// (SnapshotFile): the aliases as last loaded, and the writes and
-// statistics the store could not take yet. With it a relay that is
-// restarted — or killed — while the store is unreachable starts from the
-// aliases it last knew (for Config.StoreStale from when it knew them) and
+// (SnapshotFile): the aliases and (for Config.Users = UsersInStore) the
+// users as last loaded, and the writes and statistics the store could not
+// take yet. With it a relay that is restarted — or killed — while the
+// store is unreachable starts from the aliases it last knew (for
+// Config.StoreStale from when it knew them), lets its users log in, and
 // loses none of its queued writes; they are written when the store is
 // back. The snapshot is rewritten, atomically, after every load of the
-// aliases, every queued write, and when the relay stops.
+// aliases or users that changed them, every queued write, and when the
+// relay stops.
 
 // SnapshotFile is the snapshot's name in the spool.
 const SnapshotFile = "store-snapshot.json"
@@ -33,6 +36,9 @@ type storeSnapshot struct {
 	Aliases    []*Alias       `json:"aliases"`
 	Burners    []string       `json:"burners"`
 	Pending    []pendingWrite `json:"pending,omitempty"`
+	// Users are the store's users (name → password hash) as last read,
+	// for a relay with --users store; absent when it never read them.
+	Users map[string]string `json:"users,omitempty"`
 	// Stats are counts not yet in the store; only written when the relay
 	// stops without having flushed them (they are counted once: taken
 	// back into memory at the next start, and the snapshot rewritten
@@ -71,6 +77,7 @@ func (s *Store) persist(withStats bool) bool {
 	for b := range s.burners {
 		snap.Burners = append(snap.Burners, b)
 	}
+	snap.Users = maps.Clone(s.users)
 	s.mu.RUnlock()
 	s.pendMu.Lock()
 	snap.Pending = append(snap.Pending, s.pending...)
@@ -145,7 +152,7 @@ func (s *Store) restore(snap *storeSnapshot, aliases bool) {
 		}
 		servePending(snap.Pending, m, b)
 		s.mu.Lock()
-		s.aliases, s.burners = m, b
+		s.aliases, s.burners, s.users = m, b, snap.Users
 		s.mu.Unlock()
 		s.loadedGen.Store(snap.Generation)
 		s.state.mu.Lock()

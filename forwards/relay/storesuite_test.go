@@ -525,6 +525,13 @@ func TestStoreSuitePostgresSnapshot(t *testing.T) {
 	if err := st.Flush(); err != nil {
 		t.Fatal(err)
 	}
+	hash, _ := HashPassword("s3cret pass")
+	if err := st.SetUser("anna", hash, suiteT0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Users(); err != nil { // as a relay with --users store reads them
+		t.Fatal(err)
+	}
 	pg.Stop(t)
 	burner := &Alias{Address: "shop.aaaaaa@example.org", Tag: classify.TagDisposable, Action: classify.ActionForward,
 		Targets: []string{"me@dest.test"}, Source: SourceBurner, Created: suiteT0}
@@ -552,6 +559,12 @@ func TestStoreSuitePostgresSnapshot(t *testing.T) {
 	}
 	if s := st.State(); s.Reachable || s.Pending != 1 {
 		t.Errorf("state from the snapshot: %+v", s)
+	}
+	if u := st.snapshotUsers(); u == nil || !u.Check("anna", "s3cret pass") || u.Check("anna", "wrong pass") {
+		t.Errorf("the snapshot's users do not check anna's password (users kept: %v)", u != nil)
+	}
+	if _, err := st.Users(); err == nil {
+		t.Error("Users with the store down: no error")
 	}
 	st.Count("a@example.org", StatForwarded)
 	if err := st.Close(); err == nil {

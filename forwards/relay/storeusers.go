@@ -32,7 +32,30 @@ func (s *Store) Users() (*Users, error) {
 		}
 		u.hashes[name] = hash
 	}
-	return u, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reading users: %w", err)
+	}
+	s.mu.Lock()
+	changed := s.users == nil || !maps.Equal(s.users, u.hashes)
+	if changed {
+		s.users = maps.Clone(u.hashes)
+	}
+	s.mu.Unlock()
+	if changed {
+		s.persist(false) // a relay restarted while the store is down checks logins against them
+	}
+	return u, nil
+}
+
+// snapshotUsers returns the users as Users last read them or, for a store
+// opened from its snapshot, as the snapshot had them; nil when neither.
+func (s *Store) snapshotUsers() *Users {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.users == nil {
+		return nil
+	}
+	return &Users{hashes: maps.Clone(s.users)}
 }
 
 // SetUser adds a user, or sets a user's password hash (HashPassword).
