@@ -601,19 +601,30 @@ func TestFetchDiskFull(t *testing.T) {
 	}
 }
 
-// Verify stops when its context ends.
+// cancelOnBytes is a Progress that cancels a context at the first bytes.
+type cancelOnBytes struct{ cancel context.CancelFunc }
+
+func (cancelOnBytes) AddTotal(int, int64) {}
+func (cancelOnBytes) ListingDone()        {}
+func (c cancelOnBytes) Add(_ int, bytes int64) {
+	if bytes > 0 {
+		c.cancel()
+	}
+}
+
+// Verify stops when its context ends, in the middle of a message (10 MB
+// to come: more than loopback's socket buffers hold).
 func TestVerifyCancel(t *testing.T) {
 	var msgs []testMessage
 	d := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
-	big := strings.Repeat("0123456789abcdef", 1<<16)
-	for i := 0; i < 300; i++ {
+	big := strings.Repeat("0123456789abcdef", 1<<14)
+	for i := 0; i < 40; i++ {
 		msgs = append(msgs, testMessage{"INBOX", []byte(fmt.Sprintf("Subject: %d\r\n\r\n%s\r\n", i, big)), nil, d})
 	}
 	fx := newFixture(t, msgs)
 	ctx, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(100*time.Millisecond, cancel)
 	start := time.Now()
-	_, err := Verify(ctx, fx.server(fx.srv.Addr), fx.arc, &VerifyOptions{Hashes: true})
+	_, err := Verify(ctx, fx.server(fx.srv.Addr), fx.arc, &VerifyOptions{Hashes: true, Progress: cancelOnBytes{cancel}})
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("err = %v, want context.Canceled", err)
 	}

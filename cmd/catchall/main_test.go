@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -107,9 +106,7 @@ func TestFetchDryRunCLI(t *testing.T) {
 
 func TestExitCodes(t *testing.T) {
 	srv := startServer(t)
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	closed := ln.Addr().String()
-	ln.Close()
+	const closed = "127.0.0.1:1" // nothing listens (a port just closed could be taken by another test binary)
 	dir := t.TempDir()
 	pwFile := filepath.Join(dir, "pw")
 	os.WriteFile(pwFile, []byte(srv.Password+"\n"), 0o600)
