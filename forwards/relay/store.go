@@ -712,46 +712,60 @@ func (s *Store) unflush(pending map[string]*statDelta, mail map[string]*mailDelt
 	if prune {
 		s.pruned = 0
 	}
-	for alias, d := range pending {
-		n := s.stats[alias]
-		if n == nil {
-			s.stats[alias] = d
-			continue
-		}
-		n.forwarded += d.forwarded
-		n.refused += d.refused
-		n.deferred += d.deferred
-		n.failed += d.failed
-		n.sent += d.sent
-		if d.lastSeen.After(n.lastSeen) {
-			n.lastSeen = d.lastSeen
+	for k, d := range pending {
+		if n := s.stats[k]; n != nil {
+			n.add(d)
+		} else {
+			s.stats[k] = d
 		}
 	}
 	for k, d := range daily {
-		n := s.daily[k]
-		if n == nil {
+		if n := s.daily[k]; n != nil {
+			n.add(d)
+		} else {
 			s.daily[k] = d
-			continue
-		}
-		n.forwarded += d.forwarded
-		n.refused += d.refused
-		if d.lastSeen.After(n.lastSeen) {
-			n.lastSeen = d.lastSeen
 		}
 	}
-	for alias, d := range mail {
-		n := s.mail[alias]
-		if n == nil {
-			s.mail[alias] = d
-			continue
-		}
-		if d.first.Before(n.first) {
-			n.first = d.first
-		}
-		if d.last.After(n.last) {
-			n.last = d.last
+	for k, d := range mail {
+		if n := s.mail[k]; n != nil {
+			n.add(d)
+		} else {
+			s.mail[k] = d
 		}
 	}
+}
+
+// add adds the counts of d; the later last seen stays.
+func (n *statDelta) add(d *statDelta) {
+	n.forwarded += d.forwarded
+	n.refused += d.refused
+	n.deferred += d.deferred
+	n.failed += d.failed
+	n.sent += d.sent
+	n.lastSeen = later(n.lastSeen, d.lastSeen)
+}
+
+// add adds the counts of d; the later last seen stays.
+func (n *dayDelta) add(d *dayDelta) {
+	n.forwarded += d.forwarded
+	n.refused += d.refused
+	n.lastSeen = later(n.lastSeen, d.lastSeen)
+}
+
+// add widens n to the first and last of d too.
+func (n *mailDelta) add(d *mailDelta) {
+	if d.first.Before(n.first) {
+		n.first = d.first
+	}
+	n.last = later(n.last, d.last)
+}
+
+// later returns the later of a and b.
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 func (s *Store) flushStats(pending map[string]*statDelta, mail map[string]*mailDelta, daily map[dayKey]*dayDelta, prune bool, today int64) error {
