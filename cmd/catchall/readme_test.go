@@ -85,30 +85,55 @@ func TestReadmeMatchesPackage(t *testing.T) {
 	}
 
 	// The check as the unit runs the relay: its spool, the files of its
-	// credentials.
-	creds := map[string]string{}
-	for _, m := range regexp.MustCompile(`(?m)^LoadCredential=([^:]+):(\S+)`).FindAllStringSubmatch(unit, -1) {
-		creds[m[1]] = m[2]
+	// credentials, in ExecStart's order.
+	checkOf := func(unit, config, spool string) string {
+		creds := map[string]string{}
+		for _, m := range regexp.MustCompile(`(?m)^LoadCredential=([^:]+):(\S+)`).FindAllStringSubmatch(unit, -1) {
+			creds[m[1]] = m[2]
+		}
+		if !strings.Contains(unit, "--spool ${STATE_DIRECTORY}") {
+			t.Fatal("ExecStart no longer passes the spool: change this test")
+		}
+		cmd := "sudo catchall relay check --config " + config + " --spool " + spool
+		exec := regexp.MustCompile(`(?m)^ExecStart=(?:.*\\\n)*.*$`).FindString(unit)
+		for _, m := range regexp.MustCompile(`(--[a-z-]+) \$\{CREDENTIALS_DIRECTORY\}/(\S+)`).FindAllStringSubmatch(exec, -1) {
+			if creds[m[2]] == "" {
+				t.Fatalf("ExecStart reads the credential %s, which no LoadCredential= gives", m[2])
+			}
+			cmd += " " + m[1] + " " + creds[m[2]]
+		}
+		return cmd
 	}
-	want := "sudo catchall relay check --config /etc/catchall/relay.toml --spool " + home +
-		" --dest-password-file " + creds["smarthost-password"] + " --burner-secret-file " + creds["burner-secret"]
-	if !strings.Contains(unit, "--dest-password-file ${CREDENTIALS_DIRECTORY}/smarthost-password") ||
-		!strings.Contains(unit, "--burner-secret-file ${CREDENTIALS_DIRECTORY}/burner-secret") || !strings.Contains(unit, "--spool ${STATE_DIRECTORY}") {
-		t.Fatal("ExecStart no longer passes the spool and the two credentials: change this test")
+	want := checkOf(unit, "/etc/catchall/relay.toml", home)
+	if !strings.Contains(want, " --dest-password-file ") || !strings.Contains(want, " --burner-secret-file ") {
+		t.Fatalf("the unit no longer passes the smarthost password and burner secret as credentials: change this test (%s)", want)
 	}
-	checks := regexp.MustCompile(`(?m)^(?:#\s+)?sudo catchall relay check .*\\\n(?:#\s+)?\s+.*$`)
+	checks := regexp.MustCompile(`(?m)^#?\s*sudo catchall relay check (?:[^\n]*\\\n#?\s+)*[^\n]*`)
 	oneLine := func(s string) string {
 		return strings.Join(strings.Fields(strings.NewReplacer("\\\n#", " ", "\\\n", " ").Replace(s)), " ")
+	}
+	template := systemd.TemplateUnit("/usr/bin/catchall")
+	wantTemplate := checkOf(template, "/etc/catchall/relay-mx1.toml", home+"/mx1")
+	found := checks.FindAllString(template, -1)
+	if len(found) != 1 || oneLine(strings.TrimPrefix(found[0], "#")) != wantTemplate {
+		t.Errorf("the template's relay check: %q\nwant %q", found, wantTemplate)
 	}
 	for where, text := range map[string]string{"README": string(readme), "packaged unit": unit, "packaged relay.toml": systemd.Conffile()} {
 		found := checks.FindAllString(text, -1)
 		if len(found) == 0 {
 			t.Errorf("%s has no sudo catchall relay check", where)
 		}
+		templates := 0
 		for _, f := range found {
-			if got := oneLine(strings.TrimPrefix(f, "#")); got != want {
+			got := oneLine(strings.TrimPrefix(f, "#"))
+			if got == wantTemplate {
+				templates++
+			} else if got != want {
 				t.Errorf("%s: %q\nwant %q", where, got, want)
 			}
+		}
+		if where == "README" && templates != 1 {
+			t.Errorf("README shows the template instance's relay check %d times, want once (\"Running several relays\")", templates)
 		}
 	}
 }

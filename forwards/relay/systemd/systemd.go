@@ -92,7 +92,9 @@ const templateHeader = `# catchall relay, one of several instances (README: "Run
 # instance may write), keeps its spool in /var/lib/catchall-relay/NAME and
 # reads the store's password from /etc/catchall/store.password:
 #   printf '%s\n' 'the store password' | sudo install -m 0600 -o catchall /dev/stdin /etc/catchall/store.password
-#   sudo catchall relay check --config /etc/catchall/relay-mx1.toml --spool /var/lib/catchall-relay/mx1
+#   sudo catchall relay check --config /etc/catchall/relay-mx1.toml --spool /var/lib/catchall-relay/mx1 \
+#       --store-password-file /etc/catchall/store.password --dest-password-file /etc/catchall/smarthost.password \
+#       --burner-secret-file /etc/catchall/burner.secret
 #   sudo systemctl enable --now catchall-relay@mx1 catchall-relay@mx2
 # It is catchall-relay.service with these changes, made by TemplateUnit.
 
