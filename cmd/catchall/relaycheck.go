@@ -552,7 +552,10 @@ func (c *checker) plan(defaultTo []string) []string {
 		}
 	}
 	if len(out) == 0 && len(o.domains) == 0 && planOK {
-		if _, err := os.Stat(filepath.Join(o.spool, "relay.db")); err != nil {
+		// The relay takes its domains from the store's aliases too: a
+		// shared store (checked on its own), or a SQLite file that exists.
+		// (A --store that is not a store URL is reported by the store's check.)
+		if _, path, err := relay.ParseStoreURL(relay.StoreURL(o.store, o.spool)); err == nil && path != "" && !exists(path) {
 			c.fail("--domain", "no domains: none given, and no plan with aliases", `give domain = ["example.org"] (or a plan with --plan)`)
 		}
 	}

@@ -235,6 +235,8 @@ func TestRelayCheck(t *testing.T) {
 		{name: "submission without users", set: map[string]string{"submission": "127.0.0.1:5870"}, item: "--users is required with a submission port", fixes: "catchall relay user add"},
 		{name: "store down", set: map[string]string{"store": "postgres://catchall@" + nobody + "/catchall?sslmode=disable"},
 			item: "--store postgres://catchall@" + nobody + "/catchall?sslmode=disable: failed to connect", fixes: "start PostgreSQL or correct the URL"},
+		{name: "store down, its aliases the domains", set: map[string]string{"store": "postgres://catchall@" + nobody + "/catchall?sslmode=disable", "domain": "", "plan": ""},
+			item: "--store postgres://catchall@" + nobody + "/catchall?sslmode=disable: failed to connect", fixes: "start PostgreSQL or correct the URL"},
 		{name: "store URL with a password", set: map[string]string{"store": "postgres://catchall:hunter2@db.example/catchall"},
 			item: "--store postgres://catchall:xxxxx@db.example/catchall: the URL holds a password", fixes: "the password in --store-password-file"},
 		{name: "store password readable", set: map[string]string{"store": "postgres://catchall@" + nobody + "/catchall", "store-password-file": write("store.password", "pw\n", 0o644)},
