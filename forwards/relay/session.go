@@ -266,7 +266,10 @@ func (r *Relay) route(to string) (*Group, string, error) {
 	// store, is answered; the rest 451, so that nothing valid bounces.
 	stale := r.cfg.StoreStale > 0 && r.store.Staleness() > r.cfg.StoreStale
 	a, known := r.store.Lookup(addr)
-	if known && a.Action == classify.ActionBlock && !stale {
+	if known && a.Action == classify.ActionBlock {
+		if stale { // the block may have been lifted meanwhile: nothing valid bounces
+			return nil, "store", errStoreStale
+		}
 		r.store.Count(a.Address, StatRefused)
 		return nil, "blocked", errNoSuchUser
 	}

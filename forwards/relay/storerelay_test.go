@@ -21,20 +21,29 @@ func TestStoreStaleAnswers(t *testing.T) {
 	sk := newSink(t)
 	cfg := testConfig(t, sk.addr)
 	cfg.StoreStale = 10 * time.Minute
-	tr := startRelay(t, cfg)
 	burner, err := cfg.Burner.Address("adobe", "example.org")
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A signed burner that leaked and was blocked in the plan.
+	blocked, err := cfg.Burner.Address("leakysvc", "example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := writeFile(cfg.Plan, testPlan+blocked+",disposable,block,\n"); err != nil {
+		t.Fatal(err)
+	}
+	tr := startRelay(t, cfg)
 	mend := breakStore(t, tr.store, "")
 	tr.advance(t, 2*time.Second) // a poll: the store is found unreachable
-	for rcpt, want := range map[string]int{"shop@example.org": 250, "leaked@example.org": 550, "unknown@example.org": 451} {
+	for rcpt, want := range map[string]int{"shop@example.org": 250, "leaked@example.org": 550, blocked: 550, "unknown@example.org": 451} {
 		if code := rcptCode(t, tr.addr, rcpt); code != want {
 			t.Errorf("store down, before StoreStale: RCPT %s: %d, want %d", rcpt, code, want)
 		}
 	}
 	tr.advance(t, 11*time.Minute)
-	for rcpt, want := range map[string]int{"shop@example.org": 451, "leaked@example.org": 451, burner: 250, "unknown@example.org": 451} {
+	// (a blocked burner is a block, not a signature to trust: 451, never 250)
+	for rcpt, want := range map[string]int{"shop@example.org": 451, "leaked@example.org": 451, burner: 250, blocked: 451, "unknown@example.org": 451} {
 		if code := rcptCode(t, tr.addr, rcpt); code != want {
 			t.Errorf("past StoreStale: RCPT %s: %d, want %d", rcpt, code, want)
 		}
@@ -45,7 +54,7 @@ func TestStoreStaleAnswers(t *testing.T) {
 	}
 	mend()
 	tr.advance(t, 2*time.Second)
-	for rcpt, want := range map[string]int{"shop@example.org": 250, "leaked@example.org": 550, "unknown@example.org": 550} {
+	for rcpt, want := range map[string]int{"shop@example.org": 250, "leaked@example.org": 550, blocked: 550, "unknown@example.org": 550} {
 		if code := rcptCode(t, tr.addr, rcpt); code != want {
 			t.Errorf("after the store is back: RCPT %s: %d, want %d", rcpt, code, want)
 		}
