@@ -192,16 +192,19 @@ func OpenStoreSnapshot(storeURL, password, snapPath string, log *slog.Logger) (*
 	st, err := OpenStoreWith(storeURL, password)
 	if err == nil {
 		st.snapPath, st.log = snapPath, log
-		if snap := readSnapshot(snapPath, st.db.id, log); snap != nil && (len(snap.Pending) > 0 || snap.Stats != nil) {
+		snap := readSnapshot(snapPath, st.db.id, log)
+		if snap != nil && (len(snap.Pending) > 0 || snap.Stats != nil) {
 			st.restore(snap, false)
-			// The statistics are in memory now; a snapshot that cannot be
-			// rewritten without them would count them twice at the next
-			// start: they are dropped then instead.
-			if !st.persist(false) && snap.Stats != nil {
-				st.statMu.Lock()
-				st.stats, st.mail, st.daily = map[string]*statDelta{}, map[string]*mailDelta{}, map[dayKey]*dayDelta{}
-				st.statMu.Unlock()
-			}
+		}
+		// Written at once with the aliases just loaded (a relay killed
+		// before the next change must find them after a restart), without
+		// the statistics taken into memory: a snapshot that cannot be
+		// rewritten without them would count them twice at the next start,
+		// so they are dropped then instead.
+		if !st.persist(false) && snap != nil && snap.Stats != nil {
+			st.statMu.Lock()
+			st.stats, st.mail, st.daily = map[string]*statDelta{}, map[string]*mailDelta{}, map[dayKey]*dayDelta{}
+			st.statMu.Unlock()
 		}
 		return st, nil
 	}

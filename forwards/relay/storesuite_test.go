@@ -517,6 +517,9 @@ func TestStoreSuitePostgresSnapshot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := os.Stat(snapPath); err != nil {
+		t.Errorf("no snapshot written at the open: %v", err)
+	}
 	st.QueueWrites(true)
 	if _, err := st.Import([]forwards.Rule{rule("a@example.org", "forward", "me@dest.test"), rule("b@example.org", "block", "")}); err != nil {
 		t.Fatal(err)
