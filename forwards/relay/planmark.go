@@ -12,7 +12,7 @@ import (
 )
 
 // planMarker is the spool file that remembers which plan this relay last
-// imported, into which store: "SHA256 STORE". A relay starting, or seeing
+// imported, into which store: "SHA256 STORE-IDENTITY". A relay starting, or seeing
 // its plan file touched, imports the plan only when it differs.
 const planMarker = "plan.imported"
 
@@ -27,7 +27,9 @@ func (r *Relay) planSum() (string, error) {
 	if _, err := io.Copy(h, f); err != nil {
 		return "", err
 	}
-	return hex.EncodeToString(h.Sum(nil)) + " " + r.store.Name(), nil
+	// The store by its identity, not its URL: another sslmode or timeout
+	// is the same store, and must not bring back an old copy of the plan.
+	return hex.EncodeToString(h.Sum(nil)) + " " + r.store.db.id, nil
 }
 
 // importedSum returns what setImportedSum recorded; "" if nothing.
@@ -42,12 +44,6 @@ func (r *Relay) importedSum() string {
 // setImportedSum records the plan just imported. A failure to write it
 // only means the plan is imported once more at the next start.
 func (r *Relay) setImportedSum(sum string) {
-	if sum == "" {
-		var err error
-		if sum, err = r.planSum(); err != nil {
-			return
-		}
-	}
 	if err := safeio.WriteFile(filepath.Join(r.cfg.Spool, planMarker), []byte(sum+"\n")); err != nil {
 		r.log.Warn("cannot record the imported plan; it is imported again at the next start", "err", err)
 	}
