@@ -152,8 +152,8 @@ func (s *Store) refusals() (total, since map[string]int64, err error) {
 
 // digestTick sends the digest when one is due (the poller calls it).
 func (r *Relay) digestTick() {
-	if r.cfg.Digest == DigestOff {
-		return
+	if r.cfg.Digest == DigestOff || !r.store.State().Reachable {
+		return // (an unreachable store is logged once by the poller; the digest follows when it is back)
 	}
 	if err := r.sendDigest(); err != nil {
 		r.log.Error("digest not sent; trying again shortly", "err", err)

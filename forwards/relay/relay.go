@@ -451,7 +451,12 @@ func (r *Relay) ServeSubmission(ctx context.Context, ln, sub net.Listener) error
 			case <-dctx.Done():
 				return
 			case <-r.notified:
-				// Another instance (or this one) changed the shared store.
+				// Another instance (or this one) changed the shared store,
+				// or the listener (re)connected: read it again only when its
+				// generation moved.
+				if !r.changed() {
+					continue
+				}
 				if err := r.reload(false); err != nil {
 					r.log.Error("store changed but was not reloaded: the aliases in memory stay", "err", err)
 				}

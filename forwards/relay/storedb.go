@@ -61,13 +61,20 @@ type storeDB struct {
 	migMu       sync.Mutex
 }
 
+// errPreparing is what a statement gets while another makes or upgrades
+// the tables of a store opened from its snapshot.
+var errPreparing = errors.New("the store's tables are being made or upgraded")
+
 // ready migrates a store opened from its snapshot, once it can be
-// reached; statements wait for it meanwhile.
+// reached. One statement tries at a time; the others fail at once rather
+// than wait behind its connection attempt (an SMTP session, /healthz).
 func (d *storeDB) ready() error {
 	if !d.needMigrate.Load() {
 		return nil
 	}
-	d.migMu.Lock()
+	if !d.migMu.TryLock() {
+		return errPreparing
+	}
 	defer d.migMu.Unlock()
 	if !d.needMigrate.Load() {
 		return nil

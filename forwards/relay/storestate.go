@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -202,6 +203,9 @@ func (s *Store) Pending() int {
 
 // reached records whether a statement reached the store.
 func (s *Store) reached(err error) {
+	if errors.Is(err, errPreparing) {
+		return // another statement is reaching it: that one says
+	}
 	s.state.mu.Lock()
 	defer s.state.mu.Unlock()
 	if err == nil {
