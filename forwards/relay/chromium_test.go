@@ -45,6 +45,7 @@ func rcptBecomes(t *testing.T, addr, rcpt string, want int) {
 		if time.Now().After(deadline) {
 			t.Fatalf("RCPT %s: %d, want %d within a second", rcpt, code, want)
 		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
