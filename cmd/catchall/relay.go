@@ -316,7 +316,7 @@ func (o *relayOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.planPath, "plan", "", "import the plan `FILE` when its content changes (at start only if this relay has not imported that content into its store before) and on SIGHUP")
 	fs.StringVar(&o.spool, "spool", defaultSpool(), "spool `DIR`: relay.db (aliases, statistics), queue/, tmp/")
 	fs.StringVar(&o.store, "store", "", storeFlagHelp)
-	fs.StringVar(&o.storePassFile, "store-password-file", "", "the PostgreSQL store's password from the first line of `FILE` (default: env "+relay.StorePasswordEnv+", ~/.pgpass)")
+	fs.StringVar(&o.storePassFile, "store-password-file", "", storePasswordFileHelp)
 	fs.DurationVar(&o.storeStale, "store-stale", relay.DefaultStoreStale, "while the store is unreachable, answer RCPT from the aliases in memory for this long, then 451 (signed burners still taken; -1s: no limit)")
 	fs.StringVar(&o.smarthost, "smarthost", "", "deliver to `URL`: smtp://[USER@]HOST[:587] (STARTTLS required), smtps://… or smtp+plain://HOST:PORT (loopback only)")
 	fs.StringVar(&o.passFile, "dest-password-file", "", "smarthost password from the first line of `FILE` (default: env CATCHALL_DEST_PASSWORD)")
@@ -362,23 +362,44 @@ func (o *relayOptions) addFlags(fs *pflag.FlagSet) {
 const storeFlagHelp = "the alias store `URL`: sqlite:PATH (default: SPOOL/relay.db) or postgres://USER@HOST[:PORT]/DB, shared by several relays (password: env " +
 	relay.StorePasswordEnv + ", ~/.pgpass or PGPASSFILE)"
 
-// openStore opens the relay store: the one named by store, or the SQLite
-// store of spool, which must be there.
-func openStore(spool, store string) (*relay.Store, error) {
-	if store == "" {
+// relayStoreFlags are the --store and --store-password-file flags of the
+// relay's tools (import, stats, export, user, burner new, report).
+type relayStoreFlags struct{ url, passwordFile string }
+
+// storePasswordFileHelp is the help of every --store-password-file flag.
+const storePasswordFileHelp = "the PostgreSQL store's password from the first line of `FILE` (default: env " + relay.StorePasswordEnv + ", ~/.pgpass)"
+
+// register adds the flags to fs; help is --store's.
+func (s *relayStoreFlags) register(fs *pflag.FlagSet, help string) {
+	fs.StringVar(&s.url, "store", "", help)
+	fs.StringVar(&s.passwordFile, "store-password-file", "", storePasswordFileHelp)
+}
+
+// open opens the relay store: the one of --store, or the SQLite store of
+// spool, which must be there.
+func (s relayStoreFlags) open(spool string) (*relay.Store, error) {
+	if s.url == "" {
 		if _, err := os.Stat(filepath.Join(spool, "relay.db")); err != nil {
 			return nil, cli.Usagef("no relay store in %s (give --spool, or --store)", spool)
 		}
 	}
-	return openStoreURL(relay.StoreURL(store, spool))
+	return s.openURL(relay.StoreURL(s.url, spool))
 }
 
-// openStoreURL opens a store URL; a URL that is not one is a usage error.
-func openStoreURL(u string) (*relay.Store, error) {
+// openURL opens the store URL u with the password of
+// --store-password-file; a URL that is not one is a usage error.
+func (s relayStoreFlags) openURL(u string) (*relay.Store, error) {
 	if _, _, err := relay.ParseStoreURL(u); err != nil {
 		return nil, cli.Usagef("--store %s: %v", relay.RedactStoreURL(u), err)
 	}
-	return relay.OpenStoreURL(u)
+	password := ""
+	if s.passwordFile != "" {
+		var err error
+		if password, err = (secret.Source{File: s.passwordFile}).Get(context.Background()); err != nil {
+			return nil, cli.Exit(cli.ExitUsage, fmt.Errorf("store password: %w", err))
+		}
+	}
+	return relay.OpenStoreWith(u, password)
 }
 
 // relayFlags are the flags of the relay.Config fields Validate names.
@@ -433,7 +454,8 @@ func ensureSecretFile(path string) error {
 }
 
 func relayImportCommand(g *globals) *cobra.Command {
-	var planPath, spool, store string
+	var planPath, spool string
+	var sf relayStoreFlags
 	var forwardTo []string
 	cmd := &cobra.Command{
 		Use:   "import --plan FILE [--spool DIR | --store URL]",
@@ -448,7 +470,7 @@ up within seconds; relays sharing a PostgreSQL store within a second.`,
 				return cli.Usagef("--plan is required")
 			}
 			_, statErr := os.Stat(filepath.Join(spool, "relay.db"))
-			st, err := openStoreURL(relay.StoreURL(store, spool))
+			st, err := sf.openURL(relay.StoreURL(sf.url, spool))
 			if err != nil {
 				return err
 			}
@@ -461,7 +483,7 @@ up within seconds; relays sharing a PostgreSQL store within a second.`,
 				fmt.Fprintf(g.stderr, "catchall: relay import: left out %s\n", leftOut(s))
 			}
 			where := spool
-			if store != "" {
+			if sf.url != "" {
 				where = st.Name()
 			} else if statErr != nil {
 				where += " (a new store: give the relay this --spool)"
@@ -475,13 +497,14 @@ up within seconds; relays sharing a PostgreSQL store within a second.`,
 	}
 	cmd.Flags().StringVar(&planPath, "plan", "", "the plan `FILE`")
 	cmd.Flags().StringVar(&spool, "spool", defaultSpool(), "spool `DIR`")
-	cmd.Flags().StringVar(&store, "store", "", storeFlagHelp)
+	sf.register(cmd.Flags(), storeFlagHelp)
 	cmd.Flags().StringSliceVar(&forwardTo, "forward-to", nil, "forward rows with an empty forward_to go to `ADDR` (as the relay's --forward-to)")
 	return cmd
 }
 
 func relayStatsCommand(g *globals) *cobra.Command {
-	var spool, store, format string
+	var spool, format string
+	var sf relayStoreFlags
 	cmd := &cobra.Command{
 		Use:   "stats [--spool DIR] [--store URL] [--format table|csv|json]",
 		Short: "Per alias: messages forwarded, refused, deferred, failed and sent, and when last seen",
@@ -492,7 +515,7 @@ of messages waiting in the queue. Counts are written by the relay every two
 seconds and when it stops.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, err := openStore(spool, store)
+			st, err := sf.open(spool)
 			if err != nil {
 				return err
 			}
@@ -560,13 +583,14 @@ seconds and when it stops.`,
 		},
 	}
 	cmd.Flags().StringVar(&spool, "spool", defaultSpool(), "spool `DIR`")
-	cmd.Flags().StringVar(&store, "store", "", storeFlagHelp)
+	sf.register(cmd.Flags(), storeFlagHelp)
 	cmd.Flags().StringVar(&format, "format", "table", "table, csv or json")
 	return cmd
 }
 
 func burnerCommand(g *globals) *cobra.Command {
-	var domain, secretFile, note, spool, store string
+	var domain, secretFile, note, spool string
+	var sf relayStoreFlags
 	var length int
 	cmd := &cobra.Command{
 		Use:   "burner",
@@ -616,7 +640,7 @@ Make a secret once: head -c 32 /dev/urandom | base64 > burner.secret`,
 			fmt.Fprintln(g.stdout, addr)
 			// Without a note, a missing store on the default spool (no relay
 			// here) is nothing to warn about.
-			if err := recordBurner(spool, store, cmd.Flags().Changed("spool"), addr, relay.ServiceOf(addr), note); err != nil &&
+			if err := recordBurner(spool, sf, cmd.Flags().Changed("spool"), addr, relay.ServiceOf(addr), note); err != nil &&
 				(note != "" || !errors.Is(err, errNoStore)) {
 				what := "the burner was not recorded"
 				if note != "" {
@@ -632,7 +656,7 @@ Make a secret once: head -c 32 /dev/urandom | base64 > burner.secret`,
 	newCmd.Flags().IntVar(&length, "length", relay.DefaultTagLen, "characters in the tag (the relay's --burner-length)")
 	newCmd.Flags().StringVar(&note, "note", "", "`TEXT` kept with the burner in the relay's store: which site got the address, and why")
 	newCmd.Flags().StringVar(&spool, "spool", defaultSpool(), "record the burner in the relay store of this spool `DIR`")
-	newCmd.Flags().StringVar(&store, "store", "", "record the burner in this store `URL` (the relay's --store) instead")
+	sf.register(newCmd.Flags(), "record the burner in this store `URL` (the relay's --store) instead")
 	cmd.AddCommand(newCmd)
 	return cmd
 }
@@ -654,13 +678,13 @@ var errNoStore = errors.New("no relay store")
 // or that of spool). A store is made only in a spool given with --spool
 // (explicit): on the default spool, one where no relay runs would be of no
 // use.
-func recordBurner(spool, store string, explicit bool, addr, service, note string) error {
-	if !explicit && store == "" {
+func recordBurner(spool string, sf relayStoreFlags, explicit bool, addr, service, note string) error {
+	if !explicit && sf.url == "" {
 		if _, err := os.Stat(filepath.Join(spool, "relay.db")); err != nil {
 			return fmt.Errorf("%w in %s (give the relay's --spool or --store)", errNoStore, spool)
 		}
 	}
-	st, err := openStoreURL(relay.StoreURL(store, spool))
+	st, err := sf.openURL(relay.StoreURL(sf.url, spool))
 	if err != nil {
 		return err
 	}
@@ -668,7 +692,8 @@ func recordBurner(spool, store string, explicit bool, addr, service, note string
 }
 
 func relayExportCommand(g *globals) *cobra.Command {
-	var planPath, spool, store string
+	var planPath, spool string
+	var sf relayStoreFlags
 	cmd := &cobra.Command{
 		Use:   "export --plan FILE [--spool DIR | --store URL]",
 		Short: "Put the relay's burners into the plan, with their notes and first and last mail",
@@ -692,7 +717,7 @@ line: N burners: A added, U refreshed.`,
 			if planPath == "" {
 				return cli.Usagef("--plan is required")
 			}
-			st, err := openStore(spool, store)
+			st, err := sf.open(spool)
 			if err != nil {
 				return err
 			}
@@ -710,6 +735,6 @@ line: N burners: A added, U refreshed.`,
 	}
 	cmd.Flags().StringVar(&planPath, "plan", "", "the plan `FILE` (CSV, or JSON for *.json)")
 	cmd.Flags().StringVar(&spool, "spool", defaultSpool(), "spool `DIR`")
-	cmd.Flags().StringVar(&store, "store", "", storeFlagHelp)
+	sf.register(cmd.Flags(), storeFlagHelp)
 	return cmd
 }

@@ -76,6 +76,14 @@ func TestRelayImportAndStatsCLI(t *testing.T) {
 	if code, _, _ := runCLI(t, nil, "relay", "stats", "--spool", filepath.Join(dir, "none")); code != 2 {
 		t.Errorf("stats without a store: exit %d, want 2", code)
 	}
+	// Every store tool takes the password file the relay takes.
+	for _, args := range [][]string{{"relay", "stats"}, {"relay", "import", "--plan", plan}, {"relay", "export", "--plan", plan},
+		{"relay", "user", "list"}, {"report", "--plan", plan, "--out", filepath.Join(dir, "r.html")}} {
+		args = append(args, "--store", "postgres://catchall@127.0.0.1:1/catchall", "--store-password-file", filepath.Join(dir, "none.password"))
+		if code, _, errOut := runCLI(t, nil, args...); code != 2 || !strings.Contains(errOut, "store password: ") || !strings.Contains(errOut, "none.password") {
+			t.Errorf("%v: exit %d %s", args[:2], code, errOut)
+		}
+	}
 }
 
 func TestRelayUsageCLI(t *testing.T) {

@@ -20,7 +20,8 @@ import (
 const defaultUsers = "/etc/catchall/relay.users"
 
 func relayUserCommand(g *globals) *cobra.Command {
-	var users, store string
+	var users string
+	var sf relayStoreFlags
 	cmd := &cobra.Command{
 		Use:   "user add|del|list",
 		Short: "Manage the users who may send through the relay's submission port",
@@ -34,7 +35,7 @@ sees a change within a second.`,
 		Args: cobra.NoArgs,
 	}
 	cmd.PersistentFlags().StringVar(&users, "users", defaultUsers, "the users `FILE`")
-	cmd.PersistentFlags().StringVar(&store, "store", "", "keep the users in this store `URL` (sqlite:PATH or postgres://…) instead of a file")
+	sf.register(cmd.PersistentFlags(), "keep the users in this store `URL` (sqlite:PATH or postgres://…) instead of a file")
 	add := &cobra.Command{
 		Use:   "add NAME",
 		Short: "Add a user, or set a user's password",
@@ -53,8 +54,8 @@ goes on the command line.`,
 				}
 				return relay.HashPassword(pw)
 			}
-			if store != "" {
-				return withStore(store, func(st *relay.Store) error {
+			if sf.url != "" {
+				return withStore(sf, func(st *relay.Store) error {
 					hash, err := newHash()
 					if err == nil {
 						err = st.SetUser(args[0], hash, time.Now())
@@ -80,8 +81,8 @@ goes on the command line.`,
 		Short: "Remove a user",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if store != "" {
-				return withStore(store, func(st *relay.Store) error {
+			if sf.url != "" {
+				return withStore(sf, func(st *relay.Store) error {
 					ok, err := st.DeleteUser(args[0])
 					switch {
 					case err != nil:
@@ -108,8 +109,8 @@ goes on the command line.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var u *relay.Users
 			var err error
-			if store != "" {
-				err = withStore(store, func(st *relay.Store) (err error) {
+			if sf.url != "" {
+				err = withStore(sf, func(st *relay.Store) (err error) {
 					u, err = st.Users()
 					return err
 				})
@@ -129,9 +130,9 @@ goes on the command line.`,
 	return cmd
 }
 
-// withStore opens the store at u for f.
-func withStore(u string, f func(*relay.Store) error) error {
-	st, err := openStoreURL(u)
+// withStore opens the store of --store for f.
+func withStore(sf relayStoreFlags, f func(*relay.Store) error) error {
+	st, err := sf.openURL(sf.url)
 	if err != nil {
 		return err
 	}

@@ -2,14 +2,11 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/catchall/catchall/classify/report"
-	"github.com/catchall/catchall/forwards/relay"
 	"github.com/catchall/catchall/internal/cli"
 )
 
@@ -18,7 +15,7 @@ func reportCommand(g *globals) *cobra.Command {
 		planPath string
 		archive  string
 		spool    string
-		store    string
+		sf       relayStoreFlags
 		outPath  string
 		title    string
 	)
@@ -58,12 +55,9 @@ quick with thousands of aliases: only the rows in view are drawn.`,
 				return cli.Usagef("--out is required (the HTML file to write)")
 			}
 			opts := &report.Options{Title: title}
-			if spool != "" || store != "" {
-				if _, err := os.Stat(filepath.Join(spool, "relay.db")); err != nil && store == "" {
-					return cli.Usagef("--spool %s: no relay store there (relay.db)", spool)
-				}
+			if spool != "" || sf.url != "" {
 				var err error
-				if opts.Burners, err = storeBurners(relay.StoreURL(store, spool)); err != nil {
+				if opts.Burners, err = storeBurners(sf, spool); err != nil {
 					return err
 				}
 			}
@@ -79,7 +73,7 @@ quick with thousands of aliases: only the rows in view are drawn.`,
 	fs.StringVar(&planPath, "plan", "", "the plan `FILE` (CSV, or JSON for *.json)")
 	fs.StringVar(&archive, "archive", "", "also read the archive `DIR` written by fetch, for messages per month")
 	fs.StringVar(&spool, "spool", "", "also read the relay's store in the spool `DIR` (relay.db): its burners and their notes")
-	fs.StringVar(&store, "store", "", "read the burners from this relay store `URL` (the relay's --store) instead")
+	sf.register(fs, "read the burners from this relay store `URL` (the relay's --store) instead")
 	fs.StringVar(&outPath, "out", "", "write the page to this `FILE` (mode 0600)")
 	fs.StringVar(&title, "title", "", "the page's title (default \""+report.DefaultTitle+"\")")
 	return cmd
@@ -105,10 +99,10 @@ func listOf(items []string) string {
 	return strings.Join(items[:len(items)-1], ", ") + " and " + items[len(items)-1]
 }
 
-// storeBurners reads the burners of the relay store at storeURL for the
-// report.
-func storeBurners(storeURL string) ([]report.Burner, error) {
-	st, err := openStoreURL(storeURL)
+// storeBurners reads the burners of the relay store (--store, or that of
+// spool) for the report.
+func storeBurners(sf relayStoreFlags, spool string) ([]report.Burner, error) {
+	st, err := sf.open(spool)
 	if err != nil {
 		return nil, err
 	}

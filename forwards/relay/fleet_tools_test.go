@@ -424,7 +424,14 @@ func submissionLogin(addr, user, password string) error {
 
 // fleetStats reads the forwarded counts from the store with relay stats.
 func fleetStats(t *testing.T, f *fleet) map[string]int64 {
-	out, err := exec.Command(f.bin, "relay", "stats", "--store", f.pg.URL, "--spool", f.dir, "--format", "csv").Output()
+	// With the password in a file, as the template unit's setup keeps it.
+	pwFile := filepath.Join(f.dir, "store.password")
+	if err := os.WriteFile(pwFile, []byte(f.pg.Password+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(f.bin, "relay", "stats", "--store", f.pg.URL, "--store-password-file", pwFile, "--spool", f.dir, "--format", "csv")
+	cmd.Env = append(os.Environ(), "CATCHALL_STORE_PASSWORD=")
+	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("relay stats: %v", err)
 	}

@@ -325,7 +325,7 @@ func OpenStoreWith(storeURL, password string) (*Store, error) {
 		hint := ""
 		var pe *pgconn.PgError
 		if errors.As(err, &pe) && (pe.Code == "28P01" || pe.Code == "28000") {
-			hint = "; give the password in " + StorePasswordEnv + ", --store-password-file (relay) or ~/.pgpass"
+			hint = "; give the password in " + StorePasswordEnv + ", --store-password-file or ~/.pgpass"
 		}
 		return nil, fmt.Errorf("store %s: %s%s", d.name, oneLine(err), hint)
 	}
