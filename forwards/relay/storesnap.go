@@ -196,16 +196,9 @@ func OpenStoreSnapshot(storeURL, password, snapPath string, log *slog.Logger) (*
 		if snap != nil && (len(snap.Pending) > 0 || snap.Stats != nil) {
 			st.restore(snap, false)
 		}
-		// Written at once with the aliases just loaded (a relay killed
-		// before the next change must find them after a restart), without
-		// the statistics taken into memory: a snapshot that cannot be
-		// rewritten without them would count them twice at the next start,
-		// so they are dropped then instead.
-		if !st.persist(false) && snap != nil && snap.Stats != nil {
-			st.statMu.Lock()
-			st.stats, st.mail, st.daily = map[string]*statDelta{}, map[string]*mailDelta{}, map[dayKey]*dayDelta{}
-			st.statMu.Unlock()
-		}
+		// Written at once with the aliases just loaded: a relay killed
+		// before the next change must find them after a restart.
+		st.persistRestored(snap)
 		return st, nil
 	}
 	d, derr := openStoreDB(storeURL, password)
@@ -222,6 +215,18 @@ func OpenStoreSnapshot(storeURL, password, snapPath string, log *slog.Logger) (*
 	st.snapPath, st.log = snapPath, log
 	st.restore(snap, true)
 	st.reached(err)
-	st.persist(false)
+	st.persistRestored(snap)
 	return st, nil
+}
+
+// persistRestored rewrites the snapshot snap (nil: none) was read from,
+// without the statistics restore took into memory. One that cannot be
+// rewritten still holds them and would count them twice at the next
+// start: they are dropped from memory then instead.
+func (s *Store) persistRestored(snap *storeSnapshot) {
+	if !s.persist(false) && snap != nil && snap.Stats != nil {
+		s.statMu.Lock()
+		s.stats, s.mail, s.daily = map[string]*statDelta{}, map[string]*mailDelta{}, map[dayKey]*dayDelta{}
+		s.statMu.Unlock()
+	}
 }
