@@ -215,7 +215,7 @@ var relayFixes = map[string]string{
 	"--submission-tls":  "give --tls-cert and --tls-key",
 	"--tls-cert":        "give the PEM certificate chain and the private key of the same certificate (such as Let's Encrypt's fullchain.pem and privkey.pem)",
 	"--admin-tls-cert":  "give the PEM certificate chain and the private key of the same certificate",
-	"--store":           "give sqlite:PATH or postgres://USER@HOST[:PORT]/DB?sslmode=verify-full, the password in --store-password-file, env CATCHALL_STORE_PASSWORD or ~/.pgpass",
+	"--store":           "give sqlite:PATH or postgres://USER@HOST[:PORT]/DB?sslmode=verify-full, the password in --store-password-file, env " + relay.StorePasswordEnv + " or ~/.pgpass",
 }
 
 // run makes every check.
